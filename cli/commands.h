@@ -1,0 +1,7 @@
+/* The subcommands of the sibyl binary. Each returns the process exit code. */
+#ifndef SIBYL_CLI_COMMANDS_H
+#define SIBYL_CLI_COMMANDS_H
+
+#define SIBYL_VERSION_STRING "0.1.0"
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * Canonical kernels (docs/arithmetic.md A1, A5): sum8/dot8 and the block-int8 matrix product,
+ * with a portable path and AVX2 / AVX-512-VNNI paths chosen at run time, all bit-identical.
+ */
+#ifndef SIBYL_INFERENCE_MATMUL_H
+#define SIBYL_INFERENCE_MATMUL_H
+
+#include <stddef.h>
+
+#include "inference/quant.h"
+#include "inference/threadpool.h"
+
+typedef enum {
+    KERNEL_AUTO = 0,   /* best path this CPU supports */
+    KERNEL_PORTABLE,   /* plain C */
+    KERNEL_AVX2,
+    KERNEL_AVX512VNNI,
+} kernel_path;
+
+/* Selects the path used by every later call (process-wide setting of the kernels, chosen once
+ * at start-up by the engine or a test). Returns -1 if this CPU cannot run `path`. */
+int kernels_select(kernel_path path);
+kernel_path kernels_selected(void);
+const char *kernel_path_name(kernel_path path);
+
+/* A1: canonical sum and dot product. */
+float sum8(const float *x, size_t n);
+float dot8(const float *x, const float *y, size_t n);
+
+/* A5: y[t][n] = sum over blocks of A row t and W row n. y is A->rows x W->rows, row-major with
+ * row stride ldy (>= W->rows). Requires A->cols == W->cols. Parallel over outputs. */
+void q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool *tp);
+
+#endif
