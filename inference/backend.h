@@ -41,5 +41,8 @@ typedef struct backend_ops {
 } backend_ops;
 
 const backend_ops *cpu_backend(void);
+/* Test access to the CPU backend's KV cache of one layer (positions x n_kv*head_dim floats;
+ * which 0 = K, 1 = V); NULL if out of range. For the batch-invariance test. */
+const float *cpu_backend_kv(void *cpu_state, uint32_t layer, int which, uint32_t *n_cached);
 
 #endif

@@ -868,3 +868,12 @@ static const backend_ops cpu_ops = {
 };
 
 const backend_ops *cpu_backend(void) { return &cpu_ops; }
+
+const float *cpu_backend_kv(void *state, uint32_t layer, int which, uint32_t *n_cached)
+{
+    cpu_state *s = state;
+    if (!s || layer >= s->m->hp.n_layers || !s->kc)
+        return NULL;
+    *n_cached = s->n_cached;
+    return which ? s->vc[layer] : s->kc[layer];
+}
