@@ -48,6 +48,7 @@ int cuda_upload(cuda_ctx *c, void *d_dst, const void *src, size_t bytes, char *e
 int cuda_download(cuda_ctx *c, void *dst, const void *d_src, size_t bytes, char *err,
                   size_t errlen);
 int cuda_memset0(cuda_ctx *c, void *d_dst, size_t bytes, char *err, size_t errlen);
+int cuda_copy(cuda_ctx *c, void *d_dst, const void *d_src, size_t bytes); /* async, d2d */
 /* Device-to-device copy bandwidth (bytes read + written per second) over `bytes`, median of
  * `reps` timed copies; for the weight-streaming bound in benchmarks. */
 int cuda_measure_copy_bw(cuda_ctx *c, size_t bytes, int reps, double *bytes_per_s, char *err,
@@ -106,10 +107,16 @@ int cuk_scale_by(cuda_ctx *c, const float *d_x, const float *d_s, float *d_y, si
 /* x[t][i] = ((float)q * d) * scale for token ids[t] of a Q8_0 embedding [vocab][hidden]. */
 int cuk_embed(cuda_ctx *c, const block_q8_0 *d_emb, int hidden, const int32_t *d_ids, int n,
               float scale, float *d_x);
-/* RoPE in place on x [tokens][heads][d]: token t at position pos0 + t; pairs (i, i+d/2) for
- * i < rot_pairs rotate with f_i = cm_expf(-((2i)/d) * cm_logf(theta)); pairs beyond use f = 0. */
-int cuk_rope(cuda_ctx *c, float *d_x, int tokens, int heads, int d, int pos0, float theta,
-             int rot_pairs);
+/* RoPE in place on x [tokens][heads][d]: token t at position pos0 + t; pairs (i, i+half) for
+ * i < half, angle a = (float)(pos0 + t) * freqs[i] (freqs: device array of half values, made
+ * on the host exactly as the CPU backend makes them), y = x*cos - x'*sin, y' = x'*cos + x*sin. */
+int cuk_rope(cuda_ctx *c, float *d_x, int tokens, int heads, int d, int half,
+             const float *d_freqs, int pos0);
+/* y = x * k elementwise (k a host float). */
+int cuk_scale(cuda_ctx *c, const float *d_x, float k, float *d_y, size_t count);
+/* x = (r + m) * k elementwise (the layer's closing residual with layer_scalar k). */
+int cuk_add_scale(cuda_ctx *c, const float *d_r, const float *d_m, float k, float *d_x,
+                  size_t count);
 
 /* ---- A7 ----
  * q [nq][heads][d], o same shape; k, v [positions][kv_heads][d] (the cache, with this

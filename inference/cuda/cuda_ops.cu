@@ -266,30 +266,51 @@ extern "C" int cuk_embed(cuda_ctx *c, const block_q8_0 *d_emb, int hidden, const
 }
 
 /* RoPE: one thread per (token, head, pair). */
-__global__ void k_rope(float *x, int tokens, int heads, int d, int pos0, float theta,
-                       int rot_pairs) {
-    int h2 = d / 2;
+__global__ void k_rope(float *x, int tokens, int heads, int d, int half, const float *freqs,
+                       int pos0) {
     size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (size_t)tokens * (size_t)heads * (size_t)h2) return;
-    int i = (int)(idx % (size_t)h2);
-    size_t th = idx / (size_t)h2;
+    if (idx >= (size_t)tokens * (size_t)heads * (size_t)half) return;
+    int i = (int)(idx % (size_t)half);
+    size_t th = idx / (size_t)half;
     int t = (int)(th / (size_t)heads);
-    float f = 0.0f;
-    if (i < rot_pairs) f = cm_expf(-((float)(2 * i) / (float)d) * cm_logf(theta));
-    float a = (float)(pos0 + t) * f;
+    float a = (float)(uint32_t)(pos0 + t) * freqs[i];
     float cs = cm_cosf(a), sn = cm_sinf(a);
     float *row = x + th * (size_t)d;
-    float x0 = row[i], x1 = row[i + h2];
+    float x0 = row[i], x1 = row[i + half];
     row[i] = x0 * cs - x1 * sn;
-    row[i + h2] = x1 * cs + x0 * sn;
+    row[i + half] = x1 * cs + x0 * sn;
 }
 
-extern "C" int cuk_rope(cuda_ctx *c, float *d_x, int tokens, int heads, int d, int pos0,
-                        float theta, int rot_pairs) {
-    size_t total = (size_t)tokens * (size_t)heads * (size_t)(d / 2);
+extern "C" int cuk_rope(cuda_ctx *c, float *d_x, int tokens, int heads, int d, int half,
+                        const float *d_freqs, int pos0) {
+    size_t total = (size_t)tokens * (size_t)heads * (size_t)half;
     if (!total) return 0;
-    k_rope<<<(unsigned)((total + 255) / 256), 256, 0, c->stream>>>(d_x, tokens, heads, d, pos0,
-                                                                   theta, rot_pairs);
+    if (2 * half > d) return -1;
+    k_rope<<<(unsigned)((total + 255) / 256), 256, 0, c->stream>>>(d_x, tokens, heads, d, half,
+                                                                   d_freqs, pos0);
+    return launch_status();
+}
+
+__global__ void k_scale(const float *x, float k, float *y, size_t count) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < count) y[i] = x[i] * k;
+}
+
+extern "C" int cuk_scale(cuda_ctx *c, const float *d_x, float k, float *d_y, size_t count) {
+    if (!count) return 0;
+    k_scale<<<(unsigned)((count + 255) / 256), 256, 0, c->stream>>>(d_x, k, d_y, count);
+    return launch_status();
+}
+
+__global__ void k_add_scale(const float *r, const float *m, float k, float *x, size_t count) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < count) x[i] = (r[i] + m[i]) * k;
+}
+
+extern "C" int cuk_add_scale(cuda_ctx *c, const float *d_r, const float *d_m, float k,
+                             float *d_x, size_t count) {
+    if (!count) return 0;
+    k_add_scale<<<(unsigned)((count + 255) / 256), 256, 0, c->stream>>>(d_r, d_m, k, d_x, count);
     return launch_status();
 }
 

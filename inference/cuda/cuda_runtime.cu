@@ -126,6 +126,16 @@ extern "C" int cuda_memset0(cuda_ctx *c, void *d_dst, size_t bytes, char *err, s
     return e == cudaSuccess ? 0 : fail(err, errlen, "memset", e);
 }
 
+extern "C" int cuda_copy(cuda_ctx *c, void *d_dst, const void *d_src, size_t bytes) {
+    if (!bytes) return 0;
+    cudaError_t e = cudaMemcpyAsync(d_dst, d_src, bytes, cudaMemcpyDeviceToDevice, c->stream);
+    if (e != cudaSuccess) {
+        fprintf(stderr, "cuda copy: %s\n", cudaGetErrorString(e));
+        return -1;
+    }
+    return 0;
+}
+
 static int cmp_float(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);

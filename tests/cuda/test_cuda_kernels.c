@@ -399,32 +399,50 @@ static void test_elementwise(void) {
     from_dev(gy, dy, sizeof(float) * tot);
     same_words("layer scalar", gy, cy, tot);
 
-    /* RoPE: sliding (d 256, theta 1e4, all pairs) and global (d 512, theta 1e6, 64 pairs) */
-    static const struct { int d, rot; float theta; int pos0; } rp[] = {{256, 128, 10000.0f, 0},
-                                                                        {512, 64, 1000000.0f, 260000},
-                                                                        {64, 32, 10000.0f, 77}};
+    /* RoPE with the CPU backend's tables: sliding (d 256, theta 1e4, all pairs) and global
+     * (d 512, theta 1e6, rope_freqs 64 x 1.0 then 1e30 = no rotation) */
+    static const struct { int d, global; float theta; int pos0; } rp[] = {
+        {256, 0, 10000.0f, 0}, {512, 1, 1000000.0f, 260000}, {64, 0, 10000.0f, 77}};
     for (int k2 = 0; k2 < 3; k2++) {
-        int d = rp[k2].d, heads = 4, toks = (int)(tot / (size_t)(d * heads));
+        int d = rp[k2].d, half = d / 2, heads = 4, toks = (int)(tot / (size_t)(d * heads));
         if (toks > 11) toks = 11;
         size_t m = (size_t)toks * heads * d;
-        float *dr = dup_to_dev(x, sizeof(float) * m);
-        check_rc(cuk_rope(g_ctx, dr, toks, heads, d, rp[k2].pos0, rp[k2].theta, rp[k2].rot), "rope");
+        float freqs[256];
+        for (int i = 0; i < half; i++) {
+            float fi = cm_expf(-((float)(2 * i) / (float)d) * cm_logf(rp[k2].theta));
+            if (rp[k2].global) {
+                float div = i < 64 ? 1.0f : 1e30f;
+                fi = div >= 1e29f ? 0.0f : fi / div;
+            }
+            freqs[i] = fi;
+        }
+        float *dr = dup_to_dev(x, sizeof(float) * m), *dfr = dup_to_dev(freqs, sizeof(float) * half);
+        check_rc(cuk_rope(g_ctx, dr, toks, heads, d, half, dfr, rp[k2].pos0), "rope");
         memcpy(cy, x, sizeof(float) * m);
         for (int t = 0; t < toks; t++)
             for (int h = 0; h < heads; h++) {
                 float *v = cy + ((size_t)t * heads + h) * d;
-                for (int i = 0; i < d / 2; i++) {
-                    float f = i < rp[k2].rot ? cm_expf(-((float)(2 * i) / (float)d) * cm_logf(rp[k2].theta)) : 0.0f;
-                    float a = (float)(rp[k2].pos0 + t) * f, c = cm_cosf(a), s = cm_sinf(a);
-                    float x0 = v[i], x1 = v[i + d / 2];
+                for (int i = 0; i < half; i++) {
+                    float a = (float)(uint32_t)(rp[k2].pos0 + t) * freqs[i], c = cm_cosf(a), s = cm_sinf(a);
+                    float x0 = v[i], x1 = v[i + half];
                     v[i] = x0 * c - x1 * s;
-                    v[i + d / 2] = x1 * c + x0 * s;
+                    v[i + half] = x1 * c + x0 * s;
                 }
             }
         from_dev(gy, dr, sizeof(float) * m);
         same_words("rope", gy, cy, m);
-        cuda_free(g_ctx, dr);
+        cuda_free(g_ctx, dr), cuda_free(g_ctx, dfr);
     }
+
+    check_rc(cuk_scale(g_ctx, dx, 53.066f, dy, tot), "scale");
+    for (size_t i = 0; i < tot; i++) cy[i] = x[i] * 53.066f;
+    from_dev(gy, dy, sizeof(float) * tot);
+    same_words("scale", gy, cy, tot);
+
+    check_rc(cuk_add_scale(g_ctx, dx, du, 0.75f, dy, tot), "add_scale");
+    for (size_t i = 0; i < tot; i++) cy[i] = (x[i] + u[i]) * 0.75f;
+    from_dev(gy, dy, sizeof(float) * tot);
+    same_words("residual * layer scalar", gy, cy, tot);
 
     /* embedding rows: ((float)q * d) * sqrt(hidden) */
     int V = 300, H = 256, nid = 17;
