@@ -130,7 +130,7 @@ int cmd_bench(int argc, char **argv)
         allowed[v] = !tok_is_eog(tok, (int32_t)v);
     p.allowed = allowed;
     for (unsigned long long i = 0; i < prompt_len; i++)
-        prompt[i] = (int32_t)(1000 + (i * 7919) % (info->vocab_size - 1000 > 0 ? info->vocab_size - 1000 : 1));
+        prompt[i] = (int32_t)(4 + (i * 7919) % (info->vocab_size > 8 ? info->vocab_size - 4 : 1));
     if (prompt_len && tok_bos(tok) >= 0)
         prompt[0] = tok_bos(tok);
     bench_state b;
