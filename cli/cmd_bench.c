@@ -179,9 +179,14 @@ int cmd_bench(int argc, char **argv)
                mm > 0 ? 1e3 * step / mm : 0.0);
     }
     printf("peak RSS: %.1f MiB\n", ru.ru_maxrss / 1024.0);
-    printf("weights: %.1f MiB used in place from the mmap, %.1f MiB converted/owned (incl. "
-           "E^T); all matrices zero-copy Q8_0: %s\n",
-           mapped / 1048576.0, owned / 1048576.0, all_mapped ? "yes" : "no");
+    uint32_t n_mapped, n_conv;
+    const char *conv_types;
+    engine_weight_counts(e, &n_mapped, &n_conv, &conv_types);
+    printf("weights: %u Q8_0 matrices (%.1f MiB) used in place from the mmap, not copied; "
+           "%u matrices converted at load (%s); owned copies %.1f MiB incl. the transposed "
+           "embedding\n",
+           n_mapped, mapped / 1048576.0, n_conv, n_conv ? conv_types : "none",
+           owned / 1048576.0);
     gen_result_free(&r);
     free(allowed);
     free(prompt);
