@@ -4,4 +4,6 @@
 
 #define SIBYL_VERSION_STRING "0.1.0"
 
+int cmd_mkmodel(int argc, char **argv); /* cli/cmd_mkmodel.c */
+
 #endif

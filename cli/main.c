@@ -22,6 +22,7 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
     {"help", cmd_help, "list the subcommands"},
     {"version", cmd_version, "print the version and the engine's arithmetic profile"},
+    {"mkmodel", cmd_mkmodel, "write a random-weight DiffusionGemma GGUF (test models)"},
 };
 
 static int cmd_version(int argc, char **argv)
