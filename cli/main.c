@@ -26,6 +26,7 @@ static const struct command commands[] = {
     {"version", cmd_version, "print the version and the engine's arithmetic profile"},
     {"generate", cmd_generate, "run the diffusion engine on a prompt"},
     {"bench", cmd_bench, "time the engine on a model (step time, per-op breakdown)"},
+    {"mkmodel", cmd_mkmodel, "write a random-weight DiffusionGemma GGUF (test models)"},
 #ifdef SIBYL_WITH_NODE
 #endif
 };

@@ -23,6 +23,7 @@
 
 #include "inference/engine.h"
 #include "inference/matmul.h"
+#include "inference/mkmodel.h"
 #include "tests/inference/testmodel.h"
 
 #define GOLDEN_DIR "tests/inference/golden"
@@ -31,6 +32,9 @@
 typedef struct {
     const char *name;
     testmodel_opts model;
+    const char *mk_preset; /* non-NULL: the model is `sibyl mkmodel --preset P` instead */
+    ggml_type mk_type;
+    uint64_t mk_seed;
     int32_t prompt[32];
     uint32_t n_prompt;
     uint64_t seed;
@@ -42,17 +46,25 @@ typedef struct {
 
 static const golden_case cases[] = {
     {"tiny_q8_one_canvas",
-     {.type = GGML_TYPE_Q8_0, .seed = 1},
-     {2, 105, 2364, 107, 120, 130, 140, 150, 200, 210, 220, 230, 240, 250, 300, 310, 320, 106, 107, 105},
+     {.type = GGML_TYPE_Q8_0, .seed = 1}, NULL, 0, 0,
+     {2, 105, 236, 107, 120, 130, 140, 150, 200, 210, 220, 230, 240, 250, 300, 310, 320, 106, 107, 105},
      20, 7, 0, 0, 0, 0, 16, 0},
     {"tiny_q8_three_canvases_masked",
-     {.type = GGML_TYPE_Q8_0, .seed = 1},
+     {.type = GGML_TYPE_Q8_0, .seed = 1}, NULL, 0, 0,
      {2, 111, 222, 333, 444, 155, 166, 177, 188, 199, 211, 300},
      12, 123456789012345ULL, 5, 0, 0, 0, 40, 1},
     {"tiny_f32_split_experts",
-     {.type = GGML_TYPE_F32, .split_experts = 1, .seed = 5},
+     {.type = GGML_TYPE_F32, .split_experts = 1, .seed = 5}, NULL, 0, 0,
      {2, 9, 8, 7, 6, 5, 400, 401, 402},
      9, 99, 8, 0.3f, 1.2f, 2.0f, 16, 0},
+    {"mkmodel_tiny_q8",
+     {0}, "tiny", GGML_TYPE_Q8_0, 1,
+     {2, 105, 236, 107, 300, 301, 302, 303, 304, 305, 306, 307, 106, 107, 105, 400, 107, 100, 450, 107, 101},
+     21, 2026, 0, 0, 0, 0, 32, 0},
+    {"mkmodel_tiny_bf16",
+     {0}, "tiny", GGML_TYPE_BF16, 2,
+     {2, 105, 236, 107, 120, 121, 122, 106, 107, 105, 400, 107},
+     12, 5, 0, 0, 0, 0.5f, 16, 0},
 };
 
 typedef struct {
@@ -119,6 +131,7 @@ static char *run_case(const golden_case *gc, const char *model_path, int threads
     p.max_new_tokens = gc->max_new;
     uint8_t allowed[TM_VOCAB];
     if (gc->mask) {
+        assert_int_equal(engine_get_info(e)->vocab_size, TM_VOCAB);
         for (int v = 0; v < TM_VOCAB; v++)
             allowed[v] = v >= 4 && v < 400 && v != 50 && v != 106;
         p.allowed = allowed;
@@ -171,8 +184,20 @@ static void check_case(const golden_case *gc)
     char model_path[128], fixture[256], sha[65];
     snprintf(model_path, sizeof model_path, "%s/%s.gguf", g_dir, gc->name);
     char err[256];
-    if (testmodel_write(model_path, &gc->model, err, sizeof err))
+    if (gc->mk_preset) {
+        mk_options mo;
+        memset(&mo, 0, sizeof mo);
+        mo.path = model_path;
+        assert_int_equal(mk_preset_find(gc->mk_preset, &mo.preset), 0);
+        mo.type = gc->mk_type;
+        mo.seed = gc->mk_seed;
+        mo.n_threads = 1;
+        mk_result res;
+        if (mk_write_model(&mo, &res, err, sizeof err))
+            fail_msg("%s: mkmodel: %s", gc->name, err);
+    } else if (testmodel_write(model_path, &gc->model, err, sizeof err)) {
         fail_msg("%s: writing the model: %s", gc->name, err);
+    }
     file_sha256(model_path, sha);
     snprintf(fixture, sizeof fixture, GOLDEN_DIR "/%s.txt", gc->name);
     if (g_update) {
@@ -219,6 +244,8 @@ static void check_case(const golden_case *gc)
 static void test_case0(void **st) { (void)st; check_case(&cases[0]); }
 static void test_case1(void **st) { (void)st; check_case(&cases[1]); }
 static void test_case2(void **st) { (void)st; check_case(&cases[2]); }
+static void test_case3(void **st) { (void)st; check_case(&cases[3]); }
+static void test_case4(void **st) { (void)st; check_case(&cases[4]); }
 
 static int setup(void **st)
 {
@@ -242,6 +269,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_case0),
         cmocka_unit_test(test_case1),
         cmocka_unit_test(test_case2),
+        cmocka_unit_test(test_case3),
+        cmocka_unit_test(test_case4),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
