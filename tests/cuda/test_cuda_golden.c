@@ -1,0 +1,330 @@
+/*
+ * Whole generations on the CUDA backend against the CPU backend and the golden fixtures.
+ *
+ * 1. The golden cases of tests/inference/test_golden.c (same models, prompts and params; the
+ *    table below mirrors that file's): the GPU's per-step logits hashes, tokens and trace
+ *    hash must equal tests/inference/golden/<case>.txt byte for byte.
+ * 2. A sweep of further configurations (models tiny/small, Q8_0/F32/BF16, fused and split
+ *    experts, prompts shorter and longer than the sliding window and the canvas, several
+ *    canvases, masks, seeds): the GPU run must equal the CPU run on the same machine.
+ *
+ * Without a GPU: checks that --backend cuda fails with a clear "no GPU" error while the CPU
+ * backend still opens the same model, then exits 77 (ctest SKIP_RETURN_CODE).
+ * Plain C (no cmocka) so that it builds on a bare GPU machine.
+ * Usage: test_cuda_golden [--quick]   (--quick: the golden cases and 6 sweep configurations)
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "inference/cuda_backend.h"
+#include "inference/engine.h"
+#include "inference/mkmodel.h"
+#include "tests/inference/testmodel.h"
+
+#define GOLDEN_DIR "tests/inference/golden"
+#define MAX_STEPS 2048
+
+typedef struct {
+    const char *name;
+    testmodel_opts model;
+    const char *mk_preset; /* non-NULL: mk_write_model(preset) instead of testmodel */
+    ggml_type mk_type;
+    uint64_t mk_seed;
+    int32_t prompt[40];
+    uint32_t n_prompt;
+    uint64_t seed;
+    uint32_t steps;
+    float t_min, t_max, bound;
+    uint32_t max_new;
+    int mask; /* 1: ids 4..399 except 50 and 106 */
+    int golden; /* 1: compare with GOLDEN_DIR/<name>.txt */
+} gcase;
+
+/* Mirrors tests/inference/test_golden.c's table. */
+static const gcase golden[] = {
+    {"tiny_q8_one_canvas", {.type = GGML_TYPE_Q8_0, .seed = 1}, NULL, 0, 0,
+     {2, 105, 236, 107, 120, 130, 140, 150, 200, 210, 220, 230, 240, 250, 300, 310, 320, 106, 107, 105},
+     20, 7, 0, 0, 0, 0, 16, 0, 1},
+    {"tiny_q8_three_canvases_masked", {.type = GGML_TYPE_Q8_0, .seed = 1}, NULL, 0, 0,
+     {2, 111, 222, 333, 444, 155, 166, 177, 188, 199, 211, 300},
+     12, 123456789012345ULL, 5, 0, 0, 0, 40, 1, 1},
+    {"tiny_f32_split_experts", {.type = GGML_TYPE_F32, .split_experts = 1, .seed = 5}, NULL, 0, 0,
+     {2, 9, 8, 7, 6, 5, 400, 401, 402},
+     9, 99, 8, 0.3f, 1.2f, 2.0f, 16, 0, 1},
+    {"mkmodel_tiny_q8", {0}, "tiny", GGML_TYPE_Q8_0, 1,
+     {2, 105, 236, 107, 300, 301, 302, 303, 304, 305, 306, 307, 106, 107, 105, 400, 107, 100, 450, 107, 101},
+     21, 2026, 0, 0, 0, 0, 32, 0, 1},
+    {"mkmodel_tiny_bf16", {0}, "tiny", GGML_TYPE_BF16, 2,
+     {2, 105, 236, 107, 120, 121, 122, 106, 107, 105, 400, 107},
+     12, 5, 0, 0, 0, 0.5f, 16, 0, 1},
+};
+
+typedef struct {
+    uint32_t n;
+    int canvas[MAX_STEPS], step[MAX_STEPS];
+    uint8_t hash[MAX_STEPS][32];
+} step_log;
+
+static int log_step(void *user, const engine_step *s)
+{
+    step_log *l = user;
+    if (l->n < MAX_STEPS) {
+        l->canvas[l->n] = s->canvas;
+        l->step[l->n] = s->step;
+        memcpy(l->hash[l->n], s->logits_hash, 32);
+    }
+    l->n++;
+    return 0;
+}
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/* The fixture text of one run (test_golden.c's format), or NULL with the error printed. */
+static char *run_case(const gcase *gc, const char *model_path, engine_backend be)
+{
+    char err[512];
+    engine_options eo = {model_path, be, 2};
+    engine *e;
+    if (engine_open(&eo, &e, err, sizeof err)) {
+        fprintf(stderr, "%s: engine_open(%s): %s\n", gc->name, be ? "cuda" : "cpu", err);
+        return NULL;
+    }
+    gen_params p;
+    gen_params_default(e, &p);
+    p.seed = gc->seed;
+    if (gc->steps)
+        p.max_steps = gc->steps;
+    if (gc->t_min > 0)
+        p.t_min = gc->t_min;
+    if (gc->t_max > 0)
+        p.t_max = gc->t_max;
+    if (gc->bound > 0)
+        p.entropy_bound = gc->bound;
+    p.max_new_tokens = gc->max_new;
+    uint32_t V = engine_get_info(e)->vocab_size;
+    uint8_t *allowed = NULL;
+    if (gc->mask) {
+        allowed = malloc(V);
+        for (uint32_t v = 0; v < V; v++)
+            allowed[v] = v >= 4 && v < 400 && v != 50 && v != 106;
+        p.allowed = allowed;
+    }
+    step_log *log = calloc(1, sizeof *log);
+    gen_result r;
+    if (engine_generate(e, gc->prompt, gc->n_prompt, &p, log_step, log, &r, err, sizeof err)) {
+        fprintf(stderr, "%s: engine_generate(%s): %s\n", gc->name, be ? "cuda" : "cpu", err);
+        free(log), free(allowed);
+        engine_close(e);
+        return NULL;
+    }
+    size_t cap = 256 + (size_t)log->n * 96 + (size_t)r.n_tokens * 12;
+    char *txt = malloc(cap), h[65];
+    size_t o = 0;
+    o += (size_t)snprintf(txt + o, cap - o, "steps %u canvases %u\n", r.n_steps, r.n_canvases);
+    for (uint32_t i = 0; i < log->n && i < MAX_STEPS; i++) {
+        hex(log->hash[i], 32, h);
+        o += (size_t)snprintf(txt + o, cap - o, "step %d %d %s\n", log->canvas[i], log->step[i], h);
+    }
+    o += (size_t)snprintf(txt + o, cap - o, "tokens");
+    for (uint32_t i = 0; i < r.n_tokens; i++)
+        o += (size_t)snprintf(txt + o, cap - o, " %d", r.tokens[i]);
+    hex(r.trace_hash, 32, h);
+    snprintf(txt + o, cap - o, "\ntrace %s\n", h);
+    gen_result_free(&r);
+    free(log), free(allowed);
+    engine_close(e);
+    return txt;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    size_t got = fread(b, 1, (size_t)n, f);
+    b[got] = 0;
+    fclose(f);
+    return b;
+}
+
+static char g_dir[64];
+
+static int write_case_model(const gcase *gc, char *path, size_t pathlen)
+{
+    char err[256];
+    snprintf(path, pathlen, "%s/%s.gguf", g_dir, gc->name);
+    if (access(path, R_OK) == 0)
+        return 0;
+    if (gc->mk_preset) {
+        mk_options mo;
+        memset(&mo, 0, sizeof mo);
+        mo.path = path;
+        if (mk_preset_find(gc->mk_preset, &mo.preset))
+            return fprintf(stderr, "no preset %s\n", gc->mk_preset), -1;
+        mo.type = gc->mk_type;
+        mo.seed = gc->mk_seed;
+        mo.n_threads = 2;
+        mk_result res;
+        if (mk_write_model(&mo, &res, err, sizeof err))
+            return fprintf(stderr, "%s: mkmodel: %s\n", gc->name, err), -1;
+    } else if (testmodel_write(path, &gc->model, err, sizeof err)) {
+        return fprintf(stderr, "%s: writing the model: %s\n", gc->name, err), -1;
+    }
+    return 0;
+}
+
+static int g_fail, g_runs;
+
+static void first_difference(const char *a, const char *b)
+{
+    size_t line = 1;
+    while (*a && *a == *b) {
+        if (*a == '\n')
+            line++;
+        a++, b++;
+    }
+    fprintf(stderr, "  first difference in line %zu:\n  gpu: %.90s\n  cpu/fixture: %.90s\n", line, a,
+            b);
+}
+
+static void check(const gcase *gc)
+{
+    char path[160];
+    g_runs++;
+    if (write_case_model(gc, path, sizeof path)) {
+        g_fail++;
+        return;
+    }
+    char *gpu = run_case(gc, path, ENGINE_BACKEND_CUDA);
+    char *want = NULL, *owned = NULL;
+    const char *what;
+    if (gc->golden) {
+        char fixture[256];
+        snprintf(fixture, sizeof fixture, GOLDEN_DIR "/%s.txt", gc->name);
+        owned = read_file(fixture);
+        char *body = owned ? strstr(owned, "model_sha256 ") : NULL;
+        want = body && strchr(body, '\n') ? strchr(body, '\n') + 1 : NULL;
+        what = "fixture";
+        if (!want)
+            fprintf(stderr, "%s: fixture %s missing or malformed\n", gc->name, fixture);
+    } else {
+        want = owned = run_case(gc, path, ENGINE_BACKEND_CPU);
+        what = "cpu";
+    }
+    int ok = gpu && want && strcmp(gpu, want) == 0;
+    printf("%-40s gpu == %-7s %s\n", gc->name, what, ok ? "ok" : "FAILED");
+    if (!ok) {
+        g_fail++;
+        if (gpu && want)
+            first_difference(gpu, want);
+    }
+    free(gpu);
+    free(owned);
+}
+
+/* Without a GPU: the CUDA backend must refuse clearly and leave the CPU usable. */
+static int no_gpu_checks(void)
+{
+    char path[160], err[512];
+    if (write_case_model(&golden[0], path, sizeof path))
+        return 1;
+    engine_options eo = {path, ENGINE_BACKEND_CUDA, 1};
+    engine *e = NULL;
+    int rc = engine_open(&eo, &e, err, sizeof err);
+    if (rc != ENGINE_EBACKEND || !strstr(err, "no GPU")) {
+        fprintf(stderr, "FAIL: engine_open(cuda) without a GPU gave %d '%s'\n", rc, err);
+        return 1;
+    }
+    printf("without a GPU: engine_open(cuda) -> %d: %s\n", rc, err);
+    eo.backend = ENGINE_BACKEND_CPU;
+    if (engine_open(&eo, &e, err, sizeof err)) {
+        fprintf(stderr, "FAIL: the CPU backend no longer opens after the CUDA refusal: %s\n", err);
+        return 1;
+    }
+    engine_close(e);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int quick = argc > 1 && !strcmp(argv[1], "--quick");
+    snprintf(g_dir, sizeof g_dir, "/tmp/sibyl-cuda-golden-XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    int rc;
+    char why[256];
+    cuda_device_info info;
+    if (cuda_probe(&info, why, sizeof why)) {
+        rc = no_gpu_checks() ? 1 : 77;
+        if (rc == 77)
+            printf("SKIP: %s\n", why);
+        goto out;
+    }
+    printf("GPU: %s\n", info.name);
+    for (size_t i = 0; i < sizeof golden / sizeof *golden; i++)
+        check(&golden[i]);
+
+    /* sweep: CPU vs GPU on the same machine */
+    static const struct {
+        const char *preset; /* NULL: testmodel */
+        ggml_type type;
+        int split;
+    } models[] = {{NULL, GGML_TYPE_Q8_0, 0}, {NULL, GGML_TYPE_F32, 1},  {"tiny", GGML_TYPE_Q8_0, 0},
+                  {"tiny", GGML_TYPE_BF16, 0}, {"small", GGML_TYPE_Q8_0, 0}, {"small", GGML_TYPE_F16, 0}};
+    int nm = (int)(sizeof models / sizeof *models);
+    int per_model = quick ? 1 : 4;
+    for (int mi = 0; mi < nm; mi++)
+        for (int k = 0; k < per_model; k++) {
+            gcase gc;
+            memset(&gc, 0, sizeof gc);
+            char *name = malloc(64);
+            snprintf(name, 64, "sweep_m%d_%s_%d", mi, models[mi].preset ? models[mi].preset : "tm",
+                     k);
+            gc.name = name;
+            if (models[mi].preset) {
+                gc.mk_preset = models[mi].preset;
+                gc.mk_type = models[mi].type;
+                gc.mk_seed = 10 + (uint64_t)mi;
+            } else {
+                gc.model.type = models[mi].type;
+                gc.model.split_experts = models[mi].split;
+                gc.model.seed = 20 + (uint64_t)mi;
+                gc.model.context_length = 512;
+            }
+            /* prompt lengths 1, 7, 23, 37: below/above the sliding window and the canvas */
+            static const uint32_t lens[] = {1, 7, 23, 37};
+            gc.n_prompt = lens[k % 4];
+            for (uint32_t i = 0; i < gc.n_prompt; i++)
+                gc.prompt[i] = (int32_t)(4 + (i * 37 + (uint32_t)k * 11 + (uint32_t)mi) % 390);
+            gc.prompt[0] = 2;
+            gc.seed = 0x5eed0000ULL + (uint64_t)(mi * 16 + k);
+            gc.steps = (uint32_t)(3 + k * 2);
+            gc.max_new = (uint32_t)(k % 2 ? 40 : 16);
+            gc.mask = k == 3;
+            gc.bound = k == 2 ? 0.7f : 0.0f;
+            check(&gc);
+            free(name);
+        }
+    printf("%d runs, %d failed\n", g_runs, g_fail);
+    rc = g_fail ? 1 : 0;
+out: {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", g_dir);
+}
+    return rc;
+}
