@@ -17,6 +17,9 @@
 #include "inference/engine.h"
 #include "inference/profile.h"
 #include "inference/tokenizer.h"
+#if defined(SIBYL_HAVE_CUDA_BACKEND)
+#include "inference/cuda_backend.h"
+#endif
 
 static int parse_u64(const char *s, unsigned long long max, unsigned long long *out)
 {
@@ -62,14 +65,14 @@ static int bench_step(void *user, const engine_step *st)
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *model = NULL;
+    const char *model = NULL, *backend = "cpu";
     unsigned long long threads = 0, steps = 8, canvases = 1, prompt_len = 64;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         unsigned long long *dst = NULL, max = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: sibyl bench -m MODEL.gguf [--threads N] [--steps N] [--canvases N] "
-                   "[--prompt-tokens N]\n");
+                   "[--prompt-tokens N] [--backend cpu|cuda]\n");
             return 0;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             if (!v) {
@@ -77,6 +80,14 @@ int cmd_bench(int argc, char **argv)
                 return 2;
             }
             model = v;
+            i++;
+            continue;
+        } else if (!strcmp(a, "--backend")) {
+            if (!v || (strcmp(v, "cpu") && strcmp(v, "cuda"))) {
+                fprintf(stderr, "sibyl bench: --backend must be cpu or cuda\n");
+                return 2;
+            }
+            backend = v;
             i++;
             continue;
         } else if (!strcmp(a, "--threads"))
@@ -103,7 +114,8 @@ int cmd_bench(int argc, char **argv)
         return 2;
     }
     char err[512];
-    engine_options opt = {model, ENGINE_BACKEND_CPU, (int)threads};
+    engine_options opt = {model, strcmp(backend, "cuda") ? ENGINE_BACKEND_CPU : ENGINE_BACKEND_CUDA,
+                          (int)threads};
     engine *e;
     double t0 = prof_now();
     if (engine_open(&opt, &e, err, sizeof err)) {
@@ -179,6 +191,28 @@ int cmd_bench(int argc, char **argv)
                mm > 0 ? 1e3 * step / mm : 0.0);
     }
     printf("peak RSS: %.1f MiB\n", ru.ru_maxrss / 1024.0);
+#if defined(SIBYL_HAVE_CUDA_BACKEND)
+    if (opt.backend == ENGINE_BACKEND_CUDA) {
+        /* Every weight is read once per decoder step (with a 256-token canvas every expert is
+         * hit), so bytes / copy bandwidth bounds the step time from below. */
+        cuda_device_info gi;
+        cuda_ctx *cc = NULL;
+        double bw = 0;
+        if (!cuda_probe(&gi, err, sizeof err) && !cuda_ctx_create(0, &cc, err, sizeof err) &&
+            !cuda_measure_copy_bw(cc, (size_t)1 << 30, 9, &bw, err, sizeof err)) {
+            double wb = (double)(mapped + owned);
+            printf("gpu: %s, memory in use %.2f GiB of %.2f GiB (after the run)\n", gi.name,
+                   (double)(gi.total_mem - gi.free_mem) / 1073741824.0,
+                   (double)gi.total_mem / 1073741824.0);
+            printf("device copy bandwidth: %.1f GB/s (read + write); weights %.2f GB; "
+                   "weight-streaming bound %.2f ms/step; measured %.2f ms/step = %.2fx the bound\n",
+                   bw / 1e9, wb / 1e9, 1e3 * wb / bw, 1e3 * step, bw > 0 ? step / (wb / bw) : 0.0);
+        } else {
+            printf("gpu: could not measure (%s)\n", err);
+        }
+        cuda_ctx_destroy(cc);
+    }
+#endif
     uint32_t n_mapped, n_conv;
     const char *conv_types;
     engine_weight_counts(e, &n_mapped, &n_conv, &conv_types);

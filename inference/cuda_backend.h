@@ -149,7 +149,8 @@ int cuk_moe_combine(cuda_ctx *c, const float *d_y, int ldy, const int32_t *d_slo
 int cuk_sampler_stats(cuda_ctx *c, const float *d_logits, int rows, int V, float tau,
                       const uint8_t *d_allowed, float *d_m, float *d_S, float *d_H,
                       int32_t *d_argmax, float *d_chunk_sums);
-/* Categorical draw per position with u = philox(seed, (canvas, step, pos, 1)) (A9/A10). */
+/* Categorical draw per position with u = philox(seed, (canvas, step, pos, 1)) (A9/A10), with
+ * sampler.c's fallbacks when rounding keeps the walk from crossing. */
 int cuk_sampler_draw(cuda_ctx *c, const float *d_logits, int rows, int V, float tau,
                      const uint8_t *d_allowed, const float *d_m, const float *d_S,
                      const float *d_chunk_sums, uint64_t seed, uint32_t canvas, uint32_t step,
@@ -169,11 +170,11 @@ int cuk_philox(cuda_ctx *c, uint64_t seed, uint32_t canvas, uint32_t step, uint3
                int n, uint32_t *d_out);
 
 /* ---- Self-conditioning (A9) ----
- * q/d [rows][Vpad] (Vpad = V rounded up to 32): A3 quantisation of p_v = e_v / S (0 beyond V
- * and for excluded ids), with m, S from cuk_sampler_stats on the previous step's logits. */
+ * q/d [rows][Vpad] (Vpad = V rounded up to 32): A3 quantisation of p_v = e_v / S (0 beyond V)
+ * over the whole vocabulary (no mask: the mask restricts choices, not what the model sees),
+ * with m, S from cuk_sampler_stats(allowed = NULL) on the previous step's logits. */
 int cuk_sc_quantize(cuda_ctx *c, const float *d_logits, int rows, int V, float tau,
-                    const uint8_t *d_allowed, const float *d_m, const float *d_S, int8_t *d_q,
-                    float *d_d);
+                    const float *d_m, const float *d_S, int8_t *d_q, float *d_d);
 /* E^T for the SC product: from the Q8_0 embedding [V][hidden], a Q8_0 matrix [hidden][Vpad]
  * whose row i holds E[v][i] over v, requantised by A4 (zero blocks past V). */
 int cuk_build_emb_t(cuda_ctx *c, const block_q8_0 *d_emb, int V, int hidden,

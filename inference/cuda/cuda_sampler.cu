@@ -105,8 +105,9 @@ extern "C" int cuk_sampler_stats(cuda_ctx *c, const float *d_logits, int rows, i
 }
 
 /* Categorical draw (A9): target = u * S; walk chunks with acc = acc + chunk_sum until
- * acc > target, then that chunk's ids with acc2 = acc_before + e_v until acc2 > target. If
- * nothing crosses, the largest id with e_v > 0. One thread per position: the walk is
+ * acc > target, then that chunk's ids with acc2 = acc_before + e_v until acc2 > target; if
+ * that walk does not cross, the chunk's largest id with e_v > 0; if no chunk crosses, the
+ * largest id with e_v > 0 (sampler.c sampler_position). One thread per position: the walk is
  * sequential by definition (at most nchunks + 1024 steps). */
 __device__ int largest_positive(const float *lr, int V, float tau, const uint8_t *allowed,
                                 float m) {
@@ -139,12 +140,18 @@ __global__ void k_sampler_draw(const float *logits, int rows, int V, float tau,
             float acc2 = acc;
             for (int i = 0; i < len; i++) {
                 int v = v0 + i;
-                if (!id_ok(allowed, v)) continue;
+                if (!id_ok(allowed, v)) continue; /* e_v = 0: acc2 + 0 == acc2 */
                 acc2 = acc2 + cm_expf(lr[v] / tau - m);
                 if (acc2 > target) {
                     chosen = v;
                     break;
                 }
+            }
+            /* rounding: the chunk sum crossed, the sequential walk did not: the largest id of
+             * this chunk with e_v > 0 */
+            for (int i = len - 1; chosen < 0 && i >= 0; i--) {
+                int v = v0 + i;
+                if (id_ok(allowed, v) && cm_expf(lr[v] / tau - m) > 0.0f) chosen = v;
             }
             break;
         }
@@ -236,17 +243,17 @@ extern "C" int cuk_sampler_update(cuda_ctx *c, const uint8_t *d_accepted, const 
     return launch_status();
 }
 
-/* SC input: p_v = e_v / S, then A3 per 32 ids (one warp per block; zero past V). */
-__global__ void k_sc_quantize(const float *logits, int rows, int V, float tau,
-                              const uint8_t *allowed, const float *m_, const float *S_, int8_t *q,
-                              float *d) {
+/* SC input: p_v = e_v / S over the whole vocabulary (the allowed mask restricts choices
+ * only), then A3 per 32 ids (one warp per block; zero past V). */
+__global__ void k_sc_quantize(const float *logits, int rows, int V, float tau, const float *m_,
+                              const float *S_, int8_t *q, float *d) {
     int vblocks = (V + 31) / 32;
     size_t blk = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (blk >= (size_t)rows * (size_t)vblocks) return;
     int row = (int)(blk / (size_t)vblocks), v = (int)(blk % (size_t)vblocks) * 32 + lane;
     float p = 0.0f;
-    if (v < V && id_ok(allowed, v))
+    if (v < V)
         p = cm_expf(logits[(size_t)row * V + v] / tau - m_[row]) / S_[row];
     float amax = fabsf(p);
     for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, o));
@@ -261,12 +268,10 @@ __global__ void k_sc_quantize(const float *logits, int rows, int V, float tau,
 }
 
 extern "C" int cuk_sc_quantize(cuda_ctx *c, const float *d_logits, int rows, int V, float tau,
-                               const uint8_t *d_allowed, const float *d_m, const float *d_S,
-                               int8_t *d_q, float *d_d) {
+                               const float *d_m, const float *d_S, int8_t *d_q, float *d_d) {
     size_t nblocks = (size_t)rows * (size_t)((V + 31) / 32);
     if (!nblocks) return 0;
     k_sc_quantize<<<(unsigned)((nblocks + 7) / 8), 256, 0, c->stream>>>(d_logits, rows, V, tau,
-                                                                        d_allowed, d_m, d_S, d_q,
-                                                                        d_d);
+                                                                        d_m, d_S, d_q, d_d);
     return launch_status();
 }

@@ -22,6 +22,7 @@
 #include "inference/matmul.h"
 #include "inference/philox.h"
 #include "inference/quant.h"
+#include "inference/sampler.h"
 
 #define SKIP 77
 
@@ -134,70 +135,6 @@ static float ref_gelu(float x) {
     float u = x + 0.044715f * ((x * x) * x);
     float t = cm_tanhf(0.7978845608f * u);
     return (0.5f * x) * (1.0f + t);
-}
-
-/* A9 per position: m, chunk sums, S, Z, H, argmax. e is scratch of V floats. */
-typedef struct {
-    float m, S, H;
-    int argmax;
-} ref_stats;
-static ref_stats ref_sampler_stats(const float *logit, int V, float tau, const uint8_t *allowed,
-                                   float *e, float *chunk) {
-    ref_stats r = {0};
-    float m = -INFINITY;
-    int am = -1;
-    for (int v = 0; v < V; v++) {
-        if (allowed && !allowed[v]) continue;
-        float z = logit[v] / tau;
-        if (am < 0 || z > m) m = z, am = v;
-    }
-    float *zm = malloc(sizeof(float) * 1024);
-    int nch = (V + 1023) / 1024;
-    float S = 0.0f, Z = 0.0f;
-    for (int c = 0; c < nch; c++) {
-        int len = V - c * 1024 < 1024 ? V - c * 1024 : 1024;
-        for (int i = 0; i < len; i++) {
-            int v = c * 1024 + i;
-            if (allowed && !allowed[v]) {
-                e[v] = 0.0f;
-                zm[i] = 0.0f;
-                continue;
-            }
-            float d = logit[v] / tau - m;
-            e[v] = cm_expf(d);
-            zm[i] = e[v] * d;
-        }
-        float cs = sum8(e + c * 1024, (size_t)len);
-        chunk[c] = cs;
-        S = S + cs;
-        Z = Z + sum8(zm, (size_t)len);
-    }
-    free(zm);
-    r.m = m;
-    r.S = S;
-    r.H = cm_logf(S) - Z / S;
-    r.argmax = am;
-    return r;
-}
-static int ref_draw(const float *e, const float *chunk, int V, float S, float u) {
-    float target = u * S, acc = 0.0f;
-    int nch = (V + 1023) / 1024;
-    for (int c = 0; c < nch; c++) {
-        float next = acc + chunk[c];
-        if (next > target) {
-            int len = V - c * 1024 < 1024 ? V - c * 1024 : 1024;
-            float acc2 = acc;
-            for (int i = 0; i < len; i++) {
-                acc2 = acc2 + e[c * 1024 + i];
-                if (acc2 > target) return c * 1024 + i;
-            }
-            break;
-        }
-        acc = next;
-    }
-    for (int v = V - 1; v >= 0; v--)
-        if (e[v] > 0.0f) return v;
-    return 0;
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -632,15 +569,17 @@ static void test_sampler(int big) {
             check_rc(cuk_sampler_draw(g_ctx, dl, C, V, tau, dal, dm, dS, dcs, seed, 2, 5, ddraw), "draw");
 
             float *e = malloc(sizeof(float) * V), *chunk = malloc(sizeof(float) * nch);
+            float *z = malloc(sizeof(float) * V);
             float cm[37], cS[37], cH[37], gm[37], gS[37], gH[37];
             int32_t cam[37], cdraw[37], gam[37], gdraw[37];
             float *gcs = malloc(sizeof(float) * C * nch), *ccs = malloc(sizeof(float) * C * nch);
             for (int r = 0; r < C; r++) {
-                ref_stats st = ref_sampler_stats(lg + (size_t)r * V, V, tau, allowed, e, chunk);
-                memcpy(ccs + (size_t)r * nch, chunk, sizeof(float) * nch);
-                cm[r] = st.m, cS[r] = st.S, cH[r] = st.H, cam[r] = st.argmax;
+                /* the CPU sampler itself (sampler.c) on the tempered row */
+                for (int v = 0; v < V; v++) z[v] = lg[(size_t)r * V + v] / tau;
                 float u = philox_uniform_from_word(philox_word(seed, 2, 5, (uint32_t)r, PHILOX_PURPOSE_CATEGORICAL));
-                cdraw[r] = ref_draw(e, chunk, V, st.S, u);
+                cS[r] = sampler_position(z, (uint32_t)V, allowed, u, e, chunk, &cH[r], &cam[r], &cdraw[r]);
+                memcpy(ccs + (size_t)r * nch, chunk, sizeof(float) * nch);
+                cm[r] = z[cam[r]];
             }
             from_dev(gm, dm, sizeof(float) * C), from_dev(gS, dS, sizeof(float) * C);
             from_dev(gH, dH, sizeof(float) * C), from_dev(gam, dam, sizeof(int32_t) * C);
@@ -707,17 +646,23 @@ static void test_sampler(int big) {
             same_words("aprev update", gaprev, cam, (size_t)C);
             same_words("stable flag", &gstable, &cstable, 1);
 
-            /* self-conditioning input quantisation: p = e / S, A3 over 32-id blocks */
+            /* self-conditioning input quantisation: p = e / S over the whole vocabulary
+             * (stats without the mask), A3 over 32-id blocks */
             int Vp = (V + 31) / 32 * 32;
             int8_t *dq = dev_alloc((size_t)C * Vp);
             float *dd = dev_alloc(sizeof(float) * C * Vp / 32);
-            check_rc(cuk_sc_quantize(g_ctx, dl, C, V, tau, dal, dm, dS, dq, dd), "sc_quantize");
+            float *dm2 = dev_alloc(sizeof(float) * C), *dS2 = dev_alloc(sizeof(float) * C);
+            check_rc(cuk_sampler_stats(g_ctx, dl, C, V, tau, NULL, dm2, dS2, dH, dam, dcs), "stats all");
+            check_rc(cuk_sc_quantize(g_ctx, dl, C, V, tau, dm2, dS2, dq, dd), "sc_quantize");
             float *prow = malloc(sizeof(float) * Vp);
             q8_act a;
             q8_act_alloc(&a, C, Vp);
             for (int r = 0; r < C; r++) {
-                ref_stats st = ref_sampler_stats(lg + (size_t)r * V, V, tau, allowed, e, chunk);
-                for (int v = 0; v < Vp; v++) prow[v] = v < V ? e[v] / st.S : 0.0f;
+                for (int v = 0; v < V; v++) z[v] = lg[(size_t)r * V + v] / tau;
+                float Hx;
+                int32_t ax, dx2;
+                float S = sampler_position(z, (uint32_t)V, NULL, 0.5f, e, chunk, &Hx, &ax, &dx2);
+                for (int v = 0; v < Vp; v++) prow[v] = v < V ? e[v] / S : 0.0f;
                 q8_act tmp = {a.q + (size_t)r * Vp, a.d + (size_t)r * Vp / 32, 1, Vp};
                 q8_quantize_rows(prow, 1, Vp, &tmp);
             }
@@ -726,6 +671,8 @@ static void test_sampler(int big) {
             from_dev(gq, dq, (size_t)C * Vp), from_dev(gd, dd, sizeof(float) * C * Vp / 32);
             CHK("SC q", gq, a.q, (size_t)C * Vp / 4);
             CHK("SC d", gd, a.d, (size_t)C * Vp / 32);
+            cuda_free(g_ctx, dm2), cuda_free(g_ctx, dS2);
+            free(z);
             q8_act_free(&a);
             free(prow), free(gq), free(gd);
             cuda_free(g_ctx, dq), cuda_free(g_ctx, dd);
