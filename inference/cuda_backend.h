@@ -70,11 +70,12 @@ int cuk_q8_quantize(cuda_ctx *c, const float *d_x, int rows, int cols, int8_t *d
 int cuk_q8_0_quantize_rows(cuda_ctx *c, const float *d_x, int rows, int cols,
                            block_q8_0 *d_out);
 
+typedef enum { CUK_MM_DP4A = 0, CUK_MM_MMA = 1 } cuk_mm_kind;
+
 /* ---- A5 ----
  * y[t][n] = sum over blocks of (float)isum * (wd[n][b] * ad[t][b]) in increasing b.
  * W: wrows x cols Q8_0 (row-major blocks); A: arows x cols (q, d from cuk_q8_quantize);
  * y row stride ldy. kind picks the integer engine: both give identical bits. */
-typedef enum { CUK_MM_DP4A = 0, CUK_MM_MMA = 1 } cuk_mm_kind;
 int cuk_q8_matmul(cuda_ctx *c, cuk_mm_kind kind, const block_q8_0 *d_w, int wrows, int cols,
                   const int8_t *d_aq, const float *d_ad, int arows, float *d_y, int ldy);
 
@@ -82,9 +83,10 @@ int cuk_q8_matmul(cuda_ctx *c, cuk_mm_kind kind, const block_q8_0 *d_w, int wrow
  * d_w + g * (wrows * cols/32) and the activation rows rows[off[g] .. off[g+1]) (a row index
  * into A, or, when d_rows is NULL, rows off[g].. of A itself); output row off[g]+i of y.
  * max_rows bounds any group's size (launch shape only). */
-int cuk_q8_matmul_grouped(cuda_ctx *c, const block_q8_0 *d_w, int wrows, int cols, int groups,
-                          const int32_t *d_off, const int32_t *d_rows, int max_rows,
-                          const int8_t *d_aq, const float *d_ad, float *d_y, int ldy);
+int cuk_q8_matmul_grouped(cuda_ctx *c, cuk_mm_kind kind, const block_q8_0 *d_w, int wrows,
+                          int cols, int groups, const int32_t *d_off, const int32_t *d_rows,
+                          int max_rows, const int8_t *d_aq, const float *d_ad, float *d_y,
+                          int ldy);
 
 /* ---- A6 ---- */
 /* y = rmsnorm(x) (* w when d_w != NULL); rows of n, eps as given; y may equal x. */

@@ -49,6 +49,7 @@ typedef struct {
     void **allocs;
     size_t n_allocs, cap_allocs;
     size_t weight_bytes;
+    cuk_mm_kind mm_kind; /* SIBYL_CUDA_MATMUL=dp4a selects the simple path (same bits) */
     engine_profile prof;
 } cuda_state;
 
@@ -213,6 +214,11 @@ static void cuda_destroy(void *state)
         cuda_sync(s->c, err, sizeof err);
         for (size_t i = 0; i < s->n_allocs; i++)
             cuda_free(s->c, s->allocs[i]);
+        for (uint32_t l = 0; s->kc && l < s->m->hp.n_layers; l++) {
+            cuda_free(s->c, s->kc[l]);
+            cuda_free(s->c, s->vc[l]);
+        }
+        cuda_free(s->c, s->scores);
         cuda_ctx_destroy(s->c);
     }
     free(s->allocs);
@@ -269,6 +275,8 @@ static int cuda_create(const model *m, threadpool *tp, void **state, char *err, 
         return fail(err, errlen, ENOMEM_, "out of memory");
     s->m = m;
     s->T = hp->canvas_length;
+    const char *mk = getenv("SIBYL_CUDA_MATMUL");
+    s->mm_kind = mk && !strcmp(mk, "dp4a") ? CUK_MM_DP4A : CUK_MM_MMA;
     s->L = calloc(hp->n_layers, sizeof *s->L);
     s->kc = calloc(hp->n_layers, sizeof(float *));
     s->vc = calloc(hp->n_layers, sizeof(float *));
@@ -384,13 +392,19 @@ static int cuda_reset(void *state, uint32_t capacity, char *err, size_t errlen)
     s->n_cached = 0;
     if (capacity <= s->cap)
         return 0;
-    /* The old cache stays allocated until the end (allocations are freed at destroy): grow
-     * by at least doubling so repeated resets stay cheap. */
-    if (capacity < 2 * s->cap)
-        capacity = 2 * s->cap;
+    char why[256];
+    if (cuda_sync(s->c, err, errlen))
+        return EBACKEND_;
+    for (uint32_t l = 0; l < m->hp.n_layers; l++) { /* the old cache goes before the new one */
+        cuda_free(s->c, s->kc[l]);
+        cuda_free(s->c, s->vc[l]);
+        s->kc[l] = s->vc[l] = NULL;
+    }
+    cuda_free(s->c, s->scores);
+    s->scores = NULL;
+    s->cap = 0;
     size_t free_b = 0;
     cuda_device_info info;
-    char why[256];
     if (!cuda_probe(&info, why, sizeof why))
         free_b = info.free_mem;
     size_t need = 0;
@@ -403,20 +417,16 @@ static int cuda_reset(void *state, uint32_t capacity, char *err, size_t errlen)
                     "backend cuda: a KV cache of %u positions needs %.2f GiB, %.2f GiB free",
                     capacity, GIB(need), GIB(free_b));
     for (uint32_t l = 0; l < m->hp.n_layers; l++) {
-        size_t w = (size_t)m->layers[l].n_kv * m->layers[l].head_dim;
+        size_t bytes = ((size_t)capacity + s->T) * (size_t)m->layers[l].n_kv *
+                       m->layers[l].head_dim * sizeof(float);
         /* + T: the decoder's canvas K,V sit after the cached positions during a pass */
-        if (!(s->kc[l] = dalloc(s, ((size_t)capacity + s->T) * w * sizeof(float), err, errlen)) ||
-            !(s->vc[l] = dalloc(s, ((size_t)capacity + s->T) * w * sizeof(float), err, errlen))) {
-            s->cap = 0;
+        if (cuda_alloc(s->c, bytes, (void **)&s->kc[l], err, errlen) ||
+            cuda_alloc(s->c, bytes, (void **)&s->vc[l], err, errlen))
             return ENOMEM_;
-        }
     }
-    if (!(s->scores = dalloc(s, (size_t)s->T * m->hp.n_head * ((size_t)capacity + s->T) *
-                                    sizeof(float),
-                             err, errlen))) {
-        s->cap = 0;
+    if (cuda_alloc(s->c, (size_t)s->T * m->hp.n_head * ((size_t)capacity + s->T) * sizeof(float),
+                   (void **)&s->scores, err, errlen))
         return ENOMEM_;
-    }
     s->cap = capacity;
     return 0;
 }
@@ -440,7 +450,7 @@ static int quant(cuda_state *s, const float *x, int rows, int cols, int big, cha
 static int mm(cuda_state *s, const block_q8_0 *w, int wrows, int cols, int rows, int big,
               float *y, int ldy, char *err, size_t errlen)
 {
-    K(cuk_q8_matmul(s->c, CUK_MM_MMA, w, wrows, cols, big ? s->bq : s->aq, big ? s->bd : s->ad,
+    K(cuk_q8_matmul(s->c, s->mm_kind, w, wrows, cols, big ? s->bq : s->aq, big ? s->bd : s->ad,
                     rows, y, ldy));
     return 0;
 }
@@ -480,18 +490,18 @@ static int moe(cuda_state *s, uint32_t l, int T, char *err, size_t errlen)
     if (quant(s, s->h, T, H, 0, err, errlen))
         return EBACKEND_;
     if (L->fused) {
-        K(cuk_q8_matmul_grouped(s->c, D->gu_exps, 2 * F, H, E, s->exp_off, s->exp_rows, T, s->aq,
+        K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->gu_exps, 2 * F, H, E, s->exp_off, s->exp_rows, T, s->aq,
                                 s->ad, s->e_gu, 2 * F));
     } else {
-        K(cuk_q8_matmul_grouped(s->c, D->g_exps, F, H, E, s->exp_off, s->exp_rows, T, s->aq,
+        K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->g_exps, F, H, E, s->exp_off, s->exp_rows, T, s->aq,
                                 s->ad, s->e_gu, 2 * F));
-        K(cuk_q8_matmul_grouped(s->c, D->u_exps, F, H, E, s->exp_off, s->exp_rows, T, s->aq,
+        K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->u_exps, F, H, E, s->exp_off, s->exp_rows, T, s->aq,
                                 s->ad, s->e_gu + F, 2 * F));
     }
     K(cuk_gelu_gate(s->c, s->e_gu, 2 * F, s->e_gu + F, 2 * F, s->e_act, F, T * Kx, F));
     if (quant(s, s->e_act, T * Kx, F, 1, err, errlen))
         return EBACKEND_;
-    K(cuk_q8_matmul_grouped(s->c, D->down_exps, H, F, E, s->exp_off, NULL, T, s->bq, s->bd,
+    K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->down_exps, H, F, E, s->exp_off, NULL, T, s->bq, s->bd,
                             s->e_out, H));
     K(cuk_moe_combine(s->c, s->e_out, H, s->slot_row, s->top_w, T, Kx, H, s->moe));
     return 0;

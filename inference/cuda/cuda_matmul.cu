@@ -20,11 +20,18 @@ __device__ __forceinline__ int w_word(const block_q8_0 *b, int j) {
     return (int)((uint32_t)h[2 * j] | ((uint32_t)h[2 * j + 1] << 16));
 }
 
-__global__ void k_matmul_dp4a(const block_q8_0 *w, int wrows, int nb, const int8_t *aq,
-                              const float *ad, int arows, float *y, int ldy) {
+__global__ void k_matmul_dp4a(const block_q8_0 *w, size_t wstride, int wrows, int nb,
+                              const int8_t *aq, const float *ad, int arows, const int32_t *off,
+                              const int32_t *rows, float *y, int ldy) {
     int n = blockIdx.x * blockDim.x + threadIdx.x;
-    int t = blockIdx.y;
-    if (n >= wrows || t >= arows) return;
+    int lt = blockIdx.y, base = 0, count = arows;
+    if (off) { /* grouped: group blockIdx.z, rows off[g] .. off[g+1] */
+        base = off[blockIdx.z];
+        count = off[blockIdx.z + 1] - base;
+        w += (size_t)blockIdx.z * wstride;
+    }
+    if (n >= wrows || lt >= count) return;
+    int t = off ? (rows ? rows[base + lt] : base + lt) : lt;
     const block_q8_0 *wr = w + (size_t)n * nb;
     const int *ar = (const int *)(aq + (size_t)t * nb * 32);
     const float *adr = ad + (size_t)t * nb;
@@ -36,7 +43,7 @@ __global__ void k_matmul_dp4a(const block_q8_0 *w, int wrows, int nb, const int8
         float s = f16_to_f32_dev(wr[b].d) * adr[b];
         acc = acc + (float)isum * s;
     }
-    y[(size_t)t * ldy + n] = acc;
+    y[(size_t)(base + lt) * ldy + n] = acc;
 }
 
 /* ---------------------------------------------------------------- tensor cores
@@ -166,7 +173,8 @@ extern "C" int cuk_q8_matmul(cuda_ctx *c, cuk_mm_kind kind, const block_q8_0 *d_
     if (wrows <= 0 || arows <= 0) return 0;
     if (kind == CUK_MM_DP4A) {
         dim3 grid((unsigned)((wrows + 127) / 128), (unsigned)arows);
-        k_matmul_dp4a<<<grid, 128, 0, c->stream>>>(d_w, wrows, nb, d_aq, d_ad, arows, d_y, ldy);
+        k_matmul_dp4a<<<grid, 128, 0, c->stream>>>(d_w, 0, wrows, nb, d_aq, d_ad, arows, NULL, NULL,
+                                                    d_y, ldy);
     } else {
         dim3 grid((unsigned)((wrows + MM_BN - 1) / MM_BN), (unsigned)((arows + MM_BT - 1) / MM_BT), 1);
         k_matmul_mma<<<grid, 256, 0, c->stream>>>(d_w, 0, wrows, nb, d_aq, d_ad, arows, NULL, NULL,
@@ -175,15 +183,22 @@ extern "C" int cuk_q8_matmul(cuda_ctx *c, cuk_mm_kind kind, const block_q8_0 *d_
     return launch_status();
 }
 
-extern "C" int cuk_q8_matmul_grouped(cuda_ctx *c, const block_q8_0 *d_w, int wrows, int cols,
-                                     int groups, const int32_t *d_off, const int32_t *d_rows,
-                                     int max_rows, const int8_t *d_aq, const float *d_ad,
-                                     float *d_y, int ldy) {
+extern "C" int cuk_q8_matmul_grouped(cuda_ctx *c, cuk_mm_kind kind, const block_q8_0 *d_w,
+                                     int wrows, int cols, int groups, const int32_t *d_off,
+                                     const int32_t *d_rows, int max_rows, const int8_t *d_aq,
+                                     const float *d_ad, float *d_y, int ldy) {
     int nb = cols / 32;
     if (wrows <= 0 || groups <= 0 || max_rows <= 0) return 0;
-    dim3 grid((unsigned)((wrows + MM_BN - 1) / MM_BN), (unsigned)((max_rows + MM_BT - 1) / MM_BT),
-              (unsigned)groups);
-    k_matmul_mma<<<grid, 256, 0, c->stream>>>(d_w, (size_t)wrows * (size_t)nb, wrows, nb, d_aq,
-                                              d_ad, 0, d_off, d_rows, d_y, ldy);
+    size_t wstride = (size_t)wrows * (size_t)nb;
+    if (kind == CUK_MM_DP4A) {
+        dim3 grid((unsigned)((wrows + 127) / 128), (unsigned)max_rows, (unsigned)groups);
+        k_matmul_dp4a<<<grid, 128, 0, c->stream>>>(d_w, wstride, wrows, nb, d_aq, d_ad, 0, d_off,
+                                                    d_rows, d_y, ldy);
+    } else {
+        dim3 grid((unsigned)((wrows + MM_BN - 1) / MM_BN),
+                  (unsigned)((max_rows + MM_BT - 1) / MM_BT), (unsigned)groups);
+        k_matmul_mma<<<grid, 256, 0, c->stream>>>(d_w, wstride, wrows, nb, d_aq, d_ad, 0, d_off,
+                                                  d_rows, d_y, ldy);
+    }
     return launch_status();
 }

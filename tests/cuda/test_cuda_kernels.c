@@ -267,14 +267,20 @@ static void test_grouped_matmul(void) {
     void *dw = dup_to_dev(w, sizeof(block_q8_0) * G * N * K / 32);
     void *dq = dup_to_dev(a.q, (size_t)50 * K), *dd = dup_to_dev(a.d, sizeof(float) * 50 * K / 32);
     void *doff = dup_to_dev(off, sizeof off), *drows = dup_to_dev(rows, sizeof rows);
-    float *dy = dev_alloc(sizeof(float) * T * N);
-    check_rc(cuk_q8_matmul_grouped(g_ctx, dw, N, K, G, doff, drows, 17, dq, dd, dy, N), "grouped");
-    from_dev(gy, dy, sizeof(float) * T * N);
-    same_words("A5 grouped (experts)", gy, cy, (size_t)T * N);
+    for (int kind = 0; kind < 2; kind++) {
+        float *dy = dev_alloc(sizeof(float) * T * N);
+        check_rc(cuk_q8_matmul_grouped(g_ctx, (cuk_mm_kind)kind, dw, N, K, G, doff, drows, 17, dq,
+                                       dd, dy, N),
+                 "grouped");
+        from_dev(gy, dy, sizeof(float) * T * N);
+        same_words(kind ? "A5 grouped (experts) mma" : "A5 grouped (experts) dp4a", gy, cy,
+                   (size_t)T * N);
+        cuda_free(g_ctx, dy);
+    }
     q8_act_free(&a), q8_act_free(&one);
     free(x), free(w), free(cy), free(gy);
     cuda_free(g_ctx, dw), cuda_free(g_ctx, dq), cuda_free(g_ctx, dd), cuda_free(g_ctx, doff);
-    cuda_free(g_ctx, drows), cuda_free(g_ctx, dy);
+    cuda_free(g_ctx, drows);
 }
 
 static void test_elementwise(void) {
