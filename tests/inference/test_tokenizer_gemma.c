@@ -84,6 +84,8 @@ static int setup(void **state)
     }
     for (cJSON *e = added->child; e; e = e->next) {
         int id = cJSON_GetObjectItemCaseSensitive(e, "id")->valueint;
+        if (id < 0 || (uint32_t)id >= n)
+            continue; /* added tokens past the 262144-entry vocabulary (image soft token) */
         int special = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "special"));
         if (types[id] != TOK_TYPE_BYTE)
             types[id] = special ? TOK_TYPE_CONTROL : TOK_TYPE_USER_DEFINED;
