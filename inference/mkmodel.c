@@ -214,10 +214,11 @@ static void block_values(uint64_t seed, uint32_t ti, uint64_t b, int16_t v[32])
     uint64_t s = ((uint64_t)o[1] << 32 | o[0]) ^ (((uint64_t)o[3] << 32 | o[2]) << 1);
     for (int i = 0; i < 32; i += 2) {
         uint64_t r = splitmix64(&s);
-        v[i] = (int16_t)((int)(r & 0xff) + (int)((r >> 8) & 0xff) + (int)((r >> 16) & 0xff) +
-                         (int)((r >> 24) & 0xff) - 510);
-        v[i + 1] = (int16_t)((int)((r >> 32) & 0xff) + (int)((r >> 40) & 0xff) +
-                             (int)((r >> 48) & 0xff) + (int)((r >> 56) & 0xff) - 510);
+        /* byte sums in parallel: 4 lanes of 2 bytes, then 2 lanes of 4 bytes */
+        uint64_t a = (r & 0x00FF00FF00FF00FFull) + ((r >> 8) & 0x00FF00FF00FF00FFull);
+        uint64_t c = (a & 0x0000FFFF0000FFFFull) + ((a >> 16) & 0x0000FFFF0000FFFFull);
+        v[i] = (int16_t)((int)(c & 0xffffffffu) - 510);
+        v[i + 1] = (int16_t)((int)(c >> 32) - 510);
     }
 }
 
@@ -310,6 +311,9 @@ static void gen_blocks(const work *w)
     const tspec *t = w->t;
     uint8_t *o = w->out;
     int16_t v[32];
+    int8_t qlut[1021]; /* to_q(v) for v in [-510, 510] */
+    for (int i = 0; i < 1021; i++)
+        qlut[i] = to_q(i - 510);
     uint16_t dh = f32_to_f16_rne(t->a / Q_STD);
     float d = f16_to_f32(dh);
     for (uint64_t b = w->b0; b < w->b0 + w->nb; b++) {
@@ -336,26 +340,26 @@ static void gen_blocks(const work *w)
         case GGML_TYPE_Q8_0:
             memcpy(o, &dh, 2);
             for (int i = 0; i < 32; i++)
-                o[2 + i] = (uint8_t)to_q(v[i]);
+                o[2 + i] = (uint8_t)qlut[v[i] + 510];
             o += 34;
             break;
         case GGML_TYPE_F32:
             for (uint32_t i = 0; i < n; i++) {
-                float x = d * (float)to_q(v[i]);
+                float x = d * (float)qlut[v[i] + 510];
                 memcpy(o, &x, 4);
                 o += 4;
             }
             break;
         case GGML_TYPE_F16:
             for (uint32_t i = 0; i < n; i++) {
-                uint16_t h = f32_to_f16_rne(d * (float)to_q(v[i]));
+                uint16_t h = f32_to_f16_rne(d * (float)qlut[v[i] + 510]);
                 memcpy(o, &h, 2);
                 o += 2;
             }
             break;
         default: /* BF16 */
             for (uint32_t i = 0; i < n; i++) {
-                uint16_t h = f32_to_bf16_rne(d * (float)to_q(v[i]));
+                uint16_t h = f32_to_bf16_rne(d * (float)qlut[v[i] + 510]);
                 memcpy(o, &h, 2);
                 o += 2;
             }
