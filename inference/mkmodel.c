@@ -23,16 +23,15 @@
 #include "inference/tokenizer.h"
 
 #define ARCH "diffusion-gemma"
-#define IH_STD 147.80f  /* std of (sum of 4 uniform bytes - 510) = sqrt(4 * (256^2-1)/12) */
-#define Q_STD 36.80f    /* std of q = round(v * 127 / 510) */
+#define IH_STD 147.80f /* std of (sum of 4 uniform bytes - 510) = sqrt(4 * (256^2-1)/12) */
+#define Q_STD 36.80f   /* std of q = round(v * 127 / 510) */
 
 /* ---- presets (docs/models.md) ---- */
 
 static const mk_preset presets[] = {
     {"tiny", 3, 64, 4, 16, 32, 2, 1, 128, 8, 2, 32, 512, 16, 8, 4096, 8, "8x0.0M"},
     {"small", 6, 256, 4, 64, 128, 2, 1, 256, 8, 2, 64, 4096, 32, 32, 8192, 16, "8x0.6M"},
-    {"bench", 12, 1024, 8, 128, 256, 4, 1, 2048, 16, 4, 256, 32768, 256, 256, 32768, 48,
-     "16x19M"},
+    {"bench", 12, 1024, 8, 128, 256, 4, 1, 2048, 16, 4, 256, 32768, 256, 256, 32768, 48, "16x19M"},
     {"26b-a4b", 30, 2816, 16, 256, 512, 8, 2, 2112, 128, 8, 704, 262144, 256, 1024, 262144, 48,
      "128x2.6B"},
 };
@@ -68,7 +67,7 @@ typedef struct {
     int64_t ne[4];
     ggml_type type;
     init_kind init;
-    float a, b;     /* sigma; or mean, spread; or number of 1.0 entries */
+    float a, b; /* sigma; or mean, spread; or number of 1.0 entries */
     uint64_t n_el;
 } tspec;
 
@@ -110,16 +109,15 @@ static void add_t(tlist *l, ggml_type type, init_kind init, float a, float b, ui
 
 /* Matrices: sigma = 1/sqrt(fan_in) with fan_in = ne0, except the embedding and the router
  * (docs/models.md explains the choices). */
-#define MAT(ty, ne0, ne1, ne2, nd, name, il)                                                   \
+#define MAT(ty, ne0, ne1, ne2, nd, name, il)                                                       \
     add_t(l, ty, INIT_NORMAL, 1.0f / sqrtf((float)(ne0)), 0, nd, ne0, ne1, ne2, name, il)
-#define VEC(mean, spread, n, name, il)                                                         \
+#define VEC(mean, spread, n, name, il)                                                             \
     add_t(l, GGML_TYPE_F32, INIT_AROUND, mean, spread, 1, n, 1, 1, name, il)
 
 static void build_tensors(const mk_preset *p, ggml_type mt, tlist *l)
 {
     const uint32_t H = p->hidden;
-    add_t(l, mt, INIT_NORMAL, 3.0f / sqrtf((float)H), 0, 2, H, p->vocab, 1, "token_embd.weight",
-          0);
+    add_t(l, mt, INIT_NORMAL, 3.0f / sqrtf((float)H), 0, 2, H, p->vocab, 1, "token_embd.weight", 0);
     /* global layers: neox rope over head_dim with 1/4 of the pairs rotating (proportional) */
     add_t(l, GGML_TYPE_F32, INIT_ROPE, (float)(p->head_dim / 8), 0, 1, p->head_dim / 2, 1, 1,
           "rope_freqs.weight", 0);
@@ -282,8 +280,8 @@ static uint16_t f32_to_bf16_rne(float f)
 /* ---- generation ---- */
 
 typedef struct {
-    uint32_t ti;      /* tensor index */
-    uint64_t b0, nb;  /* block range (blocks of 32 elements) */
+    uint32_t ti;     /* tensor index */
+    uint64_t b0, nb; /* block range (blocks of 32 elements) */
 } job;
 
 typedef struct {

@@ -42,16 +42,16 @@ enum {
 /* A vocabulary as arrays (what a GGUF holds). Borrowed: tok_create copies what it needs. */
 typedef struct {
     uint32_t n_tokens;
-    const char *const *tokens;     /* n_tokens pieces (UTF-8, not necessarily NUL-terminated) */
-    const uint32_t *token_lens;    /* their lengths in bytes */
-    const float *scores;           /* may be NULL */
-    const int32_t *token_types;    /* may be NULL (all normal, "<0xNN>" = byte) */
+    const char *const *tokens;  /* n_tokens pieces (UTF-8, not necessarily NUL-terminated) */
+    const uint32_t *token_lens; /* their lengths in bytes */
+    const float *scores;        /* may be NULL */
+    const int32_t *token_types; /* may be NULL (all normal, "<0xNN>" = byte) */
     uint32_t n_merges;
-    const char *const *merges;     /* "left right", the space separating the two pieces */
+    const char *const *merges; /* "left right", the space separating the two pieces */
     const uint32_t *merge_lens;
-    int32_t bos, eos, pad, unk;    /* -1 if absent */
-    int add_bos;                   /* tokenizer.ggml.add_bos_token */
-    const char *model;             /* "gemma4", "llama", ... (NUL-terminated) */
+    int32_t bos, eos, pad, unk; /* -1 if absent */
+    int add_bos;                /* tokenizer.ggml.add_bos_token */
+    const char *model;          /* "gemma4", "llama", ... (NUL-terminated) */
 } tok_vocab;
 
 /* A vocabulary that owns its arrays (from tok_build_small_vocab); v points into it. */

@@ -180,18 +180,16 @@ static void test_tiny_layout(void **state)
     gguf_type et;
     uint64_t n;
     const void *data;
-    assert_int_equal(gguf_get_arr(f, "diffusion-gemma.attention.head_count_kv", &et, &n, &data),
-                     0);
+    assert_int_equal(gguf_get_arr(f, "diffusion-gemma.attention.head_count_kv", &et, &n, &data), 0);
     assert_int_equal(et, GGUF_TYPE_INT32);
     assert_int_equal(n, 3);
     for (uint32_t il = 0; il < 3; il++) {
         int32_t kv;
         int swa;
-        assert_int_equal(
-            gguf_get_arr_i32(f, "diffusion-gemma.attention.head_count_kv", il, &kv), 0);
-        assert_int_equal(gguf_get_arr_bool(f, "diffusion-gemma.attention.sliding_window_pattern",
-                                           il, &swa),
+        assert_int_equal(gguf_get_arr_i32(f, "diffusion-gemma.attention.head_count_kv", il, &kv),
                          0);
+        assert_int_equal(
+            gguf_get_arr_bool(f, "diffusion-gemma.attention.sliding_window_pattern", il, &swa), 0);
         assert_int_equal(kv, il == 2 ? 1 : 2);
         assert_int_equal(swa, il != 2);
     }
@@ -217,11 +215,11 @@ static void test_tiny_layout(void **state)
         int g = il == 2;
         int64_t d = g ? 32 : 16, nkv = g ? 1 : 2;
         char nm[64];
-#define T(suffix, ty, nd, a, b2, c)                                                            \
-    do {                                                                                       \
-        snprintf(nm, sizeof nm, "blk.%d." suffix, il);                                         \
-        expect_tensor(f, nm, ty, nd, a, b2, c);                                                \
-        count++;                                                                               \
+#define T(suffix, ty, nd, a, b2, c)                                                                \
+    do {                                                                                           \
+        snprintf(nm, sizeof nm, "blk.%d." suffix, il);                                             \
+        expect_tensor(f, nm, ty, nd, a, b2, c);                                                    \
+        count++;                                                                                   \
     } while (0)
         T("attn_norm.weight", F, 1, 64, 1, 1);
         T("attn_q.weight", Q, 2, 64, 4 * d, 1);
@@ -288,8 +286,7 @@ static void test_tiny_layout(void **state)
     assert_int_equal(tok_n_vocab(t), 512);
     int32_t *ids;
     size_t nid;
-    assert_int_equal(tok_chat_prompt(t, NULL, "Why is the sky blue?", &ids, &nid, err,
-                                     sizeof err),
+    assert_int_equal(tok_chat_prompt(t, NULL, "Why is the sky blue?", &ids, &nid, err, sizeof err),
                      0);
     assert_int_equal(ids[0], 2);
     assert_int_equal(ids[1], 105);
@@ -325,8 +322,10 @@ static void test_types_same_model(void **state)
     const char *names[] = {"token_embd.weight", "blk.0.attn_q.weight",
                            "blk.2.ffn_gate_up_exps.weight", "self_cond_down.weight"};
     for (size_t k = 0; k < 4; k++) {
-        const gguf_tensor *q = gguf_find_tensor(fq, names[k]), *f32 = gguf_find_tensor(ff, names[k]),
-                          *f16 = gguf_find_tensor(fh, names[k]), *bf = gguf_find_tensor(fb, names[k]);
+        const gguf_tensor *q = gguf_find_tensor(fq, names[k]),
+                          *f32 = gguf_find_tensor(ff, names[k]),
+                          *f16 = gguf_find_tensor(fh, names[k]),
+                          *bf = gguf_find_tensor(fb, names[k]);
         assert_int_equal(f32->type, GGML_TYPE_F32);
         assert_int_equal(f16->type, GGML_TYPE_F16);
         assert_int_equal(bf->type, GGML_TYPE_BF16);
