@@ -114,7 +114,7 @@ static void add_t(tlist *l, ggml_type type, init_kind init, float a, float b, ui
 #define VEC(mean, spread, n, name, il)                                                             \
     add_t(l, GGML_TYPE_F32, INIT_AROUND, mean, spread, 1, n, 1, 1, name, il)
 
-static void build_tensors(const mk_preset *p, ggml_type mt, tlist *l)
+static void build_tensors(const mk_preset *p, ggml_type mt, int split_experts, tlist *l)
 {
     const uint32_t H = p->hidden;
     add_t(l, mt, INIT_NORMAL, 3.0f / sqrtf((float)H), 0, 2, H, p->vocab, 1, "token_embd.weight", 0);
@@ -153,7 +153,12 @@ static void build_tensors(const mk_preset *p, ggml_type mt, tlist *l)
         add_t(l, GGML_TYPE_F32, INIT_NORMAL, 2.0f, 0, 2, H, p->n_expert, 1,
               "blk.%d.ffn_gate_inp.weight", i);
         VEC(1.0f, 0.1f, H, "blk.%d.ffn_gate_inp.scale", i);
-        MAT(mt, H, 2 * p->expert_ff, p->n_expert, 3, "blk.%d.ffn_gate_up_exps.weight", i);
+        if (split_experts) {
+            MAT(mt, H, p->expert_ff, p->n_expert, 3, "blk.%d.ffn_gate_exps.weight", i);
+            MAT(mt, H, p->expert_ff, p->n_expert, 3, "blk.%d.ffn_up_exps.weight", i);
+        } else {
+            MAT(mt, H, 2 * p->expert_ff, p->n_expert, 3, "blk.%d.ffn_gate_up_exps.weight", i);
+        }
         MAT(mt, p->expert_ff, H, p->n_expert, 3, "blk.%d.ffn_down_exps.weight", i);
         VEC(1.0f, 0.1f, p->n_expert, "blk.%d.ffn_down_exps.scale", i);
         VEC(1.0f, 0.05f, 1, "blk.%d.layer_output_scale.weight", i);
@@ -164,7 +169,7 @@ static void build_tensors(const mk_preset *p, ggml_type mt, tlist *l)
 uint64_t mk_count_params(const mk_preset *p)
 {
     tlist l = {0};
-    build_tensors(p, GGML_TYPE_Q8_0, &l);
+    build_tensors(p, GGML_TYPE_Q8_0, 0, &l);
     uint64_t n = 0;
     for (size_t i = 0; i < l.n; i++)
         n += l.t[i].n_el;
@@ -543,7 +548,7 @@ int mk_write_model(const mk_options *o, mk_result *res, char *err, size_t errlen
     if (tok_build_small_vocab(p->vocab, &vo, err, errlen))
         return -1;
     tlist l = {0};
-    build_tensors(p, mt, &l);
+    build_tensors(p, mt, o->split_experts, &l);
     job *jobs = NULL;
     uint8_t *buf[2] = {NULL, NULL};
     gguf_writer *w = NULL;

@@ -393,13 +393,43 @@ static void test_presets(void **state)
     assert_non_null(strstr(err, "type"));
 }
 
+static void test_split_experts(void **state)
+{
+    (void)state;
+    char path[128];
+    tmp_name(path, sizeof path, "split");
+    mk_options o = {0};
+    assert_int_equal(mk_preset_find("tiny", &o.preset), 0);
+    o.path = path;
+    o.type = GGML_TYPE_Q8_0;
+    o.seed = 1;
+    o.split_experts = 1;
+    mk_result r;
+    char err[256];
+    if (mk_write_model(&o, &r, err, sizeof err))
+        fail_msg("%s", err);
+    gguf_file *f;
+    assert_int_equal(gguf_open(path, &f, err, sizeof err), 0);
+    for (int il = 0; il < 3; il++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "blk.%d.ffn_gate_exps.weight", il);
+        expect_tensor(f, nm, GGML_TYPE_Q8_0, 3, 64, 32, 8);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_up_exps.weight", il);
+        expect_tensor(f, nm, GGML_TYPE_Q8_0, 3, 64, 32, 8);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_gate_up_exps.weight", il);
+        assert_null(gguf_find_tensor(f, nm));
+    }
+    assert_int_equal(r.n_params, mk_count_params(&o.preset));
+    gguf_close(f);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_tiny_layout),
-        cmocka_unit_test(test_types_same_model),
-        cmocka_unit_test(test_presets),
+        cmocka_unit_test(test_deterministic),    cmocka_unit_test(test_tiny_layout),
+        cmocka_unit_test(test_types_same_model), cmocka_unit_test(test_presets),
+        cmocka_unit_test(test_split_experts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
