@@ -114,10 +114,13 @@ static void add_t(tlist *l, ggml_type type, init_kind init, float a, float b, ui
 #define VEC(mean, spread, n, name, il)                                                             \
     add_t(l, GGML_TYPE_F32, INIT_AROUND, mean, spread, 1, n, 1, 1, name, il)
 
-static void build_tensors(const mk_preset *p, ggml_type mt, int split_experts, tlist *l)
+static void build_tensors(const mk_preset *p, ggml_type mt, int split_experts, int init, tlist *l)
 {
+    /* init 2 (docs/models.md): the sharper recipe suggested by docs/fidelity.md */
+    const float embed_k = init == 2 ? 2.4f : 3.0f, router_std = init == 2 ? 8.0f : 2.0f;
     const uint32_t H = p->hidden;
-    add_t(l, mt, INIT_NORMAL, 3.0f / sqrtf((float)H), 0, 2, H, p->vocab, 1, "token_embd.weight", 0);
+    add_t(l, mt, INIT_NORMAL, embed_k / sqrtf((float)H), 0, 2, H, p->vocab, 1, "token_embd.weight",
+          0);
     /* global layers: neox rope over head_dim with 1/4 of the pairs rotating (proportional) */
     add_t(l, GGML_TYPE_F32, INIT_ROPE, (float)(p->head_dim / 8), 0, 1, p->head_dim / 2, 1, 1,
           "rope_freqs.weight", 0);
@@ -130,7 +133,7 @@ static void build_tensors(const mk_preset *p, ggml_type mt, int split_experts, t
         int g = mk_layer_is_global(p, il);
         uint32_t d = g ? p->head_dim : p->head_dim_swa;
         uint32_t nkv = g ? p->n_kv : p->n_kv_swa;
-        float qk_w = sqrtf(2.0f) / sqrtf(sqrtf((float)d)); /* q.k std ~ 2 */
+        float qk_w = (init == 2 ? 1.0f : sqrtf(2.0f)) / sqrtf(sqrtf((float)d)); /* q.k std 1 or 2 */
         int i = (int)il;
         VEC(1.0f, 0.1f, H, "blk.%d.attn_norm.weight", i);
         MAT(mt, H, p->n_head * d, 1, 2, "blk.%d.attn_q.weight", i);
@@ -150,7 +153,7 @@ static void build_tensors(const mk_preset *p, ggml_type mt, int split_experts, t
         VEC(1.0f, 0.1f, H, "blk.%d.post_ffw_norm_2.weight", i);
         VEC(1.0f, 0.1f, H, "blk.%d.post_ffw_norm.weight", i);
         /* router: f32 as in the published files; sigma 2 => router logits ~ N(0, 4) */
-        add_t(l, GGML_TYPE_F32, INIT_NORMAL, 2.0f, 0, 2, H, p->n_expert, 1,
+        add_t(l, GGML_TYPE_F32, INIT_NORMAL, router_std, 0, 2, H, p->n_expert, 1,
               "blk.%d.ffn_gate_inp.weight", i);
         VEC(1.0f, 0.1f, H, "blk.%d.ffn_gate_inp.scale", i);
         if (split_experts) {
@@ -169,7 +172,7 @@ static void build_tensors(const mk_preset *p, ggml_type mt, int split_experts, t
 uint64_t mk_count_params(const mk_preset *p)
 {
     tlist l = {0};
-    build_tensors(p, GGML_TYPE_Q8_0, 0, &l);
+    build_tensors(p, GGML_TYPE_Q8_0, 0, 1, &l);
     uint64_t n = 0;
     for (size_t i = 0; i < l.n; i++)
         n += l.t[i].n_el;
@@ -427,11 +430,12 @@ static const char chat_template[] =
     "m['role'] }}\n{{ m['content'] | trim }}<turn|>\n{% endfor %}{% if add_generation_prompt "
     "%}<|turn>model\n<|channel>thought\n<channel|>{% endif %}";
 
-static int write_metadata(gguf_writer *w, const mk_preset *p, ggml_type mt, uint64_t seed,
+static int write_metadata(gguf_writer *w, const mk_preset *p, ggml_type mt, uint64_t seed, int init,
                           const tok_vocab_owned *vo)
 {
     char name[96];
-    snprintf(name, sizeof name, "sibyl-random-%s-seed%llu", p->name, (unsigned long long)seed);
+    snprintf(name, sizeof name, "sibyl-random-%s-seed%llu%s", p->name, (unsigned long long)seed,
+             init == 2 ? "-init2" : "");
     int32_t *kv = malloc(p->n_layers * sizeof *kv);
     uint8_t *swa = malloc(p->n_layers);
     if (!kv || !swa) {
@@ -538,6 +542,10 @@ int mk_write_model(const mk_options *o, mk_result *res, char *err, size_t errlen
     if (check_preset(p, err, errlen))
         return -1;
     ggml_type mt = o->type;
+    if (o->init < 0 || o->init > 2) {
+        snprintf(err, errlen, "mkmodel: init recipe %d unknown (1 or 2)", o->init);
+        return -1;
+    }
     if (mt != GGML_TYPE_Q8_0 && mt != GGML_TYPE_F32 && mt != GGML_TYPE_F16 &&
         mt != GGML_TYPE_BF16) {
         snprintf(err, errlen, "mkmodel: type %d not supported (q8_0, f32, f16, bf16)", (int)mt);
@@ -548,7 +556,7 @@ int mk_write_model(const mk_options *o, mk_result *res, char *err, size_t errlen
     if (tok_build_small_vocab(p->vocab, &vo, err, errlen))
         return -1;
     tlist l = {0};
-    build_tensors(p, mt, o->split_experts, &l);
+    build_tensors(p, mt, o->split_experts, o->init, &l);
     job *jobs = NULL;
     uint8_t *buf[2] = {NULL, NULL};
     gguf_writer *w = NULL;
@@ -582,7 +590,7 @@ int mk_write_model(const mk_options *o, mk_result *res, char *err, size_t errlen
         goto oom;
     if (gguf_writer_open(o->dry_run ? NULL : o->path, &w, err, errlen))
         goto done;
-    if (write_metadata(w, p, mt, o->seed, &vo))
+    if (write_metadata(w, p, mt, o->seed, o->init == 2 ? 2 : 1, &vo))
         goto oom;
     for (size_t i = 0; i < l.n; i++)
         gguf_writer_add_tensor(w, l.t[i].name, l.t[i].type, l.t[i].n_dims, l.t[i].ne);

@@ -50,6 +50,7 @@ typedef struct {
     uint64_t seed;
     int n_threads;     /* 0 = all online CPUs */
     int dry_run;       /* generate everything, write nothing */
+    int init;          /* weight recipe: 0 or 1 = the default, 2 = sharper (docs/models.md) */
     int split_experts; /* ffn_gate_exps + ffn_up_exps instead of the fused ffn_gate_up_exps */
 } mk_options;
 

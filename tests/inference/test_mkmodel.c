@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/sha.h>
 
 #include "inference/gguf.h"
 #include "inference/mkmodel.h"
@@ -424,12 +425,90 @@ static void test_split_experts(void **state)
     unlink(path);
 }
 
+/* The default tiny and small files are the inputs of other tests' golden fixtures (engine,
+ * CUDA, fidelity): their bytes must not change by accident. A deliberate change of the recipe
+ * updates these hashes together with those fixtures. */
+static void test_bytes_stable(void **state)
+{
+    (void)state;
+    const struct {
+        const char *preset;
+        const char *sha256;
+        int init;
+    } cases[] = {
+        {"tiny", "950ec07f63d4c03c7fa20b73fa8884dd9fa94744087a2c149911c2a73505f4d9", 0},
+        {"small", "9d324b6548f6b7018d1e339908416cec50c56bdc2d73d6e1faa8f1af3ac749a4", 0},
+        {"tiny", "bb53582080d078a98dedde5468fc0c958094785e2bb200f3ad7017093d547646", 2},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char path[128];
+        tmp_name(path, sizeof path, "stable");
+        mk_options o = {0};
+        assert_int_equal(mk_preset_find(cases[k].preset, &o.preset), 0);
+        o.path = path;
+        o.type = GGML_TYPE_Q8_0;
+        o.seed = 1;
+        o.init = cases[k].init;
+        mk_result r;
+        char err[256];
+        if (mk_write_model(&o, &r, err, sizeof err))
+            fail_msg("%s", err);
+        size_t n;
+        uint8_t *b = slurp(path, &n);
+        uint8_t md[32];
+        SHA256(b, n, md);
+        char hex[65];
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        if (strcmp(hex, cases[k].sha256))
+            fail_msg("%s init %d: sha256 %s, expected %s", cases[k].preset, cases[k].init, hex,
+                     cases[k].sha256);
+        free(b);
+        unlink(path);
+    }
+}
+
+/* init 2: router std 8, embedding std 2.4/sqrt(H), q/k norm weights ~ d^(-1/4). */
+static void test_init2(void **state)
+{
+    (void)state;
+    char path[128];
+    tmp_name(path, sizeof path, "init2");
+    mk_options o = {0};
+    assert_int_equal(mk_preset_find("tiny", &o.preset), 0);
+    o.path = path;
+    o.type = GGML_TYPE_Q8_0;
+    o.seed = 1;
+    o.init = 2;
+    mk_result r;
+    char err[256];
+    if (mk_write_model(&o, &r, err, sizeof err))
+        fail_msg("%s", err);
+    gguf_file *f;
+    assert_int_equal(gguf_open(path, &f, err, sizeof err), 0);
+    double mean, sd;
+    stats(gguf_find_tensor(f, "token_embd.weight"), &mean, &sd);
+    assert_true(fabs(sd - 2.4 / 8.0) < 0.02);
+    stats(gguf_find_tensor(f, "blk.0.ffn_gate_inp.weight"), &mean, &sd);
+    assert_true(fabs(sd - 8.0) < 0.4);
+    stats(gguf_find_tensor(f, "blk.2.attn_q_norm.weight"), &mean, &sd); /* d = 32 */
+    assert_true(fabs(mean - pow(32.0, -0.25)) < 0.05);
+    gguf_close(f);
+    unlink(path);
+    o.init = 3;
+    assert_int_not_equal(mk_write_model(&o, &r, err, sizeof err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_deterministic),    cmocka_unit_test(test_tiny_layout),
-        cmocka_unit_test(test_types_same_model), cmocka_unit_test(test_presets),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_tiny_layout),
+        cmocka_unit_test(test_types_same_model),
+        cmocka_unit_test(test_presets),
         cmocka_unit_test(test_split_experts),
+        cmocka_unit_test(test_bytes_stable),
+        cmocka_unit_test(test_init2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
