@@ -24,6 +24,7 @@ static const struct command commands[] = {
     {"version", cmd_version, "print the version and the engine's arithmetic profile"},
     {"generate", cmd_generate, "run the diffusion engine on a prompt"},
     {"bench", cmd_bench, "time the engine on a model (step time, per-op breakdown)"},
+    {"logits", cmd_logits, "canvas logits of one decoder pass, for the fidelity check"},
 };
 
 static int cmd_version(int argc, char **argv)
