@@ -32,26 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
 import dgemma  # noqa: E402
 import gguf  # noqa: E402
-
-
-def make_cases(cfg, seed):
-    rng = np.random.default_rng(seed)
-    V, C, W = cfg.vocab, cfg.canvas_length, max(cfg.window, 1)
-
-    def ids(n):
-        return [int(x) for x in rng.integers(0, V, n)]
-
-    bos = [2] if V > 2 else []
-    canvas = ids(C)
-    short = bos + ids(4)
-    long_ = bos + ids(W + 4)
-    return [
-        {"name": "short", "prompt_ids": short, "commit_ids": [], "canvas_ids": canvas},
-        {"name": "long", "prompt_ids": long_, "commit_ids": [], "canvas_ids": canvas},
-        {"name": "long_sc", "prompt_ids": long_, "commit_ids": [], "canvas_ids": canvas,
-         "sc_from": "long"},
-        {"name": "committed", "prompt_ids": short, "commit_ids": [ids(C)], "canvas_ids": ids(C)},
-    ]
+from fidelity import standard_cases as make_cases  # noqa: E402
 
 
 def main():

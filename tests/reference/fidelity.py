@@ -47,6 +47,29 @@ def parse_ids(s, what):
         raise SystemExit("fidelity: %s: not a list of integer ids" % what)
 
 
+def standard_cases(cfg, seed=7):
+    """The standard inputs of a model: short prompt; prompt longer than the sliding window;
+    the same with an SC input (taken from the long case's logits by the caller); a prompt
+    plus one committed canvas. Ids drawn from a fixed seed inside the vocabulary."""
+    rng = np.random.default_rng(seed)
+    V, C, W = cfg.vocab, cfg.canvas_length, max(cfg.window, 1)
+
+    def ids(n):
+        return [int(x) for x in rng.integers(0, V, n)]
+
+    bos = [2] if V > 2 else []
+    canvas = ids(C)
+    short = bos + ids(4)
+    long_ = bos + ids(W + 4)
+    return [
+        {"name": "short", "prompt_ids": short, "commit_ids": [], "canvas_ids": canvas},
+        {"name": "long", "prompt_ids": long_, "commit_ids": [], "canvas_ids": canvas},
+        {"name": "long_sc", "prompt_ids": long_, "commit_ids": [], "canvas_ids": canvas,
+         "sc_from": "long"},
+        {"name": "committed", "prompt_ids": short, "commit_ids": [ids(C)], "canvas_ids": ids(C)},
+    ]
+
+
 def read_f32(path, rows, cols, what):
     a = np.fromfile(path, dtype="<f4")
     if a.size != rows * cols:
@@ -88,9 +111,9 @@ def compare(ref, eng, tau):
     return out
 
 
-def reference_logits(model_path, prompt, commits, canvas, sc):
+def reference_logits(model_path, prompt, commits, canvas, sc, arith="float"):
     r = gguf.Reader(model_path)
-    m = dgemma.Model(r)
+    m = dgemma.Model(r, arith=arith)
     cache = m.new_cache()
     if prompt:
         m.encode(prompt, cache)
@@ -132,6 +155,9 @@ def main(argv=None):
     ap.add_argument("--engine-logits", help="engine output: raw f32 [C, V]")
     ap.add_argument("--sibyl", help="run `SIBYL logits` to get the engine output")
     ap.add_argument("--ref-out", help="also write the reference logits (raw f32) here")
+    ap.add_argument("--arith", choices=("float", "q8"), default="float",
+                    help="float: the float model (default); q8: the reference with the "
+                    "engine's int8 block products emulated (checks the implementation)")
     ap.add_argument("--tau", type=float, help="second temperature (default: the model's "
                     "diffusion.eb_t_max, else 0.8)")
     ap.add_argument("--top1-min", type=float, default=0.99)
@@ -156,7 +182,7 @@ def main(argv=None):
     tau = a.tau if a.tau is not None else float(r.get("diffusion.eb_t_max", 0.8))
 
     try:
-        ref, _ = reference_logits(a.model, prompt, commits, canvas, sc)
+        ref, _ = reference_logits(a.model, prompt, commits, canvas, sc, a.arith)
     except (dgemma.ModelError, gguf.GGUFError) as e:
         raise SystemExit("fidelity: reference: %s" % e)
     if a.ref_out:
@@ -175,6 +201,7 @@ def main(argv=None):
 
     s = compare(ref, eng, tau)
     s["label"] = a.label
+    s["arith"] = a.arith
     s["top1_min"], s["kl_max_allowed"] = a.top1_min, a.kl_max
     ok = s["top1"] >= a.top1_min and s["kl_mean"] <= a.kl_max
     s["pass"] = bool(ok)
