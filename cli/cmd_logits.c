@@ -97,8 +97,8 @@ static int read_f32(const char *path, float *out, size_t n, char *err, size_t er
     int extra = fgetc(f) != EOF;
     fclose(f);
     if (got != n || extra) {
-        snprintf(err, errlen, "%s: expected exactly %zu float32 values (canvas x vocab)%s", path,
-                 n, extra ? ", the file is longer" : "");
+        snprintf(err, errlen, "%s: expected exactly %zu float32 values (canvas x vocab)%s", path, n,
+                 extra ? ", the file is longer" : "");
         return -1;
     }
     return 0;
