@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"generate", cmd_generate, "run the diffusion engine on a prompt"},
     {"bench", cmd_bench, "time the engine on a model (step time, per-op breakdown)"},
     {"logits", cmd_logits, "canvas logits of one decoder pass, for the fidelity check"},
+    {"mkmodel", cmd_mkmodel, "write a random-weight DiffusionGemma GGUF (test models)"},
 };
 
 static int cmd_version(int argc, char **argv)
