@@ -16,6 +16,10 @@ and OUT/hf_golden.log. Whatever was computed is written even when a later step f
 
     python3 scripts/device/hf_golden.py --out $OUT build/hf-fixture/tiny [more fixtures]
 
+The device tool sends the session's checkout (not a helper's worktree): put scripts/device,
+tests/reference and the fixtures under an ignored folder of that checkout and carry it.
+Measured on an H100 with transformers 5.17.0: docs/fidelity.md.
+
 Exit code: 0 all cases computed, 1 some failed (see hf.json / the log), 2 bad arguments.
 """
 
