@@ -794,12 +794,12 @@ static int read_size_word(decoder *d, size_t pos, const char *what, size_t *out)
     const uint8_t *w = d->in + pos;
     for (int i = 0; i < 24; i++)
         if (w[i])
-            return fail(d->err, d->errlen, "abi: %s at offset %zu is out of range", what, pos);
+            return fail(d->err, d->errlen, "abi: %s word at offset %zu is out of range", what, pos);
     uint64_t v = 0;
     for (int i = 24; i < 32; i++)
         v = v << 8 | w[i];
     if (v > (uint64_t)(SIZE_MAX / 64))
-        return fail(d->err, d->errlen, "abi: %s at offset %zu is out of range", what, pos);
+        return fail(d->err, d->errlen, "abi: %s word at offset %zu is out of range", what, pos);
     *out = (size_t)v;
     return 0;
 }
@@ -829,7 +829,7 @@ static int dec_list(decoder *d, const abi_type *list_type, size_t n, size_t star
                 return -1;
             if (off != tail - start)
                 return fail(d->err, d->errlen,
-                            "abi: offset at %zu is %zu; the canonical encoding has %zu there "
+                            "abi: offset word at offset %zu holds %zu; the canonical encoding has %zu there "
                             "(out of bounds or non-canonical layout)",
                             slot, off, tail - start);
             if (dec_value(d, mt, tail, end, &items[i], &member_used) < 0)
