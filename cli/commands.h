@@ -4,4 +4,6 @@
 
 #define SIBYL_VERSION_STRING "0.1.0"
 
+int cmd_keys(int argc, char **argv); /* cli/cmd_keys.c */
+
 #endif

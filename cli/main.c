@@ -22,6 +22,7 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
     {"help", cmd_help, "list the subcommands"},
     {"version", cmd_version, "print the version and the engine's arithmetic profile"},
+    {"keys", cmd_keys, "the node's signing key: new, import, address (keystore v3)"},
 };
 
 static int cmd_version(int argc, char **argv)
