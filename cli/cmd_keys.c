@@ -2,8 +2,8 @@
  * sibyl keys: the node's signing key in a Web3 Secret Storage v3 keystore (oracle/keystore.h).
  *
  *   sibyl keys new     --keystore-dir DIR --password-file FILE [--scrypt-n N]
- *   sibyl keys import  --keystore-dir DIR --password-file FILE --private-key-file FILE [--scrypt-n N]
- *   sibyl keys address --keystore FILE --password-file FILE
+ *   sibyl keys import  --keystore-dir DIR --password-file FILE --private-key-file FILE [--scrypt-n
+ * N] sibyl keys address --keystore FILE --password-file FILE
  *
  * new and import print the address (EIP-55) on stdout and the file written on stderr. The
  * private key is never printed; key material is wiped before exit.
@@ -156,7 +156,8 @@ static int keys_new(const secp256k1_context *ctx, const keys_args *a)
 
 static int keys_import(const secp256k1_context *ctx, const keys_args *a)
 {
-    if (require(a->keystore_dir, "--keystore-dir") || require(a->password_file, "--password-file") ||
+    if (require(a->keystore_dir, "--keystore-dir") ||
+        require(a->password_file, "--password-file") ||
         require(a->private_key_file, "--private-key-file"))
         return 2;
     uint8_t key[32];

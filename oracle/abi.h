@@ -42,9 +42,9 @@
 #define ABI_MAX_DEPTH 16 /* nesting of arrays and tuples in one type */
 
 typedef enum {
-    ABI_UINT,        /* uintN, N = 8..256 step 8 */
-    ABI_INT,         /* intN */
-    ABI_ADDRESS,     /* 20 bytes */
+    ABI_UINT,    /* uintN, N = 8..256 step 8 */
+    ABI_INT,     /* intN */
+    ABI_ADDRESS, /* 20 bytes */
     ABI_BOOL,
     ABI_FIXED_BYTES, /* bytesN, N = 1..32 */
     ABI_BYTES,       /* dynamic bytes */
@@ -56,13 +56,13 @@ typedef enum {
 
 typedef struct abi_type {
     abi_kind kind;
-    unsigned bits;     /* uintN/intN: N */
-    unsigned size;     /* bytesN: N; T[k]: k */
-    struct abi_type *elem;      /* arrays: the element type */
-    struct abi_type **fields;   /* tuples: the component types */
+    unsigned bits;            /* uintN/intN: N */
+    unsigned size;            /* bytesN: N; T[k]: k */
+    struct abi_type *elem;    /* arrays: the element type */
+    struct abi_type **fields; /* tuples: the component types */
     size_t n_fields;
-    char *name;       /* the parameter/component name in a signature, or NULL */
-    int indexed;      /* event parameters: declared `indexed` */
+    char *name;  /* the parameter/component name in a signature, or NULL */
+    int indexed; /* event parameters: declared `indexed` */
     /* Computed by the parser (build types only with abi_type_parse / abi_signature_parse): */
     int dynamic;        /* bytes, string, T[], or containing one of them */
     size_t static_size; /* encoded size in bytes when not dynamic (32 per word) */
@@ -96,13 +96,13 @@ int abi_selector(const abi_signature *sig, uint8_t out[4]);
 
 typedef struct abi_value {
     abi_kind kind;
-    uint8_t word[32];          /* fixed-size scalars, see above */
-    uint8_t *data;             /* bytes/string: owned (NUL-terminated for convenience) */
+    uint8_t word[32]; /* fixed-size scalars, see above */
+    uint8_t *data;    /* bytes/string: owned (NUL-terminated for convenience) */
     size_t len;
-    struct abi_value *items;   /* arrays/tuples: owned array of n_items values */
+    struct abi_value *items; /* arrays/tuples: owned array of n_items values */
     size_t n_items;
-    int is_topic_hash;         /* set on an indexed dynamic event parameter: word holds the
-                                  topic (keccak of the value), kind is ABI_FIXED_BYTES */
+    int is_topic_hash; /* set on an indexed dynamic event parameter: word holds the
+                          topic (keccak of the value), kind is ABI_FIXED_BYTES */
 } abi_value;
 
 /* Constructors: each initialises *v (no free needed before). Returns 0 or -1 (out of memory

@@ -23,8 +23,8 @@ static inline uint64_t rotl64(uint64_t v, unsigned n)
 
 /* One round on the lanes a[0..24] (index x + 5y), unrolled: theta, rho and pi into b,
  * then chi back into a. Generated from the rotation table and the pi map (x,y)->(y,2x+3y). */
-#define KECCAK_ROUND(a, b, rc)                                                                  \
-    do {                                                                                       \
+#define KECCAK_ROUND(a, b, rc)                                                                     \
+    do {                                                                                           \
         uint64_t c0 = a[0] ^ a[5] ^ a[10] ^ a[15] ^ a[20];                                         \
         uint64_t c1 = a[1] ^ a[6] ^ a[11] ^ a[16] ^ a[21];                                         \
         uint64_t c2 = a[2] ^ a[7] ^ a[12] ^ a[17] ^ a[22];                                         \

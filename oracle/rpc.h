@@ -28,11 +28,11 @@ typedef enum {
 } rpc_status;
 
 typedef struct {
-    long timeout_ms;     /* whole request, connect included; default 10000 */
+    long timeout_ms;         /* whole request, connect included; default 10000 */
     long connect_timeout_ms; /* default 3000 */
-    int max_retries;     /* retries after the first try; default 3 */
-    long backoff_ms;     /* first delay; default 200 */
-    long backoff_max_ms; /* default 5000 */
+    int max_retries;         /* retries after the first try; default 3 */
+    long backoff_ms;         /* first delay; default 200 */
+    long backoff_max_ms;     /* default 5000 */
 } rpc_options;
 
 /* The defaults above. */
@@ -42,9 +42,9 @@ rpc_options rpc_default_options(void);
 typedef struct {
     long code;
     char message[512];
-    char *data; /* the "data" member: its text if a string (e.g. revert data "0x08c379a0..."),
-                   else printed as compact JSON; malloc'd
-                   or NULL; freed by rpc_error_clear */
+    char *data;       /* the "data" member: its text if a string (e.g. revert data "0x08c379a0..."),
+                         else printed as compact JSON; malloc'd
+                         or NULL; freed by rpc_error_clear */
     long http_status; /* the last HTTP status seen, 0 if none */
     int attempts;     /* how many HTTP requests the call made */
 } rpc_error;

@@ -118,7 +118,8 @@ void ar_value(const abi_type *t, abi_value *v)
         abi_value_bytes(v, b, n);
         break;
     case ABI_STRING: {
-        static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ";
+        static const char alphabet[] =
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ";
         char s[48];
         n = 1 + tu_rand() % 40;
         s[0] = (char)('a' + tu_rand() % 26); /* never looks like a number */

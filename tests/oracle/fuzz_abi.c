@@ -69,8 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
 
     /* the same data as the body of an event log with indexed parameters */
     abi_signature ev;
-    if (abi_signature_parse("E(uint256 indexed id,address indexed who,bytes input,string tag,uint64 seed)",
-                            &ev, err, sizeof err))
+    if (abi_signature_parse(
+            "E(uint256 indexed id,address indexed who,bytes input,string tag,uint64 seed)", &ev,
+            err, sizeof err))
         abort();
     uint8_t topics[3][32] = {{0}};
     abi_signature_hash(&ev, topics[0]);

@@ -103,7 +103,8 @@ static void test_signatures(void **state)
     char err[256], s[256], h[67];
     uint8_t sel[4], topic[32];
 
-    assert_int_equal(abi_signature_parse("transfer(address to, uint256 amount)", &sig, err, sizeof err), 0);
+    assert_int_equal(
+        abi_signature_parse("transfer(address to, uint256 amount)", &sig, err, sizeof err), 0);
     assert_int_equal(abi_signature_canonical(&sig, s, sizeof s), 0);
     assert_string_equal(s, "transfer(address,uint256)");
     assert_int_equal(abi_selector(&sig, sel), 0);
@@ -112,8 +113,10 @@ static void test_signatures(void **state)
     assert_string_equal(sig.params->fields[1]->name, "amount");
     abi_signature_free(&sig);
 
-    assert_int_equal(abi_signature_parse("Transfer(address indexed from,address indexed to,uint256 value)",
-                                         &sig, err, sizeof err), 0);
+    assert_int_equal(
+        abi_signature_parse("Transfer(address indexed from,address indexed to,uint256 value)", &sig,
+                            err, sizeof err),
+        0);
     assert_int_equal(abi_signature_hash(&sig, topic), 0);
     hex_encode(h, topic, 32);
     assert_string_equal(h, "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef");
@@ -166,17 +169,16 @@ static void test_encode_known(void **state)
     assert_int_equal(abi_encode_call(&sig, &args, &b, err, sizeof err), 0);
     char *s = malloc(2 * b.len + 3);
     hex_encode(s, b.data, b.len);
-    assert_string_equal(
-        s, "0xa5643bf2"
-           "0000000000000000000000000000000000000000000000000000000000000060"
-           "0000000000000000000000000000000000000000000000000000000000000001"
-           "00000000000000000000000000000000000000000000000000000000000000a0"
-           "0000000000000000000000000000000000000000000000000000000000000004"
-           "6461766500000000000000000000000000000000000000000000000000000000"
-           "0000000000000000000000000000000000000000000000000000000000000003"
-           "0000000000000000000000000000000000000000000000000000000000000001"
-           "0000000000000000000000000000000000000000000000000000000000000002"
-           "0000000000000000000000000000000000000000000000000000000000000003");
+    assert_string_equal(s, "0xa5643bf2"
+                           "0000000000000000000000000000000000000000000000000000000000000060"
+                           "0000000000000000000000000000000000000000000000000000000000000001"
+                           "00000000000000000000000000000000000000000000000000000000000000a0"
+                           "0000000000000000000000000000000000000000000000000000000000000004"
+                           "6461766500000000000000000000000000000000000000000000000000000000"
+                           "0000000000000000000000000000000000000000000000000000000000000003"
+                           "0000000000000000000000000000000000000000000000000000000000000001"
+                           "0000000000000000000000000000000000000000000000000000000000000002"
+                           "0000000000000000000000000000000000000000000000000000000000000003");
     /* decode what we encoded (after the selector) and compare field by field */
     abi_value back;
     assert_int_equal(abi_decode(sig.params, b.data + 4, b.len - 4, &back, err, sizeof err), 0);
@@ -300,7 +302,8 @@ static void test_strict_decode(void **state)
     MUTATE(m[128 + 5] = 0, "not the sign extension of the value) at offset 128");
     MUTATE(m[160 + 3] = 1, "non-zero padding after bytesN at offset 160");
     MUTATE(m[224 + 32 + 5] = 1, "non-zero padding at offset 261");
-    MUTATE(m[32 + 30] = 1, "offset word at offset 32 holds 480; the canonical encoding has 224 there");
+    MUTATE(m[32 + 30] = 1,
+           "offset word at offset 32 holds 480; the canonical encoding has 224 there");
     MUTATE(m[32 + 10] = 1, "offset word at offset 32 is out of range");
     MUTATE(m[192 + 31] = 0xff, "offset word at offset 192 holds 511");
     MUTATE(m[224 + 31] = 40, "non-zero padding at offset 319");
@@ -348,32 +351,44 @@ static void test_decode_log(void **state)
     assert_int_equal(abi_encode(data_t, &dv, &data, err, sizeof err), 0);
 
     abi_value out;
-    assert_int_equal(abi_decode_log(&ev, (const uint8_t(*)[32])topics, 4, data.data, data.len, &out, err, sizeof err), 0);
+    assert_int_equal(abi_decode_log(&ev, (const uint8_t(*)[32])topics, 4, data.data, data.len, &out,
+                                    err, sizeof err),
+                     0);
     assert_int_equal(out.n_items, 5);
     uint64_t u;
-    assert_int_equal(abi_value_get_u64(abi_value_field(ev.params, &out, "id"), &u, err, sizeof err), 0);
+    assert_int_equal(abi_value_get_u64(abi_value_field(ev.params, &out, "id"), &u, err, sizeof err),
+                     0);
     assert_int_equal(u, 42);
     assert_int_equal(out.items[1].kind, ABI_ADDRESS);
     assert_int_equal(out.items[1].word[12], 0xab);
     assert_int_equal(out.items[2].len, 2);
     assert_true(out.items[3].is_topic_hash);
     assert_memory_equal(out.items[3].word, topics[3], 32);
-    assert_int_equal(abi_value_get_u64(abi_value_field(ev.params, &out, "seed"), &u, err, sizeof err), 0);
+    assert_int_equal(
+        abi_value_get_u64(abi_value_field(ev.params, &out, "seed"), &u, err, sizeof err), 0);
     assert_int_equal(u, 99);
     assert_null(abi_value_field(ev.params, &out, "nope"));
     abi_value_free(&out);
 
-    assert_int_equal(abi_decode_log(&ev, (const uint8_t(*)[32])topics, 3, data.data, data.len, &out, err, sizeof err), -1);
+    assert_int_equal(abi_decode_log(&ev, (const uint8_t(*)[32])topics, 3, data.data, data.len, &out,
+                                    err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "so 4 topics; the log has 3"));
     topics[2][0] = 1; /* dirty address topic */
-    assert_int_equal(abi_decode_log(&ev, (const uint8_t(*)[32])topics, 4, data.data, data.len, &out, err, sizeof err), -1);
+    assert_int_equal(abi_decode_log(&ev, (const uint8_t(*)[32])topics, 4, data.data, data.len, &out,
+                                    err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "topic 2"));
     topics[2][0] = 0;
     topics[0][0] ^= 1;
-    assert_int_equal(abi_decode_log(&ev, (const uint8_t(*)[32])topics, 4, data.data, data.len, &out, err, sizeof err), -1);
+    assert_int_equal(abi_decode_log(&ev, (const uint8_t(*)[32])topics, 4, data.data, data.len, &out,
+                                    err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "topic 0"));
     topics[0][0] ^= 1;
-    assert_int_equal(abi_decode_log(&ev, (const uint8_t(*)[32])topics, 4, data.data, data.len - 1, &out, err, sizeof err), -1);
+    assert_int_equal(abi_decode_log(&ev, (const uint8_t(*)[32])topics, 4, data.data, data.len - 1,
+                                    &out, err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "truncated"));
 
     buf_free(&data);
@@ -488,14 +503,10 @@ static void test_against_cast(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_types),
-        cmocka_unit_test(test_signatures),
-        cmocka_unit_test(test_encode_known),
-        cmocka_unit_test(test_encode_checks_values),
-        cmocka_unit_test(test_strict_decode),
-        cmocka_unit_test(test_decode_log),
-        cmocka_unit_test(test_random_round_trip),
-        cmocka_unit_test(test_against_cast),
+        cmocka_unit_test(test_parse_types),       cmocka_unit_test(test_signatures),
+        cmocka_unit_test(test_encode_known),      cmocka_unit_test(test_encode_checks_values),
+        cmocka_unit_test(test_strict_decode),     cmocka_unit_test(test_decode_log),
+        cmocka_unit_test(test_random_round_trip), cmocka_unit_test(test_against_cast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,8 +51,8 @@ static void test_spec_mail_example(void **state)
     uint8_t ds[32], person_th[32], mail_th[32], from_h[32], to_h[32], mail_h[32], digest[32];
     eip712_domain_separator("Ether Mail", "1", 1, contract, ds);
     eip712_type_hash("Person(string name,address wallet)", person_th);
-    eip712_type_hash("Mail(Person from,Person to,string contents)Person(string name,address wallet)",
-                     mail_th);
+    eip712_type_hash(
+        "Mail(Person from,Person to,string contents)Person(string name,address wallet)", mail_th);
     uint8_t w[3][32];
     eip712_word_dynamic(w[0], "Cow", 3);
     eip712_word_address(w[1], cow);
@@ -123,8 +123,8 @@ static void test_attestation_against_cast(void **state)
         assert_int_equal(secp_key_address(ctx, key, addr, err, sizeof err), 0);
         assert_memory_equal(signer, addr, 20);
 
-        char kh[67], vc[43], rid[U256_DEC_MAX], seed[U256_DEC_MAX], mh[67], ih[67], ph[67],
-            oh[67], ev[67], mine[133];
+        char kh[67], vc[43], rid[U256_DEC_MAX], seed[U256_DEC_MAX], mh[67], ih[67], ph[67], oh[67],
+            ev[67], mine[133];
         hex_encode(kh, key, 32);
         eth_address_checksum(d.verifying_contract, vc);
         u256_to_dec(&a.request_id, rid);
@@ -140,10 +140,14 @@ static void test_attestation_against_cast(void **state)
             "{\"name\":\"name\",\"type\":\"string\"},{\"name\":\"version\",\"type\":\"string\"},"
             "{\"name\":\"chainId\",\"type\":\"uint256\"},"
             "{\"name\":\"verifyingContract\",\"type\":\"address\"}],\"Attestation\":["
-            "{\"name\":\"requestId\",\"type\":\"uint256\"},{\"name\":\"modelHash\",\"type\":\"bytes32\"},"
-            "{\"name\":\"inputHash\",\"type\":\"bytes32\"},{\"name\":\"paramsHash\",\"type\":\"bytes32\"},"
-            "{\"name\":\"outputHash\",\"type\":\"bytes32\"},{\"name\":\"seed\",\"type\":\"uint256\"},"
-            "{\"name\":\"engineVersion\",\"type\":\"bytes32\"},{\"name\":\"rejectCode\",\"type\":\"uint16\"}]},"
+            "{\"name\":\"requestId\",\"type\":\"uint256\"},{\"name\":\"modelHash\",\"type\":"
+            "\"bytes32\"},"
+            "{\"name\":\"inputHash\",\"type\":\"bytes32\"},{\"name\":\"paramsHash\",\"type\":"
+            "\"bytes32\"},"
+            "{\"name\":\"outputHash\",\"type\":\"bytes32\"},{\"name\":\"seed\",\"type\":"
+            "\"uint256\"},"
+            "{\"name\":\"engineVersion\",\"type\":\"bytes32\"},{\"name\":\"rejectCode\",\"type\":"
+            "\"uint16\"}]},"
             "\"primaryType\":\"Attestation\",\"domain\":{\"name\":\"%s\",\"version\":\"%s\","
             "\"chainId\":%llu,\"verifyingContract\":\"%s\"},\"message\":{\"requestId\":\"%s\","
             "\"modelHash\":\"%s\",\"inputHash\":\"%s\",\"paramsHash\":\"%s\",\"outputHash\":\"%s\","

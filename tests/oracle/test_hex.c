@@ -89,9 +89,11 @@ static void test_u256(void **state)
     u256_to_hex(&v, hex);
     assert_int_equal(strlen(hex), 66);
     /* 2^256 overflows */
-    assert_int_equal(u256_from_dec("115792089237316195423570985008687907853269984665640564039457584007913129639936",
-                                   &v, err, sizeof err),
-                     -1);
+    assert_int_equal(
+        u256_from_dec(
+            "115792089237316195423570985008687907853269984665640564039457584007913129639936", &v,
+            err, sizeof err),
+        -1);
     assert_non_null(strstr(err, "exceeds"));
     assert_int_equal(u256_from_dec("0", &v, err, sizeof err), 0);
     assert_true(u256_is_zero(&v));
@@ -116,9 +118,11 @@ static void test_u256(void **state)
     u256_from_u64(&w, 5);
     assert_int_equal(u256_cmp(&v, &w), 1);
     assert_int_equal(u256_cmp(&w, &v), -1);
-    assert_int_equal(u256_from_hex("0x1" "0000000000000000000000000000000000000000000000000000000000000000",
-                                   &v, err, sizeof err),
-                     -1);
+    assert_int_equal(
+        u256_from_hex("0x1"
+                      "0000000000000000000000000000000000000000000000000000000000000000",
+                      &v, err, sizeof err),
+        -1);
     assert_int_equal(u256_from_hex("0x", &v, err, sizeof err), -1);
     assert_int_equal(u256_from_hex("0x10000000000000000", &v, err, sizeof err), 0);
     assert_int_equal(u256_to_u64(&v, &u, err, sizeof err), -1);

@@ -114,7 +114,8 @@ static void test_spec_vector(void **state)
                0600);
     uint8_t key[32];
     char hex[67];
-    assert_int_equal(keystore_read_file(ctx, path, "testpassword", 12, key, NULL, err, sizeof err), 0);
+    assert_int_equal(keystore_read_file(ctx, path, "testpassword", 12, key, NULL, err, sizeof err),
+                     0);
     hex_encode(hex, key, 32);
     assert_string_equal(hex, "0x7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d");
 }
@@ -127,7 +128,9 @@ static void test_refusals(void **state)
     keystore_params kp = keystore_default_params();
     kp.scrypt_n = 1024;
     assert_int_equal(secp_key_generate(ctx, key, err, sizeof err), 0);
-    assert_int_equal(keystore_write_dir(ctx, dir, key, "pw", 2, &kp, path, sizeof path, addr, err, sizeof err), 0);
+    assert_int_equal(
+        keystore_write_dir(ctx, dir, key, "pw", 2, &kp, path, sizeof path, addr, err, sizeof err),
+        0);
 
     /* readable by others */
     assert_int_equal(chmod(path, 0644), 0);
@@ -187,7 +190,8 @@ static void test_refusals(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_text(tampered, bad[i][0], 0600);
         err[0] = '\0';
-        assert_int_equal(keystore_read_file(ctx, tampered, "pw", 2, back, NULL, err, sizeof err), -1);
+        assert_int_equal(keystore_read_file(ctx, tampered, "pw", 2, back, NULL, err, sizeof err),
+                         -1);
         if (!strstr(err, bad[i][1]))
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, bad[i][1]);
     }

@@ -160,7 +160,9 @@ static void test_strict_errors(void **state)
     expect_error("0x8100", "non-canonical single byte 0x00 at offset 0");
     expect_error("0x817f", "non-canonical single byte");
     expect_error("0xb80100", "non-canonical long-form length 1 at offset 0");
-    expect_error("0xb90038" "00", "leading zero byte at offset 1");
+    expect_error("0xb90038"
+                 "00",
+                 "leading zero byte at offset 1");
     expect_error("0xb9", "truncated length at offset 1");
     expect_error("0x83646f6700", "1 trailing bytes at offset 4");
     expect_error("0xc3646f", "truncated list at offset 0");

@@ -43,7 +43,8 @@ static void test_anvil(void **state)
     cJSON *params = cJSON_CreateArray(), *res = NULL;
     cJSON_AddItemToArray(params, cJSON_CreateString("0x0"));
     cJSON_AddItemToArray(params, cJSON_CreateFalse());
-    assert_int_equal(rpc_call(c, "eth_getBlockByNumber", params, &res, &rerr, err, sizeof err), RPC_OK);
+    assert_int_equal(rpc_call(c, "eth_getBlockByNumber", params, &res, &rerr, err, sizeof err),
+                     RPC_OK);
     assert_true(cJSON_IsString(cJSON_GetObjectItem(res, "hash")));
     cJSON_Delete(res);
     cJSON_Delete(params);
@@ -224,7 +225,8 @@ static void test_transport_errors(void **state)
     rpc_client *c = rpc_client_new(url, &o, err, sizeof err);
     assert_non_null(c);
     cJSON *res = NULL;
-    assert_int_equal(rpc_call(c, "eth_chainId", NULL, &res, &rerr, err, sizeof err), RPC_ETRANSPORT);
+    assert_int_equal(rpc_call(c, "eth_chainId", NULL, &res, &rerr, err, sizeof err),
+                     RPC_ETRANSPORT);
     assert_int_equal(rerr.attempts, 4);
     assert_non_null(strstr(err, "eth_chainId"));
     assert_non_null(strstr(err, "after 4 attempts"));

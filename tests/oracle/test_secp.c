@@ -149,7 +149,8 @@ static void test_against_cast(void **state)
         hex_encode(kh, key, 32);
         hex_encode(hh, h, 32);
         hex_encode(sh, sig, 65);
-        char *theirs = tu_run("%s wallet sign --no-hash --private-key %s %s", tu_cast_path(), kh, hh);
+        char *theirs =
+            tu_run("%s wallet sign --no-hash --private-key %s %s", tu_cast_path(), kh, hh);
         assert_string_equal(sh, theirs);
         free(theirs);
         uint8_t addr[20];
@@ -177,23 +178,25 @@ static void test_eip55(void **state)
         eth_address_checksum(a, s);
         assert_string_equal(s, good[i]);
     }
-    assert_int_equal(eth_address_parse("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", a, err, sizeof err), 0);
-    assert_int_equal(eth_address_parse("0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED", a, err, sizeof err), 0);
-    assert_int_equal(eth_address_parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", a, err, sizeof err), -1);
+    assert_int_equal(
+        eth_address_parse("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", a, err, sizeof err), 0);
+    assert_int_equal(
+        eth_address_parse("0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED", a, err, sizeof err), 0);
+    assert_int_equal(
+        eth_address_parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", a, err, sizeof err), -1);
     assert_non_null(strstr(err, "checksum"));
-    assert_int_equal(eth_address_parse("0x5aaeb6053f3e94c9b9a09f33669435e7ef1bea", a, err, sizeof err), -1);
-    assert_int_equal(eth_address_parse("5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", a, err, sizeof err), -1);
+    assert_int_equal(
+        eth_address_parse("0x5aaeb6053f3e94c9b9a09f33669435e7ef1bea", a, err, sizeof err), -1);
+    assert_int_equal(
+        eth_address_parse("5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", a, err, sizeof err), -1);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_known_addresses),
-        cmocka_unit_test(test_invalid_keys),
-        cmocka_unit_test(test_sign_recover),
-        cmocka_unit_test(test_malformed_signatures),
-        cmocka_unit_test(test_against_cast),
-        cmocka_unit_test(test_eip55),
+        cmocka_unit_test(test_known_addresses), cmocka_unit_test(test_invalid_keys),
+        cmocka_unit_test(test_sign_recover),    cmocka_unit_test(test_malformed_signatures),
+        cmocka_unit_test(test_against_cast),    cmocka_unit_test(test_eip55),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -74,7 +74,8 @@ static void test_against_cast_mktx(void **state)
         tx.has_to = i % 4 != 3;
         tu_rand_bytes(tx.to, 20);
         uint8_t data[120];
-        tx.data_len = tx.has_to ? (tu_rand() % 3 == 0 ? 0 : 4 + tu_rand() % 100) : 1 + tu_rand() % 100;
+        tx.data_len =
+            tx.has_to ? (tu_rand() % 3 == 0 ? 0 : 4 + tu_rand() % 100) : 1 + tu_rand() % 100;
         tu_rand_bytes(data, tx.data_len);
         tx.data = data;
         uint8_t key[32];
@@ -143,7 +144,10 @@ static void test_signature_recovers(void **state)
     (void)state;
     char err[256];
     uint8_t key[32], sender[20], got[20];
-    assert_int_equal(hex_decode_exact("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80", key, 32, err, sizeof err), 0);
+    assert_int_equal(
+        hex_decode_exact("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80", key,
+                         32, err, sizeof err),
+        0);
     secp_key_address(ctx, key, sender, err, sizeof err);
     for (int type = 0; type < 2; type++) {
         tx_fields tx;
