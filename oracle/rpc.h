@@ -58,7 +58,8 @@ rpc_client *rpc_client_new(const char *url, const rpc_options *opts, char *err, 
 void rpc_client_free(rpc_client *c);
 
 /* Calls method with params (a JSON array; NULL = []; not consumed). On RPC_OK *result is the
- * reply's "result" (detached; the caller frees it with cJSON_Delete). On failure a negative
+ * reply's "result" (detached; the caller frees it with cJSON_Delete); it may be a JSON null,
+ * e.g. eth_getTransactionReceipt for a transaction not yet mined. On failure a negative
  * rpc_status, a message in err naming the method and the cause, and for RPC_EERROR the
  * node's code/message/data in *rerr (rerr may be NULL; clear it with rpc_error_clear). */
 int rpc_call(rpc_client *c, const char *method, const cJSON *params, cJSON **result,
