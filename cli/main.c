@@ -19,10 +19,14 @@ struct command {
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
+/* Node commands (keys, run, attest, replay...) are built only with the node libraries:
+ * put them inside the #ifdef SIBYL_WITH_NODE block. */
 static const struct command commands[] = {
     {"help", cmd_help, "list the subcommands"},
     {"version", cmd_version, "print the version and the engine's arithmetic profile"},
+#ifdef SIBYL_WITH_NODE
     {"keys", cmd_keys, "the node's signing key: new, import, address (keystore v3)"},
+#endif
 };
 
 static int cmd_version(int argc, char **argv)
