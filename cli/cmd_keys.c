@@ -203,6 +203,11 @@ int cmd_keys(int argc, char **argv)
         keys_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            keys_usage(stdout);
+            return 0;
+        }
     keys_args a;
     if (parse_keys_args(argc, argv, &a) < 0) {
         keys_usage(stderr);
