@@ -47,8 +47,8 @@ int keystore_read_file(const secp256k1_context *ctx, const char *path, const cha
                        size_t password_len, uint8_t key[32], uint8_t addr[20], char *err,
                        size_t errlen);
 
-/* Reads a password file: its first line, without the trailing "\n" or "\r\n" (as cast and
- * geth do). *password is malloc'd; wipe and free it with keystore_password_free. */
+/* Reads a password file: its first line, without the trailing "\n" or "\r\n" (as
+ * geth does). *password is malloc'd; wipe and free it with keystore_password_free. */
 int keystore_read_password_file(const char *path, char **password, size_t *len, char *err,
                                 size_t errlen);
 void keystore_password_free(char *password, size_t len);
