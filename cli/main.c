@@ -26,8 +26,10 @@ static const struct command commands[] = {
     {"version", cmd_version, "print the version and the engine's arithmetic profile"},
     {"generate", cmd_generate, "run the diffusion engine on a prompt"},
     {"bench", cmd_bench, "time the engine on a model (step time, per-op breakdown)"},
+    {"logits", cmd_logits, "canvas logits of one decoder pass, for the fidelity check"},
     {"mkmodel", cmd_mkmodel, "write a random-weight DiffusionGemma GGUF (test models)"},
 #ifdef SIBYL_WITH_NODE
+    {"keys", cmd_keys, "the node's signing key: new, import, address (keystore v3)"},
 #endif
 };
 
