@@ -249,9 +249,9 @@ CM_FN float cm_tanhf(float x)
  * 3. Quadrant q = n mod 4 (two's complement & 3).
  */
 #define CM_2_OVER_PI 0x1.45f306p-1f
-#define CM_PIO2_C1 0x1.9p+0f      /* 1.5625 */
-#define CM_PIO2_C2 0x1.1p-7f      /* 0.00830078125 */
-#define CM_PIO2_C3 -0x1.28p-18f   /* -4.410743713378906e-06 */
+#define CM_PIO2_C1 0x1.9p+0f    /* 1.5625 */
+#define CM_PIO2_C2 0x1.1p-7f    /* 0.00830078125 */
+#define CM_PIO2_C3 -0x1.28p-18f /* -4.410743713378906e-06 */
 #define CM_PIO2_C4 -0x1.777a5cp-25f
 
 CM_FN float cm_trig_reduce(float x, int32_t *quadrant)

@@ -244,8 +244,8 @@ static int pack_activations(mm_job *job, void **mem)
 
 int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool *tp)
 {
-    if (!W || !A || !y || W->cols != A->cols || W->cols % QK != 0 || ldy < W->rows ||
-        W->rows < 0 || A->rows < 0)
+    if (!W || !A || !y || W->cols != A->cols || W->cols % QK != 0 || ldy < W->rows || W->rows < 0 ||
+        A->rows < 0)
         return -1;
     if (W->rows == 0 || A->rows == 0)
         return 0;
@@ -259,7 +259,7 @@ int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool
         if (pack_activations(&job, &packed) != 0)
             return -1;
         task.fn = path == KERNEL_AVX2 ? q8_matmul_rows_avx2 : q8_matmul_rows_avx512vnni;
-        grain = path == KERNEL_AVX2 ? 8 : 16;
+        grain = path == KERNEL_AVX2 ? MM_AVX2_PANEL : MM_AVX512_PANEL;
     }
 #endif
     tp_parallel_for(tp, W->rows, grain, mm_range, &task);

@@ -299,15 +299,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_matmul: %s\n", err);
         return 1;
     }
-    printf("(b) q8_matmul, %d threads, GMAC/s = T*N*K/time (best / median of %d)\n", threads,
-           reps);
+    printf("(b) q8_matmul, %d threads, GMAC/s = T*N*K/time (best / median of %d)\n", threads, reps);
     const kernel_path paths[] = {KERNEL_PORTABLE, KERNEL_AVX2, KERNEL_AVX512VNNI};
     for (int ki = 0; ki < nK; ki++) {
         for (size_t p = 0; p < 3; p++) {
             if (kernels_select(paths[p]) != 0)
                 continue;
-            double med, best = bench_matmul(T, N, Ks[ki], tp, paths[p] == KERNEL_PORTABLE ? 2 : reps,
-                                            &med);
+            double med,
+                best = bench_matmul(T, N, Ks[ki], tp, paths[p] == KERNEL_PORTABLE ? 2 : reps, &med);
             double pk = paths[p] == KERNEL_AVX512VNNI ? peak_nt[0]
                         : paths[p] == KERNEL_AVX2     ? peak_nt[2]
                                                       : 0;

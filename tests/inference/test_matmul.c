@@ -175,7 +175,7 @@ static void test_matmul_paths(void **state)
                kernels_select(all_paths[p]) == 0 ? "tested" : "not supported by this CPU");
     kernels_select(KERNEL_AUTO);
     const int shapes[][3] = {
-        {1, 1, 32},  {1, 17, 32},  {3, 5, 64},    {5, 33, 96},  {8, 16, 256}, {9, 31, 160},
+        {1, 1, 32},    {1, 17, 32},   {3, 5, 64},    {5, 33, 96},    {8, 16, 256}, {9, 31, 160},
         {1, 64, 1024}, {17, 47, 288}, {33, 40, 128}, {2, 100, 4096}, {70, 19, 64}, {4, 8, 32},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
