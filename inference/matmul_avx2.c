@@ -123,23 +123,36 @@ static inline __attribute__((always_inline)) void tile(const mm_job *job, const 
     const __m256i *wa = s->wa, *ws = s->ws;
     const float *wdp = s->wd;
     for (int b = 0; b < kc; b++) {
+        /* Integer part, groups outer and tokens inner so each group's |w| and sign vectors are
+         * loaded once for the TT tokens. */
+        __m256i isum[TT_MAX];
+#pragma GCC unroll 8
+        for (int j = 0; j < TT; j++)
+            isum[j] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+            const __m256i wag = _mm256_load_si256(wa + g), wsg = _mm256_load_si256(ws + g);
+#pragma GCC unroll 8
+            for (int j = 0; j < TT; j++) {
+                __m256i av; /* token j's 4 activation bytes in every lane */
+                __asm__("vpbroadcastd %1, %0"
+                        : "=x"(av)
+                        : "m"(*(const int32_t *)(ap + j * QK + 4 * g)));
+                const __m256i sg = _mm256_sign_epi8(av, wsg);
+                const __m256i p16 = _mm256_maddubs_epi16(wag, sg);
+                isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(p16, ones));
+                /* keep the running sum in a register: left alone, gcc re-associates these
+                 * (exact) integer adds into a tree and spills the partial products */
+                __asm__("" : "+x"(isum[j]));
+            }
+        }
+        /* A5 fold, per lane = per row, exactly the scalar operations. */
         const __m256 wd = _mm256_load_ps(wdp);
 #pragma GCC unroll 8
         for (int j = 0; j < TT; j++) {
-            const int8_t *a = ap + j * QK;
-            __m256i isum = _mm256_setzero_si256();
-#pragma GCC unroll 8
-            for (int g = 0; g < 8; g++) {
-                int32_t a4;
-                memcpy(&a4, a + 4 * g, 4);
-                const __m256i av = _mm256_set1_epi32(a4);
-                const __m256i sg = _mm256_sign_epi8(av, _mm256_load_si256(ws + g));
-                const __m256i p16 = _mm256_maddubs_epi16(_mm256_load_si256(wa + g), sg);
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p16, ones));
-            }
-            const __m256 sc = _mm256_mul_ps(wd, _mm256_set1_ps(dp[j]));   /* wd * ad */
-            const __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(isum), sc); /* (float)isum * s */
-            acc[j] = _mm256_add_ps(acc[j], p);                            /* acc + p */
+            const __m256 sc = _mm256_mul_ps(wd, _mm256_set1_ps(dp[j]));      /* wd * ad */
+            const __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(isum[j]), sc); /* (float)isum * s */
+            acc[j] = _mm256_add_ps(acc[j], p);                               /* acc + p */
         }
         wa += 8;
         ws += 8;
