@@ -8,6 +8,7 @@
  */
 #include "inference/matmul.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,9 @@
 
 /* ---- path selection ------------------------------------------------------------------ */
 
-static kernel_path g_selected = KERNEL_AUTO; /* the process-wide choice (matmul.h) */
+/* The process-wide choice (matmul.h). Atomic because sum8/dot8 may read (and lazily resolve)
+ * it from worker threads while nothing else writes it. */
+static _Atomic kernel_path g_selected = KERNEL_AUTO;
 
 static int cpu_has_avx2(void)
 {
@@ -70,9 +73,12 @@ int kernels_select(kernel_path path)
 
 kernel_path kernels_selected(void)
 {
-    if (g_selected == KERNEL_AUTO)
-        g_selected = best_path();
-    return g_selected;
+    kernel_path p = atomic_load_explicit(&g_selected, memory_order_relaxed);
+    if (p == KERNEL_AUTO) {
+        p = best_path();
+        atomic_store_explicit(&g_selected, p, memory_order_relaxed);
+    }
+    return p;
 }
 
 const char *kernel_path_name(kernel_path path)
