@@ -41,30 +41,45 @@ typedef struct {
     uint32_t steps;           /* 0 = model default */
     float t_min, t_max, bound;/* 0 = default */
     uint32_t max_new;
-    int mask;                 /* 1: allow ids 4..399 except the end-of-generation ids */
+    int mask;                 /* 1: allow ids 4..399 except the end-of-generation ids;
+                                 2: allow only <eos> (1) and 300..309; 3: only 300 */
+    float confidence;         /* 0 = default */
 } golden_case;
 
 static const golden_case cases[] = {
     {"tiny_q8_one_canvas",
      {.type = GGML_TYPE_Q8_0, .seed = 1}, NULL, 0, 0,
      {2, 105, 236, 107, 120, 130, 140, 150, 200, 210, 220, 230, 240, 250, 300, 310, 320, 106, 107, 105},
-     20, 7, 0, 0, 0, 0, 16, 0},
+     20, 7, 0, 0, 0, 0, 16, 0, 0},
     {"tiny_q8_three_canvases_masked",
      {.type = GGML_TYPE_Q8_0, .seed = 1}, NULL, 0, 0,
      {2, 111, 222, 333, 444, 155, 166, 177, 188, 199, 211, 300},
-     12, 123456789012345ULL, 5, 0, 0, 0, 40, 1},
+     12, 123456789012345ULL, 5, 0, 0, 0, 40, 1, 0},
     {"tiny_f32_split_experts",
      {.type = GGML_TYPE_F32, .split_experts = 1, .seed = 5}, NULL, 0, 0,
      {2, 9, 8, 7, 6, 5, 400, 401, 402},
-     9, 99, 8, 0.3f, 1.2f, 2.0f, 16, 0},
+     9, 99, 8, 0.3f, 1.2f, 2.0f, 16, 0, 0},
     {"mkmodel_tiny_q8",
      {0}, "tiny", GGML_TYPE_Q8_0, 1,
      {2, 105, 236, 107, 300, 301, 302, 303, 304, 305, 306, 307, 106, 107, 105, 400, 107, 100, 450, 107, 101},
-     21, 2026, 0, 0, 0, 0, 32, 0},
+     21, 2026, 0, 0, 0, 0, 32, 0, 0},
     {"mkmodel_tiny_bf16",
      {0}, "tiny", GGML_TYPE_BF16, 2,
      {2, 105, 236, 107, 120, 121, 122, 106, 107, 105, 400, 107},
-     12, 5, 0, 0, 0, 0.5f, 16, 0},
+     12, 5, 0, 0, 0, 0.5f, 16, 0, 0},
+    /* One allowed id: the argmax canvas repeats with zero entropy, so the stable-and-confident
+     * stop (default S = 1, threshold 0.005) ends the canvas after 2 of its 20 steps. (With
+     * random weights the argmax never settles on its own.) */
+    {"tiny_q8_early_stop",
+     {.type = GGML_TYPE_Q8_0, .seed = 1}, NULL, 0, 0,
+     {2, 105, 236, 107, 130, 131, 132, 106},
+     8, 77, 20, 0, 0, 0, 16, 3, 0},
+    /* Only <eos> and ten ids allowed: the committed canvas contains <eos>, the output is cut
+     * after it and no further canvas runs. */
+    {"tiny_q8_eos_trim",
+     {.type = GGML_TYPE_Q8_0, .seed = 1}, NULL, 0, 0,
+     {2, 105, 236, 107, 140, 141, 142, 106},
+     8, 31337, 4, 0, 0, 0, 48, 2, 0},
 };
 
 typedef struct {
@@ -133,9 +148,12 @@ static char *run_case(const golden_case *gc, const char *model_path, int threads
     if (gc->mask) {
         assert_int_equal(engine_get_info(e)->vocab_size, TM_VOCAB);
         for (int v = 0; v < TM_VOCAB; v++)
-            allowed[v] = v >= 4 && v < 400 && v != 50 && v != 106;
+            allowed[v] = gc->mask == 1 ? (v >= 4 && v < 400 && v != 50 && v != 106)
+                            : gc->mask == 2 ? (v == 1 || (v >= 300 && v < 310)) : v == 300;
         p.allowed = allowed;
     }
+    if (gc->confidence > 0)
+        p.confidence_threshold = gc->confidence;
     step_log *log = calloc(1, sizeof *log);
     gen_result r;
     if (engine_generate(e, gc->prompt, gc->n_prompt, &p, log_step, log, &r, err, sizeof err))
@@ -246,6 +264,8 @@ static void test_case1(void **st) { (void)st; check_case(&cases[1]); }
 static void test_case2(void **st) { (void)st; check_case(&cases[2]); }
 static void test_case3(void **st) { (void)st; check_case(&cases[3]); }
 static void test_case4(void **st) { (void)st; check_case(&cases[4]); }
+static void test_case5(void **st) { (void)st; check_case(&cases[5]); }
+static void test_case6(void **st) { (void)st; check_case(&cases[6]); }
 
 static int setup(void **st)
 {
@@ -271,6 +291,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_case2),
         cmocka_unit_test(test_case3),
         cmocka_unit_test(test_case4),
+        cmocka_unit_test(test_case5),
+        cmocka_unit_test(test_case6),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
