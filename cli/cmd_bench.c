@@ -139,8 +139,8 @@ int cmd_bench(int argc, char **argv)
     engine_profile_reset(e);
     gen_result r;
     b.t_begin = b.last = prof_now();
-    int rc = engine_generate(e, prompt, (uint32_t)prompt_len, &p, bench_step, &b, &r, err,
-                             sizeof err);
+    int rc =
+        engine_generate(e, prompt, (uint32_t)prompt_len, &p, bench_step, &b, &r, err, sizeof err);
     if (rc) {
         fprintf(stderr, "sibyl bench: %s\n", err);
         engine_close(e);
@@ -185,8 +185,7 @@ int cmd_bench(int argc, char **argv)
     printf("weights: %u Q8_0 matrices (%.1f MiB) used in place from the mmap, not copied; "
            "%u matrices converted at load (%s); owned copies %.1f MiB incl. the transposed "
            "embedding\n",
-           n_mapped, mapped / 1048576.0, n_conv, n_conv ? conv_types : "none",
-           owned / 1048576.0);
+           n_mapped, mapped / 1048576.0, n_conv, n_conv ? conv_types : "none", owned / 1048576.0);
     gen_result_free(&r);
     free(allowed);
     free(prompt);
