@@ -352,6 +352,19 @@ static void qkv_prep_range(void *arg, int b, int e, int wk)
     }
 }
 
+/* o[i] = o[i] + p * v[i]: one multiply and one add per element, in that order, so wider
+ * vectors give the same bits; cloned for AVX2 where the CPU has it. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void
+axpy(float *o, float p, const float *v, int d)
+{
+    for (int i = 0; i < d; i++)
+        o[i] = o[i] + p * v[i];
+}
+
 /* A7: one (token, query head) per item. Visible keys in increasing position order: cached
  * positions [lo, hi) then (decoder) the canvas's own T keys. */
 static void attn_range(void *arg, int b, int e, int wk)
@@ -391,18 +404,10 @@ static void attn_range(void *arg, int b, int e, int wk)
         float *o = s->att + ((size_t)t * nh + h) * d;
         for (int i = 0; i < d; i++)
             o[i] = 0.0f;
-        for (uint32_t p = lo; p < hi; p++) {
-            const float *vv = vc + (size_t)p * kvw + (size_t)hk * d;
-            float pj = sc[p - lo];
-            for (int i = 0; i < d; i++)
-                o[i] = o[i] + pj * vv[i];
-        }
-        for (int u = 0; u < n_own; u++) {
-            const float *vv = s->v + (size_t)u * kvw + (size_t)hk * d;
-            float pj = sc[(hi - lo) + (uint32_t)u];
-            for (int i = 0; i < d; i++)
-                o[i] = o[i] + pj * vv[i];
-        }
+        for (uint32_t p = lo; p < hi; p++)
+            axpy(o, sc[p - lo], vc + (size_t)p * kvw + (size_t)hk * d, d);
+        for (int u = 0; u < n_own; u++)
+            axpy(o, sc[(hi - lo) + (uint32_t)u], s->v + (size_t)u * kvw + (size_t)hk * d, d);
     }
 }
 
