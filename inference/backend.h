@@ -41,8 +41,10 @@ typedef struct backend_ops {
 } backend_ops;
 
 const backend_ops *cpu_backend(void);
-/* Test access to the CPU backend's KV cache of one layer (positions x n_kv*head_dim floats;
- * which 0 = K, 1 = V); NULL if out of range. For the batch-invariance test. */
-const float *cpu_backend_kv(void *cpu_state, uint32_t layer, int which, uint32_t *n_cached);
+/* Test access to the CPU backend's KV cache of one layer: n_slots rows of n_kv*head_dim
+ * floats, position p in row p % n_slots (sliding layers keep a ring of window + canvas rows);
+ * which 0 = K, 1 = V; NULL if out of range. For the batch-invariance test. */
+const float *cpu_backend_kv(void *cpu_state, uint32_t layer, int which, uint32_t *n_cached,
+                            uint32_t *n_slots);
 
 #endif

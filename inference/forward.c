@@ -27,7 +27,8 @@ typedef struct {
     int nt;
     uint32_t T; /* max rows per pass */
     uint32_t cap, n_cached;
-    float **kc, **vc; /* per layer: cap x (n_kv*d) */
+    float **kc, **vc; /* per layer: slots[l] x (n_kv*d); position p in slot p % slots[l] */
+    uint32_t *slots;  /* global layers: cap; sliding layers: min(cap, window + T), a ring */
     /* activations, T rows each */
     float *x, *r, *h, *q, *k, *v, *att, *tmp, *mlp, *moe, *gate, *up, *emb;
     float *rlog;    /* T x n_exp */
@@ -165,6 +166,7 @@ static void cpu_destroy(void *state)
         }
     free(s->kc);
     free(s->vc);
+    free(s->slots);
     float *bufs[] = {s->x,          s->r,       s->h,           s->q,           s->k,
                      s->v,          s->att,     s->tmp,         s->mlp,         s->moe,
                      s->gate,       s->up,      s->emb,         s->rlog,        s->top_w,
@@ -265,7 +267,8 @@ static int cpu_create(const model *m, threadpool *tp, void **state, char *err, s
     ok = ok && q8_act_alloc(&s->a_g, (int)T, (int)H) == 0;
     s->kc = calloc(hp->n_layers, sizeof(float *));
     s->vc = calloc(hp->n_layers, sizeof(float *));
-    if (!ok || !s->kc || !s->vc) {
+    s->slots = calloc(hp->n_layers, sizeof(uint32_t));
+    if (!ok || !s->kc || !s->vc || !s->slots) {
         cpu_destroy(s);
         return fail(err, errlen, ENOMEM_, "out of memory allocating CPU buffers");
     }
@@ -282,12 +285,20 @@ static int cpu_reset(void *state, uint32_t capacity, char *err, size_t errlen)
     s->n_cached = 0;
     if (capacity <= s->cap)
         return 0;
+    /* A sliding layer only ever reads the last `window` positions (encoder) or window-1
+     * (decoder); while a chunk of up to T tokens is being encoded, the keys of positions
+     * p0-window+1 .. p0+T-1 are live, so a ring of window + T slots never overwrites a key
+     * that is still read. */
     for (uint32_t l = 0; l < hp->n_layers; l++) {
         size_t w = (size_t)s->m->layers[l].n_kv * s->m->layers[l].head_dim;
+        uint32_t slots = capacity;
+        if (s->m->layers[l].sliding && hp->sliding_window + s->T < capacity)
+            slots = hp->sliding_window + s->T;
+        s->slots[l] = slots;
         free(s->kc[l]);
         free(s->vc[l]);
-        s->kc[l] = fa((size_t)capacity * w);
-        s->vc[l] = fa((size_t)capacity * w);
+        s->kc[l] = fa((size_t)slots * w);
+        s->vc[l] = fa((size_t)slots * w);
         if (!s->kc[l] || !s->vc[l]) {
             s->cap = 0;
             return fail(err, errlen, ENOMEM_, "out of memory for a KV cache of %u positions",
@@ -377,6 +388,7 @@ static void attn_range(void *arg, int b, int e, int wk)
     size_t kvw = (size_t)nkv * d;
     size_t l = (size_t)(L - s->m->layers);
     const float *kc = s->kc[l], *vc = s->vc[l];
+    uint32_t slots = s->slots[l];
     float *sc = s->scores + (size_t)wk * ((size_t)s->cap + s->T);
     int group = nh / nkv;
     for (int it = b; it < e; it++) {
@@ -396,7 +408,7 @@ static void attn_range(void *arg, int b, int e, int wk)
         }
         int n = (int)(hi - lo) + n_own;
         for (uint32_t p = lo; p < hi; p++)
-            sc[p - lo] = dot8(q, kc + (size_t)p * kvw + (size_t)hk * d, (size_t)d);
+            sc[p - lo] = dot8(q, kc + (size_t)(p % slots) * kvw + (size_t)hk * d, (size_t)d);
         for (int u = 0; u < n_own; u++)
             sc[(hi - lo) + (uint32_t)u] =
                 dot8(q, s->k + (size_t)u * kvw + (size_t)hk * d, (size_t)d);
@@ -405,7 +417,7 @@ static void attn_range(void *arg, int b, int e, int wk)
         for (int i = 0; i < d; i++)
             o[i] = 0.0f;
         for (uint32_t p = lo; p < hi; p++)
-            axpy(o, sc[p - lo], vc + (size_t)p * kvw + (size_t)hk * d, d);
+            axpy(o, sc[p - lo], vc + (size_t)(p % slots) * kvw + (size_t)hk * d, d);
         for (int u = 0; u < n_own; u++)
             axpy(o, sc[(hi - lo) + (uint32_t)u], s->v + (size_t)u * kvw + (size_t)hk * d, d);
     }
@@ -674,8 +686,11 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
     attn_job aj = {s, L, pos0, T, decoder, s->rope_cos[sl], s->rope_sin[sl]};
     tp_parallel_for(s->tp, T * (nh + nkv), 8, qkv_prep_range, &aj);
     if (!decoder) {
-        memcpy(s->kc[l] + (size_t)pos0 * kvw, s->k, (size_t)T * kvw * sizeof(float));
-        memcpy(s->vc[l] + (size_t)pos0 * kvw, s->v, (size_t)T * kvw * sizeof(float));
+        for (int t = 0; t < T; t++) {
+            size_t slot = (size_t)((pos0 + (uint32_t)t) % s->slots[l]);
+            memcpy(s->kc[l] + slot * kvw, s->k + (size_t)t * kvw, kvw * sizeof(float));
+            memcpy(s->vc[l] + slot * kvw, s->v + (size_t)t * kvw, kvw * sizeof(float));
+        }
         if (l + 1 == hp->n_layers) {
             s->prof.seconds[PROF_ATTN] += prof_now() - t0;
             return;
@@ -886,11 +901,13 @@ const backend_ops *cpu_backend(void)
     return &cpu_ops;
 }
 
-const float *cpu_backend_kv(void *state, uint32_t layer, int which, uint32_t *n_cached)
+const float *cpu_backend_kv(void *state, uint32_t layer, int which, uint32_t *n_cached,
+                            uint32_t *n_slots)
 {
     cpu_state *s = state;
     if (!s || layer >= s->m->hp.n_layers || !s->kc)
         return NULL;
     *n_cached = s->n_cached;
+    *n_slots = s->slots[layer];
     return which ? s->vc[layer] : s->kc[layer];
 }

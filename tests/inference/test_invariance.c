@@ -24,6 +24,7 @@
 
 typedef struct {
     float *kv[TM_LAYERS][2];
+    uint32_t rows[TM_LAYERS];
     float *logits, *logits_sc;
 } snapshot;
 
@@ -80,10 +81,16 @@ static void run(int threads, const uint32_t *pieces, int n_pieces, snapshot *out
     assert_int_equal(pos, P);
     for (uint32_t l = 0; l < TM_LAYERS; l++)
         for (int w = 0; w < 2; w++) {
-            uint32_t n;
-            const float *kv = cpu_backend_kv(st, l, w, &n);
+            uint32_t n, slots;
+            const float *kv = cpu_backend_kv(st, l, w, &n, &slots);
             assert_int_equal(n, P);
-            size_t sz = (size_t)P * g_model->layers[l].n_kv * g_model->layers[l].head_dim;
+            /* Sliding layers keep a ring of window + canvas rows, which the 40-token prompt
+             * wraps around; global layers keep every position. */
+            assert_int_equal(slots,
+                             g_model->layers[l].sliding ? TM_WINDOW + TM_CANVAS : P + TM_CANVAS);
+            out->rows[l] = slots < P ? slots : P;
+            size_t sz =
+                (size_t)out->rows[l] * g_model->layers[l].n_kv * g_model->layers[l].head_dim;
             out->kv[l][w] = malloc(sz * sizeof(float));
             memcpy(out->kv[l][w], kv, sz * sizeof(float));
         }
@@ -116,7 +123,7 @@ static void assert_same(const snapshot *a, const snapshot *b, const char *what)
 {
     for (uint32_t l = 0; l < TM_LAYERS; l++)
         for (int w = 0; w < 2; w++) {
-            size_t sz = (size_t)P * g_model->layers[l].n_kv * g_model->layers[l].head_dim;
+            size_t sz = (size_t)a->rows[l] * g_model->layers[l].n_kv * g_model->layers[l].head_dim;
             if (memcmp(a->kv[l][w], b->kv[l][w], sz * sizeof(float)))
                 fail_msg("%s: layer %u %s cache differs", what, l, w ? "V" : "K");
         }
