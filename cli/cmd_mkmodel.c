@@ -10,12 +10,16 @@ static void mkmodel_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: sibyl mkmodel -o FILE --preset NAME [--type q8_0|f32|f16|bf16] [--seed N]\n"
-            "                     [--layers N] [--threads N] [--dry-run]\n"
+            "                     [--layers N] [--threads N] [--dry-run] [--split-experts]\n"
+            "                     [--init 1|2]\n"
             "\n"
             "Writes a GGUF of arch diffusion-gemma with random, well-conditioned weights and\n"
             "the metadata, tensor names and shapes of the published files (docs/models.md).\n"
             "presets: tiny, small, bench, 26b-a4b. --layers overrides the preset's layer count\n"
-            "(same shapes, fewer layers). --dry-run generates everything and writes nothing.\n");
+            "(same shapes, fewer layers). --dry-run generates everything and writes nothing.\n"
+            "--split-experts writes ffn_gate_exps + ffn_up_exps instead of the fused\n"
+            "ffn_gate_up_exps (the converter's default). --init 2 selects the sharper weight\n"
+            "recipe (docs/models.md); 1, the default, is what the golden fixtures use.\n");
 }
 
 static int parse_u64(const char *s, unsigned long long *v)
@@ -72,6 +76,11 @@ int cmd_mkmodel(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--dry-run")) {
             o.dry_run = 1;
+        } else if (!strcmp(a, "--init") && next && !parse_u64(next, &v) && v >= 1 && v <= 2) {
+            o.init = (int)v;
+            i++;
+        } else if (!strcmp(a, "--split-experts")) {
+            o.split_experts = 1;
         } else {
             fprintf(stderr, "sibyl mkmodel: bad or incomplete option '%s'\n", a);
             mkmodel_usage(stderr);
