@@ -8,6 +8,7 @@
  */
 #include "inference/matmul.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,9 @@
 
 /* ---- path selection ------------------------------------------------------------------ */
 
-static kernel_path g_selected = KERNEL_AUTO; /* the process-wide choice (matmul.h) */
+/* The process-wide choice (matmul.h). Atomic because sum8/dot8 may read (and lazily resolve)
+ * it from worker threads while nothing else writes it. */
+static _Atomic kernel_path g_selected = KERNEL_AUTO;
 
 static int cpu_has_avx2(void)
 {
@@ -70,9 +73,12 @@ int kernels_select(kernel_path path)
 
 kernel_path kernels_selected(void)
 {
-    if (g_selected == KERNEL_AUTO)
-        g_selected = best_path();
-    return g_selected;
+    kernel_path p = atomic_load_explicit(&g_selected, memory_order_relaxed);
+    if (p == KERNEL_AUTO) {
+        p = best_path();
+        atomic_store_explicit(&g_selected, p, memory_order_relaxed);
+    }
+    return p;
 }
 
 const char *kernel_path_name(kernel_path path)
@@ -244,8 +250,8 @@ static int pack_activations(mm_job *job, void **mem)
 
 int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool *tp)
 {
-    if (!W || !A || !y || W->cols != A->cols || W->cols % QK != 0 || ldy < W->rows ||
-        W->rows < 0 || A->rows < 0)
+    if (!W || !A || !y || W->cols != A->cols || W->cols % QK != 0 || ldy < W->rows || W->rows < 0 ||
+        A->rows < 0)
         return -1;
     if (W->rows == 0 || A->rows == 0)
         return 0;
@@ -259,7 +265,7 @@ int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool
         if (pack_activations(&job, &packed) != 0)
             return -1;
         task.fn = path == KERNEL_AVX2 ? q8_matmul_rows_avx2 : q8_matmul_rows_avx512vnni;
-        grain = path == KERNEL_AVX2 ? 8 : 16;
+        grain = path == KERNEL_AVX2 ? MM_AVX2_PANEL : MM_AVX512_PANEL;
     }
 #endif
     tp_parallel_for(tp, W->rows, grain, mm_range, &task);

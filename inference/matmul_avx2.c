@@ -58,8 +58,8 @@ float dot8_avx2(const float *x, const float *y, size_t n)
         acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     if (i < n) {
         __m256i m = tail_mask(n - i);
-        acc = _mm256_add_ps(acc,
-                            _mm256_mul_ps(_mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m)));
+        acc = _mm256_add_ps(
+            acc, _mm256_mul_ps(_mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m)));
     }
     return combine(acc);
 }
@@ -117,29 +117,42 @@ static inline __attribute__((always_inline)) void tile(const mm_job *job, const 
     const float *dp = job->adp + o + (size_t)h * TT_MAX;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[TT_MAX];
-    _Pragma("GCC unroll 8")
+#pragma GCC unroll 8
     for (int j = 0; j < TT; j++)
         acc[j] = acc_in ? _mm256_loadu_ps(acc_in + (size_t)j * PANEL) : _mm256_setzero_ps();
     const __m256i *wa = s->wa, *ws = s->ws;
     const float *wdp = s->wd;
     for (int b = 0; b < kc; b++) {
-        const __m256 wd = _mm256_load_ps(wdp);
-        _Pragma("GCC unroll 8")
-        for (int j = 0; j < TT; j++) {
-            const int8_t *a = ap + j * QK;
-            __m256i isum = _mm256_setzero_si256();
-            _Pragma("GCC unroll 8")
-            for (int g = 0; g < 8; g++) {
-                int32_t a4;
-                memcpy(&a4, a + 4 * g, 4);
-                const __m256i av = _mm256_set1_epi32(a4);
-                const __m256i sg = _mm256_sign_epi8(av, _mm256_load_si256(ws + g));
-                const __m256i p16 = _mm256_maddubs_epi16(_mm256_load_si256(wa + g), sg);
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p16, ones));
+        /* Integer part, groups outer and tokens inner so each group's |w| and sign vectors are
+         * loaded once for the TT tokens. */
+        __m256i isum[TT_MAX];
+#pragma GCC unroll 8
+        for (int j = 0; j < TT; j++)
+            isum[j] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+            const __m256i wag = _mm256_load_si256(wa + g), wsg = _mm256_load_si256(ws + g);
+#pragma GCC unroll 8
+            for (int j = 0; j < TT; j++) {
+                __m256i av; /* token j's 4 activation bytes in every lane */
+                __asm__("vpbroadcastd %1, %0"
+                        : "=x"(av)
+                        : "m"(*(const int32_t *)(ap + j * QK + 4 * g)));
+                const __m256i sg = _mm256_sign_epi8(av, wsg);
+                const __m256i p16 = _mm256_maddubs_epi16(wag, sg);
+                isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(p16, ones));
+                /* keep the running sum in a register: left alone, gcc re-associates these
+                 * (exact) integer adds into a tree and spills the partial products */
+                __asm__("" : "+x"(isum[j]));
             }
-            const __m256 sc = _mm256_mul_ps(wd, _mm256_set1_ps(dp[j]));   /* wd * ad */
-            const __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(isum), sc); /* (float)isum * s */
-            acc[j] = _mm256_add_ps(acc[j], p);                             /* acc + p */
+        }
+        /* A5 fold, per lane = per row, exactly the scalar operations. */
+        const __m256 wd = _mm256_load_ps(wdp);
+#pragma GCC unroll 8
+        for (int j = 0; j < TT; j++) {
+            const __m256 sc = _mm256_mul_ps(wd, _mm256_set1_ps(dp[j]));      /* wd * ad */
+            const __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(isum[j]), sc); /* (float)isum * s */
+            acc[j] = _mm256_add_ps(acc[j], p);                               /* acc + p */
         }
         wa += 8;
         ws += 8;
@@ -147,24 +160,24 @@ static inline __attribute__((always_inline)) void tile(const mm_job *job, const 
         ap += MM_TGROUP * QK;
         dp += MM_TGROUP;
     }
-    _Pragma("GCC unroll 8")
+#pragma GCC unroll 8
     for (int j = 0; j < TT; j++)
         _mm256_storeu_ps(acc_out + (size_t)j * PANEL, acc[j]);
 }
 
-#define TILE_FN(n)                                                                             \
-    static void tile_##n(const mm_job *job, const struct scratch *s, int G, int h, int b0,     \
-                         int kc, const float *acc_in, float *acc_out)                          \
-    {                                                                                          \
-        tile(job, s, n, G, h, b0, kc, acc_in, acc_out);                                        \
+#define TILE_FN(n)                                                                                 \
+    static void tile_##n(const mm_job *job, const struct scratch *s, int G, int h, int b0, int kc, \
+                         const float *acc_in, float *acc_out)                                      \
+    {                                                                                              \
+        tile(job, s, n, G, h, b0, kc, acc_in, acc_out);                                            \
     }
 TILE_FN(1)
 TILE_FN(2)
 TILE_FN(3)
 TILE_FN(4)
 
-typedef void (*tile_fn)(const mm_job *, const struct scratch *, int, int, int, int,
-                        const float *, float *);
+typedef void (*tile_fn)(const mm_job *, const struct scratch *, int, int, int, int, const float *,
+                        float *);
 static const tile_fn tiles[TT_MAX + 1] = {NULL, tile_1, tile_2, tile_3, tile_4};
 
 void q8_matmul_rows_avx2(const mm_job *job, int n0, int n1)

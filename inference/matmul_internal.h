@@ -27,11 +27,15 @@ typedef struct {
     const q8_act *A;
     float *y;
     int ldy;
-    int nb;               /* blocks per row = cols / QK */
-    const int8_t *apack;  /* NULL for the portable path */
+    int nb;              /* blocks per row = cols / QK */
+    const int8_t *apack; /* NULL for the portable path */
     const float *adp;
     const int32_t *asn;
 } mm_job;
+
+/* Weight rows per panel of the SIMD kernels (the dispatcher splits work in these units). */
+#define MM_AVX2_PANEL 8
+#define MM_AVX512_PANEL 48
 
 /* Each kernel computes all tokens for weight rows [n0, n1). */
 void q8_matmul_rows_portable(const mm_job *job, int n0, int n1);

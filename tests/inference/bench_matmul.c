@@ -15,6 +15,7 @@
  *       avx2      vpmaddubsw + vpmaddwd + vpaddd on ymm (32 MACs per vpmaddubsw)
  * (b) q8_matmul GMAC/s (T*N*K / time) on each kernel path for a ~300M-parameter-model shape,
  *     and as a percentage of the matching peak with the same thread count.
+ * (c) with more than one thread: the cost of one empty tp_parallel_for (dispatch + join).
  */
 #include <immintrin.h>
 #include <pthread.h>
@@ -186,6 +187,34 @@ static double peak_run(const struct peak_kind *k, int nt, long iters)
     return rate * 1e-9;
 }
 
+/* ---- (c) thread pool dispatch ------------------------------------------------------------ */
+
+static void empty_range(void *arg, int begin, int end, int worker)
+{
+    (void)begin;
+    (void)end;
+    (void)worker;
+    __asm__ volatile("" ::"r"(arg) : "memory");
+}
+
+/* Microseconds per tp_parallel_for of an empty body over `threads` workers. */
+static double bench_dispatch(threadpool *tp, int reps, double *median)
+{
+    double *r = malloc((size_t)reps * sizeof *r);
+    for (int i = 0; i < reps; i++) {
+        const int n = 2000;
+        double t0 = now();
+        for (int k = 0; k < n; k++)
+            tp_parallel_for(tp, 64, 1, empty_range, NULL);
+        r[i] = (now() - t0) / n * 1e6;
+    }
+    qsort(r, (size_t)reps, sizeof *r, cmp_double);
+    double best = r[0];
+    *median = r[reps / 2];
+    free(r);
+    return best;
+}
+
 /* ---- (b) q8_matmul ------------------------------------------------------------------------ */
 
 static double bench_matmul(int T, int N, int K, threadpool *tp, int reps, double *median)
@@ -299,15 +328,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_matmul: %s\n", err);
         return 1;
     }
-    printf("(b) q8_matmul, %d threads, GMAC/s = T*N*K/time (best / median of %d)\n", threads,
-           reps);
+    printf("(b) q8_matmul, %d threads, GMAC/s = T*N*K/time (best / median of %d)\n", threads, reps);
     const kernel_path paths[] = {KERNEL_PORTABLE, KERNEL_AVX2, KERNEL_AVX512VNNI};
     for (int ki = 0; ki < nK; ki++) {
         for (size_t p = 0; p < 3; p++) {
             if (kernels_select(paths[p]) != 0)
                 continue;
-            double med, best = bench_matmul(T, N, Ks[ki], tp, paths[p] == KERNEL_PORTABLE ? 2 : reps,
-                                            &med);
+            double med,
+                best = bench_matmul(T, N, Ks[ki], tp, paths[p] == KERNEL_PORTABLE ? 2 : reps, &med);
             double pk = paths[p] == KERNEL_AVX512VNNI ? peak_nt[0]
                         : paths[p] == KERNEL_AVX2     ? peak_nt[2]
                                                       : 0;
@@ -318,6 +346,12 @@ int main(int argc, char **argv)
                        paths[p] == KERNEL_AVX512VNNI ? "vnni512" : "avx2");
             printf("\n");
         }
+    }
+    if (threads > 1 && g_clock == CLOCK_MONOTONIC) {
+        double med, best = bench_dispatch(tp, reps, &med);
+        printf("(c) thread pool: empty tp_parallel_for over %d threads: %.2f / %.2f us (best / "
+               "median)\n",
+               threads, best, med);
     }
     tp_destroy(tp);
     return 0;
