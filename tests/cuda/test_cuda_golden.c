@@ -39,27 +39,40 @@ typedef struct {
     uint32_t steps;
     float t_min, t_max, bound;
     uint32_t max_new;
-    int mask; /* 1: ids 4..399 except 50 and 106 */
+    int mask; /* 1: ids 4..399 except 50 and 106; 2: <eos> and 300..309; 3: only 300 */
     int golden; /* 1: compare with GOLDEN_DIR/<name>.txt */
 } gcase;
 
-/* Mirrors tests/inference/test_golden.c's table. */
+/* Mirrors tests/inference/test_golden.c's table (as of this commit). The GPU is held to the CPU
+ * run on the same machine; the fixture comparison is reported too, and a CPU run that differs
+ * from its fixture means this copy of the table is stale (test_golden checks the CPU). */
 static const gcase golden[] = {
-    {"tiny_q8_one_canvas", {.type = GGML_TYPE_Q8_0, .seed = 1}, NULL, 0, 0,
-     {2, 105, 236, 107, 120, 130, 140, 150, 200, 210, 220, 230, 240, 250, 300, 310, 320, 106, 107, 105},
-     20, 7, 0, 0, 0, 0, 16, 0, 1},
-    {"tiny_q8_three_canvases_masked", {.type = GGML_TYPE_Q8_0, .seed = 1}, NULL, 0, 0,
-     {2, 111, 222, 333, 444, 155, 166, 177, 188, 199, 211, 300},
-     12, 123456789012345ULL, 5, 0, 0, 0, 40, 1, 1},
-    {"tiny_f32_split_experts", {.type = GGML_TYPE_F32, .split_experts = 1, .seed = 5}, NULL, 0, 0,
-     {2, 9, 8, 7, 6, 5, 400, 401, 402},
-     9, 99, 8, 0.3f, 1.2f, 2.0f, 16, 0, 1},
-    {"mkmodel_tiny_q8", {0}, "tiny", GGML_TYPE_Q8_0, 1,
-     {2, 105, 236, 107, 300, 301, 302, 303, 304, 305, 306, 307, 106, 107, 105, 400, 107, 100, 450, 107, 101},
-     21, 2026, 0, 0, 0, 0, 32, 0, 1},
-    {"mkmodel_tiny_bf16", {0}, "tiny", GGML_TYPE_BF16, 2,
-     {2, 105, 236, 107, 120, 121, 122, 106, 107, 105, 400, 107},
-     12, 5, 0, 0, 0, 0.5f, 16, 0, 1},
+    {.name = "tiny_q8_one_canvas", .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
+     .prompt = {2, 105, 236, 107, 120, 130, 140, 150, 200, 210, 220, 230, 240, 250, 300, 310,
+                320, 106, 107, 105},
+     .n_prompt = 20, .seed = 7, .max_new = 16, .golden = 1},
+    {.name = "tiny_q8_three_canvases_masked", .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
+     .prompt = {2, 111, 222, 333, 444, 155, 166, 177, 188, 199, 211, 300},
+     .n_prompt = 12, .seed = 123456789012345ULL, .steps = 3, .max_new = 40, .mask = 1,
+     .golden = 1},
+    {.name = "tiny_f32_split_experts",
+     .model = {.type = GGML_TYPE_F32, .split_experts = 1, .seed = 5},
+     .prompt = {2, 9, 8, 7, 6, 5, 400, 401, 402},
+     .n_prompt = 9, .seed = 99, .steps = 4, .t_min = 0.3f, .t_max = 1.2f, .bound = 2.0f,
+     .max_new = 16, .golden = 1},
+    {.name = "mkmodel_tiny_q8", .mk_preset = "tiny", .mk_type = GGML_TYPE_Q8_0, .mk_seed = 1,
+     .prompt = {2, 105, 236, 107, 300, 301, 302, 303, 304, 305, 306, 307, 106, 107, 105, 400,
+                107, 100, 450, 107, 101},
+     .n_prompt = 21, .seed = 2026, .steps = 4, .max_new = 32, .golden = 1},
+    {.name = "mkmodel_tiny_bf16", .mk_preset = "tiny", .mk_type = GGML_TYPE_BF16, .mk_seed = 2,
+     .prompt = {2, 105, 236, 107, 120, 121, 122, 106, 107, 105, 400, 107},
+     .n_prompt = 12, .seed = 5, .bound = 0.5f, .max_new = 16, .golden = 1},
+    {.name = "tiny_q8_early_stop", .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
+     .prompt = {2, 105, 236, 107, 130, 131, 132, 106},
+     .n_prompt = 8, .seed = 77, .steps = 20, .max_new = 16, .mask = 3, .golden = 1},
+    {.name = "tiny_q8_eos_trim", .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
+     .prompt = {2, 105, 236, 107, 140, 141, 142, 106},
+     .n_prompt = 8, .seed = 31337, .steps = 4, .max_new = 48, .mask = 2, .golden = 1},
 };
 
 typedef struct {
@@ -113,7 +126,9 @@ static char *run_case(const gcase *gc, const char *model_path, engine_backend be
     if (gc->mask) {
         allowed = malloc(V);
         for (uint32_t v = 0; v < V; v++)
-            allowed[v] = v >= 4 && v < 400 && v != 50 && v != 106;
+            allowed[v] = gc->mask == 1   ? (v >= 4 && v < 400 && v != 50 && v != 106)
+                         : gc->mask == 2 ? (v == 1 || (v >= 300 && v < 310))
+                                         : v == 300;
         p.allowed = allowed;
     }
     step_log *log = calloc(1, sizeof *log);
@@ -185,6 +200,9 @@ static int write_case_model(const gcase *gc, char *path, size_t pathlen)
 }
 
 static int g_fail, g_runs;
+/* SIBYL_CUDA_GOLDEN_HARNESS_CHECK=1: run the "GPU" side on the CPU backend, to check this
+ * harness (table, fixture comparison) on a machine without a GPU. Not a GPU result. */
+static engine_backend g_gpu = ENGINE_BACKEND_CUDA;
 
 static void first_difference(const char *a, const char *b)
 {
@@ -206,31 +224,29 @@ static void check(const gcase *gc)
         g_fail++;
         return;
     }
-    char *gpu = run_case(gc, path, ENGINE_BACKEND_CUDA);
-    char *want = NULL, *owned = NULL;
-    const char *what;
-    if (gc->golden) {
+    char *gpu = run_case(gc, path, g_gpu);
+    char *cpu = run_case(gc, path, ENGINE_BACKEND_CPU);
+    int ok = gpu && cpu && strcmp(gpu, cpu) == 0;
+    const char *fx = "";
+    if (gc->golden && cpu) {
         char fixture[256];
         snprintf(fixture, sizeof fixture, GOLDEN_DIR "/%s.txt", gc->name);
-        owned = read_file(fixture);
-        char *body = owned ? strstr(owned, "model_sha256 ") : NULL;
-        want = body && strchr(body, '\n') ? strchr(body, '\n') + 1 : NULL;
-        what = "fixture";
-        if (!want)
-            fprintf(stderr, "%s: fixture %s missing or malformed\n", gc->name, fixture);
-    } else {
-        want = owned = run_case(gc, path, ENGINE_BACKEND_CPU);
-        what = "cpu";
+        char *file = read_file(fixture);
+        char *body = file ? strstr(file, "model_sha256 ") : NULL;
+        const char *want = body && strchr(body, '\n') ? strchr(body, '\n') + 1 : NULL;
+        fx = !want                    ? ", fixture: missing"
+             : strcmp(cpu, want) == 0 ? ", fixture: gpu == cpu == fixture"
+                                      : ", fixture: cpu differs (this copy of the table is stale?)";
+        free(file);
     }
-    int ok = gpu && want && strcmp(gpu, want) == 0;
-    printf("%-40s gpu == %-7s %s\n", gc->name, what, ok ? "ok" : "FAILED");
+    printf("%-40s gpu == cpu %s%s\n", gc->name, ok ? "ok" : "FAILED", fx);
     if (!ok) {
         g_fail++;
-        if (gpu && want)
-            first_difference(gpu, want);
+        if (gpu && cpu)
+            first_difference(gpu, cpu);
     }
     free(gpu);
-    free(owned);
+    free(cpu);
 }
 
 /* Without a GPU: the CUDA backend must refuse clearly and leave the CPU usable. */
@@ -267,7 +283,10 @@ int main(int argc, char **argv)
     int rc;
     char why[256];
     cuda_device_info info;
-    if (cuda_probe(&info, why, sizeof why)) {
+    if (getenv("SIBYL_CUDA_GOLDEN_HARNESS_CHECK")) {
+        g_gpu = ENGINE_BACKEND_CPU;
+        snprintf(info.name, sizeof info.name, "none: harness check, CPU on both sides");
+    } else if (cuda_probe(&info, why, sizeof why)) {
         rc = no_gpu_checks() ? 1 : 77;
         if (rc == 77)
             printf("SKIP: %s\n", why);
