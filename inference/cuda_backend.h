@@ -57,6 +57,12 @@ int cuda_measure_copy_bw(cuda_ctx *c, size_t bytes, int reps, double *bytes_per_
 int cuda_time_ms(cuda_ctx *c, void (*fn)(void *arg), void *arg, float *ms, char *err,
                  size_t errlen);
 
+/* Device-side timeline: cuda_mark queues an event tagged `tag` (0..31) on the stream; after the
+ * work is done, cuda_marks_collect adds the time from each mark to the next into seconds[tag]
+ * (tags >= ntags are skipped: a mark that only ends the previous interval) and forgets them. */
+int cuda_mark(cuda_ctx *c, int tag);
+int cuda_marks_collect(cuda_ctx *c, double *seconds, int ntags);
+
 /* ---- A1 ---- out[r] = sum8(x[r][0..n)) / dot8(x[r], y[r]); rows contiguous with stride n. */
 int cuk_sum8_rows(cuda_ctx *c, const float *d_x, int rows, int n, float *d_out);
 int cuk_dot8_rows(cuda_ctx *c, const float *d_x, const float *d_y, int rows, int n,

@@ -16,10 +16,14 @@
 #include "inference/cuda_backend.h"
 #include "inference/philox.h"
 
+#define CUDA_MAX_MARKS 8192
 struct cuda_ctx {
     int device;
     cudaStream_t stream;
     cudaEvent_t ev0, ev1;
+    cudaEvent_t *marks; /* created on first use */
+    unsigned char *mark_tag;
+    int n_marks, n_created;
 };
 
 #define FULL_MASK 0xffffffffu

@@ -440,34 +440,42 @@ static int cuda_reset(void *state, uint32_t capacity, char *err, size_t errlen)
             return fail(err, errlen, EBACKEND_, "backend cuda: %s failed", #call);                 \
     } while (0)
 
+/* Device timeline (bench breakdown): each mark starts an interval booked to `op`. */
+#define MARK(op) cuda_mark(s->c, (int)(op))
+#define MARK_END 255 /* closes the last interval; booked nowhere */
+
 static int quant(cuda_state *s, const float *x, int rows, int cols, int big, char *err,
                  size_t errlen)
 {
+    MARK(PROF_ELEMWISE);
     K(cuk_q8_quantize(s->c, x, rows, cols, big ? s->bq : s->aq, big ? s->bd : s->ad));
     return 0;
 }
 
-static int mm(cuda_state *s, const block_q8_0 *w, int wrows, int cols, int rows, int big,
-              float *y, int ldy, char *err, size_t errlen)
+static int mm_op(cuda_state *s, prof_op op, const block_q8_0 *w, int wrows, int cols, int rows,
+                 int big, float *y, int ldy, char *err, size_t errlen)
 {
+    MARK(op);
     K(cuk_q8_matmul(s->c, s->mm_kind, w, wrows, cols, big ? s->bq : s->aq, big ? s->bd : s->ad,
                     rows, y, ldy));
     return 0;
 }
 
 /* Dense gated MLP: out = Down(gelu(Gate a) * Up a), a = rmsnorm(in, w). */
-static int dense_mlp(cuda_state *s, const float *in, const float *w, const block_q8_0 *wg,
-                     const block_q8_0 *wu, const block_q8_0 *wd, float *out, int T, char *err,
-                     size_t errlen)
+static int dense_mlp(cuda_state *s, prof_op op, const float *in, const float *w,
+                     const block_q8_0 *wg, const block_q8_0 *wu, const block_q8_0 *wd, float *out,
+                     int T, char *err, size_t errlen)
 {
     const model_hparams *hp = &s->m->hp;
     int H = (int)hp->hidden, F = (int)hp->ff;
+    MARK(PROF_ELEMWISE);
     K(cuk_rmsnorm(s->c, in, w, s->h, T, H, hp->eps));
-    if (quant(s, s->h, T, H, 0, err, errlen) || mm(s, wg, F, H, T, 0, s->gate, F, err, errlen) ||
-        mm(s, wu, F, H, T, 0, s->up, F, err, errlen))
+    if (quant(s, s->h, T, H, 0, err, errlen) || mm_op(s, op, wg, F, H, T, 0, s->gate, F, err, errlen) ||
+        mm_op(s, op, wu, F, H, T, 0, s->up, F, err, errlen))
         return EBACKEND_;
+    MARK(PROF_ELEMWISE);
     K(cuk_gelu_gate(s->c, s->gate, F, s->up, F, s->gate, F, T, F));
-    if (quant(s, s->gate, T, F, 1, err, errlen) || mm(s, wd, H, F, T, 1, out, H, err, errlen))
+    if (quant(s, s->gate, T, F, 1, err, errlen) || mm_op(s, op, wd, H, F, T, 1, out, H, err, errlen))
         return EBACKEND_;
     return 0;
 }
@@ -479,16 +487,19 @@ static int moe(cuda_state *s, uint32_t l, int T, char *err, size_t errlen)
     const dev_layer *D = &s->L[l];
     int H = (int)hp->hidden, E = (int)hp->n_exp, Kx = (int)hp->n_exp_used, F = (int)hp->exp_ff;
     float inv = 1.0f / sqrtf((float)H);
+    MARK(PROF_MOE_ROUTE);
     K(cuk_rmsnorm(s->c, s->r, NULL, s->tmp, T, H, hp->eps));
     K(cuk_mul_vec_scalar(s->c, s->tmp, D->router_scale, inv, s->tmp, T, H));
     if (quant(s, s->tmp, T, H, 0, err, errlen) ||
-        mm(s, D->router, E, H, T, 0, s->rlog, E, err, errlen))
+        mm_op(s, PROF_MM_ROUTER, D->router, E, H, T, 0, s->rlog, E, err, errlen))
         return EBACKEND_;
+    MARK(PROF_MOE_ROUTE);
     K(cuk_moe_route(s->c, s->rlog, T, E, Kx, D->exp_scale, s->top_e, s->top_w));
     K(cuk_moe_group(s->c, s->top_e, T, Kx, E, s->exp_off, s->exp_rows, s->slot_row));
     K(cuk_rmsnorm(s->c, s->r, D->pre2, s->h, T, H, hp->eps));
     if (quant(s, s->h, T, H, 0, err, errlen))
         return EBACKEND_;
+    MARK(PROF_MM_EXPERTS);
     if (L->fused) {
         K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->gu_exps, 2 * F, H, E, s->exp_off, s->exp_rows, T, s->aq,
                                 s->ad, s->e_gu, 2 * F));
@@ -498,11 +509,14 @@ static int moe(cuda_state *s, uint32_t l, int T, char *err, size_t errlen)
         K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->u_exps, F, H, E, s->exp_off, s->exp_rows, T, s->aq,
                                 s->ad, s->e_gu + F, 2 * F));
     }
+    MARK(PROF_ELEMWISE);
     K(cuk_gelu_gate(s->c, s->e_gu, 2 * F, s->e_gu + F, 2 * F, s->e_act, F, T * Kx, F));
     if (quant(s, s->e_act, T * Kx, F, 1, err, errlen))
         return EBACKEND_;
+    MARK(PROF_MM_EXPERTS);
     K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->down_exps, H, F, E, s->exp_off, NULL, T, s->bq, s->bd,
                             s->e_out, H));
+    MARK(PROF_MOE_ROUTE);
     K(cuk_moe_combine(s->c, s->e_out, H, s->slot_row, s->top_w, T, Kx, H, s->moe));
     return 0;
 }
@@ -516,17 +530,20 @@ static int layer_forward(cuda_state *s, uint32_t l, int T, uint32_t pos0, int de
     const dev_layer *D = &s->L[l];
     int H = (int)hp->hidden, d = (int)L->head_dim, nh = (int)hp->n_head, nkv = (int)L->n_kv;
     size_t kvw = (size_t)nkv * d;
+    MARK(PROF_ELEMWISE);
     K(cuk_rmsnorm(s->c, s->x, D->attn_norm, s->h, T, H, hp->eps));
     if (quant(s, s->h, T, H, 0, err, errlen) ||
-        mm(s, D->wq, nh * d, H, T, 0, s->q, nh * d, err, errlen) ||
-        mm(s, D->wk, (int)kvw, H, T, 0, s->k, (int)kvw, err, errlen))
+        mm_op(s, PROF_MM_QKV, D->wq, nh * d, H, T, 0, s->q, nh * d, err, errlen) ||
+        mm_op(s, PROF_MM_QKV, D->wk, (int)kvw, H, T, 0, s->k, (int)kvw, err, errlen))
         return EBACKEND_;
     if (L->sliding) {
-        if (mm(s, D->wv, (int)kvw, H, T, 0, s->v, (int)kvw, err, errlen))
+        if (mm_op(s, PROF_MM_QKV, D->wv, (int)kvw, H, T, 0, s->v, (int)kvw, err, errlen))
             return EBACKEND_;
     } else {
+        MARK(PROF_ATTN);
         K(cuda_copy(s->c, s->v, s->k, (size_t)T * kvw * sizeof(float))); /* V = raw k_proj */
     }
+    MARK(PROF_ATTN);
     int half = (int)L->rope_dims / 2;
     const float *fr = s->freq[L->sliding ? 1 : 0];
     K(cuk_rmsnorm(s->c, s->q, D->q_norm, s->q, T * nh, d, hp->eps));
@@ -541,17 +558,20 @@ static int layer_forward(cuda_state *s, uint32_t l, int T, uint32_t pos0, int de
     K(cuk_attention(s->c, s->q, s->kc[l], s->vc[l], s->att, T, nh, nkv, d, (int)pos0, !decoder,
                     L->sliding ? (int)hp->sliding_window : 0, s->scores, (int)(s->cap + s->T)));
     if (quant(s, s->att, T, nh * d, 1, err, errlen) ||
-        mm(s, D->wo, H, nh * d, T, 1, s->tmp, H, err, errlen))
+        mm_op(s, PROF_MM_O, D->wo, H, nh * d, T, 1, s->tmp, H, err, errlen))
         return EBACKEND_;
+    MARK(PROF_ELEMWISE);
     K(cuk_rmsnorm(s->c, s->tmp, D->post_attn_norm, s->tmp, T, H, hp->eps));
     K(cuk_add(s->c, s->x, s->tmp, s->x, (size_t)T * H));
     K(cuda_copy(s->c, s->r, s->x, (size_t)T * H * sizeof(float)));
-    if (dense_mlp(s, s->r, D->ffn_norm, D->gate, D->up, D->down, s->mlp, T, err, errlen))
+    if (dense_mlp(s, PROF_MM_MLP, s->r, D->ffn_norm, D->gate, D->up, D->down, s->mlp, T, err, errlen))
         return EBACKEND_;
+    MARK(PROF_ELEMWISE);
     K(cuk_rmsnorm(s->c, s->mlp, D->post1, s->mlp, T, H, hp->eps));
     if (hp->n_exp) {
         if (moe(s, l, T, err, errlen))
             return EBACKEND_;
+        MARK(PROF_ELEMWISE);
         K(cuk_rmsnorm(s->c, s->moe, D->post2, s->moe, T, H, hp->eps));
         K(cuk_add(s->c, s->mlp, s->moe, s->mlp, (size_t)T * H));
     }
@@ -585,12 +605,12 @@ static int cuda_encode(void *state, const int32_t *ids, uint32_t n, uint32_t pos
         return rc;
     int H = (int)s->m->hp.hidden;
     float scale = sqrtf((float)s->m->hp.hidden);
-    double t0 = prof_now();
     for (uint32_t done = 0; done < n;) {
         int T = (int)(n - done < s->T ? n - done : s->T);
         uint32_t p = pos0 + done;
         if (cuda_upload(s->c, s->ids, ids + done, (size_t)T * sizeof(int32_t), err, errlen))
             return EBACKEND_;
+        MARK(PROF_ELEMWISE);
         K(cuk_embed(s->c, s->emb, H, s->ids, T, scale, s->x));
         for (uint32_t l = 0; l < s->m->hp.n_layers; l++)
             if ((rc = layer_forward(s, l, T, p, 0, err, errlen)))
@@ -598,9 +618,9 @@ static int cuda_encode(void *state, const int32_t *ids, uint32_t n, uint32_t pos
         done += (uint32_t)T;
         s->n_cached = p + (uint32_t)T;
     }
-    if (cuda_sync(s->c, err, errlen))
+    MARK(MARK_END);
+    if (cuda_sync(s->c, err, errlen) || cuda_marks_collect(s->c, s->prof.seconds, PROF_COUNT))
         return EBACKEND_;
-    s->prof.seconds[PROF_MM_QKV] += prof_now() - t0; /* whole pass; see cuda_profile */
     return 0;
 }
 
@@ -616,10 +636,10 @@ static int cuda_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos
                     n, pos0, s->T, s->n_cached);
     if ((rc = check_ids(s, ids, n, err, errlen)))
         return rc;
-    double t0 = prof_now();
     float scale = sqrtf((float)hp->hidden);
     if (cuda_upload(s->c, s->ids, ids, (size_t)T * sizeof(int32_t), err, errlen))
         return EBACKEND_;
+    MARK(PROF_ELEMWISE);
     K(cuk_embed(s->c, s->emb, H, s->ids, T, scale, s->embx));
     if (sc_probs) {
         /* soft = (P E) * s via E^T (A9), then the SC MLP; x0 = rmsnorm(e + sc) */
@@ -627,34 +647,38 @@ static int cuda_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos
         if (cuda_upload(s->c, s->probs, sc_probs, (size_t)T * Vp * sizeof(float), err, errlen))
             return EBACKEND_;
         if (quant(s, s->probs, T, Vp, 1, err, errlen) ||
-            mm(s, s->emb_t, H, Vp, T, 1, s->tmp, H, err, errlen))
+            mm_op(s, PROF_MM_SC, s->emb_t, H, Vp, T, 1, s->tmp, H, err, errlen))
             return EBACKEND_;
+        MARK(PROF_ELEMWISE);
         K(cuk_scale(s->c, s->tmp, scale, s->tmp, (size_t)T * H));
-        if (dense_mlp(s, s->tmp, s->sc_pre_norm, s->sc_gate, s->sc_up, s->sc_down, s->mlp, T, err,
+        if (dense_mlp(s, PROF_MM_SC, s->tmp, s->sc_pre_norm, s->sc_gate, s->sc_up, s->sc_down, s->mlp, T, err,
                       errlen))
             return EBACKEND_;
+        MARK(PROF_ELEMWISE);
         K(cuk_add(s->c, s->embx, s->mlp, s->embx, (size_t)T * H));
     }
+    MARK(PROF_ELEMWISE);
     K(cuk_rmsnorm(s->c, s->embx, NULL, s->x, T, H, hp->eps));
     for (uint32_t l = 0; l < hp->n_layers; l++)
         if ((rc = layer_forward(s, l, T, pos0, 1, err, errlen)))
             return rc;
+    MARK(PROF_ELEMWISE);
     K(cuk_rmsnorm(s->c, s->x, s->out_norm, s->h, T, H, hp->eps));
     if (quant(s, s->h, T, H, 0, err, errlen) ||
-        mm(s, s->emb, (int)hp->vocab, H, T, 0, s->logits, (int)hp->vocab, err, errlen))
+        mm_op(s, PROF_MM_HEAD, s->emb, (int)hp->vocab, H, T, 0, s->logits, (int)hp->vocab, err, errlen))
         return EBACKEND_;
+    MARK(PROF_ELEMWISE);
     if (hp->softcap > 0)
         K(cuk_softcap(s->c, s->logits, s->logits, (size_t)T * hp->vocab, hp->softcap));
+    MARK(MARK_END); /* the download goes to the bench's "other" */
     if (cuda_download(s->c, logits, s->logits, (size_t)T * hp->vocab * sizeof(float), err,
                       errlen) ||
-        cuda_sync(s->c, err, errlen))
+        cuda_sync(s->c, err, errlen) || cuda_marks_collect(s->c, s->prof.seconds, PROF_COUNT))
         return EBACKEND_;
-    s->prof.seconds[PROF_MM_QKV] += prof_now() - t0;
     return 0;
 }
 
-/* The GPU runs a pass as one queue of kernels; per-op host timings would only measure launch
- * times, so the whole pass is booked under the first matmul entry. */
+/* Per-op times of the device timeline (events between ops; see MARK). */
 static engine_profile *cuda_profile(void *state) { return &((cuda_state *)state)->prof; }
 
 static const backend_ops cuda_ops = {

@@ -77,6 +77,9 @@ extern "C" int cuda_ctx_create(int device, cuda_ctx **out, char *err, size_t err
 extern "C" void cuda_ctx_destroy(cuda_ctx *c) {
     if (!c) return;
     cudaStreamSynchronize(c->stream);
+    for (int i = 0; i < c->n_created; i++) cudaEventDestroy(c->marks[i]);
+    free(c->marks);
+    free(c->mark_tag);
     cudaEventDestroy(c->ev0);
     cudaEventDestroy(c->ev1);
     cudaStreamDestroy(c->stream);
@@ -180,4 +183,35 @@ extern "C" int cuda_time_ms(cuda_ctx *c, void (*fn)(void *arg), void *arg, float
     if (e != cudaSuccess) return fail(err, errlen, "timed work", e);
     cudaEventElapsedTime(ms, c->ev0, c->ev1);
     return cuda_sync(c, err, errlen);
+}
+
+extern "C" int cuda_mark(cuda_ctx *c, int tag) {
+    if (!c->marks) {
+        c->marks = (cudaEvent_t *)calloc(CUDA_MAX_MARKS, sizeof *c->marks);
+        c->mark_tag = (unsigned char *)calloc(CUDA_MAX_MARKS, 1);
+        if (!c->marks || !c->mark_tag) return -1;
+    }
+    if (c->n_marks >= CUDA_MAX_MARKS) return 0; /* timeline full: later ops go untimed */
+    if (c->n_marks == c->n_created) {
+        if (cudaEventCreate(&c->marks[c->n_created]) != cudaSuccess) return -1;
+        c->n_created++;
+    }
+    c->mark_tag[c->n_marks] = (unsigned char)tag;
+    if (cudaEventRecord(c->marks[c->n_marks], c->stream) != cudaSuccess) return -1;
+    c->n_marks++;
+    return 0;
+}
+
+extern "C" int cuda_marks_collect(cuda_ctx *c, double *seconds, int ntags) {
+    int n = c->n_marks;
+    c->n_marks = 0;
+    if (n < 2) return 0;
+    if (cudaEventSynchronize(c->marks[n - 1]) != cudaSuccess) return -1;
+    for (int i = 0; i + 1 < n; i++) {
+        float ms = 0.0f;
+        if (c->mark_tag[i] >= ntags) continue;
+        if (cudaEventElapsedTime(&ms, c->marks[i], c->marks[i + 1]) != cudaSuccess) return -1;
+        seconds[c->mark_tag[i]] += 1e-3 * (double)ms;
+    }
+    return 0;
 }
