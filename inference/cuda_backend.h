@@ -25,6 +25,10 @@ extern "C" {
 /* Vocabulary reductions use chunks of this many ids (A9). */
 #define CUDA_VOCAB_CHUNK 1024
 
+/* The engine backend (backend.h) that runs passes with these kernels (cuda/cuda_forward.c). */
+struct backend_ops;
+const struct backend_ops *cuda_backend(void);
+
 typedef struct {
     char name[256];
     int device;
