@@ -20,6 +20,10 @@ typedef struct {
     int split_experts;       /* write ffn_gate_exps/ffn_up_exps instead of the fused tensor */
     uint32_t context_length; /* 0 = 256 */
     uint64_t seed;
+    /* Optional: write tensor kquant_tensor (cols a multiple of 256) as GGML_TYPE_Q4_K or
+     * GGML_TYPE_Q6_K blocks of random bytes with sane scales. */
+    const char *kquant_tensor;
+    ggml_type kquant_type;
 } testmodel_opts;
 
 /* Dimensions of the test model. */
