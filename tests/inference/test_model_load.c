@@ -152,6 +152,30 @@ static void test_loads_q6_k(void **st)
     check_kquant(GGML_TYPE_Q6_K, "q6k.gguf");
 }
 
+/* A dense-only model (no experts) loads and generates. */
+static void test_dense_only(void **st)
+{
+    (void)st;
+    testmodel_opts o = {.type = GGML_TYPE_Q8_0, .seed = 6, .no_experts = 1};
+    const char *p = write_model("dense.gguf", o);
+    char err[256];
+    engine_options eo = {p, ENGINE_BACKEND_CPU, 2};
+    engine *e;
+    if (engine_open(&eo, &e, err, sizeof err))
+        fail_msg("engine_open: %s", err);
+    gen_params gp;
+    gen_params_default(e, &gp);
+    int32_t prompt[12] = {2, 105, 236, 107, 300, 301, 302, 303, 304, 106, 107, 105};
+    gen_result r1, r2;
+    assert_int_equal(engine_generate(e, prompt, 12, &gp, NULL, NULL, &r1, err, sizeof err), 0);
+    assert_int_equal(engine_generate(e, prompt, 12, &gp, NULL, NULL, &r2, err, sizeof err), 0);
+    assert_true(r1.n_tokens >= 1);
+    assert_memory_equal(r1.trace_hash, r2.trace_hash, 32); /* same request, same bits */
+    gen_result_free(&r1);
+    gen_result_free(&r2);
+    engine_close(e);
+}
+
 static void expect_load_error(const char *name, testmodel_opts o, const char *needle1,
                               const char *needle2)
 {
@@ -289,7 +313,7 @@ int main(void)
         cmocka_unit_test(test_loads_q4_k),         cmocka_unit_test(test_loads_q6_k),
         cmocka_unit_test(test_unknown_arch),       cmocka_unit_test(test_missing_tensor),
         cmocka_unit_test(test_wrong_shape),        cmocka_unit_test(test_not_a_gguf),
-        cmocka_unit_test(test_engine_errors),
+        cmocka_unit_test(test_engine_errors),      cmocka_unit_test(test_dense_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

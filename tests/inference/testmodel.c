@@ -70,19 +70,23 @@ int testmodel_write(const char *path, const testmodel_opts *o, char *err, size_t
         T("ffn_up.weight", 2, TM_HIDDEN, TM_FF, 1, 0);
         T("ffn_down.weight", 2, TM_FF, TM_HIDDEN, 1, 0);
         T("post_ffw_norm_1.weight", 1, TM_HIDDEN, 1, 1, 1);
-        T("pre_ffw_norm_2.weight", 1, TM_HIDDEN, 1, 1, 1);
-        T("post_ffw_norm_2.weight", 1, TM_HIDDEN, 1, 1, 1);
-        T("post_ffw_norm.weight", 1, TM_HIDDEN, 1, 1, 1);
-        T("ffn_gate_inp.weight", 2, TM_HIDDEN, TM_EXPERTS, 1, 0);
-        T("ffn_gate_inp.scale", 1, TM_HIDDEN, 1, 1, 1);
-        if (o->split_experts) {
-            T("ffn_gate_exps.weight", 3, TM_HIDDEN, TM_EXP_FF, TM_EXPERTS, 0);
-            T("ffn_up_exps.weight", 3, TM_HIDDEN, TM_EXP_FF, TM_EXPERTS, 0);
-        } else {
-            T("ffn_gate_up_exps.weight", 3, TM_HIDDEN, 2 * TM_EXP_FF, TM_EXPERTS, 0);
+        if (!o->no_experts) {
+            T("pre_ffw_norm_2.weight", 1, TM_HIDDEN, 1, 1, 1);
+            T("post_ffw_norm_2.weight", 1, TM_HIDDEN, 1, 1, 1);
         }
-        T("ffn_down_exps.weight", 3, TM_EXP_FF, TM_HIDDEN, TM_EXPERTS, 0);
-        T("ffn_down_exps.scale", 1, TM_EXPERTS, 1, 1, 4);
+        T("post_ffw_norm.weight", 1, TM_HIDDEN, 1, 1, 1);
+        if (!o->no_experts) {
+            T("ffn_gate_inp.weight", 2, TM_HIDDEN, TM_EXPERTS, 1, 0);
+            T("ffn_gate_inp.scale", 1, TM_HIDDEN, 1, 1, 1);
+            if (o->split_experts) {
+                T("ffn_gate_exps.weight", 3, TM_HIDDEN, TM_EXP_FF, TM_EXPERTS, 0);
+                T("ffn_up_exps.weight", 3, TM_HIDDEN, TM_EXP_FF, TM_EXPERTS, 0);
+            } else {
+                T("ffn_gate_up_exps.weight", 3, TM_HIDDEN, 2 * TM_EXP_FF, TM_EXPERTS, 0);
+            }
+            T("ffn_down_exps.weight", 3, TM_EXP_FF, TM_HIDDEN, TM_EXPERTS, 0);
+            T("ffn_down_exps.scale", 1, TM_EXPERTS, 1, 1, 4);
+        }
         T("layer_output_scale.weight", 1, 1, 1, 1, 2);
         T("enc_layer_output_scale.weight", 1, 1, 1, 1, 2);
 #undef T
@@ -118,9 +122,11 @@ int testmodel_write(const char *path, const testmodel_opts *o, char *err, size_t
     gguf_writer_add_f32(w, K("rope.freq_base_swa"), 1e4f);
     gguf_writer_add_u32(w, K("rope.dimension_count"), TM_D_GLOBAL);
     gguf_writer_add_u32(w, K("rope.dimension_count_swa"), TM_D_SWA);
-    gguf_writer_add_u32(w, K("expert_count"), TM_EXPERTS);
-    gguf_writer_add_u32(w, K("expert_used_count"), TM_EXPERTS_USED);
-    gguf_writer_add_u32(w, K("expert_feed_forward_length"), TM_EXP_FF);
+    if (!o->no_experts) {
+        gguf_writer_add_u32(w, K("expert_count"), TM_EXPERTS);
+        gguf_writer_add_u32(w, K("expert_used_count"), TM_EXPERTS_USED);
+        gguf_writer_add_u32(w, K("expert_feed_forward_length"), TM_EXP_FF);
+    }
     gguf_writer_add_f32(w, K("final_logit_softcapping"), 30.0f);
     gguf_writer_add_u32(w, "diffusion.canvas_length", TM_CANVAS);
     gguf_writer_add_u32(w, "diffusion.eb_max_steps", 6);
