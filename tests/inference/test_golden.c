@@ -47,6 +47,7 @@ typedef struct {
     float confidence; /* 0 = default */
 } golden_case;
 
+/* clang-format off */
 static const golden_case cases[] = {
     {.name = "tiny_q8_one_canvas",
      .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
@@ -85,6 +86,7 @@ static const golden_case cases[] = {
      .prompt = {2, 105, 236, 107, 140, 141, 142, 106},
      .n_prompt = 8, .seed = 31337, .steps = 4, .max_new = 48, .mask = 2},
 };
+/* clang-format on */
 
 typedef struct {
     uint32_t n;
