@@ -14,6 +14,8 @@
  *       vnni512-l1 the same with operands loaded/broadcast from L1 as the kernel does
  *       vnni256   vpdpbusd ymm  (AVX512-VL encoding, 32 MACs)
  *       avx2      vpmaddubsw + vpmaddwd + vpaddd on ymm (32 MACs per vpmaddubsw)
+ *       avx2-l1   the AVX2 kernel's step (broadcast, vpsignb, vpmaddubsw, vpmaddwd, vpaddd)
+ *                 with operands from L1
  * (b) q8_matmul GMAC/s (T*N*K / time) on each kernel path for a ~300M-parameter-model shape,
  *     and as a percentage of the matching peak with the same thread count.
  * (c) with more than one thread: the cost of one empty tp_parallel_for (dispatch + join).
@@ -171,6 +173,36 @@ __attribute__((target("avx2"), noinline)) static uint64_t peak_avx2(long iters, 
     return (uint64_t)v[0] + v[7];
 }
 
+/* The AVX2 kernel's step fed from L1: per step |w| and w loaded, then for 4 tokens a broadcast
+ * activation dword, vpsignb, vpmaddubsw, vpmaddwd, vpaddd (32 MACs each). */
+__attribute__((target("avx2"), noinline)) static uint64_t peak_avx2_l1(long iters, int seed)
+{
+    l1buf[seed & 63] = (int8_t)seed;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
+#define AVX2_L1_STEP(c, off)                                                                       \
+    {                                                                                              \
+        __m256i b;                                                                                 \
+        __asm__("vpbroadcastd %1, %0" : "=x"(b) : "m"(*(const int32_t *)(a + (off))));             \
+        c = _mm256_add_epi32(                                                                      \
+            c, _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(b, ws)), ones));        \
+        __asm__("" : "+x"(c));                                                                     \
+    }
+    for (long i = 0; i < iters; i++) {
+        const int8_t *w = l1buf + (i & 7) * 64, *a = l1buf + 2048 + (i & 7) * 128;
+        const __m256i wa = _mm256_load_si256((const __m256i *)w);
+        const __m256i ws = _mm256_load_si256((const __m256i *)(w + 32));
+        AVX2_L1_STEP(c0, 0)
+        AVX2_L1_STEP(c1, 32)
+        AVX2_L1_STEP(c2, 64)
+        AVX2_L1_STEP(c3, 96)
+    }
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3));
+    uint32_t v[8];
+    memcpy(v, &s, sizeof v);
+    return (uint64_t)v[0] + v[7];
+}
+
 struct peak_kind {
     const char *name;
     uint64_t (*fn)(long, int);
@@ -192,6 +224,7 @@ static const struct peak_kind peaks[] = {
     {"vnni512-l1", peak_vnni512_l1, 12 * 64, has_vnni512},
     {"vnni256", peak_vnni256, 12 * 32, has_vnni512},
     {"avx2", peak_avx2, 6 * 32, has_avx2},
+    {"avx2-l1", peak_avx2_l1, 4 * 32, has_avx2},
 };
 
 struct peak_thread {
@@ -344,7 +377,7 @@ int main(int argc, char **argv)
             return 2;
         }
 
-    double peak_nt[4] = {0, 0, 0, 0};
+    double peak_nt[5] = {0, 0, 0, 0, 0};
     if (!skip_peak) {
         printf("(a) int8 MAC peak, GMAC/s (best / median of %d)\n", reps);
         for (size_t k = 0; k < sizeof peaks / sizeof peaks[0]; k++) {
@@ -388,9 +421,12 @@ int main(int argc, char **argv)
             if (pk > 0)
                 printf("   %5.1f%% / %5.1f%% of %s peak", 100 * best / pk, 100 * med / pk,
                        paths[p] == KERNEL_AVX512VNNI ? "vnni512" : "avx2");
-            if (paths[p] == KERNEL_AVX512VNNI && peak_nt[1] > 0)
-                printf(", %5.1f%% / %5.1f%% of vnni512-l1", 100 * best / peak_nt[1],
-                       100 * med / peak_nt[1]);
+            const double pl1 = paths[p] == KERNEL_AVX512VNNI ? peak_nt[1]
+                               : paths[p] == KERNEL_AVX2     ? peak_nt[4]
+                                                             : 0;
+            if (pl1 > 0)
+                printf(", %5.1f%% / %5.1f%% of %s", 100 * best / pl1, 100 * med / pl1,
+                       paths[p] == KERNEL_AVX512VNNI ? "vnni512-l1" : "avx2-l1");
             printf("\n");
         }
     }
