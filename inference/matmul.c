@@ -253,7 +253,7 @@ int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool
         return 0;
     mm_job job = {.W = W, .A = A, .y = y, .ldy = ldy, .nb = W->cols / QK};
     struct mm_task task = {.job = &job, .fn = q8_matmul_rows_portable};
-    int grain = 4;
+    int grain = 16;
     void *packed = NULL;
 #ifdef SIBYL_HAVE_X86_KERNELS
     kernel_path path = kernels_selected();
@@ -261,10 +261,11 @@ int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool
         if (pack_activations(&job, &packed) != 0)
             return -1;
         task.fn = path == KERNEL_AVX2 ? q8_matmul_rows_avx2 : q8_matmul_rows_avx512vnni;
-        grain = path == KERNEL_AVX2 ? MM_AVX2_PANEL : MM_AVX512_PANEL;
+        /* chunks of a few panels: each chunk allocates its kernel's scratch once */
+        grain = path == KERNEL_AVX2 ? 4 * MM_AVX2_PANEL : 2 * MM_AVX512_PANEL;
     }
 #endif
-    tp_parallel_for(tp, W->rows, grain, mm_range, &task);
+    tp_parallel_for_dynamic(tp, W->rows, grain, mm_range, &task);
     free(packed);
     return 0;
 }
