@@ -69,16 +69,13 @@ int cuda_marks_collect(cuda_ctx *c, double *seconds, int ntags);
 
 /* ---- A1 ---- out[r] = sum8(x[r][0..n)) / dot8(x[r], y[r]); rows contiguous with stride n. */
 int cuk_sum8_rows(cuda_ctx *c, const float *d_x, int rows, int n, float *d_out);
-int cuk_dot8_rows(cuda_ctx *c, const float *d_x, const float *d_y, int rows, int n,
-                  float *d_out);
+int cuk_dot8_rows(cuda_ctx *c, const float *d_x, const float *d_y, int rows, int n, float *d_out);
 
 /* ---- A3 ---- q [rows][cols] int8, d [rows][cols/32] f32; cols a multiple of 32. */
-int cuk_q8_quantize(cuda_ctx *c, const float *d_x, int rows, int cols, int8_t *d_q,
-                    float *d_d);
+int cuk_q8_quantize(cuda_ctx *c, const float *d_x, int rows, int cols, int8_t *d_q, float *d_d);
 
 /* ---- A4 ---- one Q8_0 row per input row (rows x cols floats -> rows x cols/32 blocks). */
-int cuk_q8_0_quantize_rows(cuda_ctx *c, const float *d_x, int rows, int cols,
-                           block_q8_0 *d_out);
+int cuk_q8_0_quantize_rows(cuda_ctx *c, const float *d_x, int rows, int cols, block_q8_0 *d_out);
 
 typedef enum { CUK_MM_DP4A = 0, CUK_MM_MMA = 1 } cuk_mm_kind;
 
@@ -93,10 +90,9 @@ int cuk_q8_matmul(cuda_ctx *c, cuk_mm_kind kind, const block_q8_0 *d_w, int wrow
  * d_w + g * (wrows * cols/32) and the activation rows rows[off[g] .. off[g+1]) (a row index
  * into A, or, when d_rows is NULL, rows off[g].. of A itself); output row off[g]+i of y.
  * max_rows bounds any group's size (launch shape only). */
-int cuk_q8_matmul_grouped(cuda_ctx *c, cuk_mm_kind kind, const block_q8_0 *d_w, int wrows,
-                          int cols, int groups, const int32_t *d_off, const int32_t *d_rows,
-                          int max_rows, const int8_t *d_aq, const float *d_ad, float *d_y,
-                          int ldy);
+int cuk_q8_matmul_grouped(cuda_ctx *c, cuk_mm_kind kind, const block_q8_0 *d_w, int wrows, int cols,
+                          int groups, const int32_t *d_off, const int32_t *d_rows, int max_rows,
+                          const int8_t *d_aq, const float *d_ad, float *d_y, int ldy);
 
 /* ---- A6 ---- */
 /* y = rmsnorm(x) (* w when d_w != NULL); rows of n, eps as given; y may equal x. */
@@ -105,8 +101,8 @@ int cuk_rmsnorm(cuda_ctx *c, const float *d_x, const float *d_w, float *d_y, int
 /* Row softmax over n values (max, cm_expf, sum8, divide); y may equal x. */
 int cuk_softmax(cuda_ctx *c, const float *d_x, float *d_y, int rows, int n);
 /* h[r][i] = gelu_tanh(gate[r][i]) * up[r][i], i < n; row strides ldg, ldu, ldh. */
-int cuk_gelu_gate(cuda_ctx *c, const float *d_gate, int ldg, const float *d_up, int ldu,
-                  float *d_h, int ldh, int rows, int n);
+int cuk_gelu_gate(cuda_ctx *c, const float *d_gate, int ldg, const float *d_up, int ldu, float *d_h,
+                  int ldh, int rows, int n);
 /* y = cap * cm_tanhf(x / cap), count values; y may equal x. */
 int cuk_softcap(cuda_ctx *c, const float *d_x, float *d_y, size_t count, float cap);
 /* y = a + b elementwise. */
@@ -122,8 +118,8 @@ int cuk_embed(cuda_ctx *c, const block_q8_0 *d_emb, int hidden, const int32_t *d
 /* RoPE in place on x [tokens][heads][d]: token t at position pos0 + t; pairs (i, i+half) for
  * i < half, angle a = (float)(pos0 + t) * freqs[i] (freqs: device array of half values, made
  * on the host exactly as the CPU backend makes them), y = x*cos - x'*sin, y' = x'*cos + x*sin. */
-int cuk_rope(cuda_ctx *c, float *d_x, int tokens, int heads, int d, int half,
-             const float *d_freqs, int pos0);
+int cuk_rope(cuda_ctx *c, float *d_x, int tokens, int heads, int d, int half, const float *d_freqs,
+             int pos0);
 /* y = x * k elementwise (k a host float). */
 int cuk_scale(cuda_ctx *c, const float *d_x, float k, float *d_y, size_t count);
 /* x = (r + m) * k elementwise (the layer's closing residual with layer_scalar k). */
@@ -175,11 +171,11 @@ int cuk_accept(cuda_ctx *c, const float *d_H, int C, float bound, uint8_t *d_acc
  * argmax == aprev; then aprev = argmax. C <= 1024. */
 int cuk_sampler_update(cuda_ctx *c, const uint8_t *d_accepted, const int32_t *d_draw,
                        const int32_t *d_argmax, int32_t *d_aprev, int32_t *d_x, int C, int V,
-                       const int32_t *d_allowed_ids, int n_allowed, uint64_t seed,
-                       uint32_t canvas, uint32_t step, int32_t *d_stable);
+                       const int32_t *d_allowed_ids, int n_allowed, uint64_t seed, uint32_t canvas,
+                       uint32_t step, int32_t *d_stable);
 /* Philox4x32-10 word 0 for counters (canvas, step, pos, purpose), pos = 0..n-1. */
-int cuk_philox(cuda_ctx *c, uint64_t seed, uint32_t canvas, uint32_t step, uint32_t purpose,
-               int n, uint32_t *d_out);
+int cuk_philox(cuda_ctx *c, uint64_t seed, uint32_t canvas, uint32_t step, uint32_t purpose, int n,
+               uint32_t *d_out);
 
 /* ---- Self-conditioning (A9) ----
  * q/d [rows][Vpad] (Vpad = V rounded up to 32): A3 quantisation of p_v = e_v / S (0 beyond V)
@@ -189,8 +185,7 @@ int cuk_sc_quantize(cuda_ctx *c, const float *d_logits, int rows, int V, float t
                     const float *d_m, const float *d_S, int8_t *d_q, float *d_d);
 /* E^T for the SC product: from the Q8_0 embedding [V][hidden], a Q8_0 matrix [hidden][Vpad]
  * whose row i holds E[v][i] over v, requantised by A4 (zero blocks past V). */
-int cuk_build_emb_t(cuda_ctx *c, const block_q8_0 *d_emb, int V, int hidden,
-                    block_q8_0 *d_emb_t);
+int cuk_build_emb_t(cuda_ctx *c, const block_q8_0 *d_emb, int V, int hidden, block_q8_0 *d_emb_t);
 
 #ifdef __cplusplus
 }

@@ -30,7 +30,8 @@ struct cuda_ctx {
 
 /* Launch error of the kernel just queued, as a negative return (the text is read by
  * cuda_sync / the caller through cudaGetLastError semantics). */
-static inline int launch_status(void) {
+static inline int launch_status(void)
+{
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) {
         fprintf(stderr, "cuda launch: %s\n", cudaGetErrorString(e));
@@ -43,7 +44,8 @@ static inline int launch_status(void) {
  * lane holds ((acc_0+acc_4) + (acc_2+acc_6)) + ((acc_1+acc_5) + (acc_3+acc_7)), which is the
  * documented a/b order (float addition is commutative, so both partners agree). All 32 lanes
  * of the warp must call it. */
-__device__ __forceinline__ float g8_combine(float acc) {
+__device__ __forceinline__ float g8_combine(float acc)
+{
     acc = acc + __shfl_xor_sync(FULL_MASK, acc, 4, 8);
     acc = acc + __shfl_xor_sync(FULL_MASK, acc, 2, 8);
     acc = acc + __shfl_xor_sync(FULL_MASK, acc, 1, 8);
@@ -51,25 +53,31 @@ __device__ __forceinline__ float g8_combine(float acc) {
 }
 
 /* Lane l of a group: acc over x[l], x[l+8], ... sequentially from +0 (A1). */
-__device__ __forceinline__ float g8_lane_sum(const float *x, int n, int l) {
+__device__ __forceinline__ float g8_lane_sum(const float *x, int n, int l)
+{
     float acc = 0.0f;
-    for (int i = l; i < n; i += 8) acc = acc + x[i];
+    for (int i = l; i < n; i += 8)
+        acc = acc + x[i];
     return acc;
 }
-__device__ __forceinline__ float g8_lane_dot(const float *x, const float *y, int n, int l) {
+__device__ __forceinline__ float g8_lane_dot(const float *x, const float *y, int n, int l)
+{
     float acc = 0.0f;
-    for (int i = l; i < n; i += 8) acc = acc + x[i] * y[i];
+    for (int i = l; i < n; i += 8)
+        acc = acc + x[i] * y[i];
     return acc;
 }
 
 /* A3/A4 rounding: sign(v) * (int)(|v| + 0.5f), clamped to [-127, 127]. */
-__device__ __forceinline__ int round_half_away_clamp(float v) {
+__device__ __forceinline__ int round_half_away_clamp(float v)
+{
     int32_t r = cm_round_half_away(v);
     return r > 127 ? 127 : (r < -127 ? -127 : r);
 }
 
 /* Exact f16 -> f32 and round-to-nearest-even f32 -> f16, by bits (no intrinsics needed). */
-__device__ __forceinline__ float f16_to_f32_dev(uint16_t h) {
+__device__ __forceinline__ float f16_to_f32_dev(uint16_t h)
+{
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
     uint32_t bits;
@@ -91,7 +99,8 @@ __device__ __forceinline__ float f16_to_f32_dev(uint16_t h) {
     }
     return __uint_as_float(bits);
 }
-__device__ __forceinline__ uint16_t f32_to_f16_dev(float f) {
+__device__ __forceinline__ uint16_t f32_to_f16_dev(float f)
+{
     /* __float2half_rn is IEEE round-to-nearest-even, subnormals and overflow included. */
     __half_raw r = __half_raw(__float2half_rn(f));
     return r.x;
@@ -99,7 +108,8 @@ __device__ __forceinline__ uint16_t f32_to_f16_dev(float f) {
 
 /* A10 randomness: the project's Philox (host and device). */
 __device__ __forceinline__ uint32_t philox_w(uint64_t seed, uint32_t canvas, uint32_t step,
-                                             uint32_t pos, uint32_t purpose) {
+                                             uint32_t pos, uint32_t purpose)
+{
     return philox_word(seed, canvas, step, pos, purpose);
 }
 

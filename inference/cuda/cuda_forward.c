@@ -191,12 +191,12 @@ static size_t state_bytes(const model *m, uint32_t T, uint32_t cap, size_t *kmax
     *kmax_out = kmax;
     *big_out = big_rows_cols;
     size_t f = 0;
-    f += (size_t)T * H * 9;                 /* x r h tmp mlp moe embx + spare */
+    f += (size_t)T * H * 9; /* x r h tmp mlp moe embx + spare */
     f += (size_t)T * nq * 2 + (size_t)T * maxkv * 2;
     f += (size_t)T * ffmax * 2;
     f += (size_t)T * (E ? E : 1) + (size_t)T * K;
-    f += (size_t)T * K * (2 * F + F + H);   /* expert scratch */
-    f += (size_t)T * hp->n_head * ((size_t)cap + T); /* attention scores */
+    f += (size_t)T * K * (2 * F + F + H);                   /* expert scratch */
+    f += (size_t)T * hp->n_head * ((size_t)cap + T);        /* attention scores */
     f += (size_t)T * hp->vocab + (size_t)T * hp->vocab_pad; /* logits, SC probabilities */
     size_t bytes = f * sizeof(float) + kv;
     bytes += (size_t)T * kmax * (1 + sizeof(float) / QK) + big_rows_cols * (1 + sizeof(float) / QK);
@@ -260,9 +260,8 @@ static int cuda_create(const model *m, threadpool *tp, void **state, char *err, 
     for (uint32_t l = 0; l < hp->n_layers; l++) {
         const model_layer *L = &m->layers[l];
         if (L->sliding && hp->sliding_window < 2)
-            return fail(err, errlen, EMODEL_,
-                        "model: layer %u is sliding but sliding_window is %u", l,
-                        hp->sliding_window);
+            return fail(err, errlen, EMODEL_, "model: layer %u is sliding but sliding_window is %u",
+                        l, hp->sliding_window);
         if (hp->n_head % L->n_kv)
             return fail(err, errlen, EMODEL_, "model: layer %u: %u heads over %u KV heads", l,
                         hp->n_head, L->n_kv);
@@ -409,8 +408,8 @@ static int cuda_reset(void *state, uint32_t capacity, char *err, size_t errlen)
         free_b = info.free_mem;
     size_t need = 0;
     for (uint32_t l = 0; l < m->hp.n_layers; l++)
-        need += 2 * (size_t)m->layers[l].n_kv * m->layers[l].head_dim *
-                ((size_t)capacity + s->T) * sizeof(float);
+        need += 2 * (size_t)m->layers[l].n_kv * m->layers[l].head_dim * ((size_t)capacity + s->T) *
+                sizeof(float);
     need += (size_t)s->T * m->hp.n_head * ((size_t)capacity + s->T) * sizeof(float);
     if (need > free_b)
         return fail(err, errlen, ENOMEM_,
@@ -470,12 +469,14 @@ static int dense_mlp(cuda_state *s, prof_op op, const float *in, const float *w,
     int H = (int)hp->hidden, F = (int)hp->ff;
     MARK(PROF_ELEMWISE);
     K(cuk_rmsnorm(s->c, in, w, s->h, T, H, hp->eps));
-    if (quant(s, s->h, T, H, 0, err, errlen) || mm_op(s, op, wg, F, H, T, 0, s->gate, F, err, errlen) ||
+    if (quant(s, s->h, T, H, 0, err, errlen) ||
+        mm_op(s, op, wg, F, H, T, 0, s->gate, F, err, errlen) ||
         mm_op(s, op, wu, F, H, T, 0, s->up, F, err, errlen))
         return EBACKEND_;
     MARK(PROF_ELEMWISE);
     K(cuk_gelu_gate(s->c, s->gate, F, s->up, F, s->gate, F, T, F));
-    if (quant(s, s->gate, T, F, 1, err, errlen) || mm_op(s, op, wd, H, F, T, 1, out, H, err, errlen))
+    if (quant(s, s->gate, T, F, 1, err, errlen) ||
+        mm_op(s, op, wd, H, F, T, 1, out, H, err, errlen))
         return EBACKEND_;
     return 0;
 }
@@ -501,29 +502,29 @@ static int moe(cuda_state *s, uint32_t l, int T, char *err, size_t errlen)
         return EBACKEND_;
     MARK(PROF_MM_EXPERTS);
     if (L->fused) {
-        K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->gu_exps, 2 * F, H, E, s->exp_off, s->exp_rows, T, s->aq,
-                                s->ad, s->e_gu, 2 * F));
+        K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->gu_exps, 2 * F, H, E, s->exp_off, s->exp_rows,
+                                T, s->aq, s->ad, s->e_gu, 2 * F));
     } else {
-        K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->g_exps, F, H, E, s->exp_off, s->exp_rows, T, s->aq,
-                                s->ad, s->e_gu, 2 * F));
-        K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->u_exps, F, H, E, s->exp_off, s->exp_rows, T, s->aq,
-                                s->ad, s->e_gu + F, 2 * F));
+        K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->g_exps, F, H, E, s->exp_off, s->exp_rows, T,
+                                s->aq, s->ad, s->e_gu, 2 * F));
+        K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->u_exps, F, H, E, s->exp_off, s->exp_rows, T,
+                                s->aq, s->ad, s->e_gu + F, 2 * F));
     }
     MARK(PROF_ELEMWISE);
     K(cuk_gelu_gate(s->c, s->e_gu, 2 * F, s->e_gu + F, 2 * F, s->e_act, F, T * Kx, F));
     if (quant(s, s->e_act, T * Kx, F, 1, err, errlen))
         return EBACKEND_;
     MARK(PROF_MM_EXPERTS);
-    K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->down_exps, H, F, E, s->exp_off, NULL, T, s->bq, s->bd,
-                            s->e_out, H));
+    K(cuk_q8_matmul_grouped(s->c, s->mm_kind, D->down_exps, H, F, E, s->exp_off, NULL, T, s->bq,
+                            s->bd, s->e_out, H));
     MARK(PROF_MOE_ROUTE);
     K(cuk_moe_combine(s->c, s->e_out, H, s->slot_row, s->top_w, T, Kx, H, s->moe));
     return 0;
 }
 
 /* One layer over T rows of s->x at positions pos0.. (forward.c layer_forward). */
-static int layer_forward(cuda_state *s, uint32_t l, int T, uint32_t pos0, int decoder,
-                         char *err, size_t errlen)
+static int layer_forward(cuda_state *s, uint32_t l, int T, uint32_t pos0, int decoder, char *err,
+                         size_t errlen)
 {
     const model_hparams *hp = &s->m->hp;
     const model_layer *L = &s->m->layers[l];
@@ -564,7 +565,8 @@ static int layer_forward(cuda_state *s, uint32_t l, int T, uint32_t pos0, int de
     K(cuk_rmsnorm(s->c, s->tmp, D->post_attn_norm, s->tmp, T, H, hp->eps));
     K(cuk_add(s->c, s->x, s->tmp, s->x, (size_t)T * H));
     K(cuda_copy(s->c, s->r, s->x, (size_t)T * H * sizeof(float)));
-    if (dense_mlp(s, PROF_MM_MLP, s->r, D->ffn_norm, D->gate, D->up, D->down, s->mlp, T, err, errlen))
+    if (dense_mlp(s, PROF_MM_MLP, s->r, D->ffn_norm, D->gate, D->up, D->down, s->mlp, T, err,
+                  errlen))
         return EBACKEND_;
     MARK(PROF_ELEMWISE);
     K(cuk_rmsnorm(s->c, s->mlp, D->post1, s->mlp, T, H, hp->eps));
@@ -651,8 +653,8 @@ static int cuda_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos
             return EBACKEND_;
         MARK(PROF_ELEMWISE);
         K(cuk_scale(s->c, s->tmp, scale, s->tmp, (size_t)T * H));
-        if (dense_mlp(s, PROF_MM_SC, s->tmp, s->sc_pre_norm, s->sc_gate, s->sc_up, s->sc_down, s->mlp, T, err,
-                      errlen))
+        if (dense_mlp(s, PROF_MM_SC, s->tmp, s->sc_pre_norm, s->sc_gate, s->sc_up, s->sc_down,
+                      s->mlp, T, err, errlen))
             return EBACKEND_;
         MARK(PROF_ELEMWISE);
         K(cuk_add(s->c, s->embx, s->mlp, s->embx, (size_t)T * H));
@@ -664,8 +666,8 @@ static int cuda_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos
             return rc;
     MARK(PROF_ELEMWISE);
     K(cuk_rmsnorm(s->c, s->x, s->out_norm, s->h, T, H, hp->eps));
-    if (quant(s, s->h, T, H, 0, err, errlen) ||
-        mm_op(s, PROF_MM_HEAD, s->emb, (int)hp->vocab, H, T, 0, s->logits, (int)hp->vocab, err, errlen))
+    if (quant(s, s->h, T, H, 0, err, errlen) || mm_op(s, PROF_MM_HEAD, s->emb, (int)hp->vocab, H, T,
+                                                      0, s->logits, (int)hp->vocab, err, errlen))
         return EBACKEND_;
     MARK(PROF_ELEMWISE);
     if (hp->softcap > 0)
@@ -679,7 +681,10 @@ static int cuda_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos
 }
 
 /* Per-op times of the device timeline (events between ops; see MARK). */
-static engine_profile *cuda_profile(void *state) { return &((cuda_state *)state)->prof; }
+static engine_profile *cuda_profile(void *state)
+{
+    return &((cuda_state *)state)->prof;
+}
 
 static const backend_ops cuda_ops = {
     .name = "cuda",
@@ -691,4 +696,7 @@ static const backend_ops cuda_ops = {
     .profile = cuda_profile,
 };
 
-const backend_ops *cuda_backend(void) { return &cuda_ops; }
+const backend_ops *cuda_backend(void)
+{
+    return &cuda_ops;
+}

@@ -14,7 +14,8 @@
 /* ---------------------------------------------------------------- dp4a (simple, one output
  * per thread; the reference GPU path) */
 
-__device__ __forceinline__ int w_word(const block_q8_0 *b, int j) {
+__device__ __forceinline__ int w_word(const block_q8_0 *b, int j)
+{
     /* Q8_0 blocks are 34 bytes: only 2-byte alignment, so read the quants as 16-bit halves. */
     const uint16_t *h = (const uint16_t *)b->q;
     return (int)((uint32_t)h[2 * j] | ((uint32_t)h[2 * j + 1] << 16));
@@ -22,7 +23,8 @@ __device__ __forceinline__ int w_word(const block_q8_0 *b, int j) {
 
 __global__ void k_matmul_dp4a(const block_q8_0 *w, size_t wstride, int wrows, int nb,
                               const int8_t *aq, const float *ad, int arows, const int32_t *off,
-                              const int32_t *rows, float *y, int ldy) {
+                              const int32_t *rows, float *y, int ldy)
+{
     int n = blockIdx.x * blockDim.x + threadIdx.x;
     int lt = blockIdx.y, base = 0, count = arows;
     if (off) { /* grouped: group blockIdx.z, rows off[g] .. off[g+1] */
@@ -30,7 +32,8 @@ __global__ void k_matmul_dp4a(const block_q8_0 *w, size_t wstride, int wrows, in
         count = off[blockIdx.z + 1] - base;
         w += (size_t)blockIdx.z * wstride;
     }
-    if (n >= wrows || lt >= count) return;
+    if (n >= wrows || lt >= count)
+        return;
     int t = off ? (rows ? rows[base + lt] : base + lt) : lt;
     const block_q8_0 *wr = w + (size_t)n * nb;
     const int *ar = (const int *)(aq + (size_t)t * nb * 32);
@@ -39,7 +42,8 @@ __global__ void k_matmul_dp4a(const block_q8_0 *w, size_t wstride, int wrows, in
     for (int b = 0; b < nb; b++) {
         int isum = 0;
 #pragma unroll
-        for (int j = 0; j < 8; j++) isum = __dp4a(w_word(&wr[b], j), ar[b * 8 + j], isum);
+        for (int j = 0; j < 8; j++)
+            isum = __dp4a(w_word(&wr[b], j), ar[b * 8 + j], isum);
         float s = f16_to_f32_dev(wr[b].d) * adr[b];
         acc = acc + (float)isum * s;
     }
@@ -56,13 +60,13 @@ __global__ void k_matmul_dp4a(const block_q8_0 *w, size_t wstride, int wrows, in
 #define MM_PITCH (MM_KC * 32 + 16)
 
 __device__ __forceinline__ void mma_s8(int (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
-                                       uint32_t a3, uint32_t b0, uint32_t b1) {
+                                       uint32_t a3, uint32_t b0, uint32_t b1)
+{
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile(
-        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 "
-        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%10,%10,%10};\n"
-        : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "r"(0));
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 "
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%10,%10,%10};\n"
+                 : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "r"(0));
 #else
     d[0] = d[1] = d[2] = d[3] = 0;
     (void)a0, (void)a1, (void)a2, (void)a3, (void)b0, (void)b1;
@@ -72,10 +76,11 @@ __device__ __forceinline__ void mma_s8(int (&d)[4], uint32_t a0, uint32_t a1, ui
 
 /* Grouped form: group g = blockIdx.z: weights w + g*wstride, activation rows from `rows`
  * (or identity), outputs at rows off[g] + i. Plain form: off == NULL, one group. */
-__global__ void __launch_bounds__(256) k_matmul_mma(const block_q8_0 *w, size_t wstride, int wrows,
-                                                    int nb, const int8_t *aq, const float *ad,
-                                                    int arows, const int32_t *off,
-                                                    const int32_t *rows, float *y, int ldy) {
+__global__ void __launch_bounds__(256)
+    k_matmul_mma(const block_q8_0 *w, size_t wstride, int wrows, int nb, const int8_t *aq,
+                 const float *ad, int arows, const int32_t *off, const int32_t *rows, float *y,
+                 int ldy)
+{
     __shared__ __align__(16) int8_t sa[MM_BT * MM_PITCH];
     __shared__ __align__(16) int8_t sw[MM_BN * MM_PITCH];
     __shared__ float sad[MM_BT * MM_KC];
@@ -89,14 +94,16 @@ __global__ void __launch_bounds__(256) k_matmul_mma(const block_q8_0 *w, size_t 
         w += (size_t)g * wstride;
     }
     int t0 = blockIdx.y * MM_BT, n0 = blockIdx.x * MM_BN;
-    if (t0 >= count) return; /* uniform over the block */
+    if (t0 >= count)
+        return; /* uniform over the block */
 
     int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gid = lane >> 2, tig = lane & 3;
     float acc[4][4];
 #pragma unroll
     for (int s = 0; s < 4; s++)
 #pragma unroll
-        for (int i = 0; i < 4; i++) acc[s][i] = 0.0f;
+        for (int i = 0; i < 4; i++)
+            acc[s][i] = 0.0f;
 
     for (int kb = 0; kb < nb; kb += MM_KC) {
         int kc = nb - kb < MM_KC ? nb - kb : MM_KC;
@@ -109,12 +116,14 @@ __global__ void __launch_bounds__(256) k_matmul_mma(const block_q8_0 *w, size_t 
             int lt = t0 + r;
             if (lt < count && blk < kc) {
                 int ar = off ? (rows ? rows[base + lt] : base + lt) : lt;
-                const int8_t *src = aq + ((size_t)ar * nb + (size_t)(kb + blk)) * 32 + (piece & 1) * 16;
+                const int8_t *src =
+                    aq + ((size_t)ar * nb + (size_t)(kb + blk)) * 32 + (piece & 1) * 16;
                 v = *(const int4 *)src;
                 sc = ad[(size_t)ar * nb + kb + blk];
             }
             *(int4 *)&sa[r * MM_PITCH + blk * 32 + (piece & 1) * 16] = v;
-            if ((piece & 1) == 0) sad[r * MM_KC + blk] = sc;
+            if ((piece & 1) == 0)
+                sad[r * MM_KC + blk] = sc;
         }
         /* weights: 32 rows x kc blocks, 17 halves per block (d then 16 x 2 quants) */
         for (int p = tid; p < MM_BN * MM_KC * 16; p += 256) {
@@ -124,7 +133,8 @@ __global__ void __launch_bounds__(256) k_matmul_mma(const block_q8_0 *w, size_t 
             const block_q8_0 *b = w + (size_t)n * nb + kb + blk;
             if (n < wrows && blk < kc) {
                 v = ((const uint16_t *)b->q)[h];
-                if (h == 0) swd[r * MM_KC + blk] = f16_to_f32_dev(b->d);
+                if (h == 0)
+                    swd[r * MM_KC + blk] = f16_to_f32_dev(b->d);
             } else if (h == 0) {
                 swd[r * MM_KC + blk] = 0.0f;
             }
@@ -161,22 +171,26 @@ __global__ void __launch_bounds__(256) k_matmul_mma(const block_q8_0 *w, size_t 
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             int lt = ta + (i >= 2 ? 8 : 0), nn = n + (i & 1);
-            if (lt < count && nn < wrows) y[(size_t)(base + lt) * ldy + nn] = acc[s][i];
+            if (lt < count && nn < wrows)
+                y[(size_t)(base + lt) * ldy + nn] = acc[s][i];
         }
     }
 }
 
 extern "C" int cuk_q8_matmul(cuda_ctx *c, cuk_mm_kind kind, const block_q8_0 *d_w, int wrows,
-                             int cols, const int8_t *d_aq, const float *d_ad, int arows,
-                             float *d_y, int ldy) {
+                             int cols, const int8_t *d_aq, const float *d_ad, int arows, float *d_y,
+                             int ldy)
+{
     int nb = cols / 32;
-    if (wrows <= 0 || arows <= 0) return 0;
+    if (wrows <= 0 || arows <= 0)
+        return 0;
     if (kind == CUK_MM_DP4A) {
         dim3 grid((unsigned)((wrows + 127) / 128), (unsigned)arows);
         k_matmul_dp4a<<<grid, 128, 0, c->stream>>>(d_w, 0, wrows, nb, d_aq, d_ad, arows, NULL, NULL,
-                                                    d_y, ldy);
+                                                   d_y, ldy);
     } else {
-        dim3 grid((unsigned)((wrows + MM_BN - 1) / MM_BN), (unsigned)((arows + MM_BT - 1) / MM_BT), 1);
+        dim3 grid((unsigned)((wrows + MM_BN - 1) / MM_BN), (unsigned)((arows + MM_BT - 1) / MM_BT),
+                  1);
         k_matmul_mma<<<grid, 256, 0, c->stream>>>(d_w, 0, wrows, nb, d_aq, d_ad, arows, NULL, NULL,
                                                   d_y, ldy);
     }
@@ -186,14 +200,16 @@ extern "C" int cuk_q8_matmul(cuda_ctx *c, cuk_mm_kind kind, const block_q8_0 *d_
 extern "C" int cuk_q8_matmul_grouped(cuda_ctx *c, cuk_mm_kind kind, const block_q8_0 *d_w,
                                      int wrows, int cols, int groups, const int32_t *d_off,
                                      const int32_t *d_rows, int max_rows, const int8_t *d_aq,
-                                     const float *d_ad, float *d_y, int ldy) {
+                                     const float *d_ad, float *d_y, int ldy)
+{
     int nb = cols / 32;
-    if (wrows <= 0 || groups <= 0 || max_rows <= 0) return 0;
+    if (wrows <= 0 || groups <= 0 || max_rows <= 0)
+        return 0;
     size_t wstride = (size_t)wrows * (size_t)nb;
     if (kind == CUK_MM_DP4A) {
         dim3 grid((unsigned)((wrows + 127) / 128), (unsigned)max_rows, (unsigned)groups);
         k_matmul_dp4a<<<grid, 128, 0, c->stream>>>(d_w, wstride, wrows, nb, d_aq, d_ad, 0, d_off,
-                                                    d_rows, d_y, ldy);
+                                                   d_rows, d_y, ldy);
     } else {
         dim3 grid((unsigned)((wrows + MM_BN - 1) / MM_BN),
                   (unsigned)((max_rows + MM_BT - 1) / MM_BT), (unsigned)groups);

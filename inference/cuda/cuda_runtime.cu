@@ -6,12 +6,15 @@
 
 #include "inference/cuda/cuda_common.cuh"
 
-static int fail(char *err, size_t errlen, const char *what, cudaError_t e) {
-    if (err && errlen) snprintf(err, errlen, "%s: %s", what, cudaGetErrorString(e));
+static int fail(char *err, size_t errlen, const char *what, cudaError_t e)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s: %s", what, cudaGetErrorString(e));
     return -1;
 }
 
-extern "C" int cuda_probe(cuda_device_info *info, char *err, size_t errlen) {
+extern "C" int cuda_probe(cuda_device_info *info, char *err, size_t errlen)
+{
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
@@ -21,7 +24,8 @@ extern "C" int cuda_probe(cuda_device_info *info, char *err, size_t errlen) {
         return -1;
     }
     if (n <= 0) {
-        if (err && errlen) snprintf(err, errlen, "no GPU: no CUDA device found");
+        if (err && errlen)
+            snprintf(err, errlen, "no GPU: no CUDA device found");
         return -1;
     }
     if (info) {
@@ -34,7 +38,8 @@ extern "C" int cuda_probe(cuda_device_info *info, char *err, size_t errlen) {
         info->cc_major = prop.major;
         info->cc_minor = prop.minor;
         info->sm_count = prop.multiProcessorCount;
-        if ((e = cudaSetDevice(0)) != cudaSuccess) return fail(err, errlen, "cudaSetDevice", e);
+        if ((e = cudaSetDevice(0)) != cudaSuccess)
+            return fail(err, errlen, "cudaSetDevice", e);
         if ((e = cudaMemGetInfo(&info->free_mem, &info->total_mem)) != cudaSuccess)
             return fail(err, errlen, "cudaMemGetInfo", e);
         if (prop.major < 8) {
@@ -47,7 +52,8 @@ extern "C" int cuda_probe(cuda_device_info *info, char *err, size_t errlen) {
     return 0;
 }
 
-extern "C" int cuda_ctx_create(int device, cuda_ctx **out, char *err, size_t errlen) {
+extern "C" int cuda_ctx_create(int device, cuda_ctx **out, char *err, size_t errlen)
+{
     cudaError_t e;
     *out = NULL;
     cuda_ctx *c = (cuda_ctx *)calloc(1, sizeof *c);
@@ -74,10 +80,13 @@ extern "C" int cuda_ctx_create(int device, cuda_ctx **out, char *err, size_t err
     return 0;
 }
 
-extern "C" void cuda_ctx_destroy(cuda_ctx *c) {
-    if (!c) return;
+extern "C" void cuda_ctx_destroy(cuda_ctx *c)
+{
+    if (!c)
+        return;
     cudaStreamSynchronize(c->stream);
-    for (int i = 0; i < c->n_created; i++) cudaEventDestroy(c->marks[i]);
+    for (int i = 0; i < c->n_created; i++)
+        cudaEventDestroy(c->marks[i]);
     free(c->marks);
     free(c->mark_tag);
     cudaEventDestroy(c->ev0);
@@ -86,13 +95,16 @@ extern "C" void cuda_ctx_destroy(cuda_ctx *c) {
     free(c);
 }
 
-extern "C" int cuda_sync(cuda_ctx *c, char *err, size_t errlen) {
+extern "C" int cuda_sync(cuda_ctx *c, char *err, size_t errlen)
+{
     cudaError_t e = cudaStreamSynchronize(c->stream);
-    if (e == cudaSuccess) e = cudaGetLastError();
+    if (e == cudaSuccess)
+        e = cudaGetLastError();
     return e == cudaSuccess ? 0 : fail(err, errlen, "cuda kernel", e);
 }
 
-extern "C" int cuda_alloc(cuda_ctx *c, size_t bytes, void **d_out, char *err, size_t errlen) {
+extern "C" int cuda_alloc(cuda_ctx *c, size_t bytes, void **d_out, char *err, size_t errlen)
+{
     (void)c;
     *d_out = NULL;
     cudaError_t e = cudaMalloc(d_out, bytes ? bytes : 1);
@@ -105,32 +117,41 @@ extern "C" int cuda_alloc(cuda_ctx *c, size_t bytes, void **d_out, char *err, si
     return 0;
 }
 
-extern "C" void cuda_free(cuda_ctx *c, void *d_ptr) {
+extern "C" void cuda_free(cuda_ctx *c, void *d_ptr)
+{
     (void)c;
-    if (d_ptr) cudaFree(d_ptr);
+    if (d_ptr)
+        cudaFree(d_ptr);
 }
 
 extern "C" int cuda_upload(cuda_ctx *c, void *d_dst, const void *src, size_t bytes, char *err,
-                           size_t errlen) {
+                           size_t errlen)
+{
     cudaError_t e = cudaMemcpyAsync(d_dst, src, bytes, cudaMemcpyHostToDevice, c->stream);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    if (e == cudaSuccess)
+        e = cudaStreamSynchronize(c->stream);
     return e == cudaSuccess ? 0 : fail(err, errlen, "upload", e);
 }
 
 extern "C" int cuda_download(cuda_ctx *c, void *dst, const void *d_src, size_t bytes, char *err,
-                             size_t errlen) {
+                             size_t errlen)
+{
     cudaError_t e = cudaMemcpyAsync(dst, d_src, bytes, cudaMemcpyDeviceToHost, c->stream);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    if (e == cudaSuccess)
+        e = cudaStreamSynchronize(c->stream);
     return e == cudaSuccess ? 0 : fail(err, errlen, "download", e);
 }
 
-extern "C" int cuda_memset0(cuda_ctx *c, void *d_dst, size_t bytes, char *err, size_t errlen) {
+extern "C" int cuda_memset0(cuda_ctx *c, void *d_dst, size_t bytes, char *err, size_t errlen)
+{
     cudaError_t e = cudaMemsetAsync(d_dst, 0, bytes, c->stream);
     return e == cudaSuccess ? 0 : fail(err, errlen, "memset", e);
 }
 
-extern "C" int cuda_copy(cuda_ctx *c, void *d_dst, const void *d_src, size_t bytes) {
-    if (!bytes) return 0;
+extern "C" int cuda_copy(cuda_ctx *c, void *d_dst, const void *d_src, size_t bytes)
+{
+    if (!bytes)
+        return 0;
     cudaError_t e = cudaMemcpyAsync(d_dst, d_src, bytes, cudaMemcpyDeviceToDevice, c->stream);
     if (e != cudaSuccess) {
         fprintf(stderr, "cuda copy: %s\n", cudaGetErrorString(e));
@@ -139,20 +160,26 @@ extern "C" int cuda_copy(cuda_ctx *c, void *d_dst, const void *d_src, size_t byt
     return 0;
 }
 
-static int cmp_float(const void *a, const void *b) {
+static int cmp_float(const void *a, const void *b)
+{
     float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);
 }
 
 extern "C" int cuda_measure_copy_bw(cuda_ctx *c, size_t bytes, int reps, double *bytes_per_s,
-                                    char *err, size_t errlen) {
+                                    char *err, size_t errlen)
+{
     void *a = NULL, *b = NULL;
     float *ms = NULL;
     int rc = -1;
-    if (reps < 1) reps = 1;
-    if (cuda_alloc(c, bytes, &a, err, errlen) || cuda_alloc(c, bytes, &b, err, errlen)) goto out;
-    if (cuda_memset0(c, a, bytes, err, errlen)) goto out;
-    if (!(ms = (float *)calloc((size_t)reps, sizeof *ms))) goto out;
+    if (reps < 1)
+        reps = 1;
+    if (cuda_alloc(c, bytes, &a, err, errlen) || cuda_alloc(c, bytes, &b, err, errlen))
+        goto out;
+    if (cuda_memset0(c, a, bytes, err, errlen))
+        goto out;
+    if (!(ms = (float *)calloc((size_t)reps, sizeof *ms)))
+        goto out;
     cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, c->stream); /* warm-up */
     for (int r = 0; r < reps; r++) {
         cudaEventRecord(c->ev0, c->stream);
@@ -175,42 +202,54 @@ out:
 }
 
 extern "C" int cuda_time_ms(cuda_ctx *c, void (*fn)(void *arg), void *arg, float *ms, char *err,
-                            size_t errlen) {
+                            size_t errlen)
+{
     cudaEventRecord(c->ev0, c->stream);
     fn(arg);
     cudaEventRecord(c->ev1, c->stream);
     cudaError_t e = cudaEventSynchronize(c->ev1);
-    if (e != cudaSuccess) return fail(err, errlen, "timed work", e);
+    if (e != cudaSuccess)
+        return fail(err, errlen, "timed work", e);
     cudaEventElapsedTime(ms, c->ev0, c->ev1);
     return cuda_sync(c, err, errlen);
 }
 
-extern "C" int cuda_mark(cuda_ctx *c, int tag) {
+extern "C" int cuda_mark(cuda_ctx *c, int tag)
+{
     if (!c->marks) {
         c->marks = (cudaEvent_t *)calloc(CUDA_MAX_MARKS, sizeof *c->marks);
         c->mark_tag = (unsigned char *)calloc(CUDA_MAX_MARKS, 1);
-        if (!c->marks || !c->mark_tag) return -1;
+        if (!c->marks || !c->mark_tag)
+            return -1;
     }
-    if (c->n_marks >= CUDA_MAX_MARKS) return 0; /* timeline full: later ops go untimed */
+    if (c->n_marks >= CUDA_MAX_MARKS)
+        return 0; /* timeline full: later ops go untimed */
     if (c->n_marks == c->n_created) {
-        if (cudaEventCreate(&c->marks[c->n_created]) != cudaSuccess) return -1;
+        if (cudaEventCreate(&c->marks[c->n_created]) != cudaSuccess)
+            return -1;
         c->n_created++;
     }
     c->mark_tag[c->n_marks] = (unsigned char)tag;
-    if (cudaEventRecord(c->marks[c->n_marks], c->stream) != cudaSuccess) return -1;
+    if (cudaEventRecord(c->marks[c->n_marks], c->stream) != cudaSuccess)
+        return -1;
     c->n_marks++;
     return 0;
 }
 
-extern "C" int cuda_marks_collect(cuda_ctx *c, double *seconds, int ntags) {
+extern "C" int cuda_marks_collect(cuda_ctx *c, double *seconds, int ntags)
+{
     int n = c->n_marks;
     c->n_marks = 0;
-    if (n < 2) return 0;
-    if (cudaEventSynchronize(c->marks[n - 1]) != cudaSuccess) return -1;
+    if (n < 2)
+        return 0;
+    if (cudaEventSynchronize(c->marks[n - 1]) != cudaSuccess)
+        return -1;
     for (int i = 0; i + 1 < n; i++) {
         float ms = 0.0f;
-        if (c->mark_tag[i] >= ntags) continue;
-        if (cudaEventElapsedTime(&ms, c->marks[i], c->marks[i + 1]) != cudaSuccess) return -1;
+        if (c->mark_tag[i] >= ntags)
+            continue;
+        if (cudaEventElapsedTime(&ms, c->marks[i], c->marks[i + 1]) != cudaSuccess)
+            return -1;
         seconds[c->mark_tag[i]] += 1e-3 * (double)ms;
     }
     return 0;

@@ -42,7 +42,7 @@ typedef struct {
     uint32_t steps;
     float t_min, t_max, bound;
     uint32_t max_new;
-    int mask; /* 1: ids 4..399 except 50 and 106; 2: <eos> and 300..309; 3: only 300 */
+    int mask;   /* 1: ids 4..399 except 50 and 106; 2: <eos> and 300..309; 3: only 300 */
     int golden; /* 1: compare with GOLDEN_DIR/<name>.txt */
 } gcase;
 
@@ -50,32 +50,73 @@ typedef struct {
  * run on the same machine; the fixture comparison is reported too, and a CPU run that differs
  * from its fixture means this copy of the table is stale (test_golden checks the CPU). */
 static const gcase golden[] = {
-    {.name = "tiny_q8_one_canvas", .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
-     .prompt = {2, 105, 236, 107, 120, 130, 140, 150, 200, 210, 220, 230, 240, 250, 300, 310,
-                320, 106, 107, 105},
-     .n_prompt = 20, .seed = 7, .max_new = 16, .golden = 1},
-    {.name = "tiny_q8_three_canvases_masked", .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
+    {.name = "tiny_q8_one_canvas",
+     .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
+     .prompt = {2,   105, 236, 107, 120, 130, 140, 150, 200, 210,
+                220, 230, 240, 250, 300, 310, 320, 106, 107, 105},
+     .n_prompt = 20,
+     .seed = 7,
+     .max_new = 16,
+     .golden = 1},
+    {.name = "tiny_q8_three_canvases_masked",
+     .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
      .prompt = {2, 111, 222, 333, 444, 155, 166, 177, 188, 199, 211, 300},
-     .n_prompt = 12, .seed = 123456789012345ULL, .steps = 3, .max_new = 40, .mask = 1,
+     .n_prompt = 12,
+     .seed = 123456789012345ULL,
+     .steps = 3,
+     .max_new = 40,
+     .mask = 1,
      .golden = 1},
     {.name = "tiny_f32_split_experts",
      .model = {.type = GGML_TYPE_F32, .split_experts = 1, .seed = 5},
      .prompt = {2, 9, 8, 7, 6, 5, 400, 401, 402},
-     .n_prompt = 9, .seed = 99, .steps = 4, .t_min = 0.3f, .t_max = 1.2f, .bound = 2.0f,
-     .max_new = 16, .golden = 1},
-    {.name = "mkmodel_tiny_q8", .mk_preset = "tiny", .mk_type = GGML_TYPE_Q8_0, .mk_seed = 1,
-     .prompt = {2, 105, 236, 107, 300, 301, 302, 303, 304, 305, 306, 307, 106, 107, 105, 400,
-                107, 100, 450, 107, 101},
-     .n_prompt = 21, .seed = 2026, .steps = 4, .max_new = 32, .golden = 1},
-    {.name = "mkmodel_tiny_bf16", .mk_preset = "tiny", .mk_type = GGML_TYPE_BF16, .mk_seed = 2,
+     .n_prompt = 9,
+     .seed = 99,
+     .steps = 4,
+     .t_min = 0.3f,
+     .t_max = 1.2f,
+     .bound = 2.0f,
+     .max_new = 16,
+     .golden = 1},
+    {.name = "mkmodel_tiny_q8",
+     .mk_preset = "tiny",
+     .mk_type = GGML_TYPE_Q8_0,
+     .mk_seed = 1,
+     .prompt = {2,   105, 236, 107, 300, 301, 302, 303, 304, 305, 306,
+                307, 106, 107, 105, 400, 107, 100, 450, 107, 101},
+     .n_prompt = 21,
+     .seed = 2026,
+     .steps = 4,
+     .max_new = 32,
+     .golden = 1},
+    {.name = "mkmodel_tiny_bf16",
+     .mk_preset = "tiny",
+     .mk_type = GGML_TYPE_BF16,
+     .mk_seed = 2,
      .prompt = {2, 105, 236, 107, 120, 121, 122, 106, 107, 105, 400, 107},
-     .n_prompt = 12, .seed = 5, .bound = 0.5f, .max_new = 16, .golden = 1},
-    {.name = "tiny_q8_early_stop", .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
+     .n_prompt = 12,
+     .seed = 5,
+     .bound = 0.5f,
+     .max_new = 16,
+     .golden = 1},
+    {.name = "tiny_q8_early_stop",
+     .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
      .prompt = {2, 105, 236, 107, 130, 131, 132, 106},
-     .n_prompt = 8, .seed = 77, .steps = 20, .max_new = 16, .mask = 3, .golden = 1},
-    {.name = "tiny_q8_eos_trim", .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
+     .n_prompt = 8,
+     .seed = 77,
+     .steps = 20,
+     .max_new = 16,
+     .mask = 3,
+     .golden = 1},
+    {.name = "tiny_q8_eos_trim",
+     .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
      .prompt = {2, 105, 236, 107, 140, 141, 142, 106},
-     .n_prompt = 8, .seed = 31337, .steps = 4, .max_new = 48, .mask = 2, .golden = 1},
+     .n_prompt = 8,
+     .seed = 31337,
+     .steps = 4,
+     .max_new = 48,
+     .mask = 2,
+     .golden = 1},
 };
 
 typedef struct {
@@ -215,8 +256,8 @@ static void first_difference(const char *a, const char *b)
             line++;
         a++, b++;
     }
-    fprintf(stderr, "  first difference in line %zu:\n  gpu: %.90s\n  cpu/fixture: %.90s\n", line, a,
-            b);
+    fprintf(stderr, "  first difference in line %zu:\n  gpu: %.90s\n  cpu/fixture: %.90s\n", line,
+            a, b);
 }
 
 /* One encoder pass over the prompt and two decoder passes (without, then with the
@@ -235,8 +276,8 @@ static int pass_check(const gcase *gc, const char *path)
     }
     const model_hparams *hp = &m->hp;
     uint32_t C = hp->canvas_length, V = hp->vocab, Vp = hp->vocab_pad, P = gc->n_prompt;
-    const backend_ops *ops[2] = {cpu_backend(), g_gpu == ENGINE_BACKEND_CUDA ? cuda_backend()
-                                                                              : cpu_backend()};
+    const backend_ops *ops[2] = {cpu_backend(),
+                                 g_gpu == ENGINE_BACKEND_CUDA ? cuda_backend() : cpu_backend()};
     void *st[2] = {NULL, NULL};
     float *lg[2][2] = {{NULL, NULL}, {NULL, NULL}};
     int32_t *canvas = malloc(C * sizeof *canvas);
@@ -392,8 +433,9 @@ int main(int argc, char **argv)
         const char *preset; /* NULL: testmodel */
         ggml_type type;
         int split;
-    } models[] = {{NULL, GGML_TYPE_Q8_0, 0}, {NULL, GGML_TYPE_F32, 1},  {"tiny", GGML_TYPE_Q8_0, 0},
-                  {"tiny", GGML_TYPE_BF16, 0}, {"small", GGML_TYPE_Q8_0, 0}, {"small", GGML_TYPE_F16, 0}};
+    } models[] = {{NULL, GGML_TYPE_Q8_0, 0},    {NULL, GGML_TYPE_F32, 1},
+                  {"tiny", GGML_TYPE_Q8_0, 0},  {"tiny", GGML_TYPE_BF16, 0},
+                  {"small", GGML_TYPE_Q8_0, 0}, {"small", GGML_TYPE_F16, 0}};
     int nm = (int)(sizeof models / sizeof *models);
     int per_model = quick ? 1 : 4;
     for (int mi = 0; mi < nm; mi++)
@@ -430,7 +472,7 @@ int main(int argc, char **argv)
         }
     printf("%d runs, %d failed\n", g_runs, g_fail);
     rc = g_fail ? 1 : 0;
-out: {
+out : {
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0)

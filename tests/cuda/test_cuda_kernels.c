@@ -33,27 +33,34 @@ static char g_err[512];
 /* ---------------------------------------------------------------- helpers */
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd(void) {
+static uint32_t rnd(void)
+{
     g_rng ^= g_rng << 13;
     g_rng ^= g_rng >> 7;
     g_rng ^= g_rng << 17;
     return (uint32_t)(g_rng >> 16);
 }
 /* Uniform in [-scale, scale) with a spread of magnitudes, exact zeros now and then. */
-static float rndf(float scale) {
+static float rndf(float scale)
+{
     uint32_t r = rnd();
-    if ((r & 255) == 0) return 0.0f;
+    if ((r & 255) == 0)
+        return 0.0f;
     float u = (float)(rnd() >> 8) * 0x1p-24f * 2.0f - 1.0f;
-    if ((r & 7) == 1) u *= 1e-3f;
+    if ((r & 7) == 1)
+        u *= 1e-3f;
     return u * scale;
 }
-static float *rand_vec(size_t n, float scale) {
+static float *rand_vec(size_t n, float scale)
+{
     float *x = malloc(n * sizeof *x + 4);
-    for (size_t i = 0; i < n; i++) x[i] = rndf(scale);
+    for (size_t i = 0; i < n; i++)
+        x[i] = rndf(scale);
     return x;
 }
 
-static void *dup_to_dev(const void *src, size_t bytes) {
+static void *dup_to_dev(const void *src, size_t bytes)
+{
     void *d = NULL;
     if (cuda_alloc(g_ctx, bytes, &d, g_err, sizeof g_err) ||
         (src && cuda_upload(g_ctx, d, src, bytes, g_err, sizeof g_err))) {
@@ -62,7 +69,8 @@ static void *dup_to_dev(const void *src, size_t bytes) {
     }
     return d;
 }
-static void *dev_alloc(size_t bytes) {
+static void *dev_alloc(size_t bytes)
+{
     void *d = dup_to_dev(NULL, bytes);
     /* poison: a result the kernel failed to write cannot pass by accident */
     uint8_t *p = malloc(bytes ? bytes : 1);
@@ -74,14 +82,16 @@ static void *dev_alloc(size_t bytes) {
     free(p);
     return d;
 }
-static void from_dev(void *dst, const void *d, size_t bytes) {
+static void from_dev(void *dst, const void *d, size_t bytes)
+{
     if (cuda_sync(g_ctx, g_err, sizeof g_err) ||
         cuda_download(g_ctx, dst, d, bytes, g_err, sizeof g_err)) {
         fprintf(stderr, "FATAL: %s\n", g_err);
         exit(1);
     }
 }
-static void check_rc(int rc, const char *what) {
+static void check_rc(int rc, const char *what)
+{
     if (rc) {
         fprintf(stderr, "FATAL: launch of %s failed\n", what);
         exit(1);
@@ -89,7 +99,8 @@ static void check_rc(int rc, const char *what) {
 }
 
 /* Compare n 4-byte words (floats or ints) bit for bit. */
-static int same_words(const char *what, const void *gpu, const void *cpu, size_t n) {
+static int same_words(const char *what, const void *gpu, const void *cpu, size_t n)
+{
     const uint32_t *g = gpu, *c = cpu;
     g_checks++;
     for (size_t i = 0; i < n; i++)
@@ -97,14 +108,16 @@ static int same_words(const char *what, const void *gpu, const void *cpu, size_t
             float fg, fc;
             memcpy(&fg, &g[i], 4);
             memcpy(&fc, &c[i], 4);
-            fprintf(stderr, "FAIL %s: element %zu of %zu: gpu 0x%08x (%.9g / %d) cpu 0x%08x (%.9g / %d)\n",
+            fprintf(stderr,
+                    "FAIL %s: element %zu of %zu: gpu 0x%08x (%.9g / %d) cpu 0x%08x (%.9g / %d)\n",
                     what, i, n, g[i], (double)fg, (int)g[i], c[i], (double)fc, (int)c[i]);
             g_fail++;
             return 0;
         }
     return 1;
 }
-static int same_bytes(const char *what, const void *gpu, const void *cpu, size_t n) {
+static int same_bytes(const char *what, const void *gpu, const void *cpu, size_t n)
+{
     g_checks++;
     const uint8_t *g = gpu, *c = cpu;
     for (size_t i = 0; i < n; i++)
@@ -118,20 +131,27 @@ static int same_bytes(const char *what, const void *gpu, const void *cpu, size_t
 
 /* ---------------------------------------------------------------- references (A6-A9) */
 
-static void ref_rmsnorm(const float *x, const float *w, float *y, int n, float eps) {
+static void ref_rmsnorm(const float *x, const float *w, float *y, int n, float eps)
+{
     float ss = dot8(x, x, (size_t)n);
     float mean = ss / (float)n;
     float r = 1.0f / sqrtf(mean + eps);
-    for (int i = 0; i < n; i++) y[i] = w ? (x[i] * r) * w[i] : x[i] * r;
+    for (int i = 0; i < n; i++)
+        y[i] = w ? (x[i] * r) * w[i] : x[i] * r;
 }
-static void ref_softmax(const float *x, float *y, int n) {
+static void ref_softmax(const float *x, float *y, int n)
+{
     float m = x[0];
-    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-    for (int i = 0; i < n; i++) y[i] = cm_expf(x[i] - m);
+    for (int i = 1; i < n; i++)
+        m = x[i] > m ? x[i] : m;
+    for (int i = 0; i < n; i++)
+        y[i] = cm_expf(x[i] - m);
     float S = sum8(y, (size_t)n);
-    for (int i = 0; i < n; i++) y[i] = y[i] / S;
+    for (int i = 0; i < n; i++)
+        y[i] = y[i] / S;
 }
-static float ref_gelu(float x) {
+static float ref_gelu(float x)
+{
     float u = x + 0.044715f * ((x * x) * x);
     float t = cm_tanhf(0.7978845608f * u);
     return (0.5f * x) * (1.0f + t);
@@ -139,12 +159,14 @@ static float ref_gelu(float x) {
 
 /* ---------------------------------------------------------------- tests */
 
-static void test_sum8_dot8(void) {
+static void test_sum8_dot8(void)
+{
     static const int ns[] = {1, 7, 8, 9, 33, 255, 1000, 2816};
     for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
         int n = ns[k], rows = 37;
         float *x = rand_vec((size_t)rows * n, 10.0f), *y = rand_vec((size_t)rows * n, 3.0f);
-        float *dx = dup_to_dev(x, sizeof(float) * rows * n), *dy = dup_to_dev(y, sizeof(float) * rows * n);
+        float *dx = dup_to_dev(x, sizeof(float) * rows * n),
+              *dy = dup_to_dev(y, sizeof(float) * rows * n);
         float *ds = dev_alloc(sizeof(float) * rows), *dd = dev_alloc(sizeof(float) * rows);
         check_rc(cuk_sum8_rows(g_ctx, dx, rows, n, ds), "sum8");
         check_rc(cuk_dot8_rows(g_ctx, dx, dy, rows, n, dd), "dot8");
@@ -162,12 +184,15 @@ static void test_sum8_dot8(void) {
     }
 }
 
-static void test_quantize(void) {
+static void test_quantize(void)
+{
     int rows = 19, cols = 2816;
     float *x = rand_vec((size_t)rows * cols, 50.0f);
-    for (int i = 0; i < 32; i++) x[64 + i] = 0.0f;          /* an all-zero block */
-    for (int i = 0; i < 32; i++) x[128 + i] = (float)(i - 16) * 0.5f; /* ties at .5 */
-    x[200] = 1e-40f;                                          /* subnormal */
+    for (int i = 0; i < 32; i++)
+        x[64 + i] = 0.0f; /* an all-zero block */
+    for (int i = 0; i < 32; i++)
+        x[128 + i] = (float)(i - 16) * 0.5f; /* ties at .5 */
+    x[200] = 1e-40f;                         /* subnormal */
     float *dx = dup_to_dev(x, sizeof(float) * rows * cols);
     int8_t *dq = dev_alloc((size_t)rows * cols);
     float *dd = dev_alloc(sizeof(float) * rows * cols / 32);
@@ -188,7 +213,8 @@ static void test_quantize(void) {
     block_q8_0 *gb = malloc(sizeof(block_q8_0) * rows * cols / 32);
     block_q8_0 *cb = malloc(sizeof(block_q8_0) * rows * cols / 32);
     from_dev(gb, db, sizeof(block_q8_0) * rows * cols / 32);
-    for (int r = 0; r < rows; r++) q8_0_quantize_row(x + (size_t)r * cols, cb + (size_t)r * cols / 32, cols);
+    for (int r = 0; r < rows; r++)
+        q8_0_quantize_row(x + (size_t)r * cols, cb + (size_t)r * cols / 32, cols);
     same_bytes("A4 blocks", gb, cb, sizeof(block_q8_0) * rows * cols / 32);
     q8_act_free(&a);
     free(x), free(gq), free(gd), free(gb), free(cb);
@@ -196,20 +222,23 @@ static void test_quantize(void) {
 }
 
 /* Random Q8_0 weights: real quantised rows (realistic f16 scales). */
-static block_q8_0 *rand_weights(int rows, int cols, float scale) {
+static block_q8_0 *rand_weights(int rows, int cols, float scale)
+{
     block_q8_0 *w = malloc(sizeof(block_q8_0) * (size_t)rows * cols / 32);
     float *row = malloc(sizeof(float) * cols);
     for (int r = 0; r < rows; r++) {
-        for (int i = 0; i < cols; i++) row[i] = rndf(scale);
+        for (int i = 0; i < cols; i++)
+            row[i] = rndf(scale);
         q8_0_quantize_row(row, w + (size_t)r * cols / 32, cols);
     }
     free(row);
     return w;
 }
 
-static void test_matmul(int big) {
+static void test_matmul(int big)
+{
     static const int shapes[][3] = {/* arows, wrows, cols */
-                                    {1, 7, 32},     {5, 33, 96},     {130, 70, 704},
+                                    {1, 7, 32},      {5, 33, 96},    {130, 70, 704},
                                     {256, 64, 2816}, {3, 300, 4096}, {129, 40, 2112}};
     int nshapes = (int)(sizeof shapes / sizeof *shapes);
     for (int s = 0; s < nshapes + (big ? 1 : 0); s++) {
@@ -227,7 +256,8 @@ static void test_matmul(int big) {
             exit(1);
         }
         void *dw = dup_to_dev(w, sizeof(block_q8_0) * N * K / 32);
-        void *dq = dup_to_dev(a.q, (size_t)T * K), *dd = dup_to_dev(a.d, sizeof(float) * T * K / 32);
+        void *dq = dup_to_dev(a.q, (size_t)T * K),
+             *dd = dup_to_dev(a.d, sizeof(float) * T * K / 32);
         for (int kind = 0; kind < 2; kind++) {
             float *dy = dev_alloc(sizeof(float) * T * N);
             check_rc(cuk_q8_matmul(g_ctx, (cuk_mm_kind)kind, dw, N, K, dq, dd, T, dy, N), "matmul");
@@ -243,12 +273,15 @@ static void test_matmul(int big) {
     }
 }
 
-static void test_grouped_matmul(void) {
+static void test_grouped_matmul(void)
+{
     int G = 5, N = 48, K = 704, T = 37;
     int counts[5] = {3, 0, 17, 1, 16}; /* 37 rows in all */
     int32_t off[6] = {0}, rows[37];
-    for (int g = 0; g < G; g++) off[g + 1] = off[g] + counts[g];
-    for (int i = 0; i < T; i++) rows[i] = (int32_t)(rnd() % 50); /* gathered from 50 activations */
+    for (int g = 0; g < G; g++)
+        off[g + 1] = off[g] + counts[g];
+    for (int i = 0; i < T; i++)
+        rows[i] = (int32_t)(rnd() % 50); /* gathered from 50 activations */
     float *x = rand_vec((size_t)50 * K, 2.0f);
     block_q8_0 *w = rand_weights(G * N, K, 0.1f);
     q8_act a;
@@ -283,7 +316,8 @@ static void test_grouped_matmul(void) {
     cuda_free(g_ctx, drows);
 }
 
-static void test_elementwise(void) {
+static void test_elementwise(void)
+{
     int rows = 21, n = 2816;
     size_t tot = (size_t)rows * n;
     float *x = rand_vec(tot, 30.0f), *w = rand_vec((size_t)n, 2.0f), *u = rand_vec(tot, 3.0f);
@@ -293,22 +327,26 @@ static void test_elementwise(void) {
 
     for (int scaled = 0; scaled < 2; scaled++) {
         check_rc(cuk_rmsnorm(g_ctx, dx, scaled ? dw : NULL, dy, rows, n, 1e-6f), "rmsnorm");
-        for (int r = 0; r < rows; r++) ref_rmsnorm(x + (size_t)r * n, scaled ? w : NULL, cy + (size_t)r * n, n, 1e-6f);
+        for (int r = 0; r < rows; r++)
+            ref_rmsnorm(x + (size_t)r * n, scaled ? w : NULL, cy + (size_t)r * n, n, 1e-6f);
         from_dev(gy, dy, sizeof(float) * tot);
         same_words(scaled ? "rmsnorm" : "rmsnorm no-scale", gy, cy, tot);
     }
     /* per-head norm shape: rows of 256 */
     check_rc(cuk_rmsnorm(g_ctx, dx, dw, dy, (int)(tot / 256), 256, 1e-6f), "rmsnorm head");
-    for (size_t r = 0; r < tot / 256; r++) ref_rmsnorm(x + r * 256, w, cy + r * 256, 256, 1e-6f);
+    for (size_t r = 0; r < tot / 256; r++)
+        ref_rmsnorm(x + r * 256, w, cy + r * 256, 256, 1e-6f);
     from_dev(gy, dy, sizeof(float) * tot);
     same_words("rmsnorm d=256", gy, cy, tot);
 
     static const int sn[] = {128, 1000, 300};
     for (int k = 0; k < 3; k++) {
         int rr = (int)(tot / (size_t)sn[k]);
-        if (rr > 50) rr = 50;
+        if (rr > 50)
+            rr = 50;
         check_rc(cuk_softmax(g_ctx, dx, dy, rr, sn[k]), "softmax");
-        for (int r = 0; r < rr; r++) ref_softmax(x + (size_t)r * sn[k], cy + (size_t)r * sn[k], sn[k]);
+        for (int r = 0; r < rr; r++)
+            ref_softmax(x + (size_t)r * sn[k], cy + (size_t)r * sn[k], sn[k]);
         from_dev(gy, dy, sizeof(float) * rr * sn[k]);
         same_words("softmax", gy, cy, (size_t)rr * sn[k]);
     }
@@ -317,38 +355,47 @@ static void test_elementwise(void) {
     int gr = 9, gn = 704;
     check_rc(cuk_gelu_gate(g_ctx, dx, 1408, dx + 704, 1408, dy, gn, gr, gn), "gelu");
     for (int r = 0; r < gr; r++)
-        for (int i = 0; i < gn; i++) cy[r * gn + i] = ref_gelu(x[r * 1408 + i]) * x[r * 1408 + 704 + i];
+        for (int i = 0; i < gn; i++)
+            cy[r * gn + i] = ref_gelu(x[r * 1408 + i]) * x[r * 1408 + 704 + i];
     from_dev(gy, dy, sizeof(float) * gr * gn);
     same_words("gelu gate", gy, cy, (size_t)gr * gn);
 
     check_rc(cuk_softcap(g_ctx, dx, dy, tot, 30.0f), "softcap");
-    for (size_t i = 0; i < tot; i++) cy[i] = 30.0f * cm_tanhf(x[i] / 30.0f);
+    for (size_t i = 0; i < tot; i++)
+        cy[i] = 30.0f * cm_tanhf(x[i] / 30.0f);
     from_dev(gy, dy, sizeof(float) * tot);
     same_words("softcap", gy, cy, tot);
 
     check_rc(cuk_add(g_ctx, dx, du, dy, tot), "add");
-    for (size_t i = 0; i < tot; i++) cy[i] = x[i] + u[i];
+    for (size_t i = 0; i < tot; i++)
+        cy[i] = x[i] + u[i];
     from_dev(gy, dy, sizeof(float) * tot);
     same_words("add", gy, cy, tot);
 
     float k = 1.0f / sqrtf((float)n);
     check_rc(cuk_mul_vec_scalar(g_ctx, dx, dw, k, dy, rows, n), "mul_vec_scalar");
-    for (size_t i = 0; i < tot; i++) cy[i] = (x[i] * w[i % n]) * k;
+    for (size_t i = 0; i < tot; i++)
+        cy[i] = (x[i] * w[i % n]) * k;
     from_dev(gy, dy, sizeof(float) * tot);
     same_words("router input scale", gy, cy, tot);
 
     check_rc(cuk_scale_by(g_ctx, dx, dw + 3, dy, tot), "scale_by");
-    for (size_t i = 0; i < tot; i++) cy[i] = x[i] * w[3];
+    for (size_t i = 0; i < tot; i++)
+        cy[i] = x[i] * w[3];
     from_dev(gy, dy, sizeof(float) * tot);
     same_words("layer scalar", gy, cy, tot);
 
     /* RoPE with the CPU backend's tables: sliding (d 256, theta 1e4, all pairs) and global
      * (d 512, theta 1e6, rope_freqs 64 x 1.0 then 1e30 = no rotation) */
-    static const struct { int d, global; float theta; int pos0; } rp[] = {
-        {256, 0, 10000.0f, 0}, {512, 1, 1000000.0f, 260000}, {64, 0, 10000.0f, 77}};
+    static const struct {
+        int d, global;
+        float theta;
+        int pos0;
+    } rp[] = {{256, 0, 10000.0f, 0}, {512, 1, 1000000.0f, 260000}, {64, 0, 10000.0f, 77}};
     for (int k2 = 0; k2 < 3; k2++) {
         int d = rp[k2].d, half = d / 2, heads = 4, toks = (int)(tot / (size_t)(d * heads));
-        if (toks > 11) toks = 11;
+        if (toks > 11)
+            toks = 11;
         size_t m = (size_t)toks * heads * d;
         float freqs[256];
         for (int i = 0; i < half; i++) {
@@ -359,14 +406,16 @@ static void test_elementwise(void) {
             }
             freqs[i] = fi;
         }
-        float *dr = dup_to_dev(x, sizeof(float) * m), *dfr = dup_to_dev(freqs, sizeof(float) * half);
+        float *dr = dup_to_dev(x, sizeof(float) * m),
+              *dfr = dup_to_dev(freqs, sizeof(float) * half);
         check_rc(cuk_rope(g_ctx, dr, toks, heads, d, half, dfr, rp[k2].pos0), "rope");
         memcpy(cy, x, sizeof(float) * m);
         for (int t = 0; t < toks; t++)
             for (int h = 0; h < heads; h++) {
                 float *v = cy + ((size_t)t * heads + h) * d;
                 for (int i = 0; i < half; i++) {
-                    float a = (float)(uint32_t)(rp[k2].pos0 + t) * freqs[i], c = cm_cosf(a), s = cm_sinf(a);
+                    float a = (float)(uint32_t)(rp[k2].pos0 + t) * freqs[i], c = cm_cosf(a),
+                          s = cm_sinf(a);
                     float x0 = v[i], x1 = v[i + half];
                     v[i] = x0 * c - x1 * s;
                     v[i + half] = x1 * c + x0 * s;
@@ -378,12 +427,14 @@ static void test_elementwise(void) {
     }
 
     check_rc(cuk_scale(g_ctx, dx, 53.066f, dy, tot), "scale");
-    for (size_t i = 0; i < tot; i++) cy[i] = x[i] * 53.066f;
+    for (size_t i = 0; i < tot; i++)
+        cy[i] = x[i] * 53.066f;
     from_dev(gy, dy, sizeof(float) * tot);
     same_words("scale", gy, cy, tot);
 
     check_rc(cuk_add_scale(g_ctx, dx, du, 0.75f, dy, tot), "add_scale");
-    for (size_t i = 0; i < tot; i++) cy[i] = (x[i] + u[i]) * 0.75f;
+    for (size_t i = 0; i < tot; i++)
+        cy[i] = (x[i] + u[i]) * 0.75f;
     from_dev(gy, dy, sizeof(float) * tot);
     same_words("residual * layer scalar", gy, cy, tot);
 
@@ -391,14 +442,17 @@ static void test_elementwise(void) {
     int V = 300, H = 256, nid = 17;
     block_q8_0 *emb = rand_weights(V, H, 0.5f);
     int32_t ids[17];
-    for (int i = 0; i < nid; i++) ids[i] = (int32_t)(rnd() % V);
-    void *demb = dup_to_dev(emb, sizeof(block_q8_0) * V * H / 32), *dids = dup_to_dev(ids, sizeof ids);
+    for (int i = 0; i < nid; i++)
+        ids[i] = (int32_t)(rnd() % V);
+    void *demb = dup_to_dev(emb, sizeof(block_q8_0) * V * H / 32),
+         *dids = dup_to_dev(ids, sizeof ids);
     float sc = sqrtf((float)H);
     check_rc(cuk_embed(g_ctx, demb, H, dids, nid, sc, dy), "embed");
     for (int t = 0; t < nid; t++) {
         float row[256];
         q8_0_dequantize_row(emb + (size_t)ids[t] * H / 32, row, H);
-        for (int i = 0; i < H; i++) cy[t * H + i] = row[i] * sc;
+        for (int i = 0; i < H; i++)
+            cy[t * H + i] = row[i] * sc;
     }
     from_dev(gy, dy, sizeof(float) * nid * H);
     same_words("embedding", gy, cy, (size_t)nid * H);
@@ -411,7 +465,8 @@ static void test_elementwise(void) {
 
 /* A7 reference: keys [lo, hi) of the position-major cache. */
 static void ref_attention(const float *q, const float *k, const float *v, float *o, int nq,
-                          int heads, int kvh, int d, int pos0, int causal, int window) {
+                          int heads, int kvh, int d, int pos0, int causal, int window)
+{
     float *sc = malloc(sizeof(float) * (size_t)(pos0 + nq));
     for (int i = 0; i < nq; i++)
         for (int h = 0; h < heads; h++) {
@@ -425,23 +480,27 @@ static void ref_attention(const float *q, const float *k, const float *v, float 
             }
             int g = h / (heads / kvh), n = hi - lo;
             const float *qr = q + ((size_t)i * heads + h) * d;
-            for (int j = 0; j < n; j++) sc[j] = dot8(qr, k + ((size_t)(lo + j) * kvh + g) * d, (size_t)d);
+            for (int j = 0; j < n; j++)
+                sc[j] = dot8(qr, k + ((size_t)(lo + j) * kvh + g) * d, (size_t)d);
             ref_softmax(sc, sc, n);
             float *orow = o + ((size_t)i * heads + h) * d;
             for (int dd = 0; dd < d; dd++) {
                 float acc = 0.0f;
-                for (int j = 0; j < n; j++) acc = acc + sc[j] * v[((size_t)(lo + j) * kvh + g) * d + dd];
+                for (int j = 0; j < n; j++)
+                    acc = acc + sc[j] * v[((size_t)(lo + j) * kvh + g) * d + dd];
                 orow[dd] = acc;
             }
         }
     free(sc);
 }
 
-static void test_attention(void) {
-    static const struct { int nq, heads, kvh, d, pos0, causal, window; } cf[] = {
-        {9, 4, 2, 64, 0, 1, 0},   {9, 4, 2, 64, 0, 1, 4},    {12, 4, 1, 128, 30, 0, 0},
-        {12, 4, 2, 64, 30, 0, 8}, {16, 16, 8, 256, 5, 0, 1024}, {7, 16, 2, 512, 20, 1, 0},
-        {5, 2, 2, 32, 3, 0, 1}};
+static void test_attention(void)
+{
+    static const struct {
+        int nq, heads, kvh, d, pos0, causal, window;
+    } cf[] = {{9, 4, 2, 64, 0, 1, 0},   {9, 4, 2, 64, 0, 1, 4},       {12, 4, 1, 128, 30, 0, 0},
+              {12, 4, 2, 64, 30, 0, 8}, {16, 16, 8, 256, 5, 0, 1024}, {7, 16, 2, 512, 20, 1, 0},
+              {5, 2, 2, 32, 3, 0, 1}};
     for (size_t c = 0; c < sizeof cf / sizeof *cf; c++) {
         int P = cf[c].pos0 + cf[c].nq;
         size_t qn = (size_t)cf[c].nq * cf[c].heads * cf[c].d, kn = (size_t)P * cf[c].kvh * cf[c].d;
@@ -465,11 +524,13 @@ static void test_attention(void) {
     }
 }
 
-static void test_moe(void) {
+static void test_moe(void)
+{
     int T = 45, E = 128, K = 8, H = 96;
     float *lg = rand_vec((size_t)T * E, 3.0f), *sc = rand_vec((size_t)E, 1.0f);
-    for (int e = 0; e < E; e++) lg[e] = 0.5f; /* token 0: all tied, picks experts 0..7 */
-    lg[E + 5] = lg[E + 9] = 4.0f;             /* token 1: a tie at the top */
+    for (int e = 0; e < E; e++)
+        lg[e] = 0.5f;             /* token 0: all tied, picks experts 0..7 */
+    lg[E + 5] = lg[E + 9] = 4.0f; /* token 1: a tie at the top */
     float *dl = dup_to_dev(lg, sizeof(float) * T * E), *dsc = dup_to_dev(sc, sizeof(float) * E);
     int32_t *dids = dev_alloc(sizeof(int32_t) * T * K);
     float *dw = dev_alloc(sizeof(float) * T * K);
@@ -486,7 +547,8 @@ static void test_moe(void) {
         for (int r = 0; r < K; r++) {
             int b = -1;
             for (int e = 0; e < E; e++)
-                if (!used[e] && (b < 0 || p[e] > p[b])) b = e;
+                if (!used[e] && (b < 0 || p[e] > p[b]))
+                    b = e;
             used[b] = 1;
             sel[r] = b;
             sump = sump + p[b];
@@ -505,7 +567,8 @@ static void test_moe(void) {
     same_words("moe route weights", gw, cw, (size_t)T * K);
 
     /* grouping + combination of per-(token, slot) expert outputs */
-    int32_t *doff = dev_alloc(sizeof(int32_t) * (E + 1)), *drows = dev_alloc(sizeof(int32_t) * T * K);
+    int32_t *doff = dev_alloc(sizeof(int32_t) * (E + 1)),
+            *drows = dev_alloc(sizeof(int32_t) * T * K);
     int32_t *dslot = dev_alloc(sizeof(int32_t) * T * K);
     check_rc(cuk_moe_group(g_ctx, dids, T, K, E, doff, drows, dslot), "moe_group");
     int32_t off[129], rows[45 * 8], slot[45 * 8];
@@ -518,7 +581,8 @@ static void test_moe(void) {
         ok = slot[i] >= off[e] && slot[i] < off[e + 1] && rows[slot[i]] == i / K;
     }
     for (int e = 0; e < E && ok; e++)
-        for (int r = off[e] + 1; r < off[e + 1]; r++) ok = ok && rows[r - 1] < rows[r];
+        for (int r = off[e] + 1; r < off[e + 1]; r++)
+            ok = ok && rows[r - 1] < rows[r];
     g_checks++;
     if (!ok) {
         fprintf(stderr, "FAIL moe grouping is inconsistent\n");
@@ -531,7 +595,8 @@ static void test_moe(void) {
     for (int t = 0; t < T; t++)
         for (int i = 0; i < H; i++) {
             float acc = 0.0f;
-            for (int s = 0; s < K; s++) acc = acc + cw[t * K + s] * y[(size_t)slot[t * K + s] * H + i];
+            for (int s = 0; s < K; s++)
+                acc = acc + cw[t * K + s] * y[(size_t)slot[t * K + s] * H + i];
             co[t * H + i] = acc;
         }
     from_dev(go, dout, sizeof(float) * T * H);
@@ -542,7 +607,8 @@ static void test_moe(void) {
     cuda_free(g_ctx, dout);
 }
 
-static void test_sampler(int big) {
+static void test_sampler(int big)
+{
     static const int Vs[] = {1000, 4113, 32768, 262144};
     int nv = big ? 4 : 3;
     for (int vi = 0; vi < nv; vi++) {
@@ -550,7 +616,8 @@ static void test_sampler(int big) {
         for (int masked = 0; masked < 2; masked++) {
             size_t tot = (size_t)C * V;
             float *lg = rand_vec(tot, 30.0f);
-            for (int i = 0; i < 40; i++) lg[(size_t)(i % C) * V + (rnd() % V)] = 29.5f; /* ties */
+            for (int i = 0; i < 40; i++)
+                lg[(size_t)(i % C) * V + (rnd() % V)] = 29.5f; /* ties */
             uint8_t *allowed = NULL;
             int32_t *alist = NULL;
             int nallowed = 0;
@@ -559,7 +626,8 @@ static void test_sampler(int big) {
                 alist = malloc(sizeof(int32_t) * V);
                 for (int v = 0; v < V; v++) {
                     allowed[v] = (rnd() % 5) != 0 && !(v >= 1024 && v < 2048);
-                    if (allowed[v]) alist[nallowed++] = v;
+                    if (allowed[v])
+                        alist[nallowed++] = v;
                 }
             }
             float tau = 0.4f + (0.8f - 0.4f) * ((float)(vi + 3) / (float)48);
@@ -572,7 +640,8 @@ static void test_sampler(int big) {
             int32_t *dam = dev_alloc(sizeof(int32_t) * C), *ddraw = dev_alloc(sizeof(int32_t) * C);
             uint64_t seed = 0x1234567890abcdefull + (uint64_t)vi;
             check_rc(cuk_sampler_stats(g_ctx, dl, C, V, tau, dal, dm, dS, dH, dam, dcs), "stats");
-            check_rc(cuk_sampler_draw(g_ctx, dl, C, V, tau, dal, dm, dS, dcs, seed, 2, 5, ddraw), "draw");
+            check_rc(cuk_sampler_draw(g_ctx, dl, C, V, tau, dal, dm, dS, dcs, seed, 2, 5, ddraw),
+                     "draw");
 
             float *e = malloc(sizeof(float) * V), *chunk = malloc(sizeof(float) * nch);
             float *z = malloc(sizeof(float) * V);
@@ -581,18 +650,22 @@ static void test_sampler(int big) {
             float *gcs = malloc(sizeof(float) * C * nch), *ccs = malloc(sizeof(float) * C * nch);
             for (int r = 0; r < C; r++) {
                 /* the CPU sampler itself (sampler.c) on the tempered row */
-                for (int v = 0; v < V; v++) z[v] = lg[(size_t)r * V + v] / tau;
-                float u = philox_uniform_from_word(philox_word(seed, 2, 5, (uint32_t)r, PHILOX_PURPOSE_CATEGORICAL));
-                cS[r] = sampler_position(z, (uint32_t)V, allowed, u, e, chunk, &cH[r], &cam[r], &cdraw[r]);
+                for (int v = 0; v < V; v++)
+                    z[v] = lg[(size_t)r * V + v] / tau;
+                float u = philox_uniform_from_word(
+                    philox_word(seed, 2, 5, (uint32_t)r, PHILOX_PURPOSE_CATEGORICAL));
+                cS[r] = sampler_position(z, (uint32_t)V, allowed, u, e, chunk, &cH[r], &cam[r],
+                                         &cdraw[r]);
                 memcpy(ccs + (size_t)r * nch, chunk, sizeof(float) * nch);
                 cm[r] = z[cam[r]];
             }
             from_dev(gm, dm, sizeof(float) * C), from_dev(gS, dS, sizeof(float) * C);
             from_dev(gH, dH, sizeof(float) * C), from_dev(gam, dam, sizeof(int32_t) * C);
-            from_dev(gdraw, ddraw, sizeof(int32_t) * C), from_dev(gcs, dcs, sizeof(float) * C * nch);
+            from_dev(gdraw, ddraw, sizeof(int32_t) * C),
+                from_dev(gcs, dcs, sizeof(float) * C * nch);
             char what[80];
-#define CHK(name, g, c, n)                                                           \
-    snprintf(what, sizeof what, "sampler V=%d%s %s", V, masked ? " masked" : "", name); \
+#define CHK(name, g, c, n)                                                                         \
+    snprintf(what, sizeof what, "sampler V=%d%s %s", V, masked ? " masked" : "", name);            \
     same_words(what, g, c, n)
             CHK("max", gm, cm, (size_t)C);
             CHK("chunk sums", gcs, ccs, (size_t)C * nch);
@@ -613,10 +686,12 @@ static void test_sampler(int big) {
             uint8_t gacc[37], cacc[37];
             float gmean, cmean;
             int order[37];
-            for (int i = 0; i < C; i++) order[i] = i;
+            for (int i = 0; i < C; i++)
+                order[i] = i;
             for (int i = 1; i < C; i++) { /* stable insertion sort by H */
                 int o = order[i], j = i - 1;
-                while (j >= 0 && Hs[order[j]] > Hs[o]) order[j + 1] = order[j], j--;
+                while (j >= 0 && Hs[order[j]] > Hs[o])
+                    order[j + 1] = order[j], j--;
                 order[j + 1] = o;
             }
             float acc = 0.0f, sum = 0.0f;
@@ -624,7 +699,8 @@ static void test_sampler(int big) {
                 cacc[order[r]] = acc <= bound;
                 acc = acc + Hs[order[r]];
             }
-            for (int i = 0; i < C; i++) sum = sum + Hs[i];
+            for (int i = 0; i < C; i++)
+                sum = sum + Hs[i];
             cmean = sum / (float)C;
             from_dev(gacc, dacc, (size_t)C);
             from_dev(&gmean, dmean, sizeof(float));
@@ -633,14 +709,17 @@ static void test_sampler(int big) {
             same_words("mean entropy", &gmean, &cmean, 1);
 
             int32_t aprev[37], cx[37], gx[37], gaprev[37], gstable, cstable = 1;
-            for (int i = 0; i < C; i++) aprev[i] = (vi & 1) ? cam[i] : (int32_t)(rnd() % V);
-            int32_t *dap = dup_to_dev(aprev, sizeof(int32_t) * C), *dx = dev_alloc(sizeof(int32_t) * C);
+            for (int i = 0; i < C; i++)
+                aprev[i] = (vi & 1) ? cam[i] : (int32_t)(rnd() % V);
+            int32_t *dap = dup_to_dev(aprev, sizeof(int32_t) * C),
+                    *dx = dev_alloc(sizeof(int32_t) * C);
             int32_t *dst = dev_alloc(sizeof(int32_t));
             check_rc(cuk_sampler_update(g_ctx, dacc, ddraw, dam, dap, dx, C, V, dalist, nallowed,
                                         seed, 2, 5, dst),
                      "update");
             for (int i = 0; i < C; i++) {
-                if (cam[i] != aprev[i]) cstable = 0;
+                if (cam[i] != aprev[i])
+                    cstable = 0;
                 uint32_t r = philox_word(seed, 2, 5, (uint32_t)i, PHILOX_PURPOSE_RENOISE_ID);
                 cx[i] = cacc[i] ? cdraw[i]
                                 : (alist ? alist[philox_id_from_word(r, (uint32_t)nallowed)]
@@ -658,17 +737,20 @@ static void test_sampler(int big) {
             int8_t *dq = dev_alloc((size_t)C * Vp);
             float *dd = dev_alloc(sizeof(float) * C * Vp / 32);
             float *dm2 = dev_alloc(sizeof(float) * C), *dS2 = dev_alloc(sizeof(float) * C);
-            check_rc(cuk_sampler_stats(g_ctx, dl, C, V, tau, NULL, dm2, dS2, dH, dam, dcs), "stats all");
+            check_rc(cuk_sampler_stats(g_ctx, dl, C, V, tau, NULL, dm2, dS2, dH, dam, dcs),
+                     "stats all");
             check_rc(cuk_sc_quantize(g_ctx, dl, C, V, tau, dm2, dS2, dq, dd), "sc_quantize");
             float *prow = malloc(sizeof(float) * Vp);
             q8_act a;
             q8_act_alloc(&a, C, Vp);
             for (int r = 0; r < C; r++) {
-                for (int v = 0; v < V; v++) z[v] = lg[(size_t)r * V + v] / tau;
+                for (int v = 0; v < V; v++)
+                    z[v] = lg[(size_t)r * V + v] / tau;
                 float Hx;
                 int32_t ax, dx2;
                 float S = sampler_position(z, (uint32_t)V, NULL, 0.5f, e, chunk, &Hx, &ax, &dx2);
-                for (int v = 0; v < Vp; v++) prow[v] = v < V ? e[v] / S : 0.0f;
+                for (int v = 0; v < Vp; v++)
+                    prow[v] = v < V ? e[v] / S : 0.0f;
                 q8_act tmp = {a.q + (size_t)r * Vp, a.d + (size_t)r * Vp / 32, 1, Vp};
                 q8_quantize_rows(prow, 1, Vp, &tmp);
             }
@@ -692,18 +774,22 @@ static void test_sampler(int big) {
     }
 }
 
-static void test_emb_t_and_sc_product(void) {
+static void test_emb_t_and_sc_product(void)
+{
     int V = 1000, H = 96, C = 5; /* V not a multiple of 32: zero blocks at the end */
     int Vp = (V + 31) / 32 * 32;
     block_q8_0 *emb = rand_weights(V, H, 0.3f);
     void *demb = dup_to_dev(emb, sizeof(block_q8_0) * V * H / 32);
     block_q8_0 *det = dev_alloc(sizeof(block_q8_0) * H * Vp / 32);
     check_rc(cuk_build_emb_t(g_ctx, demb, V, H, det), "emb_t");
-    block_q8_0 *get = malloc(sizeof(block_q8_0) * H * Vp / 32), *cet = malloc(sizeof(block_q8_0) * H * Vp / 32);
+    block_q8_0 *get = malloc(sizeof(block_q8_0) * H * Vp / 32),
+               *cet = malloc(sizeof(block_q8_0) * H * Vp / 32);
     float *full = malloc(sizeof(float) * V * H), *col = malloc(sizeof(float) * Vp);
-    for (int v = 0; v < V; v++) q8_0_dequantize_row(emb + (size_t)v * H / 32, full + (size_t)v * H, H);
+    for (int v = 0; v < V; v++)
+        q8_0_dequantize_row(emb + (size_t)v * H / 32, full + (size_t)v * H, H);
     for (int i = 0; i < H; i++) {
-        for (int v = 0; v < Vp; v++) col[v] = v < V ? full[(size_t)v * H + i] : 0.0f;
+        for (int v = 0; v < Vp; v++)
+            col[v] = v < V ? full[(size_t)v * H + i] : 0.0f;
         q8_0_quantize_row(col, cet + (size_t)i * Vp / 32, Vp);
     }
     from_dev(get, det, sizeof(block_q8_0) * H * Vp / 32);
@@ -728,17 +814,20 @@ static void test_emb_t_and_sc_product(void) {
     cuda_free(g_ctx, dy);
 }
 
-static void test_philox(void) {
+static void test_philox(void)
+{
     uint32_t *d = dev_alloc(sizeof(uint32_t) * 1000), g[1000], c[1000];
     uint64_t seed = 0xfedcba9876543210ull;
     check_rc(cuk_philox(g_ctx, seed, 3, 17, 2, 1000, d), "philox");
-    for (int i = 0; i < 1000; i++) c[i] = philox_word(seed, 3, 17, (uint32_t)i, 2);
+    for (int i = 0; i < 1000; i++)
+        c[i] = philox_word(seed, 3, 17, (uint32_t)i, 2);
     from_dev(g, d, sizeof g);
     same_words("philox", g, c, 1000);
     cuda_free(g_ctx, d);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     int big = argc > 1 && strcmp(argv[1], "--big") == 0;
     cuda_device_info info;
     if (cuda_probe(&info, g_err, sizeof g_err)) {
@@ -752,7 +841,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     kernels_select(KERNEL_PORTABLE); /* the plain-C path; every SIMD path equals it (test_matmul) */
-    struct { const char *name; void (*fn)(void); } tests[] = {
+    struct {
+        const char *name;
+        void (*fn)(void);
+    } tests[] = {
         {"sum8/dot8 (A1)", test_sum8_dot8},
         {"quantisation (A3, A4)", test_quantize},
         {"grouped expert product (A5/A8)", test_grouped_matmul},
