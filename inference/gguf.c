@@ -976,7 +976,7 @@ int gguf_get_arr_u32(const gguf_file *f, const char *key, uint64_t i, uint32_t *
     char what[128];
     snprintf(what, sizeof what, "key '%s'[%llu]", key, (unsigned long long)i);
     int64_t s;
-    uint64_t u;
+    uint64_t u = 0;
     rc = int_in_range(f, what, t, p, 0, UINT32_MAX, 0, &s, &u);
     if (rc == 0)
         *v = (uint32_t)u;
@@ -992,7 +992,7 @@ int gguf_get_arr_i32(const gguf_file *f, const char *key, uint64_t i, int32_t *v
         return rc;
     char what[128];
     snprintf(what, sizeof what, "key '%s'[%llu]", key, (unsigned long long)i);
-    int64_t s;
+    int64_t s = 0;
     uint64_t u;
     rc = int_in_range(f, what, t, p, INT32_MIN, INT32_MAX, 0, &s, &u);
     if (rc == 0)
