@@ -37,7 +37,8 @@ expect_fail() { # expect_fail CODE PATTERN args...
   [ "$rc" = "$code" ] || { echo "sibyl $*: exit $rc, wanted $code ($msg)"; exit 1; }
   echo "$msg" | grep -q "$pat" || { echo "sibyl $*: message '$msg' lacks '$pat'"; exit 1; }
 }
-expect_fail 1 "without CUDA" generate -m "$DIR/tiny.gguf" -p hi --backend cuda
+# Without a GPU here: built without CUDA, or built with it and no device at run time.
+expect_fail 1 "without CUDA\|no GPU" generate -m "$DIR/tiny.gguf" -p hi --backend cuda
 expect_fail 1 "cannot load model" generate -m "$DIR/missing.gguf" -p hi
 expect_fail 2 "not a number" generate -m "$DIR/tiny.gguf" -p hi --steps many
 expect_fail 2 "unknown option" generate -m "$DIR/tiny.gguf" -p hi --frobnicate
