@@ -63,6 +63,9 @@ typedef struct abi_type {
     size_t n_fields;
     char *name;       /* the parameter/component name in a signature, or NULL */
     int indexed;      /* event parameters: declared `indexed` */
+    /* Computed by the parser (build types only with abi_type_parse / abi_signature_parse): */
+    int dynamic;        /* bytes, string, T[], or containing one of them */
+    size_t static_size; /* encoded size in bytes when not dynamic (32 per word) */
 } abi_type;
 
 /* Parses one type (e.g. "(uint256,bytes,address[])"). Free with abi_type_free. */
