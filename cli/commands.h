@@ -4,4 +4,7 @@
 
 #define SIBYL_VERSION_STRING "0.1.0"
 
+int cmd_generate(int argc, char **argv); /* cmd_generate.c */
+int cmd_bench(int argc, char **argv);    /* cmd_bench.c */
+
 #endif

@@ -22,6 +22,8 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
     {"help", cmd_help, "list the subcommands"},
     {"version", cmd_version, "print the version and the engine's arithmetic profile"},
+    {"generate", cmd_generate, "run the diffusion engine on a prompt"},
+    {"bench", cmd_bench, "time the engine on a model (step time, per-op breakdown)"},
 };
 
 static int cmd_version(int argc, char **argv)

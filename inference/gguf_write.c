@@ -70,6 +70,8 @@ const char *gguf_writer_error(const gguf_writer *w)
 
 static int b_put(gguf_writer *w, bytes *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return 0;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n)
