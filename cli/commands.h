@@ -6,5 +6,6 @@
 
 int cmd_generate(int argc, char **argv); /* cmd_generate.c */
 int cmd_bench(int argc, char **argv);    /* cmd_bench.c */
+int cmd_run(int argc, char **argv);      /* cmd_run.c */
 
 #endif

@@ -24,6 +24,7 @@ static const struct command commands[] = {
     {"version", cmd_version, "print the version and the engine's arithmetic profile"},
     {"generate", cmd_generate, "run the diffusion engine on a prompt"},
     {"bench", cmd_bench, "time the engine on a model (step time, per-op breakdown)"},
+    {"run", cmd_run, "run the oracle node (sibyl run -c oracle.conf)"},
 };
 
 static int cmd_version(int argc, char **argv)

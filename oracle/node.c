@@ -1037,7 +1037,7 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
     } else {
         info.port = CONTEXT_PORT_NO_LISTEN;
     }
-    lws_set_log_level(LLL_ERR, NULL);
+    lws_set_log_level(getenv("SIBYL_LWS_DEBUG") ? 0x7ff : LLL_ERR, NULL);
     n->lws = lws_create_context(&info);
     if (!n->lws) {
         snprintf(err, errlen, "cannot start libwebsockets (metrics_listen %s:%d in use?)",

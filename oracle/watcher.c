@@ -55,7 +55,6 @@ static void connect_now(lws_sorted_usec_list_t *sul)
     ci.port = w->port;
     ci.path = w->path;
     ci.host = w->host;
-    ci.origin = w->host;
     ci.ssl_connection = w->tls ? LCCSCF_USE_SSL : 0;
     ci.protocol = NULL; /* anvil does not echo a subprotocol */
     ci.local_protocol_name = "sibyl-eth-ws";
@@ -246,7 +245,8 @@ int watcher_create(const char *url, const uint8_t address[20], const uint8_t top
     }
     w->tls = !strcmp(prot, "wss");
     snprintf(w->host, sizeof w->host, "%s", ads);
-    snprintf(w->path, sizeof w->path, "/%s", path);
+    /* lws_parse_uri gives the path with or without its leading '/' depending on the URL */
+    snprintf(w->path, sizeof w->path, "%s%s", path[0] == '/' ? "" : "/", path);
     w->port = port;
     hex_encode(w->address_hex, address, 20);
     hex_encode(w->topic_hex, topic0, 32);
