@@ -166,11 +166,26 @@ node_wait_exit() { # the node killed itself (crash hook): wait for it
 # ask PROMPT... : one request per prompt from the user account (anvil unlocked account #2), sent
 # with eth_sendTransaction (no cast start-up per request).
 ask() {
-  local p data
-  for p in "$@"; do
-    data=$("$CAST" calldata "ask(string)" "$p")
-    rpc eth_sendTransaction "[{\"from\":\"$USER_ADDR\",\"to\":\"$CONSUMER\",\"data\":\"$data\",\"value\":\"0x3b9aca00\"}]" >/dev/null
-  done
+  [ $# -gt 0 ] || return 0
+  ASK_SEL=${ASK_SEL:-$("$CAST" sig "ask(string)")}
+  local nonce
+  nonce=$(rpc eth_getTransactionCount "[\"$USER_ADDR\",\"pending\"]" | tr -d '"')
+  /usr/bin/python3 - "$ASK_SEL" "$USER_ADDR" "$CONSUMER" "$nonce" "$@" <<'PY' |
+import json, sys
+sel, frm, to, nonce, prompts = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4], 16), sys.argv[5:]
+batch = []
+for i, p in enumerate(prompts):
+    b = p.encode()
+    pad = (32 - len(b) % 32) % 32
+    data = sel + (32).to_bytes(32, "big").hex() + len(b).to_bytes(32, "big").hex() + (b + b"\0" * pad).hex()
+    batch.append({"jsonrpc": "2.0", "id": i, "method": "eth_sendTransaction",
+                  "params": [{"from": frm, "to": to, "data": data, "value": "0x3b9aca00",
+                              "nonce": hex(nonce + i), "gas": hex(1000000)}]})
+print(json.dumps(batch))
+PY
+  curl -s -X POST -H 'Content-Type: application/json' --data @- "$RPC" >"$WORK/ask.out"
+  grep -q '"error"' "$WORK/ask.out" && die "ask: $(head -c 300 "$WORK/ask.out")"
+  return 0
 }
 
 ask_with() { # ask_with MODELID_HEX ADAPTER_HEX INPUT_HEX PARAMS_HEX
@@ -180,15 +195,16 @@ ask_with() { # ask_with MODELID_HEX ADAPTER_HEX INPUT_HEX PARAMS_HEX
 }
 
 # consumer_u NAME: a uint256 view of the consumer without arguments (eth_call through curl)
+declare -A SEL_CACHE
 consumer_u() {
-  local sel
-  sel=$(printf '%s' "$1()" | "$CAST" keccak | cut -c1-10)
+  local sel=${SEL_CACHE[$1]:-}
+  [ -n "$sel" ] || { sel=$("$CAST" sig "$1()"); SEL_CACHE[$1]=$sel; }
   printf '%d' "$(rpc eth_call "[{\"to\":\"$CONSUMER\",\"data\":\"$sel\"},\"latest\"]" | tr -d '"')"
 }
 
 # wait_done N SECONDS: until answeredCount + rejectedCount >= N
 wait_done() {
-  local n=$1 t=$2 a r end=$((SECONDS + $2))
+  local n=$1 a r end=$((SECONDS + $2))
   while :; do
     a=$(consumer_u answeredCount); r=$(consumer_u rejectedCount)
     [ $((a + r)) -ge "$n" ] && return 0
