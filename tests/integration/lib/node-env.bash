@@ -21,6 +21,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/sibyl-it.XXXXXX")
 ANVIL_PID=
 NODE_PID=
 ANVIL_ARGS=()
+declare -A SEL_CACHE
 NODE_ADDR=$("$CAST" wallet address --private-key "$NODE_KEY")
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -90,6 +91,8 @@ deploy() {
   out=$("$CAST" send --rpc-url "$RPC" --private-key "$OWNER_KEY" --json --create "$(bytecode ExampleConsumer)${args#0x}")
   CONSUMER=$(echo "$out" | jq -r .contractAddress)
   DEPLOY_BLOCK=$("$CAST" block-number --rpc-url "$RPC")
+  SEL_CACHE[answeredCount]=$("$CAST" sig "answeredCount()")
+  SEL_CACHE[rejectedCount]=$("$CAST" sig "rejectedCount()")
   [ "$ORACLE" != null ] && [ "$CONSUMER" != null ] || die "deployment failed"
 }
 
@@ -195,7 +198,6 @@ ask_with() { # ask_with MODELID_HEX ADAPTER_HEX INPUT_HEX PARAMS_HEX
 }
 
 # consumer_u NAME: a uint256 view of the consumer without arguments (eth_call through curl)
-declare -A SEL_CACHE
 consumer_u() {
   local sel=${SEL_CACHE[$1]:-}
   [ -n "$sel" ] || { sel=$("$CAST" sig "$1()"); SEL_CACHE[$1]=$sel; }
@@ -211,7 +213,7 @@ wait_done() {
     [ $SECONDS -ge $end ] && break
     sleep 0.2
   done
-  die "only $((a + r)) of $n requests answered within $t s"
+  die "only $((a + r)) of $n requests answered within $2 s"
 }
 
 mine() { rpc anvil_mine "[\"0x$(printf %x "${1:-1}")\",\"0x0\"]" >/dev/null; }
