@@ -14,7 +14,7 @@ ANVIL=$NM/@foundry-rs/anvil-linux-amd64/bin/anvil
 CAST=$NM/.bin/cast
 FORGE=$NM/.bin/forge
 OWNER_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
-NODE_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412e4603b6b78690d
+NODE_KEY=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
 USER_ADDR=0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC
 MODEL_ID=tiny
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sibyl-it.XXXXXX")
@@ -104,7 +104,6 @@ register() {
   h=0x$(sha256sum "$1" | cut -d' ' -f1)
   owner_send "$ORACLE" "registerModel(bytes32,bytes32,uint16,uint128,bool)" "$MODEL_ID_HEX" "$h" 1 1000000000 true
   owner_send "$ORACLE" "addNode(address)" "$NODE_ADDR"
-  rpc anvil_setBalance "[\"$NODE_ADDR\",\"0x56BC75E2D63100000\"]" >/dev/null  # 100 ETH for gas
 }
 
 make_model() { # make_model PATH: the tiny random-weight test model
