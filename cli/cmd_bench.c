@@ -130,7 +130,7 @@ int cmd_bench(int argc, char **argv)
         allowed[v] = !tok_is_eog(tok, (int32_t)v);
     p.allowed = allowed;
     for (unsigned long long i = 0; i < prompt_len; i++)
-        prompt[i] = (int32_t)(1000 + (i * 7919) % (info->vocab_size - 1000 > 0 ? info->vocab_size - 1000 : 1));
+        prompt[i] = (int32_t)(4 + (i * 7919) % (info->vocab_size > 8 ? info->vocab_size - 4 : 1));
     if (prompt_len && tok_bos(tok) >= 0)
         prompt[0] = tok_bos(tok);
     bench_state b;
@@ -179,9 +179,14 @@ int cmd_bench(int argc, char **argv)
                mm > 0 ? 1e3 * step / mm : 0.0);
     }
     printf("peak RSS: %.1f MiB\n", ru.ru_maxrss / 1024.0);
-    printf("weights: %.1f MiB used in place from the mmap, %.1f MiB converted/owned (incl. "
-           "E^T); all matrices zero-copy Q8_0: %s\n",
-           mapped / 1048576.0, owned / 1048576.0, all_mapped ? "yes" : "no");
+    uint32_t n_mapped, n_conv;
+    const char *conv_types;
+    engine_weight_counts(e, &n_mapped, &n_conv, &conv_types);
+    printf("weights: %u Q8_0 matrices (%.1f MiB) used in place from the mmap, not copied; "
+           "%u matrices converted at load (%s); owned copies %.1f MiB incl. the transposed "
+           "embedding\n",
+           n_mapped, mapped / 1048576.0, n_conv, n_conv ? conv_types : "none",
+           owned / 1048576.0);
     gen_result_free(&r);
     free(allowed);
     free(prompt);

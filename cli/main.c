@@ -19,12 +19,18 @@ struct command {
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
+/* Node commands (keys, run, attest, replay...) are built only with the node libraries:
+ * put them inside the #ifdef SIBYL_WITH_NODE block. */
 static const struct command commands[] = {
     {"help", cmd_help, "list the subcommands"},
     {"version", cmd_version, "print the version and the engine's arithmetic profile"},
     {"generate", cmd_generate, "run the diffusion engine on a prompt"},
     {"bench", cmd_bench, "time the engine on a model (step time, per-op breakdown)"},
+    {"logits", cmd_logits, "canvas logits of one decoder pass, for the fidelity check"},
+    {"mkmodel", cmd_mkmodel, "write a random-weight DiffusionGemma GGUF (test models)"},
+#ifdef SIBYL_WITH_NODE
     {"run", cmd_run, "run the oracle node (sibyl run -c oracle.conf)"},
+#endif
 };
 
 static int cmd_version(int argc, char **argv)

@@ -244,3 +244,11 @@ void engine_weight_bytes(const engine *e, uint64_t *mapped, uint64_t *owned, int
     if (all_mapped)
         *all_mapped = e->m->all_q8_zero_copy;
 }
+
+void engine_weight_counts(const engine *e, uint32_t *n_mapped, uint32_t *n_converted,
+                          const char **converted_types)
+{
+    *n_mapped = e->m->n_mapped;
+    *n_converted = e->m->n_converted;
+    *converted_types = e->m->converted_types;
+}

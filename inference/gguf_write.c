@@ -31,20 +31,21 @@ typedef struct {
 
 struct gguf_writer {
     int fd;
+    int counting; /* no file: bytes are only counted (dry runs) */
     char *path;
     int failed;
     char err[512];
     uint64_t n_kv;
-    bytes kv;        /* serialised KVs */
-    char **keys;     /* for duplicate detection */
+    bytes kv;    /* serialised KVs */
+    char **keys; /* for duplicate detection */
     uint32_t alignment;
     wtensor *tensors;
     uint64_t n_tensors, cap_tensors;
     uint64_t data_size; /* running end of the data section */
     int header_done;
-    uint64_t cur;       /* tensor being written */
-    uint64_t cur_done;  /* bytes of it written */
-    uint64_t written;   /* bytes written to the file */
+    uint64_t cur;      /* tensor being written */
+    uint64_t cur_done; /* bytes of it written */
+    uint64_t written;  /* bytes written to the file */
     uint8_t *out;
     size_t out_len;
 };
@@ -112,7 +113,7 @@ int gguf_writer_open(const char *path, gguf_writer **out, char *err, size_t errl
         return GGUF_ENOMEM;
     }
     w->alignment = GGUF_DEFAULT_ALIGNMENT;
-    w->path = strdup(path);
+    w->path = strdup(path ? path : "(counting only)");
     w->out = malloc(OUTBUF_SIZE);
     if (!w->path || !w->out) {
         free(w->path);
@@ -122,8 +123,9 @@ int gguf_writer_open(const char *path, gguf_writer **out, char *err, size_t errl
             snprintf(err, errlen, "gguf writer: out of memory");
         return GGUF_ENOMEM;
     }
-    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
+    w->counting = path == NULL;
+    w->fd = w->counting ? -1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (!w->counting && w->fd < 0) {
         if (err && errlen)
             snprintf(err, errlen, "gguf writer: cannot create %s: %s", path, strerror(errno));
         free(w->path);
@@ -296,8 +298,8 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type type, uin
     nbytes = ggml_row_bytes(type, t.ne[0]);
     if (nbytes == 0)
         return fail(w, GGUF_EFORMAT,
-                    "gguf writer: tensor '%s': ne0 %lld is not a multiple of the %s block %u",
-                    name, (long long)t.ne[0], ggml_type_name(type), bs);
+                    "gguf writer: tensor '%s': ne0 %lld is not a multiple of the %s block %u", name,
+                    (long long)t.ne[0], ggml_type_name(type), bs);
     for (uint32_t d = 1; d < GGUF_MAX_DIMS; d++)
         nbytes *= (uint64_t)t.ne[d];
     t.nbytes = nbytes;
@@ -321,6 +323,8 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type type, uin
 static int raw_write(gguf_writer *w, const void *p, size_t n)
 {
     const uint8_t *q = p;
+    if (w->counting)
+        return 0;
     while (n > 0) {
         ssize_t k = write(w->fd, q, n);
         if (k < 0) {
@@ -430,8 +434,7 @@ int gguf_writer_write_tensor_data(gguf_writer *w, const void *data, size_t n)
     const uint8_t *p = data;
     while (n > 0) {
         if (w->cur >= w->n_tensors)
-            return fail(w, GGUF_EFORMAT, "gguf writer: %zu bytes of data past the last tensor",
-                        n);
+            return fail(w, GGUF_EFORMAT, "gguf writer: %zu bytes of data past the last tensor", n);
         wtensor *t = &w->tensors[w->cur];
         uint64_t left = t->nbytes - w->cur_done;
         size_t k = n < left ? n : (size_t)left;
@@ -477,11 +480,12 @@ int gguf_writer_close(gguf_writer *w, char *err, size_t errlen)
              (unsigned long long)w->tensors[w->cur].nbytes);
     if (!w->failed)
         flush_out(w);
-    if (close(w->fd) != 0 && !w->failed)
+    if (!w->counting && close(w->fd) != 0 && !w->failed)
         fail(w, GGUF_EIO, "gguf writer: closing %s: %s", w->path, strerror(errno));
     int rc = w->failed;
     if (rc) {
-        unlink(w->path);
+        if (!w->counting)
+            unlink(w->path);
         if (err && errlen)
             snprintf(err, errlen, "%s", w->err);
     }
@@ -491,7 +495,9 @@ int gguf_writer_close(gguf_writer *w, char *err, size_t errlen)
 
 void gguf_writer_abort(gguf_writer *w)
 {
-    close(w->fd);
-    unlink(w->path);
+    if (!w->counting) {
+        close(w->fd);
+        unlink(w->path);
+    }
     free_writer(w);
 }

@@ -29,6 +29,7 @@
 
 typedef struct gguf_writer gguf_writer;
 
+/* path NULL: no file is written, bytes are only counted (gguf_writer_bytes_written). */
 int gguf_writer_open(const char *path, gguf_writer **out, char *err, size_t errlen);
 const char *gguf_writer_error(const gguf_writer *w);
 

@@ -317,6 +317,7 @@ static int bind_matrix(model *m, threadpool *tp, const char *name, const int64_t
     if (t->type == GGML_TYPE_Q8_0) {
         *blocks = t->data;
         m->bytes_mapped += t->nbytes;
+        m->n_mapped++;
         return 0;
     }
     if (t->type != GGML_TYPE_F32 && t->type != GGML_TYPE_F16 && t->type != GGML_TYPE_BF16 &&
@@ -344,6 +345,12 @@ static int bind_matrix(model *m, threadpool *tp, const char *name, const int64_t
     free(tmp);
     m->all_q8_zero_copy = 0;
     m->bytes_owned += nbytes;
+    m->n_converted++;
+    const char *tn = ggml_type_name(t->type);
+    if (!strstr(m->converted_types, tn)) {
+        size_t o = strlen(m->converted_types);
+        snprintf(m->converted_types + o, sizeof m->converted_types - o, "%s%s", o ? " " : "", tn);
+    }
     *blocks = dst;
     return 0;
 }

@@ -68,6 +68,8 @@ typedef struct model {
     uint64_t n_params;
     uint64_t bytes_mapped, bytes_owned; /* weight bytes used in place / converted copies */
     int all_q8_zero_copy;  /* every matrix used in place from the mmap */
+    uint32_t n_mapped, n_converted; /* matrices used in place / converted to owned Q8_0 */
+    char converted_types[64];       /* the source types converted, e.g. "f32 bf16" */
     void **owned;          /* buffers this model allocated */
     size_t n_owned, cap_owned;
 } model;

@@ -80,7 +80,7 @@ static void test_draw_frequencies(void **st)
         z[v] = -60.0f;
     z[10] = logf(0.1f), z[1030] = logf(0.2f), z[2047] = logf(0.3f), z[2999] = logf(0.4f);
     int count[4] = {0};
-    const int n = 20000;
+    const int n = 5000;
     for (int i = 0; i < n; i++) {
         float u = philox_uniform(42, 0, 0, (uint32_t)i, PHILOX_PURPOSE_CATEGORICAL), H;
         int32_t a, y;
@@ -95,7 +95,7 @@ static void test_draw_frequencies(void **st)
     }
     for (int k = 0; k < 4; k++) {
         double f = (double)count[k] / n, want = 0.1 * (k + 1);
-        assert_true(fabs(f - want) < 0.015);
+        assert_true(fabs(f - want) < 0.025);
     }
 }
 
