@@ -29,6 +29,7 @@ static const struct command commands[] = {
     {"logits", cmd_logits, "canvas logits of one decoder pass, for the fidelity check"},
     {"mkmodel", cmd_mkmodel, "write a random-weight DiffusionGemma GGUF (test models)"},
 #ifdef SIBYL_WITH_NODE
+    {"keys", cmd_keys, "the node's signing key: new, import, address (keystore v3)"},
     {"run", cmd_run, "run the oracle node (sibyl run -c oracle.conf)"},
 #endif
 };

@@ -60,8 +60,8 @@ static void skip_spaces(parser *ps)
 
 static int is_ident_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '$';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '$';
 }
 
 static int perr(parser *ps, const char *what)
@@ -605,8 +605,8 @@ const abi_value *abi_value_field(const abi_type *t, const abi_value *v, const ch
 
 static const char *kind_name(abi_kind k)
 {
-    static const char *names[] = {"uint",   "int",    "address", "bool",        "bytesN",
-                                  "bytes",  "string", "array",   "fixed array", "tuple"};
+    static const char *names[] = {"uint",  "int",    "address", "bool",        "bytesN",
+                                  "bytes", "string", "array",   "fixed array", "tuple"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -794,12 +794,12 @@ static int read_size_word(decoder *d, size_t pos, const char *what, size_t *out)
     const uint8_t *w = d->in + pos;
     for (int i = 0; i < 24; i++)
         if (w[i])
-            return fail(d->err, d->errlen, "abi: %s at offset %zu is out of range", what, pos);
+            return fail(d->err, d->errlen, "abi: %s word at offset %zu is out of range", what, pos);
     uint64_t v = 0;
     for (int i = 24; i < 32; i++)
         v = v << 8 | w[i];
     if (v > (uint64_t)(SIZE_MAX / 64))
-        return fail(d->err, d->errlen, "abi: %s at offset %zu is out of range", what, pos);
+        return fail(d->err, d->errlen, "abi: %s word at offset %zu is out of range", what, pos);
     *out = (size_t)v;
     return 0;
 }
@@ -829,7 +829,8 @@ static int dec_list(decoder *d, const abi_type *list_type, size_t n, size_t star
                 return -1;
             if (off != tail - start)
                 return fail(d->err, d->errlen,
-                            "abi: offset at %zu is %zu; the canonical encoding has %zu there "
+                            "abi: offset word at offset %zu holds %zu; the canonical encoding has "
+                            "%zu there "
                             "(out of bounds or non-canonical layout)",
                             slot, off, tail - start);
             if (dec_value(d, mt, tail, end, &items[i], &member_used) < 0)
@@ -878,8 +879,7 @@ static int dec_value(decoder *d, const abi_type *t, size_t pos, size_t end, abi_
                         pos, n, padded, avail);
         for (size_t i = n; i < padded; i++)
             if (d->in[pos + 32 + i])
-                return fail(d->err, d->errlen, "abi: non-zero padding at offset %zu",
-                            pos + 32 + i);
+                return fail(d->err, d->errlen, "abi: non-zero padding at offset %zu", pos + 32 + i);
         if (value_set_data(v, t->kind, d->in + pos + 32, n) < 0)
             return fail(d->err, d->errlen, "abi: out of memory");
         *used = 32 + padded;
@@ -947,7 +947,8 @@ int abi_decode_log(const abi_signature *ev, const uint8_t (*topics)[32], size_t 
     for (size_t i = 0; i < params->n_fields; i++)
         n_indexed += params->fields[i]->indexed ? 1 : 0;
     if (n_topics != 1 + n_indexed)
-        return fail(err, errlen, "abi: event %s has %zu indexed parameters, so %zu topics; the log has %zu",
+        return fail(err, errlen,
+                    "abi: event %s has %zu indexed parameters, so %zu topics; the log has %zu",
                     ev->name, n_indexed, 1 + n_indexed, n_topics);
     uint8_t topic0[32];
     if (abi_signature_hash(ev, topic0) < 0)
@@ -989,8 +990,8 @@ int abi_decode_log(const abi_signature *ev, const uint8_t (*topics)[32], size_t 
             if (bad) {
                 abi_value_free(&tmp);
                 abi_value_free(out);
-                return fail(err, errlen, "abi: topic %zu (parameter %zu of %s): %s",
-                            next_topic - 1, i, ev->name, bad);
+                return fail(err, errlen, "abi: topic %zu (parameter %zu of %s): %s", next_topic - 1,
+                            i, ev->name, bad);
             }
             value_init(v, pt->kind);
             memcpy(v->word, topic, 32);

@@ -42,9 +42,9 @@
 #define ABI_MAX_DEPTH 16 /* nesting of arrays and tuples in one type */
 
 typedef enum {
-    ABI_UINT,        /* uintN, N = 8..256 step 8 */
-    ABI_INT,         /* intN */
-    ABI_ADDRESS,     /* 20 bytes */
+    ABI_UINT,    /* uintN, N = 8..256 step 8 */
+    ABI_INT,     /* intN */
+    ABI_ADDRESS, /* 20 bytes */
     ABI_BOOL,
     ABI_FIXED_BYTES, /* bytesN, N = 1..32 */
     ABI_BYTES,       /* dynamic bytes */
@@ -56,13 +56,13 @@ typedef enum {
 
 typedef struct abi_type {
     abi_kind kind;
-    unsigned bits;     /* uintN/intN: N */
-    unsigned size;     /* bytesN: N; T[k]: k */
-    struct abi_type *elem;      /* arrays: the element type */
-    struct abi_type **fields;   /* tuples: the component types */
+    unsigned bits;            /* uintN/intN: N */
+    unsigned size;            /* bytesN: N; T[k]: k */
+    struct abi_type *elem;    /* arrays: the element type */
+    struct abi_type **fields; /* tuples: the component types */
     size_t n_fields;
-    char *name;       /* the parameter/component name in a signature, or NULL */
-    int indexed;      /* event parameters: declared `indexed` */
+    char *name;  /* the parameter/component name in a signature, or NULL */
+    int indexed; /* event parameters: declared `indexed` */
     /* Computed by the parser (build types only with abi_type_parse / abi_signature_parse): */
     int dynamic;        /* bytes, string, T[], or containing one of them */
     size_t static_size; /* encoded size in bytes when not dynamic (32 per word) */
@@ -96,23 +96,26 @@ int abi_selector(const abi_signature *sig, uint8_t out[4]);
 
 typedef struct abi_value {
     abi_kind kind;
-    uint8_t word[32];          /* fixed-size scalars, see above */
-    uint8_t *data;             /* bytes/string: owned (NUL-terminated for convenience) */
+    uint8_t word[32]; /* fixed-size scalars, see above */
+    uint8_t *data;    /* bytes/string: owned (NUL-terminated for convenience) */
     size_t len;
-    struct abi_value *items;   /* arrays/tuples: owned array of n_items values */
+    struct abi_value *items; /* arrays/tuples: owned array of n_items values */
     size_t n_items;
-    int is_topic_hash;         /* set on an indexed dynamic event parameter: word holds the
-                                  topic (keccak of the value), kind is ABI_FIXED_BYTES */
+    int is_topic_hash; /* set on an indexed dynamic event parameter: word holds the
+                          topic (keccak of the value), kind is ABI_FIXED_BYTES */
 } abi_value;
 
-/* Constructors: each initialises *v (no free needed before). Returns 0 or -1 (out of memory
- * or a value that does not fit; then *v is safe to abi_value_free). */
+/* Constructors: each initialises *v from scratch (it does not free what *v held before). Scalar
+ * values are range-checked against their type when encoded (abi_value_uint(v, 300) encodes as
+ * uint16 but fails as uint8). The allocating ones return 0, or -1 when out of memory (then *v
+ * is still safe to abi_value_free). */
 void abi_value_uint(abi_value *v, uint64_t x);
 void abi_value_u256(abi_value *v, const u256 *x);
 void abi_value_int(abi_value *v, int64_t x); /* sign-extended to 256 bits */
 void abi_value_address(abi_value *v, const uint8_t addr[20]);
 void abi_value_bool(abi_value *v, int b);
-void abi_value_fixed_bytes(abi_value *v, const uint8_t *p, size_t n); /* n <= 32 */
+/* bytesN: the n bytes left-aligned; n must be <= 32 (only the first 32 are kept). */
+void abi_value_fixed_bytes(abi_value *v, const uint8_t *p, size_t n);
 int abi_value_bytes(abi_value *v, const uint8_t *p, size_t n);
 int abi_value_string(abi_value *v, const char *s);
 /* Arrays and tuples with n zero-initialised items to fill in. kind = ABI_ARRAY,
@@ -120,7 +123,8 @@ int abi_value_string(abi_value *v, const char *s);
 int abi_value_list(abi_value *v, abi_kind kind, size_t n);
 void abi_value_free(abi_value *v);
 
-/* Reads a uintN value as u64 / u256 (fails on other kinds or when it does not fit). */
+/* Reads a uintN value as u64 (fails on other kinds or when it does not fit); for the full
+ * 256 bits copy v->word into a u256. */
 int abi_value_get_u64(const abi_value *v, uint64_t *out, char *err, size_t errlen);
 /* The i-th component of a tuple value by its name in type t (NULL when absent). */
 const abi_value *abi_value_field(const abi_type *t, const abi_value *v, const char *name);

@@ -17,7 +17,10 @@ typedef struct {
     int failed; /* nonzero after an allocation failure */
 } buf;
 
-#define BUF_INIT {NULL, 0, 0, 0}
+#define BUF_INIT                                                                                   \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 void buf_init(buf *b);
 /* Frees the storage (wiping it first: encoders may hold key material) and resets b. */

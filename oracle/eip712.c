@@ -101,8 +101,8 @@ int sibyl_attestation_sign(const secp256k1_context *ctx, const sibyl_domain *d,
 }
 
 int sibyl_attestation_recover(const secp256k1_context *ctx, const sibyl_domain *d,
-                              const sibyl_attestation *a, const uint8_t sig[65],
-                              uint8_t signer[20], char *err, size_t errlen)
+                              const sibyl_attestation *a, const uint8_t sig[65], uint8_t signer[20],
+                              char *err, size_t errlen)
 {
     uint8_t digest[32];
     sibyl_attestation_digest(d, a, digest);

@@ -75,7 +75,7 @@ int sibyl_attestation_sign(const secp256k1_context *ctx, const sibyl_domain *d,
                            char *err, size_t errlen);
 /* The signer's address. */
 int sibyl_attestation_recover(const secp256k1_context *ctx, const sibyl_domain *d,
-                              const sibyl_attestation *a, const uint8_t sig[65],
-                              uint8_t signer[20], char *err, size_t errlen);
+                              const sibyl_attestation *a, const uint8_t sig[65], uint8_t signer[20],
+                              char *err, size_t errlen);
 
 #endif

@@ -57,8 +57,7 @@ static long check_hex(const char *hex, int need_even, char *err, size_t errlen)
     return (long)n;
 }
 
-int hex_decode(const char *hex, uint8_t *out, size_t cap, size_t *out_len, char *err,
-               size_t errlen)
+int hex_decode(const char *hex, uint8_t *out, size_t cap, size_t *out_len, char *err, size_t errlen)
 {
     long digits = check_hex(hex, 1, err, errlen);
     if (digits < 0)

@@ -18,48 +18,81 @@ static const uint64_t round_constants[24] = {
 
 static inline uint64_t rotl64(uint64_t v, unsigned n)
 {
-    return n ? (v << n) | (v >> (64 - n)) : v;
+    return (v << (n & 63)) | (v >> ((64 - n) & 63));
 }
 
-/* The rho offsets and the pi permutation, as the walk of lane (1,0) through all 24 others:
- * pi_order[i] is the lane that receives the previous lane rotated by rho_offsets[i]. */
-static const unsigned rho_offsets[24] = {1,  3,  6,  10, 15, 21, 28, 36, 45, 55, 2,  14,
-                                         27, 41, 56, 8,  25, 43, 62, 18, 39, 61, 20, 44};
-static const unsigned pi_order[24] = {10, 7,  11, 17, 18, 3, 5,  16, 8,  21, 24, 4,
-                                      15, 23, 19, 13, 12, 2, 20, 14, 22, 9,  6,  1};
+/* One round on the lanes a[0..24] (index x + 5y), unrolled: theta, rho and pi into b,
+ * then chi back into a. Generated from the rotation table and the pi map (x,y)->(y,2x+3y). */
+#define KECCAK_ROUND(a, b, rc)                                                                     \
+    do {                                                                                           \
+        uint64_t c0 = a[0] ^ a[5] ^ a[10] ^ a[15] ^ a[20];                                         \
+        uint64_t c1 = a[1] ^ a[6] ^ a[11] ^ a[16] ^ a[21];                                         \
+        uint64_t c2 = a[2] ^ a[7] ^ a[12] ^ a[17] ^ a[22];                                         \
+        uint64_t c3 = a[3] ^ a[8] ^ a[13] ^ a[18] ^ a[23];                                         \
+        uint64_t c4 = a[4] ^ a[9] ^ a[14] ^ a[19] ^ a[24];                                         \
+        uint64_t d0 = c4 ^ rotl64(c1, 1);                                                          \
+        uint64_t d1 = c0 ^ rotl64(c2, 1);                                                          \
+        uint64_t d2 = c1 ^ rotl64(c3, 1);                                                          \
+        uint64_t d3 = c2 ^ rotl64(c4, 1);                                                          \
+        uint64_t d4 = c3 ^ rotl64(c0, 1);                                                          \
+        b[0] = rotl64(a[0] ^ d0, 0);                                                               \
+        b[10] = rotl64(a[1] ^ d1, 1);                                                              \
+        b[20] = rotl64(a[2] ^ d2, 62);                                                             \
+        b[5] = rotl64(a[3] ^ d3, 28);                                                              \
+        b[15] = rotl64(a[4] ^ d4, 27);                                                             \
+        b[16] = rotl64(a[5] ^ d0, 36);                                                             \
+        b[1] = rotl64(a[6] ^ d1, 44);                                                              \
+        b[11] = rotl64(a[7] ^ d2, 6);                                                              \
+        b[21] = rotl64(a[8] ^ d3, 55);                                                             \
+        b[6] = rotl64(a[9] ^ d4, 20);                                                              \
+        b[7] = rotl64(a[10] ^ d0, 3);                                                              \
+        b[17] = rotl64(a[11] ^ d1, 10);                                                            \
+        b[2] = rotl64(a[12] ^ d2, 43);                                                             \
+        b[12] = rotl64(a[13] ^ d3, 25);                                                            \
+        b[22] = rotl64(a[14] ^ d4, 39);                                                            \
+        b[23] = rotl64(a[15] ^ d0, 41);                                                            \
+        b[8] = rotl64(a[16] ^ d1, 45);                                                             \
+        b[18] = rotl64(a[17] ^ d2, 15);                                                            \
+        b[3] = rotl64(a[18] ^ d3, 21);                                                             \
+        b[13] = rotl64(a[19] ^ d4, 8);                                                             \
+        b[14] = rotl64(a[20] ^ d0, 18);                                                            \
+        b[24] = rotl64(a[21] ^ d1, 2);                                                             \
+        b[9] = rotl64(a[22] ^ d2, 61);                                                             \
+        b[19] = rotl64(a[23] ^ d3, 56);                                                            \
+        b[4] = rotl64(a[24] ^ d4, 14);                                                             \
+        a[0] = b[0] ^ (~b[1] & b[2]);                                                              \
+        a[1] = b[1] ^ (~b[2] & b[3]);                                                              \
+        a[2] = b[2] ^ (~b[3] & b[4]);                                                              \
+        a[3] = b[3] ^ (~b[4] & b[0]);                                                              \
+        a[4] = b[4] ^ (~b[0] & b[1]);                                                              \
+        a[5] = b[5] ^ (~b[6] & b[7]);                                                              \
+        a[6] = b[6] ^ (~b[7] & b[8]);                                                              \
+        a[7] = b[7] ^ (~b[8] & b[9]);                                                              \
+        a[8] = b[8] ^ (~b[9] & b[5]);                                                              \
+        a[9] = b[9] ^ (~b[5] & b[6]);                                                              \
+        a[10] = b[10] ^ (~b[11] & b[12]);                                                          \
+        a[11] = b[11] ^ (~b[12] & b[13]);                                                          \
+        a[12] = b[12] ^ (~b[13] & b[14]);                                                          \
+        a[13] = b[13] ^ (~b[14] & b[10]);                                                          \
+        a[14] = b[14] ^ (~b[10] & b[11]);                                                          \
+        a[15] = b[15] ^ (~b[16] & b[17]);                                                          \
+        a[16] = b[16] ^ (~b[17] & b[18]);                                                          \
+        a[17] = b[17] ^ (~b[18] & b[19]);                                                          \
+        a[18] = b[18] ^ (~b[19] & b[15]);                                                          \
+        a[19] = b[19] ^ (~b[15] & b[16]);                                                          \
+        a[20] = b[20] ^ (~b[21] & b[22]);                                                          \
+        a[21] = b[21] ^ (~b[22] & b[23]);                                                          \
+        a[22] = b[22] ^ (~b[23] & b[24]);                                                          \
+        a[23] = b[23] ^ (~b[24] & b[20]);                                                          \
+        a[24] = b[24] ^ (~b[20] & b[21]);                                                          \
+        a[0] ^= (rc);                                                                              \
+    } while (0)
 
 static void keccak_f1600(uint64_t a[25])
 {
-    for (int round = 0; round < 24; round++) {
-        /* theta: every lane gets the parity of two neighbouring columns */
-        uint64_t c[5], d;
-        for (int x = 0; x < 5; x++)
-            c[x] = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
-        for (int x = 0; x < 5; x++) {
-            d = c[(x + 4) % 5] ^ rotl64(c[(x + 1) % 5], 1);
-            for (int y = 0; y < 25; y += 5)
-                a[y + x] ^= d;
-        }
-        /* rho and pi together */
-        uint64_t carry = a[1];
-        for (int i = 0; i < 24; i++) {
-            unsigned j = pi_order[i];
-            uint64_t t = a[j];
-            a[j] = rotl64(carry, rho_offsets[i]);
-            carry = t;
-        }
-        /* chi: the only non-linear step, row by row */
-        for (int y = 0; y < 25; y += 5) {
-            uint64_t r0 = a[y], r1 = a[y + 1], r2 = a[y + 2], r3 = a[y + 3], r4 = a[y + 4];
-            a[y] = r0 ^ (~r1 & r2);
-            a[y + 1] = r1 ^ (~r2 & r3);
-            a[y + 2] = r2 ^ (~r3 & r4);
-            a[y + 3] = r3 ^ (~r4 & r0);
-            a[y + 4] = r4 ^ (~r0 & r1);
-        }
-        /* iota */
-        a[0] ^= round_constants[round];
-    }
+    uint64_t b[25];
+    for (int round = 0; round < 24; round++)
+        KECCAK_ROUND(a, b, round_constants[round]);
 }
 
 static inline uint64_t load_le64(const uint8_t *p)

@@ -15,7 +15,7 @@
 #define KECCAK256_SIZE 32
 
 typedef struct {
-    uint64_t lanes[25];         /* the 1600-bit state, lane (x,y) at index x + 5y */
+    uint64_t lanes[25];              /* the 1600-bit state, lane (x,y) at index x + 5y */
     uint8_t pending[KECCAK256_RATE]; /* bytes not yet absorbed */
     size_t n_pending;
 } keccak256_ctx;

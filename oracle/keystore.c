@@ -63,8 +63,7 @@ static int os_random(uint8_t *p, size_t n, char *err, size_t errlen)
 }
 
 /* Plain hex without "0x" (the keystore's own convention), exactly n bytes. */
-static int unhex(const char *s, uint8_t *out, size_t n, const char *what, char *err,
-                 size_t errlen)
+static int unhex(const char *s, uint8_t *out, size_t n, const char *what, char *err, size_t errlen)
 {
     if (!s)
         return fail(err, errlen, "keystore: %s is missing", what);
@@ -79,8 +78,8 @@ static int unhex(const char *s, uint8_t *out, size_t n, const char *what, char *
                 : (c >= 'A' && c <= 'F') ? c - 'A' + 10
                                          : -1;
         if (d < 0)
-            return fail(err, errlen, "keystore: %s has a non-hex character at position %zu",
-                        what, i);
+            return fail(err, errlen, "keystore: %s has a non-hex character at position %zu", what,
+                        i);
         if (i % 2)
             out[i / 2] = (uint8_t)(out[i / 2] | d);
         else
@@ -111,9 +110,10 @@ static int derive_key(const keystore_params *kp, const char *password, size_t pa
         uint64_t r = kp->scrypt_r, p = kp->scrypt_p;
         if (n > KEYSTORE_MAX_SCRYPT_MEM || r > 1024 || p > 1024 ||
             128 * r * (n + p + 2) > KEYSTORE_MAX_SCRYPT_MEM)
-            return fail(err, errlen,
-                        "keystore: scrypt parameters n=%llu r=%u p=%u need more than 1 GiB; refused",
-                        (unsigned long long)n, kp->scrypt_r, kp->scrypt_p);
+            return fail(
+                err, errlen,
+                "keystore: scrypt parameters n=%llu r=%u p=%u need more than 1 GiB; refused",
+                (unsigned long long)n, kp->scrypt_r, kp->scrypt_p);
         uint64_t maxmem = 128 * r * (n + p + 2) + (1 << 20);
         if (!EVP_PBE_scrypt(password, password_len, salt, salt_len, n, r, p, maxmem, dk, 32))
             return fail(err, errlen, "keystore: scrypt failed (n=%llu r=%u p=%u)",
@@ -124,8 +124,8 @@ static int derive_key(const keystore_params *kp, const char *password, size_t pa
         if (kp->pbkdf2_c == 0 || kp->pbkdf2_c > KEYSTORE_MAX_PBKDF2_C)
             return fail(err, errlen, "keystore: pbkdf2 iteration count %u out of range",
                         kp->pbkdf2_c);
-        if (!PKCS5_PBKDF2_HMAC(password, (int)password_len, salt, (int)salt_len,
-                               (int)kp->pbkdf2_c, EVP_sha256(), 32, dk))
+        if (!PKCS5_PBKDF2_HMAC(password, (int)password_len, salt, (int)salt_len, (int)kp->pbkdf2_c,
+                               EVP_sha256(), 32, dk))
             return fail(err, errlen, "keystore: pbkdf2 failed");
         return 0;
     }
@@ -133,8 +133,8 @@ static int derive_key(const keystore_params *kp, const char *password, size_t pa
 }
 
 /* AES-128-CTR is its own inverse. */
-static int aes128_ctr(const uint8_t key[16], const uint8_t iv[16], const uint8_t *in,
-                      uint8_t *out, size_t n, char *err, size_t errlen)
+static int aes128_ctr(const uint8_t key[16], const uint8_t iv[16], const uint8_t *in, uint8_t *out,
+                      size_t n, char *err, size_t errlen)
 {
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     int ok = c && EVP_EncryptInit_ex(c, EVP_aes_128_ctr(), NULL, key, iv);
@@ -164,8 +164,8 @@ int keystore_write_file(const secp256k1_context *ctx, const char *path, const ui
     uint8_t addr[20], salt[32], iv[16], dk[32], ct[32], mac[32], uuid[16];
     if (secp_key_address(ctx, key, addr, err, errlen) < 0)
         return -1;
-    if (os_random(salt, sizeof salt, err, errlen) < 0 || os_random(iv, sizeof iv, err, errlen) < 0 ||
-        os_random(uuid, sizeof uuid, err, errlen) < 0)
+    if (os_random(salt, sizeof salt, err, errlen) < 0 ||
+        os_random(iv, sizeof iv, err, errlen) < 0 || os_random(uuid, sizeof uuid, err, errlen) < 0)
         return -1;
     int rc = -1;
     if (derive_key(&kp, password, password_len, salt, sizeof salt, dk, err, errlen) < 0)
@@ -225,8 +225,7 @@ out:
 
 int keystore_write_dir(const secp256k1_context *ctx, const char *dir, const uint8_t key[32],
                        const char *password, size_t password_len, const keystore_params *params,
-                       char *path_out, size_t path_cap, uint8_t addr[20], char *err,
-                       size_t errlen)
+                       char *path_out, size_t path_cap, uint8_t addr[20], char *err, size_t errlen)
 {
     uint8_t a[20];
     if (secp_key_address(ctx, key, a, err, errlen) < 0)
@@ -238,8 +237,8 @@ int keystore_write_dir(const secp256k1_context *ctx, const char *dir, const uint
     char h_addr[41];
     tohex(h_addr, a, 20);
     int n = snprintf(path_out, path_cap, "%s/UTC--%04d-%02d-%02dT%02d-%02d-%02d.%09ldZ--%s", dir,
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec, h_addr);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec, h_addr);
     if (n < 0 || (size_t)n >= path_cap)
         return fail(err, errlen, "keystore: path in %s too long", dir);
     if (keystore_write_file(ctx, path_out, key, password, password_len, params, err, errlen) < 0)
@@ -328,9 +327,9 @@ static int json_uint(const cJSON *obj, const char *name, uint64_t max, uint64_t 
     return 0;
 }
 
-static int parse_and_decrypt(const secp256k1_context *ctx, const cJSON *root,
-                             const char *password, size_t password_len, uint8_t key[32],
-                             uint8_t addr[20], char *err, size_t errlen)
+static int parse_and_decrypt(const secp256k1_context *ctx, const cJSON *root, const char *password,
+                             size_t password_len, uint8_t key[32], uint8_t addr[20], char *err,
+                             size_t errlen)
 {
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (!cJSON_IsNumber(version) || version->valuedouble != 3)
@@ -373,7 +372,8 @@ static int parse_and_decrypt(const secp256k1_context *ctx, const cJSON *root,
         kp.kdf = KEYSTORE_KDF_PBKDF2;
         const char *prf = json_str(kdfp, "prf");
         if (!prf || strcmp(prf, "hmac-sha256"))
-            return fail(err, errlen, "keystore: pbkdf2 prf \"%.40s\" not supported (hmac-sha256 only)",
+            return fail(err, errlen,
+                        "keystore: pbkdf2 prf \"%.40s\" not supported (hmac-sha256 only)",
                         prf ? prf : "(missing)");
         if (json_uint(kdfp, "c", KEYSTORE_MAX_PBKDF2_C, &v, err, errlen) < 0)
             return -1;

@@ -39,8 +39,7 @@ int keystore_write_file(const secp256k1_context *ctx, const char *path, const ui
  * to path_out (path_cap bytes) and the address to addr. */
 int keystore_write_dir(const secp256k1_context *ctx, const char *dir, const uint8_t key[32],
                        const char *password, size_t password_len, const keystore_params *params,
-                       char *path_out, size_t path_cap, uint8_t addr[20], char *err,
-                       size_t errlen);
+                       char *path_out, size_t path_cap, uint8_t addr[20], char *err, size_t errlen);
 /* Decrypts the key file at path. Checks the permissions first, then the MAC, then that the
  * key matches the file's "address" field when it has one. addr (may be NULL) gets the
  * address derived from the key. */
@@ -48,8 +47,8 @@ int keystore_read_file(const secp256k1_context *ctx, const char *path, const cha
                        size_t password_len, uint8_t key[32], uint8_t addr[20], char *err,
                        size_t errlen);
 
-/* Reads a password file: its first line, without the trailing "\n" or "\r\n" (as cast and
- * geth do). *password is malloc'd; wipe and free it with keystore_password_free. */
+/* Reads a password file: its first line, without the trailing "\n" or "\r\n" (as
+ * geth does). *password is malloc'd; wipe and free it with keystore_password_free. */
 int keystore_read_password_file(const char *path, char **password, size_t *len, char *err,
                                 size_t errlen);
 void keystore_password_free(char *password, size_t len);

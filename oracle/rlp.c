@@ -104,8 +104,9 @@ static int decode_at(const uint8_t *base, size_t pos, size_t end, rlp_item *item
     } else {
         size_t k = b0 - short_base - 55;
         if (k > avail)
-            return fail(err, errlen, "rlp: truncated length at offset %zu (%zu bytes needed, %zu left)",
-                        pos + 1, k, avail);
+            return fail(err, errlen,
+                        "rlp: truncated length at offset %zu (%zu bytes needed, %zu left)", pos + 1,
+                        k, avail);
         if (base[pos + 1] == 0)
             return fail(err, errlen, "rlp: length with a leading zero byte at offset %zu", pos + 1);
         if (k > sizeof(size_t))
@@ -114,9 +115,10 @@ static int decode_at(const uint8_t *base, size_t pos, size_t end, rlp_item *item
         for (size_t i = 0; i < k; i++)
             plen = plen << 8 | base[pos + 1 + i];
         if (plen <= 55)
-            return fail(err, errlen,
-                        "rlp: non-canonical long-form length %zu at offset %zu (short form required)",
-                        plen, pos);
+            return fail(
+                err, errlen,
+                "rlp: non-canonical long-form length %zu at offset %zu (short form required)", plen,
+                pos);
         hlen = 1 + k;
     }
     if (plen > end - pos - hlen)
@@ -124,9 +126,10 @@ static int decode_at(const uint8_t *base, size_t pos, size_t end, rlp_item *item
                     "rlp: truncated %s at offset %zu: payload of %zu bytes, %zu available",
                     is_list ? "list" : "string", pos, plen, end - pos - hlen);
     if (!is_list && plen == 1 && base[pos + hlen] < 0x80)
-        return fail(err, errlen,
-                    "rlp: non-canonical single byte 0x%02x at offset %zu (must be encoded as itself)",
-                    base[pos + hlen], pos);
+        return fail(
+            err, errlen,
+            "rlp: non-canonical single byte 0x%02x at offset %zu (must be encoded as itself)",
+            base[pos + hlen], pos);
     item->is_list = is_list;
     item->payload = base + pos + hlen;
     item->payload_len = plen;
@@ -145,8 +148,7 @@ int rlp_decode(const uint8_t *in, size_t len, rlp_item *item, char *err, size_t 
     return 0;
 }
 
-int rlp_iter_init(rlp_iter *it, const uint8_t *base, const rlp_item *list, char *err,
-                  size_t errlen)
+int rlp_iter_init(rlp_iter *it, const uint8_t *base, const rlp_item *list, char *err, size_t errlen)
 {
     if (!list->is_list)
         return fail(err, errlen, "rlp: list expected at offset %zu, found a string", list->offset);
@@ -174,7 +176,8 @@ static int item_uint(const rlp_item *item, uint8_t *out, size_t width, char *err
         return fail(err, errlen, "rlp: integer at offset %zu has %zu bytes, at most %zu allowed",
                     item->offset, item->payload_len, width);
     if (item->payload_len && item->payload[0] == 0)
-        return fail(err, errlen, "rlp: integer at offset %zu has a leading zero byte", item->offset);
+        return fail(err, errlen, "rlp: integer at offset %zu has a leading zero byte",
+                    item->offset);
     memset(out, 0, width);
     memcpy(out + width - item->payload_len, item->payload, item->payload_len);
     return 0;

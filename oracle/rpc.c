@@ -138,8 +138,7 @@ static void sleep_ms(long ms)
 }
 
 /* One HTTP POST. Returns the CURLcode; *status gets the HTTP status (0 if none). */
-static CURLcode post_once(rpc_client *c, const char *body, struct curl_slist *headers,
-                          long *status)
+static CURLcode post_once(rpc_client *c, const char *body, struct curl_slist *headers, long *status)
 {
     CURL *h = c->curl;
     curl_easy_reset(h);
@@ -178,17 +177,18 @@ static void take_error_object(const cJSON *eobj, rpc_error *rerr)
     free(rerr->data);
     rerr->data = NULL;
     if (data && !cJSON_IsNull(data))
-        rerr->data = cJSON_IsString(data) ? strdup(data->valuestring) : cJSON_PrintUnformatted(data);
+        rerr->data =
+            cJSON_IsString(data) ? strdup(data->valuestring) : cJSON_PrintUnformatted(data);
 }
 
 /* Parses the reply to request id. Returns RPC_OK with *result, or an rpc_status. */
-static int parse_reply(rpc_client *c, const char *method, long id, cJSON **result,
-                       rpc_error *rerr, char *err, size_t errlen)
+static int parse_reply(rpc_client *c, const char *method, long id, cJSON **result, rpc_error *rerr,
+                       char *err, size_t errlen)
 {
     cJSON *root = cJSON_ParseWithLength((const char *)c->reply.data, c->reply.len);
     if (!root) {
-        fail(err, errlen, "rpc %s: the reply is not JSON (%zu bytes from %s)", method,
-             c->reply.len, c->url);
+        fail(err, errlen, "rpc %s: the reply is not JSON (%zu bytes from %s)", method, c->reply.len,
+             c->url);
         return RPC_EREPLY;
     }
     int rc = RPC_OK;
@@ -292,8 +292,8 @@ int rpc_call(rpc_client *c, const char *method, const cJSON *params, cJSON **res
                 cJSON_Delete(*result);
                 *result = NULL;
             }
-            fail(err, errlen, "rpc %s: HTTP %ld after %d attempt%s to %s", method, status,
-                 attempts, attempts == 1 ? "" : "s", c->url);
+            fail(err, errlen, "rpc %s: HTTP %ld after %d attempt%s to %s", method, status, attempts,
+                 attempts == 1 ? "" : "s", c->url);
             rc = RPC_EHTTP;
         }
     } else {

@@ -28,11 +28,11 @@ typedef enum {
 } rpc_status;
 
 typedef struct {
-    long timeout_ms;     /* whole request, connect included; default 10000 */
+    long timeout_ms;         /* whole request, connect included; default 10000 */
     long connect_timeout_ms; /* default 3000 */
-    int max_retries;     /* retries after the first try; default 3 */
-    long backoff_ms;     /* first delay; default 200 */
-    long backoff_max_ms; /* default 5000 */
+    int max_retries;         /* retries after the first try; default 3 */
+    long backoff_ms;         /* first delay; default 200 */
+    long backoff_max_ms;     /* default 5000 */
 } rpc_options;
 
 /* The defaults above. */
@@ -42,9 +42,9 @@ rpc_options rpc_default_options(void);
 typedef struct {
     long code;
     char message[512];
-    char *data; /* the "data" member: its text if a string (e.g. revert data "0x08c379a0..."),
-                   else printed as compact JSON; malloc'd
-                   or NULL; freed by rpc_error_clear */
+    char *data;       /* the "data" member: its text if a string (e.g. revert data "0x08c379a0..."),
+                         else printed as compact JSON; malloc'd
+                         or NULL; freed by rpc_error_clear */
     long http_status; /* the last HTTP status seen, 0 if none */
     int attempts;     /* how many HTTP requests the call made */
 } rpc_error;
@@ -58,7 +58,8 @@ rpc_client *rpc_client_new(const char *url, const rpc_options *opts, char *err, 
 void rpc_client_free(rpc_client *c);
 
 /* Calls method with params (a JSON array; NULL = []; not consumed). On RPC_OK *result is the
- * reply's "result" (detached; the caller frees it with cJSON_Delete). On failure a negative
+ * reply's "result" (detached; the caller frees it with cJSON_Delete); it may be a JSON null,
+ * e.g. eth_getTransactionReceipt for a transaction not yet mined. On failure a negative
  * rpc_status, a message in err naming the method and the cause, and for RPC_EERROR the
  * node's code/message/data in *rerr (rerr may be NULL; clear it with rpc_error_clear). */
 int rpc_call(rpc_client *c, const char *method, const cJSON *params, cJSON **result,

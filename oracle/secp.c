@@ -45,8 +45,7 @@ secp256k1_context *secp_context_create(char *err, size_t errlen)
         return NULL;
     }
     uint8_t seed[32];
-    if (os_random(seed, sizeof seed, err, errlen) < 0 ||
-        !secp256k1_context_randomize(ctx, seed)) {
+    if (os_random(seed, sizeof seed, err, errlen) < 0 || !secp256k1_context_randomize(ctx, seed)) {
         if (err && errlen && !err[0])
             fail(err, errlen, "secp256k1_context_randomize failed");
         explicit_bzero(seed, sizeof seed);

@@ -76,8 +76,7 @@ int tx_signing_hash(const tx_fields *tx, uint8_t hash[32], char *err, size_t err
     return 0;
 }
 
-int tx_encode_signed(const tx_fields *tx, const uint8_t sig[65], buf *raw, char *err,
-                     size_t errlen)
+int tx_encode_signed(const tx_fields *tx, const uint8_t sig[65], buf *raw, char *err, size_t errlen)
 {
     if (check_tx(tx, err, errlen) < 0)
         return -1;
