@@ -34,15 +34,17 @@ typedef struct backend_ops {
      * positions), bidirectional, reading the cache. sc_probs: the self-conditioning
      * probabilities (n rows of vocab_pad floats, zero in the padding) or NULL on a canvas's
      * first step. Writes n x vocab softcapped logits (row stride vocab). */
-    int (*decode)(void *state, const int32_t *ids, uint32_t n, uint32_t pos0,
-                  const float *sc_probs, float *logits, char *err, size_t errlen);
+    int (*decode)(void *state, const int32_t *ids, uint32_t n, uint32_t pos0, const float *sc_probs,
+                  float *logits, char *err, size_t errlen);
     /* Optional: per-op timings since the last reset of the profile (may be NULL). */
     engine_profile *(*profile)(void *state);
 } backend_ops;
 
 const backend_ops *cpu_backend(void);
-/* Test access to the CPU backend's KV cache of one layer (positions x n_kv*head_dim floats;
- * which 0 = K, 1 = V); NULL if out of range. For the batch-invariance test. */
-const float *cpu_backend_kv(void *cpu_state, uint32_t layer, int which, uint32_t *n_cached);
+/* Test access to the CPU backend's KV cache of one layer: n_slots rows of n_kv*head_dim
+ * floats, position p in row p % n_slots (sliding layers keep a ring of window + canvas rows);
+ * which 0 = K, 1 = V; NULL if out of range. For the batch-invariance test. */
+const float *cpu_backend_kv(void *cpu_state, uint32_t layer, int which, uint32_t *n_cached,
+                            uint32_t *n_slots);
 
 #endif

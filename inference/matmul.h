@@ -11,8 +11,8 @@
 #include "inference/threadpool.h"
 
 typedef enum {
-    KERNEL_AUTO = 0,   /* best path this CPU supports */
-    KERNEL_PORTABLE,   /* plain C */
+    KERNEL_AUTO = 0, /* best path this CPU supports */
+    KERNEL_PORTABLE, /* plain C */
     KERNEL_AVX2,
     KERNEL_AVX512VNNI,
 } kernel_path;

@@ -73,7 +73,7 @@ static void test_expf_accuracy(void **state)
 {
     (void)state;
     float worst;
-    int64_t d = sweep_ulp(cm_expf, exp, -104.0f, 89.0f, 1021, &worst);
+    int64_t d = sweep_ulp(cm_expf, exp, -104.0f, 89.0f, 2039, &worst);
     printf("cm_expf  max %lld ulp over [-104, 89] (worst x = %a)\n", (long long)d, worst);
     assert_true(d <= 1);
     /* subnormal results: absolute error within one subnormal spacing */
@@ -104,11 +104,10 @@ static void test_logf_accuracy(void **state)
 {
     (void)state;
     float worst;
-    int64_t d = sweep_ulp(cm_logf, log, from_bits(1), from_bits(0x7f7fffff), 2039, &worst);
-    printf("cm_logf  max %lld ulp over all positive floats (worst x = %a)\n", (long long)d,
-           worst);
+    int64_t d = sweep_ulp(cm_logf, log, from_bits(1), from_bits(0x7f7fffff), 4093, &worst);
+    printf("cm_logf  max %lld ulp over all positive floats (worst x = %a)\n", (long long)d, worst);
     assert_true(d <= 1);
-    d = sweep_ulp(cm_logf, log, 0.5f, 2.0f, 13, &worst);
+    d = sweep_ulp(cm_logf, log, 0.5f, 2.0f, 31, &worst);
     printf("cm_logf  max %lld ulp over [0.5, 2] (worst x = %a)\n", (long long)d, worst);
     assert_true(d <= 1);
 }
@@ -132,11 +131,11 @@ static void test_tanhf_accuracy(void **state)
 {
     (void)state;
     float worst;
-    int64_t d = sweep_ulp(cm_tanhf, tanh, -10.0f, 10.0f, 1021, &worst);
+    int64_t d = sweep_ulp(cm_tanhf, tanh, -10.0f, 10.0f, 2039, &worst);
     printf("cm_tanhf max %lld ulp over [-10, 10] (worst x = %a)\n", (long long)d, worst);
     assert_true(d <= 2);
-    d = sweep_ulp(cm_tanhf, tanh, 0.3f, 0.8f, 13, &worst);
-    printf("cm_tanhf max %lld ulp over [0.3, 0.8], every 13th float (worst x = %a)\n", (long long)d,
+    d = sweep_ulp(cm_tanhf, tanh, 0.3f, 0.8f, 31, &worst);
+    printf("cm_tanhf max %lld ulp over [0.3, 0.8], every 31st float (worst x = %a)\n", (long long)d,
            worst);
     assert_true(d <= 2);
 }
@@ -166,7 +165,7 @@ static void trig_check(f1 fn, double (*ref)(double), const char *name)
     assert_true(d <= 1);
     double maxabs = 0;
     float wx = 0;
-    for (int64_t o = ordinal(-4.0e5f); o <= ordinal(4.0e5f); o += 2039) {
+    for (int64_t o = ordinal(-4.0e5f); o <= ordinal(4.0e5f); o += 4093) {
         float x = o < 0 ? from_bits(0x80000000u | (uint32_t)(-o)) : from_bits((uint32_t)o);
         double e = fabs((double)fn(x) - ref((double)x));
         if (e > maxabs) {
@@ -184,7 +183,7 @@ static void trig_check(f1 fn, double (*ref)(double), const char *name)
         }
     }
     printf("%s max abs error %.3g over |x| <= 4e5 (worst x = %a)\n", name, maxabs, wx);
-    assert_true(maxabs <= 1.2e-7);
+    assert_true(maxabs <= 1.0e-7);
 }
 
 static void test_sinf_accuracy(void **state)
@@ -250,12 +249,12 @@ static uint64_t frozen_hash(void)
     uint32_t s = 12345u;
     for (int i = 0; i < 65536; i++) {
         s = s * 1664525u + 1013904223u;
-        float u = (float)(s >> 8) * 0x1p-24f; /* [0, 1) */
-        float xe = (u - 0.5f) * 200.0f;       /* exp: [-100, 100) */
+        float u = (float)(s >> 8) * 0x1p-24f;  /* [0, 1) */
+        float xe = (u - 0.5f) * 200.0f;        /* exp: [-100, 100) */
         float xl = from_bits(s & 0x7f7fffffu); /* log: any positive finite float */
-        float xt = (u - 0.5f) * 24.0f;        /* tanh */
-        float xs = (u - 0.5f) * 8.0e5f;       /* sin/cos */
-        float xr = (u - 0.5f) * 300.0f;       /* round */
+        float xt = (u - 0.5f) * 24.0f;         /* tanh */
+        float xs = (u - 0.5f) * 8.0e5f;        /* sin/cos */
+        float xr = (u - 0.5f) * 300.0f;        /* round */
         h = fnv1a(h, to_bits(cm_expf(xe)));
         h = fnv1a(h, to_bits(cm_logf(xl)));
         h = fnv1a(h, to_bits(cm_tanhf(xt)));
@@ -290,11 +289,11 @@ static void test_frozen_bits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_expf_accuracy),   cmocka_unit_test(test_expf_specials),
-        cmocka_unit_test(test_logf_accuracy),   cmocka_unit_test(test_logf_specials),
-        cmocka_unit_test(test_tanhf_accuracy),  cmocka_unit_test(test_tanhf_specials),
-        cmocka_unit_test(test_sinf_accuracy),   cmocka_unit_test(test_cosf_accuracy),
-        cmocka_unit_test(test_trig_specials),   cmocka_unit_test(test_round_half_away),
+        cmocka_unit_test(test_expf_accuracy),  cmocka_unit_test(test_expf_specials),
+        cmocka_unit_test(test_logf_accuracy),  cmocka_unit_test(test_logf_specials),
+        cmocka_unit_test(test_tanhf_accuracy), cmocka_unit_test(test_tanhf_specials),
+        cmocka_unit_test(test_sinf_accuracy),  cmocka_unit_test(test_cosf_accuracy),
+        cmocka_unit_test(test_trig_specials),  cmocka_unit_test(test_round_half_away),
         cmocka_unit_test(test_frozen_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

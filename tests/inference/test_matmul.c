@@ -175,7 +175,7 @@ static void test_matmul_paths(void **state)
                kernels_select(all_paths[p]) == 0 ? "tested" : "not supported by this CPU");
     kernels_select(KERNEL_AUTO);
     const int shapes[][3] = {
-        {1, 1, 32},  {1, 17, 32},  {3, 5, 64},    {5, 33, 96},  {8, 16, 256}, {9, 31, 160},
+        {1, 1, 32},    {1, 17, 32},   {3, 5, 64},    {5, 33, 96},    {8, 16, 256}, {9, 31, 160},
         {1, 64, 1024}, {17, 47, 288}, {33, 40, 128}, {2, 100, 4096}, {70, 19, 64}, {4, 8, 32},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -204,6 +204,69 @@ static void test_matmul_bad_shapes(void **state)
     q8_act_free(&A);
 }
 
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* Frozen bits: a fixed problem (inputs from an LCG, independent of this file's xorshift)
+ * through A3 quantisation, A4 weight quantisation, q8_matmul, sum8 and dot8, hashed and compared
+ * with a committed constant, on every path. Catches any change of the arithmetic between builds
+ * (-O0 / -O3, sanitizers) and commits. Changing the constant = a new profile version. */
+#define MATMUL_FROZEN_HASH 0xd87043c81f94c21bull
+
+static void test_frozen_bits(void **state)
+{
+    (void)state;
+    enum { T = 7, N = 45, K = 320 };
+    static float x[T * K], wf[N * K], y[T * N];
+    static block_q8_0 w[N * K / QK];
+    uint32_t s = 2463534242u;
+    for (int i = 0; i < T * K; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = ((float)(s >> 8) * 0x1p-24f - 0.5f) * (float)(1 + i % 7);
+    }
+    for (int i = 0; i < N * K; i++) {
+        s = s * 1664525u + 1013904223u;
+        wf[i] = ((float)(s >> 8) * 0x1p-24f - 0.5f) * 0.1f;
+    }
+    for (int n = 0; n < N; n++)
+        q8_0_quantize_row(wf + (size_t)n * K, w + (size_t)n * (K / QK), K);
+    q8_act A;
+    assert_int_equal(q8_act_alloc(&A, T, K), 0);
+    q8_quantize_rows(x, T, K, &A);
+    q8_weight W = {.blocks = w, .rows = N, .cols = K};
+    uint64_t first = 0;
+    for (size_t p = 0; p < sizeof all_paths / sizeof all_paths[0]; p++) {
+        if (kernels_select(all_paths[p]) != 0)
+            continue;
+        assert_int_equal(q8_matmul(&W, &A, y, N, NULL), 0);
+        uint64_t h = 0xcbf29ce484222325ull;
+        h = fnv1a(h, A.q, (size_t)T * K);
+        h = fnv1a(h, A.d, (size_t)T * (K / QK) * sizeof(float));
+        h = fnv1a(h, w, sizeof w);
+        h = fnv1a(h, y, sizeof y);
+        for (size_t n = 0; n <= T * K; n += 37) {
+            float a = sum8(x, n), b = dot8(x, x + 1, n);
+            h = fnv1a(h, &a, sizeof a);
+            h = fnv1a(h, &b, sizeof b);
+        }
+        printf("path %-10s frozen hash 0x%016llxull\n", kernel_path_name(all_paths[p]),
+               (unsigned long long)h);
+        if (!first)
+            first = h;
+        assert_true(h == first);
+    }
+    kernels_select(KERNEL_AUTO);
+    q8_act_free(&A);
+    assert_true(first == MATMUL_FROZEN_HASH);
+}
+
 static void test_path_names(void **state)
 {
     (void)state;
@@ -218,9 +281,8 @@ static void test_path_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sum8_dot8),
-        cmocka_unit_test(test_matmul_paths),
-        cmocka_unit_test(test_matmul_bad_shapes),
+        cmocka_unit_test(test_sum8_dot8),         cmocka_unit_test(test_matmul_paths),
+        cmocka_unit_test(test_matmul_bad_shapes), cmocka_unit_test(test_frozen_bits),
         cmocka_unit_test(test_path_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

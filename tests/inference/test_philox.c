@@ -48,9 +48,9 @@ static void test_a10_mapping(void **state)
     philox4x32_10(ctr, key, out);
     assert_int_equal(philox_word(seed, ctr[0], ctr[1], ctr[2], ctr[3]), out[0]);
     /* with key words in the KAT's order the seed is (lo = a4093822, hi = 299f31d0) */
-    assert_int_equal(philox_word(0x299f31d0a4093822ull, 0x243f6a88u, 0x85a308d3u, 0x13198a2eu,
-                                 0x03707344u),
-                     0xd16cfe09u);
+    assert_int_equal(
+        philox_word(0x299f31d0a4093822ull, 0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u),
+        0xd16cfe09u);
     assert_int_equal(philox_word(0, 0, 0, 0, 0), 0x6627e8d5u);
     /* each index changes the word */
     uint32_t base = philox_word(42, 1, 2, 3, PHILOX_PURPOSE_CATEGORICAL);

@@ -64,8 +64,8 @@ static void test_fp16_rounding(void **state)
 {
     (void)state;
     /* hand cases: ties to even, overflow, subnormal rounding, underflow */
-    assert_int_equal(f32_to_fp16(1.0f + 0x1p-11f), 0x3c00);             /* tie, to even */
-    assert_int_equal(f32_to_fp16(1.0f + 3 * 0x1p-11f), 0x3c02);         /* tie, to even (up) */
+    assert_int_equal(f32_to_fp16(1.0f + 0x1p-11f), 0x3c00);            /* tie, to even */
+    assert_int_equal(f32_to_fp16(1.0f + 3 * 0x1p-11f), 0x3c02);        /* tie, to even (up) */
     assert_int_equal(f32_to_fp16(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01); /* above tie */
     assert_int_equal(f32_to_fp16(65504.0f), 0x7bff);
     assert_int_equal(f32_to_fp16(65519.99f), 0x7bff);
@@ -73,10 +73,10 @@ static void test_fp16_rounding(void **state)
     assert_int_equal(f32_to_fp16(1e10f), 0x7c00);
     assert_int_equal(f32_to_fp16(-1e10f), 0xfc00);
     assert_int_equal(f32_to_fp16(0x1p-24f), 0x0001);
-    assert_int_equal(f32_to_fp16(0x1p-25f), 0x0000);               /* tie to even: 0 */
-    assert_int_equal(f32_to_fp16(0x1p-25f + 0x1p-40f), 0x0001);    /* above the tie */
-    assert_int_equal(f32_to_fp16(3 * 0x1p-25f), 0x0002);           /* 1.5 units: to even 2 */
-    assert_int_equal(f32_to_fp16(0x1.ffcp-15f), 0x0400);           /* carries into normal */
+    assert_int_equal(f32_to_fp16(0x1p-25f), 0x0000);            /* tie to even: 0 */
+    assert_int_equal(f32_to_fp16(0x1p-25f + 0x1p-40f), 0x0001); /* above the tie */
+    assert_int_equal(f32_to_fp16(3 * 0x1p-25f), 0x0002);        /* 1.5 units: to even 2 */
+    assert_int_equal(f32_to_fp16(0x1.ffcp-15f), 0x0400);        /* carries into normal */
     assert_int_equal(f32_to_fp16(-0x1p-30f), 0x8000);
     assert_int_equal(f32_to_fp16(from_bits(1)), 0x0000);
     assert_int_equal(f32_to_fp16(INFINITY), 0x7c00);
@@ -205,8 +205,8 @@ static void test_q8_0_weights(void **state)
 }
 
 /* Packs a Q4_K block the way ggml lays it out (independent of the dequantiser's code). */
-static void pack_q4_k(uint8_t blk[144], uint16_t d, uint16_t dmin, const int sc[8],
-                      const int m[8], const uint8_t q[256])
+static void pack_q4_k(uint8_t blk[144], uint16_t d, uint16_t dmin, const int sc[8], const int m[8],
+                      const uint8_t q[256])
 {
     memset(blk, 0, 144);
     blk[0] = (uint8_t)(d & 0xff);
@@ -257,7 +257,7 @@ static void test_q4_k(void **state)
             assert_int_equal(to_bits(out[256 * b + i]), to_bits(want));
         }
     }
-    assert_true(out[0] == 0.0f);                 /* q 0, m 0 */
+    assert_true(out[0] == 0.0f);     /* q 0, m 0 */
     assert_true(out[255] == -27.0f); /* j=7: q = 0, m = 54 */
 }
 
@@ -305,9 +305,12 @@ static void test_q6_k(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fp16_round_trip), cmocka_unit_test(test_fp16_rounding),
-        cmocka_unit_test(test_bf16),            cmocka_unit_test(test_act_quant_hand),
-        cmocka_unit_test(test_q8_0_weights),    cmocka_unit_test(test_q4_k),
+        cmocka_unit_test(test_fp16_round_trip),
+        cmocka_unit_test(test_fp16_rounding),
+        cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_act_quant_hand),
+        cmocka_unit_test(test_q8_0_weights),
+        cmocka_unit_test(test_q4_k),
         cmocka_unit_test(test_q6_k),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -83,7 +83,7 @@ static void test_many_dispatches(void **state)
     char err[128];
     threadpool *tp = tp_create(3, err, sizeof err);
     assert_non_null(tp);
-    for (int rep = 0; rep < 5000; rep++) {
+    for (int rep = 0; rep < 2000; rep++) {
         atomic_llong s;
         atomic_init(&s, 0);
         int n = 1 + rep % 200;
