@@ -30,21 +30,17 @@ const char *reject_code_name(int code)
 {
     switch (code) {
     case REJECT_UNKNOWN_MODEL:
-        return "unknown model";
+        return "UNKNOWN_MODEL";
+    case REJECT_INPUT_TOO_LONG:
+        return "INPUT_TOO_LONG";
+    case REJECT_PARAMS_INVALID:
+        return "PARAMS_INVALID";
+    case REJECT_ADAPTER_PARSE:
+        return "ADAPTER_PARSE";
     case REJECT_UNKNOWN_ADAPTER:
-        return "unknown adapter";
-    case REJECT_INPUT_TOO_LARGE:
-        return "input too large";
-    case REJECT_BAD_INPUT:
-        return "bad input";
-    case REJECT_BAD_PARAMS:
-        return "bad params";
-    case REJECT_PARAMS_RANGE:
-        return "params out of range";
-    case REJECT_PROMPT_TOO_LONG:
-        return "prompt too long";
+        return "UNKNOWN_ADAPTER";
     case REJECT_ENGINE_FAILURE:
-        return "engine failure";
+        return "ENGINE_FAILURE";
     }
     return "unknown reason";
 }

@@ -17,28 +17,26 @@
 
 #include "inference/engine.h"
 
-/* Reason codes of a reject (never 0: 0 means an answer). */
+/* Reason codes of a reject (docs/protocol.md; never 0: 0 means an answer). */
 enum {
-    REJECT_UNKNOWN_MODEL = 1,    /* this node does not serve the request's modelId */
-    REJECT_UNKNOWN_ADAPTER = 2,  /* no adapter of that name */
-    REJECT_INPUT_TOO_LARGE = 3,  /* input longer than the node's max_input_bytes */
-    REJECT_BAD_INPUT = 4,        /* the adapter cannot parse the input (e.g. not UTF-8) */
-    REJECT_BAD_PARAMS = 5,       /* params are not in the adapter's encoding */
-    REJECT_PARAMS_RANGE = 6,     /* params decode but are out of the model's range */
-    REJECT_PROMPT_TOO_LONG = 7,  /* the prompt does not fit the model's context */
-    REJECT_ENGINE_FAILURE = 8    /* the engine failed on this request (e.g. out of memory) */
+    REJECT_UNKNOWN_MODEL = 1,   /* this node does not serve the request's modelId */
+    REJECT_INPUT_TOO_LONG = 2,  /* over max_input_bytes, or the prompt does not fit the context */
+    REJECT_PARAMS_INVALID = 3,  /* params not in the adapter's encoding, or out of range */
+    REJECT_ADAPTER_PARSE = 4,   /* the adapter cannot parse the input (e.g. not UTF-8) */
+    REJECT_UNKNOWN_ADAPTER = 5, /* no adapter of that name */
+    REJECT_ENGINE_FAILURE = 6   /* the engine failed on a valid job */
 };
 const char *reject_code_name(int code);
 
 /* What an adapter gets for one request. */
 typedef struct {
     engine *eng;
-    uint64_t seed;            /* the event's seed, low 64 bits */
+    uint64_t seed; /* the event's seed, low 64 bits */
     const uint8_t *input;
     size_t input_len;
     const uint8_t *params;
     size_t params_len;
-    engine_step_fn on_step;   /* passed to engine_generate (cancellation) */
+    engine_step_fn on_step; /* passed to engine_generate (cancellation) */
     void *step_user;
 } adapter_job;
 
@@ -46,8 +44,8 @@ typedef struct {
 typedef struct {
     uint8_t *output;
     size_t output_len;
-    int reject_code;          /* 0 = output is the answer */
-    int cancelled;            /* the step callback stopped the engine: no answer at all */
+    int reject_code; /* 0 = output is the answer */
+    int cancelled;   /* the step callback stopped the engine: no answer at all */
     double engine_seconds;
     uint32_t n_tokens;
 } adapter_result;

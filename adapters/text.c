@@ -1,13 +1,13 @@
 /*
  * The "text" adapter.
  *
- *   input  = the user's prompt, UTF-8 (invalid UTF-8 -> REJECT_BAD_INPUT). The node applies the
+ *   input  = the user's prompt, UTF-8 (invalid UTF-8 -> REJECT_ADAPTER_PARSE). The node applies the
  *            model's chat template (tok_chat_prompt: one user turn, no system prompt, thinking
  *            off), so a contract sends a question, not a raw token stream.
  *   params = empty (the model's defaults), or abi.encode(uint32 maxNewTokens, uint32 steps):
  *            exactly 64 bytes, canonical ABI; a 0 keeps that default. Anything else ->
- *            REJECT_BAD_PARAMS; values the model refuses (gen_params_check) ->
- *            REJECT_PARAMS_RANGE.
+ *            REJECT_PARAMS_INVALID; values the model refuses (gen_params_check) ->
+ *            REJECT_PARAMS_INVALID.
  *   output = the generated text, UTF-8, control tokens (EOS, turn markers) removed.
  */
 #include <stdio.h>
@@ -70,7 +70,7 @@ static int text_run(const adapter_job *job, adapter_result *res, char *err, size
 {
     memset(res, 0, sizeof *res);
     if (!utf8_valid(job->input, job->input_len)) {
-        res->reject_code = REJECT_BAD_INPUT;
+        res->reject_code = REJECT_ADAPTER_PARSE;
         snprintf(err, errlen, "input is not valid UTF-8");
         return 0;
     }
@@ -81,7 +81,7 @@ static int text_run(const adapter_job *job, adapter_result *res, char *err, size
         uint32_t max_new, steps;
         if (job->params_len != 64 || abi_u32(job->params, &max_new) ||
             abi_u32(job->params + 32, &steps)) {
-            res->reject_code = REJECT_BAD_PARAMS;
+            res->reject_code = REJECT_PARAMS_INVALID;
             snprintf(err, errlen,
                      "params must be empty or abi.encode(uint32 maxNewTokens, uint32 steps) "
                      "(64 bytes), got %zu bytes",
@@ -94,7 +94,7 @@ static int text_run(const adapter_job *job, adapter_result *res, char *err, size
             gp.max_steps = steps;
     }
     if (gen_params_check(job->eng, &gp, err, errlen)) {
-        res->reject_code = REJECT_PARAMS_RANGE;
+        res->reject_code = REJECT_PARAMS_INVALID;
         return 0;
     }
 
@@ -111,7 +111,7 @@ static int text_run(const adapter_job *job, adapter_result *res, char *err, size
     int rc = tok_chat_prompt(tok, NULL, prompt, &ids, &n_ids, err, errlen);
     free(prompt);
     if (rc) {
-        res->reject_code = REJECT_BAD_INPUT;
+        res->reject_code = REJECT_ADAPTER_PARSE;
         return 0;
     }
     gen_result gr;
@@ -124,11 +124,11 @@ static int text_run(const adapter_job *job, adapter_result *res, char *err, size
         return 0;
     }
     if (rc == ENGINE_ETOOLONG) {
-        res->reject_code = REJECT_PROMPT_TOO_LONG;
+        res->reject_code = REJECT_INPUT_TOO_LONG;
         return 0;
     }
     if (rc == ENGINE_EINVAL) {
-        res->reject_code = REJECT_PARAMS_RANGE;
+        res->reject_code = REJECT_PARAMS_INVALID;
         return 0;
     }
     if (rc == ENGINE_ENOMEM || rc == ENGINE_EBACKEND) {

@@ -68,8 +68,8 @@ int attest_model_hash(const char *path, journal *j, int progress, uint8_t out[32
     uint64_t done = 0, next_report = id.size / 10;
     int show = progress && id.size > (64u << 20);
     if (show)
-        log_msg(LOG_INFO, NULL, "hashing model %s (%.1f MiB, sha256, once per file version)",
-                path, (double)id.size / 1048576.0);
+        log_msg(LOG_INFO, NULL, "hashing model %s (%.1f MiB, sha256, once per file version)", path,
+                (double)id.size / 1048576.0);
     size_t n;
     while ((n = fread(chunk, 1, 1 << 20, f)) > 0) {
         EVP_DigestUpdate(ctx, chunk, n);

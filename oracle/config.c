@@ -115,17 +115,58 @@ static int parse_url(const char *v, const char *scheme, char *out, size_t cap)
     return 0;
 }
 
-enum { K_RPC_HTTP, K_RPC_WS, K_CHAIN_ID, K_ORACLE, K_MODEL, K_KEYSTORE, K_PASSWORD_FILE,
-       K_CONFIRMATIONS, K_START_BLOCK, K_BACKFILL, K_JOURNAL_DIR, K_JOURNAL_SYNC, K_JOURNAL_MAP,
-       K_METRICS, K_MAX_INPUT, K_THREADS, K_BACKEND, K_MAX_FEE, K_PRIORITY_FEE, K_BUMP,
-       K_RESEND, K_RECEIPT_DEPTH, K_GAS_MARGIN, K_LOG_LEVEL, K_COUNT };
+enum {
+    K_RPC_HTTP,
+    K_RPC_WS,
+    K_CHAIN_ID,
+    K_ORACLE,
+    K_MODEL,
+    K_KEYSTORE,
+    K_PASSWORD_FILE,
+    K_CONFIRMATIONS,
+    K_START_BLOCK,
+    K_BACKFILL,
+    K_JOURNAL_DIR,
+    K_JOURNAL_SYNC,
+    K_JOURNAL_MAP,
+    K_METRICS,
+    K_MAX_INPUT,
+    K_THREADS,
+    K_BACKEND,
+    K_MAX_FEE,
+    K_PRIORITY_FEE,
+    K_BUMP,
+    K_RESEND,
+    K_RECEIPT_DEPTH,
+    K_GAS_MARGIN,
+    K_LOG_LEVEL,
+    K_COUNT
+};
 
-static const char *const key_names[K_COUNT] = {
-    "rpc_http", "rpc_ws", "chain_id", "oracle_address", "model", "keystore", "password_file",
-    "confirmations", "start_block", "backfill_page_blocks", "journal_dir", "journal_sync",
-    "journal_map_mb", "metrics_listen", "max_input_bytes", "threads", "backend",
-    "max_fee_per_gas_gwei", "priority_fee_gwei", "fee_bump_percent", "resend_after_blocks",
-    "receipt_depth", "gas_margin_percent", "log_level"};
+static const char *const key_names[K_COUNT] = {"rpc_http",
+                                               "rpc_ws",
+                                               "chain_id",
+                                               "oracle_address",
+                                               "model",
+                                               "keystore",
+                                               "password_file",
+                                               "confirmations",
+                                               "start_block",
+                                               "backfill_page_blocks",
+                                               "journal_dir",
+                                               "journal_sync",
+                                               "journal_map_mb",
+                                               "metrics_listen",
+                                               "max_input_bytes",
+                                               "threads",
+                                               "backend",
+                                               "max_fee_per_gas_gwei",
+                                               "priority_fee_gwei",
+                                               "fee_bump_percent",
+                                               "resend_after_blocks",
+                                               "receipt_depth",
+                                               "gas_margin_percent",
+                                               "log_level"};
 
 /* Sets one key; returns 0, or -1 with a description of the expected value in why. */
 static int set_key(config *c, int k, const char *v, const char *dir, const char **why)
@@ -354,14 +395,14 @@ int config_load(const char *path, config *c, char *err, size_t errlen)
             if (!strcmp(key, key_names[i]))
                 k = i;
         if (k < 0) {
-            snprintf(err, errlen, "%s:%d: unknown key '%s' (see docs/operating.md)", path,
-                     lineno, key);
+            snprintf(err, errlen, "%s:%d: unknown key '%s' (see docs/operating.md)", path, lineno,
+                     key);
             rc = -1;
             break;
         }
         if (seen[k] && k != K_MODEL) {
-            snprintf(err, errlen, "%s:%d: '%s' is set twice (first on line %d)", path, lineno,
-                     key, seen[k]);
+            snprintf(err, errlen, "%s:%d: '%s' is set twice (first on line %d)", path, lineno, key,
+                     seen[k]);
             rc = -1;
             break;
         }
@@ -373,8 +414,8 @@ int config_load(const char *path, config *c, char *err, size_t errlen)
         }
         const char *why = "a valid value";
         if (set_key(c, k, val, dir, &why)) {
-            snprintf(err, errlen, "%s:%d: bad value '%s' for '%s': expected %s", path, lineno,
-                     val, key, why);
+            snprintf(err, errlen, "%s:%d: bad value '%s' for '%s': expected %s", path, lineno, val,
+                     key, why);
             rc = -1;
             break;
         }
@@ -386,12 +427,10 @@ int config_load(const char *path, config *c, char *err, size_t errlen)
     fclose(f);
     if (rc)
         return rc;
-    static const int required[] = {K_RPC_HTTP, K_RPC_WS, K_CHAIN_ID, K_ORACLE, K_MODEL,
-                                   K_KEYSTORE};
+    static const int required[] = {K_RPC_HTTP, K_RPC_WS, K_CHAIN_ID, K_ORACLE, K_MODEL, K_KEYSTORE};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
         if (!seen[required[i]]) {
-            snprintf(err, errlen, "%s: required key '%s' is missing", path,
-                     key_names[required[i]]);
+            snprintf(err, errlen, "%s: required key '%s' is missing", path, key_names[required[i]]);
             return -1;
         }
     return 0;

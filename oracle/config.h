@@ -37,16 +37,16 @@ typedef struct {
     uint64_t start_block;                /* first block to scan when the journal is empty */
     uint32_t backfill_page_blocks;       /* eth_getLogs range per call */
     char journal_dir[CONFIG_PATH_MAX];
-    int journal_sync;                    /* 1: fsync every journal commit (power-loss safe) */
-    uint64_t journal_map_mb;             /* LMDB map size */
-    char metrics_host[64];               /* "" = no metrics server */
+    int journal_sync;        /* 1: fsync every journal commit (power-loss safe) */
+    uint64_t journal_map_mb; /* LMDB map size */
+    char metrics_host[64];   /* "" = no metrics server */
     int metrics_port;
     uint32_t max_input_bytes;
     int threads;                 /* engine CPU threads, 0 = all cores */
     int backend;                 /* ENGINE_BACKEND_CPU / ENGINE_BACKEND_CUDA */
     uint64_t max_fee_gwei_milli; /* fee cap in milli-gwei (max_fee_per_gas_gwei * 1000) */
     uint64_t priority_fee_gwei_milli;
-    uint32_t fee_bump_percent;   /* replacement fee increase, >= 10 */
+    uint32_t fee_bump_percent; /* replacement fee increase, >= 10 */
     uint32_t resend_after_blocks;
     uint32_t receipt_depth;      /* blocks on top of our receipt before the request is final */
     uint32_t gas_margin_percent; /* added to eth_estimateGas */

@@ -20,8 +20,8 @@ struct journal_txn {
 };
 
 static const char *const state_names[RS_COUNT] = {
-    "none",     "seen",     "confirmed", "computing", "computed",
-    "submitted", "fulfilled", "rejected", "cancelled", "failed"};
+    "none",      "seen",      "confirmed", "computing", "computed",
+    "submitted", "fulfilled", "rejected",  "cancelled", "failed"};
 
 const char *req_state_name(int s)
 {
@@ -257,8 +257,8 @@ int journal_insert_seen(journal *j, const jreq *r, char *err, size_t errlen)
         return -1;
     }
     if (found) {
-        int same_log = !memcmp(old.f.log_tx_hash, r->f.log_tx_hash, 32) &&
-                       old.f.log_index == r->f.log_index;
+        int same_log =
+            !memcmp(old.f.log_tx_hash, r->f.log_tx_hash, 32) && old.f.log_index == r->f.log_index;
         int same_block = !memcmp(old.f.block_hash, r->f.block_hash, 32);
         if ((same_log && same_block) || old.f.state != RS_CANCELLED || old.f.cancel_pending) {
             jreq_free(&old);
@@ -336,8 +336,7 @@ int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void 
     return commit(txn, err, errlen);
 }
 
-int journal_foreach(journal *j, int open, journal_each_fn fn, void *user, char *err,
-                    size_t errlen)
+int journal_foreach(journal *j, int open, journal_each_fn fn, void *user, char *err, size_t errlen)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -430,8 +429,7 @@ int journal_get_cursor(journal *j, uint64_t *block, uint8_t hash[32], int *found
     return rc < 0 ? -1 : 0;
 }
 
-int journal_set_cursor(journal *j, uint64_t block, const uint8_t hash[32], char *err,
-                       size_t errlen)
+int journal_set_cursor(journal *j, uint64_t block, const uint8_t hash[32], char *err, size_t errlen)
 {
     uint8_t b[40];
     memcpy(b, &block, 8);

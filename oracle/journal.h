@@ -132,8 +132,7 @@ int journal_txn_claim_nonce(journal_txn *t, uint64_t nonce, const uint8_t id[32]
 /* Calls fn for every record (open == 1: only those not in a final state). fn's return != 0
  * stops the walk and becomes the result. Records passed to fn are freed after it returns. */
 typedef int (*journal_each_fn)(const jreq *r, void *user);
-int journal_foreach(journal *j, int open, journal_each_fn fn, void *user, char *err,
-                    size_t errlen);
+int journal_foreach(journal *j, int open, journal_each_fn fn, void *user, char *err, size_t errlen);
 
 /* Meta values. */
 int journal_get_cursor(journal *j, uint64_t *block, uint8_t hash[32], int *found);

@@ -53,9 +53,11 @@ void log_msg(int level, const uint8_t *id, const char *fmt, ...)
     size_t n = (size_t)snprintf(line, sizeof line,
                                 "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\","
                                 "\"msg\":\"",
-                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                                tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                                names[level < 0 ? 0 : level > 3 ? 3 : level]);
+                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                tm.tm_sec, ts.tv_nsec / 1000000,
+                                names[level < 0   ? 0
+                                      : level > 3 ? 3
+                                                  : level]);
     n = json_escape(line, n, sizeof line - 80, msg);
     n += (size_t)snprintf(line + n, sizeof line - n, "\"");
     if (id) {

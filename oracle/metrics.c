@@ -11,7 +11,7 @@
 #include "oracle/journal.h"
 
 static const double buckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                 0.25,   0.5,   1,     2.5,   5,    10,   30,    60};
+                                 0.25,   0.5,   1,     2.5,   5,    10,    30,   60};
 #define N_BUCKETS (sizeof buckets / sizeof buckets[0])
 
 typedef struct {
@@ -35,8 +35,8 @@ struct metrics {
 static const char *const stage_names[STAGE_COUNT] = {"confirm_wait", "compute", "submit",
                                                      "node_overhead", "mined"};
 static const char *const counter_names[MC_COUNT] = {
-    "sibyl_rpc_errors_total",  "sibyl_reorgs_total",      "sibyl_reorg_cancellations_total",
-    "sibyl_tx_sent_total",     "sibyl_tx_resent_total",   "sibyl_ws_connects_total"};
+    "sibyl_rpc_errors_total", "sibyl_reorgs_total",    "sibyl_reorg_cancellations_total",
+    "sibyl_tx_sent_total",    "sibyl_tx_resent_total", "sibyl_ws_connects_total"};
 static const char *const counter_help[MC_COUNT] = {
     "JSON-RPC calls that failed after retries",
     "Chain reorganisations detected",
@@ -165,8 +165,8 @@ static void render_hist(sbuf *b, const char *name, const char *label, const hist
     const char *sep = label ? "," : "";
     for (size_t i = 0; i < N_BUCKETS; i++) {
         cum += h->counts[i];
-        sb_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, label ? label : "", sep,
-                  buckets[i], (unsigned long long)cum);
+        sb_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, label ? label : "", sep, buckets[i],
+                  (unsigned long long)cum);
     }
     sb_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, label ? label : "", sep,
               (unsigned long long)h->count);
@@ -209,11 +209,13 @@ char *metrics_render(metrics *m, size_t *len)
         sb_printf(&b, "# HELP %s %s.\n# TYPE %s counter\n%s %llu\n", counter_names[c],
                   counter_help[c], counter_names[c], counter_names[c],
                   (unsigned long long)m->counters[c]);
-    sb_printf(&b, "# HELP sibyl_head_block The newest block head seen.\n"
-                  "# TYPE sibyl_head_block gauge\nsibyl_head_block %llu\n",
+    sb_printf(&b,
+              "# HELP sibyl_head_block The newest block head seen.\n"
+              "# TYPE sibyl_head_block gauge\nsibyl_head_block %llu\n",
               (unsigned long long)m->head);
-    sb_printf(&b, "# HELP sibyl_ws_connected 1 while the websocket subscription is up.\n"
-                  "# TYPE sibyl_ws_connected gauge\nsibyl_ws_connected %d\n",
+    sb_printf(&b,
+              "# HELP sibyl_ws_connected 1 while the websocket subscription is up.\n"
+              "# TYPE sibyl_ws_connected gauge\nsibyl_ws_connected %d\n",
               m->connected);
     pthread_mutex_unlock(&m->mu);
     if (b.failed) {

@@ -25,8 +25,8 @@
 #include "oracle/testhook.h"
 #include "oracle/watcher.h"
 
-#define RING 1024        /* recent block hashes kept for reorg detection */
-#define REORG_DEPTH 256  /* deepest reorg handled */
+#define RING 1024       /* recent block hashes kept for reorg detection */
+#define REORG_DEPTH 256 /* deepest reorg handled */
 
 static const char *const EVENT_SIG =
     "InferenceRequested(uint256 indexed id,address indexed requester,bytes32 indexed modelId,"
@@ -221,8 +221,7 @@ static void cancel_request(node *n, const uint8_t id[32], const char *why)
         return;
     metrics_transition(n->m, a.old_state, RS_CANCELLED);
     metrics_add(n->m, MC_REORG_CANCELLATIONS, 1);
-    log_msg(LOG_WARN, id, "request cancelled (%s) in state %s", why,
-            req_state_name(a.old_state));
+    log_msg(LOG_WARN, id, "request cancelled (%s) in state %s", why, req_state_name(a.old_state));
     pthread_mutex_lock(&n->mu);
     if (n->has_current && !memcmp(n->current, id, 32))
         atomic_store(&n->cancel_current, 1);
@@ -290,8 +289,8 @@ static int decode_request(node *n, const cJSON *log, jreq *r, char *err, size_t 
     if (hex_decode_alloc(data->valuestring, &d, &dlen, err, errlen))
         return -1;
     abi_value v;
-    int rc = abi_decode_log(&n->event, (const uint8_t(*)[32])tp, (size_t)nt, d, dlen, &v, err,
-                            errlen);
+    int rc =
+        abi_decode_log(&n->event, (const uint8_t(*)[32])tp, (size_t)nt, d, dlen, &v, err, errlen);
     free(d);
     if (rc)
         return -1;
@@ -324,8 +323,9 @@ static int decode_request(node *n, const cJSON *log, jreq *r, char *err, size_t 
         json_hex32(log, "transactionHash", r->f.log_tx_hash) ||
         json_hex_u64(log, "logIndex", &li)) {
         jreq_free(r);
-        snprintf(err, errlen, "log without blockNumber/blockHash/transactionHash/logIndex "
-                              "(pending log?)");
+        snprintf(err, errlen,
+                 "log without blockNumber/blockHash/transactionHash/logIndex "
+                 "(pending log?)");
         return -1;
     }
     r->f.log_index = (uint32_t)li;
@@ -411,8 +411,8 @@ static int backfill(node *n, uint64_t from, uint64_t to)
         cJSON_Delete(p);
         if (rc) {
             metrics_add(n->m, MC_RPC_ERRORS, 1);
-            log_msg(LOG_WARN, NULL, "backfill eth_getLogs [%llu, %llu]: %s",
-                    (unsigned long long)lo, (unsigned long long)hi, err);
+            log_msg(LOG_WARN, NULL, "backfill eth_getLogs [%llu, %llu]: %s", (unsigned long long)lo,
+                    (unsigned long long)hi, err);
             return -1;
         }
         const cJSON *lg;
@@ -565,8 +565,8 @@ static void on_connected(void *user)
             from = n->cfg->start_block;
     }
     if ((uint64_t)head < n->head && n->head) {
-        log_msg(LOG_WARN, NULL, "the chain is now at block %llu, below the %llu seen before",
-                head, (unsigned long long)n->head);
+        log_msg(LOG_WARN, NULL, "the chain is now at block %llu, below the %llu seen before", head,
+                (unsigned long long)n->head);
     }
     log_msg(LOG_INFO, NULL, "websocket %s subscribed; backfilling blocks %llu..%llu",
             n->cfg->rpc_ws, (unsigned long long)from, head);
@@ -695,8 +695,7 @@ static int registered_model_hash(node *n, const uint8_t id[32], uint8_t out[32],
     keccak256(sig, strlen(sig), sel);
     char data[2 + 8 + 64 + 1], to[43], idhex[67];
     hex_encode(idhex, id, 32);
-    snprintf(data, sizeof data, "0x%02x%02x%02x%02x%s", sel[0], sel[1], sel[2], sel[3],
-             idhex + 2);
+    snprintf(data, sizeof data, "0x%02x%02x%02x%02x%s", sel[0], sel[1], sel[2], sel[3], idhex + 2);
     hex_encode(to, n->cfg->oracle_address, 20);
     cJSON *p = cJSON_CreateArray(), *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "to", to);
@@ -753,7 +752,7 @@ static void process(node *n, const uint8_t id[32])
         res.reject_code = REJECT_UNKNOWN_ADAPTER;
         snprintf(why, sizeof why, "no such adapter");
     } else if (r.input_len > n->cfg->max_input_bytes) {
-        res.reject_code = REJECT_INPUT_TOO_LARGE;
+        res.reject_code = REJECT_INPUT_TOO_LONG;
         snprintf(why, sizeof why, "input is %u bytes, max_input_bytes is %u", r.input_len,
                  n->cfg->max_input_bytes);
     } else {
@@ -815,8 +814,8 @@ static void process(node *n, const uint8_t id[32])
         log_msg(LOG_INFO, id, "rejecting: %s (code %d): %s", reject_code_name(res.reject_code),
                 res.reject_code, why);
     sibyl_attestation att;
-    attest_build(&att, r.f.id, r.f.seed, model_hash, r.input, r.input_len, r.params,
-                 r.params_len, res.output, res.output_len, (uint16_t)res.reject_code);
+    attest_build(&att, r.f.id, r.f.seed, model_hash, r.input, r.input_len, r.params, r.params_len,
+                 res.output, res.output_len, (uint16_t)res.reject_code);
     uint8_t sig[65];
     if (sibyl_attestation_sign(n->secp, &n->domain, &att, n->key, sig, err, sizeof err)) {
         log_msg(LOG_ERROR, id, "signing the attestation failed: %s", err);
@@ -909,8 +908,8 @@ static int load_key(node *n, char *err, size_t errlen)
     char pw[1024];
     if (config_password(n->cfg, pw, sizeof pw, err, errlen))
         return -1;
-    int rc = keystore_read_file(n->secp, n->cfg->keystore, pw, strlen(pw), n->key, n->addr, err,
-                                errlen);
+    int rc =
+        keystore_read_file(n->secp, n->cfg->keystore, pw, strlen(pw), n->key, n->addr, err, errlen);
     memset(pw, 0, sizeof pw);
     return rc;
 }
@@ -937,8 +936,7 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
     eth_address_checksum(n->addr, addr_hex);
     n->domain.chain_id = cfg->chain_id;
     memcpy(n->domain.verifying_contract, cfg->oracle_address, 20);
-    if (journal_open(cfg->journal_dir, cfg->journal_map_mb, cfg->journal_sync, &n->j, err,
-                     errlen))
+    if (journal_open(cfg->journal_dir, cfg->journal_map_mb, cfg->journal_sync, &n->j, err, errlen))
         goto out;
     if (!(n->m = metrics_create())) {
         snprintf(err, errlen, "out of memory");

@@ -43,8 +43,8 @@ struct submitter {
     int started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    idqueue q;      /* computed requests to submit (under mu) */
-    uint64_t head;  /* newest head (under mu) */
+    idqueue q;     /* computed requests to submit (under mu) */
+    uint64_t head; /* newest head (under mu) */
     int reorg, reconnect, stop;
 
     /* thread-owned */
@@ -712,9 +712,9 @@ static void resend(submitter *s, const uint8_t id[32], uint64_t head)
     jreq_free(&r);
     metrics_add(s->d.m, MC_TX_RESENT, 1);
     if (src == 0)
-        log_msg(LOG_INFO, id, "re-sent nonce %llu (%s, maxFee %llu wei)",
-                (unsigned long long)a.nonce, cancelled ? "filler for a cancelled request" : "bumped",
-                (unsigned long long)max_fee);
+        log_msg(
+            LOG_INFO, id, "re-sent nonce %llu (%s, maxFee %llu wei)", (unsigned long long)a.nonce,
+            cancelled ? "filler for a cancelled request" : "bumped", (unsigned long long)max_fee);
     for (size_t i = 0; i < s->n_fl; i++)
         if (!memcmp(s->fl[i].id, id, 32))
             s->fl[i].sent_block = head;
@@ -783,8 +783,9 @@ static void explain_revert(submitter *s, const uint8_t id[32], int *final_state,
     if (rc == RPC_EERROR) {
         char name[128];
         if (classify_revert(s, re.data, final_state, name, sizeof name) == REVERT_DONE)
-            snprintf(why, cap, "our transaction reverted with %s: answered by another node or "
-                               "ended; done",
+            snprintf(why, cap,
+                     "our transaction reverted with %s: answered by another node or "
+                     "ended; done",
                      name);
         else
             snprintf(why, cap, "our transaction reverted: %s (%s)", re.message, name);
@@ -831,10 +832,9 @@ static void track(submitter *s, uint64_t head)
                 journal_update(s->d.j, e->id, mined_fn, &m, err, sizeof err);
                 e->mined_block = m.block;
                 r.f.mined_block = m.block;
-                metrics_observe_stage(s->d.m, STAGE_MINED,
-                                      (double)(now_ns() - (r.f.t_computed ? r.f.t_computed
-                                                                          : r.f.t_seen)) /
-                                          1e9);
+                metrics_observe_stage(
+                    s->d.m, STAGE_MINED,
+                    (double)(now_ns() - (r.f.t_computed ? r.f.t_computed : r.f.t_seen)) / 1e9);
                 if (!success) {
                     int fs;
                     char why[700];
@@ -933,8 +933,8 @@ static void *thread_main(void *arg)
     int backoff = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        if (backoff || (!s->stop && !s->q.n && s->head == s->tracked_head && !s->reorg &&
-                        !s->reconnect)) {
+        if (backoff ||
+            (!s->stop && !s->q.n && s->head == s->tracked_head && !s->reorg && !s->reconnect)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 500000000L;
@@ -1021,8 +1021,9 @@ int submitter_start(submitter *s, char *err, size_t errlen)
     load_ctx lc = {s};
     if (journal_foreach(s->d.j, 1, load_fn, &lc, err, errlen) < 0)
         return -1;
-    log_msg(LOG_INFO, NULL, "submitter: account %s, chain nonce %llu (pending %llu), next %llu, "
-                            "%zu transaction(s) in flight",
+    log_msg(LOG_INFO, NULL,
+            "submitter: account %s, chain nonce %llu (pending %llu), next %llu, "
+            "%zu transaction(s) in flight",
             s->addr_hex, (unsigned long long)latest, (unsigned long long)pending,
             (unsigned long long)jn, s->n_fl);
     rebroadcast_all(s);

@@ -146,8 +146,9 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
                      "[\"logs\",{\"address\":\"%s\",\"topics\":[\"%s\"]}]}",
                      w->address_hex, w->topic_hex);
         else if (w->sent == 1)
-            snprintf(msg, sizeof msg, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"eth_subscribe\","
-                                      "\"params\":[\"newHeads\"]}");
+            snprintf(msg, sizeof msg,
+                     "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"eth_subscribe\","
+                     "\"params\":[\"newHeads\"]}");
         else
             break;
         if (send_text(wsi, msg))
@@ -219,8 +220,7 @@ void watcher_protocol(struct lws_protocols *out)
 }
 
 int watcher_create(const char *url, const uint8_t address[20], const uint8_t topic0[32],
-                   const watcher_callbacks *cb, void *user, watcher **out, char *err,
-                   size_t errlen)
+                   const watcher_callbacks *cb, void *user, watcher **out, char *err, size_t errlen)
 {
     *out = NULL;
     watcher *w = calloc(1, sizeof *w);

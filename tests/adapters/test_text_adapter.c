@@ -39,8 +39,8 @@ static int teardown(void **state)
     return 0;
 }
 
-static int run(const char *input, size_t in_len, const uint8_t *params, size_t p_len,
-               uint64_t seed, adapter_result *res, engine_step_fn cb)
+static int run(const char *input, size_t in_len, const uint8_t *params, size_t p_len, uint64_t seed,
+               adapter_result *res, engine_step_fn cb)
 {
     adapter_job job = {eng, seed, (const uint8_t *)input, in_len, params, p_len, cb, NULL};
     char err[512];
@@ -72,19 +72,19 @@ static void test_rejects(void **state)
     (void)state;
     adapter_result r;
     assert_int_equal(run("\xc3\x28", 2, NULL, 0, 1, &r, NULL), 0);
-    assert_int_equal(r.reject_code, REJECT_BAD_INPUT);
+    assert_int_equal(r.reject_code, REJECT_ADAPTER_PARSE);
     assert_int_equal(run("\xed\xa0\x80", 3, NULL, 0, 1, &r, NULL), 0); /* a surrogate */
-    assert_int_equal(r.reject_code, REJECT_BAD_INPUT);
+    assert_int_equal(r.reject_code, REJECT_ADAPTER_PARSE);
     uint8_t params[64] = {0};
     assert_int_equal(run("hi", 2, params, 63, 1, &r, NULL), 0);
-    assert_int_equal(r.reject_code, REJECT_BAD_PARAMS);
+    assert_int_equal(r.reject_code, REJECT_PARAMS_INVALID);
     params[0] = 1; /* dirty high bits of the uint32 word */
     assert_int_equal(run("hi", 2, params, 64, 1, &r, NULL), 0);
-    assert_int_equal(r.reject_code, REJECT_BAD_PARAMS);
+    assert_int_equal(r.reject_code, REJECT_PARAMS_INVALID);
     memset(params, 0, sizeof params);
     params[60] = 0xff; /* steps = 0xff000000 */
     assert_int_equal(run("hi", 2, params, 64, 1, &r, NULL), 0);
-    assert_int_equal(r.reject_code, REJECT_PARAMS_RANGE);
+    assert_int_equal(r.reject_code, REJECT_PARAMS_INVALID);
     assert_null(r.output);
 }
 
@@ -109,7 +109,7 @@ static void test_cancel_and_lookup(void **state)
     uint8_t dirty[32] = "text";
     dirty[31] = 1; /* not zero-padded */
     assert_null(adapter_find(dirty));
-    assert_string_equal(reject_code_name(REJECT_INPUT_TOO_LARGE), "input too large");
+    assert_string_equal(reject_code_name(REJECT_INPUT_TOO_LONG), "INPUT_TOO_LONG");
 }
 
 int main(void)

@@ -22,16 +22,17 @@ TEXT=$("$CAST" format-bytes32-string text)
 NOSUCH=$("$CAST" format-bytes32-string nosuch)
 hexof() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n' | sed 's/^/0x/'; }
 long=$(hexof "$(printf 'x%.0s' $(seq 100))")
-ask_with "$OTHER" "$TEXT" "$(hexof hello)" 0x                  # 1 unknown model
-ask_with "$MODEL_ID_HEX" "$NOSUCH" "$(hexof hello)" 0x         # 2 unknown adapter
-ask_with "$MODEL_ID_HEX" "$TEXT" "$long" 0x                    # 3 input too large
-ask_with "$MODEL_ID_HEX" "$TEXT" 0xc328fffe 0x                 # 4 not UTF-8
-ask_with "$MODEL_ID_HEX" "$TEXT" "$(hexof hello)" 0x1234       # 5 malformed params
-ask_with "$MODEL_ID_HEX" "$TEXT" "$(hexof hello)" "$("$CAST" abi-encode 'f(uint32,uint32)' 4 4000000000)"  # 6 out of range
+# reason codes of docs/protocol.md
+ask_with "$OTHER" "$TEXT" "$(hexof hello)" 0x                  # 1 UNKNOWN_MODEL
+ask_with "$MODEL_ID_HEX" "$NOSUCH" "$(hexof hello)" 0x         # 5 UNKNOWN_ADAPTER
+ask_with "$MODEL_ID_HEX" "$TEXT" "$long" 0x                    # 2 INPUT_TOO_LONG (> max_input_bytes)
+ask_with "$MODEL_ID_HEX" "$TEXT" 0xc328fffe 0x                 # 4 ADAPTER_PARSE (not UTF-8)
+ask_with "$MODEL_ID_HEX" "$TEXT" "$(hexof hello)" 0x1234       # 3 PARAMS_INVALID (malformed)
+ask_with "$MODEL_ID_HEX" "$TEXT" "$(hexof hello)" "$("$CAST" abi-encode 'f(uint32,uint32)' 4 4000000000)"  # 3 (out of range)
 ask "and now a good question"                                   # answered
 wait_done 7 60
 
-expect=(1 2 3 4 5 6)
+expect=(1 5 2 4 3 3)
 for id in 1 2 3 4 5 6; do
   got=$("$CAST" call --rpc-url "$RPC" "$CONSUMER" "answers(uint256)(uint8,uint16,address,bytes)" $id | sed -n 2p | cut -d' ' -f1)
   state=$("$CAST" call --rpc-url "$RPC" "$CONSUMER" "answers(uint256)(uint8,uint16,address,bytes)" $id | sed -n 1p)
@@ -43,4 +44,4 @@ state=$("$CAST" call --rpc-url "$RPC" "$CONSUMER" "answers(uint256)(uint8,uint16
 [ "$(count_events "Rejected(uint256,uint16)")" = 6 ] || die "expected 6 Rejected events"
 kill -0 "$NODE_PID" || die "the node died"
 node_stop
-log "ok: 6 attested rejects with codes 1..6, then a fulfilment"
+log "ok: 6 attested rejects with the codes of docs/protocol.md, then a fulfilment"

@@ -38,14 +38,15 @@ static void test_good_file(void **state)
     (void)state;
     config c;
     char err[512];
-    const char *p = write_file("good.conf", "# a comment\n\n" BASE
-                                            "confirmations = 3   # trailing comment\n"
-                                            "model = 0x" "00000000000000000000000000000000"
-                                            "000000000000000000000000000000ab /abs/b.gguf\n"
-                                            "max_fee_per_gas_gwei = 1.5\n"
-                                            "metrics_listen = 127.0.0.1:9464\n"
-                                            "journal_sync = false\n"
-                                            "log_level = debug\n");
+    const char *p =
+        write_file("good.conf", "# a comment\n\n" BASE "confirmations = 3   # trailing comment\n"
+                                "model = 0x"
+                                "00000000000000000000000000000000"
+                                "000000000000000000000000000000ab /abs/b.gguf\n"
+                                "max_fee_per_gas_gwei = 1.5\n"
+                                "metrics_listen = 127.0.0.1:9464\n"
+                                "journal_sync = false\n"
+                                "log_level = debug\n");
     assert_int_equal(config_load(p, &c, err, sizeof err), 0);
     assert_string_equal(c.rpc_http, "http://127.0.0.1:8545");
     assert_int_equal(c.chain_id, 31337);
@@ -143,8 +144,8 @@ int main(void)
     if (system(cmd))
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_file),    cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_missing_file), cmocka_unit_test(test_password),
+        cmocka_unit_test(test_good_file),        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_missing_file),     cmocka_unit_test(test_password),
         cmocka_unit_test(test_repo_oracle_conf),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

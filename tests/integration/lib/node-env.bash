@@ -106,8 +106,8 @@ register() {
   owner_send "$ORACLE" "addNode(address)" "$NODE_ADDR"
 }
 
-make_model() { # make_model PATH: the tiny random-weight test model
-  "$SIBYL_BUILD/tests/oracle/write_test_model" "$1"
+make_model() { # make_model PATH: the tiny preset, random weights (sibyl mkmodel)
+  "$SIBYL" mkmodel --preset tiny -o "$1" >/dev/null
 }
 
 make_keystore() { # -> $KEYSTORE, password in $WORK/password
