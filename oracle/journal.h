@@ -78,6 +78,7 @@ typedef struct {
     uint64_t gas_used, effective_gas_price;
     /* timings (CLOCK_REALTIME, ns) */
     int64_t t_seen, t_confirmed, t_computed, t_sent, t_done;
+    int64_t t_dequeued, t_engine_start, t_engine_end; /* worker: queue wait and engine run */
     double engine_seconds;
 } jreq_fixed;
 

@@ -649,7 +649,7 @@ typedef struct {
     const adapter_result *res;
     const sibyl_attestation *att;
     const uint8_t *sig;
-    int64_t t;
+    int64_t t, t_dequeued, t_engine_start, t_engine_end;
 } computed_args;
 
 static int computed_fn(journal_txn *t, jreq *r, void *user)
@@ -670,6 +670,9 @@ static int computed_fn(journal_txn *t, jreq *r, void *user)
     memcpy(r->f.signature, a->sig, 65);
     r->f.engine_seconds = a->res->engine_seconds;
     r->f.t_computed = a->t;
+    r->f.t_dequeued = a->t_dequeued;
+    r->f.t_engine_start = a->t_engine_start ? a->t_engine_start : a->t;
+    r->f.t_engine_end = a->t_engine_end ? a->t_engine_end : a->t;
     r->f.state = RS_COMPUTED;
     return 0;
 }
@@ -723,6 +726,7 @@ static void process(node *n, const uint8_t id[32])
 {
     char err[512];
     int old = 0;
+    int64_t t_dequeued = now_ns(), t_engine_start = 0, t_engine_end = 0;
     int rc = journal_update(n->j, id, computing_fn, &old, err, sizeof err);
     if (rc != 0) {
         if (rc < 0)
@@ -774,9 +778,11 @@ static void process(node *n, const uint8_t id[32])
         atomic_store(&n->cancel_current, 0);
         pthread_mutex_unlock(&n->mu);
         struct timespec t0, t1;
+        t_engine_start = now_ns();
         clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = ad->run(&job, &res, why, sizeof why);
         clock_gettime(CLOCK_MONOTONIC, &t1);
+        t_engine_end = now_ns();
         pthread_mutex_lock(&n->mu);
         n->has_current = 0;
         pthread_mutex_unlock(&n->mu);
@@ -823,7 +829,7 @@ static void process(node *n, const uint8_t id[32])
         jreq_free(&r);
         return;
     }
-    computed_args ca = {&res, &att, sig, now_ns()};
+    computed_args ca = {&res, &att, sig, now_ns(), t_dequeued, t_engine_start, t_engine_end};
     rc = journal_update(n->j, id, computed_fn, &ca, err, sizeof err);
     int64_t t_confirmed = r.f.t_confirmed;
     jreq_free(&r);
