@@ -570,7 +570,8 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
     }
     int64_t t_computed = r.f.t_computed, t_seen = r.f.t_seen;
     /* not the node's own time: waiting for the engine and the engine run */
-    int64_t engine_ns = (r.f.t_dequeued - r.f.t_confirmed) + (r.f.t_engine_end - r.f.t_engine_start);
+    int64_t engine_ns =
+        (r.f.t_dequeued - r.f.t_confirmed) + (r.f.t_engine_end - r.f.t_engine_start);
     jreq_free(&r);
 
     uint64_t base_fee, max_fee, tip;
