@@ -26,6 +26,7 @@ void config_defaults(config *c)
     c->resend_after_blocks = 3;
     c->receipt_depth = 1;
     c->gas_margin_percent = 25;
+    c->gas_estimate_cache = 1;
     c->log_level = 1;
 }
 
@@ -139,6 +140,7 @@ enum {
     K_RESEND,
     K_RECEIPT_DEPTH,
     K_GAS_MARGIN,
+    K_GAS_CACHE,
     K_LOG_LEVEL,
     K_COUNT
 };
@@ -166,6 +168,7 @@ static const char *const key_names[K_COUNT] = {"rpc_http",
                                                "resend_after_blocks",
                                                "receipt_depth",
                                                "gas_margin_percent",
+                                               "gas_estimate_cache",
                                                "log_level"};
 
 /* Sets one key; returns 0, or -1 with a description of the expected value in why. */
@@ -330,6 +333,15 @@ static int set_key(config *c, int k, const char *v, const char *dir, const char 
         if (parse_u64(v, 1000, &x))
             return -1;
         c->gas_margin_percent = (uint32_t)x;
+        return 0;
+    case K_GAS_CACHE:
+        *why = "true or false";
+        if (!strcmp(v, "true"))
+            c->gas_estimate_cache = 1;
+        else if (!strcmp(v, "false"))
+            c->gas_estimate_cache = 0;
+        else
+            return -1;
         return 0;
     case K_LOG_LEVEL:
         *why = "debug, info, warn or error";

@@ -32,6 +32,15 @@ typedef struct {
     size_t n, cap;
 } idqueue;
 
+/* eth_estimateGas results by transaction shape (see gas_estimate_cache in docs/operating.md). */
+#define GAS_CACHE 64
+typedef struct {
+    int valid;
+    uint8_t kind;
+    uint32_t callback_gas, out_words; /* output length in 64-byte steps */
+    uint64_t gas;                     /* margin included */
+} gas_entry;
+
 struct submitter {
     submitter_deps d;
     char addr_hex[43], oracle_hex[43];
@@ -55,7 +64,34 @@ struct submitter {
     int64_t fee_time;
     uint64_t base_fee;
     int fee_valid;
+    gas_entry gas_cache[GAS_CACHE];
+    unsigned gas_next;
 };
+
+static gas_entry *gas_lookup(submitter *s, uint8_t kind, uint32_t cb, uint32_t words)
+{
+    for (int i = 0; i < GAS_CACHE; i++) {
+        gas_entry *g = &s->gas_cache[i];
+        if (g->valid && g->kind == kind && g->callback_gas == cb && g->out_words == words)
+            return g;
+    }
+    return NULL;
+}
+
+static void gas_store(submitter *s, uint8_t kind, uint32_t cb, uint32_t words, uint64_t gas)
+{
+    gas_entry *g = gas_lookup(s, kind, cb, words);
+    if (!g)
+        g = &s->gas_cache[s->gas_next++ % GAS_CACHE];
+    if (g->valid && g->kind == kind && g->callback_gas == cb && g->out_words == words &&
+        g->gas >= gas)
+        return;
+    g->valid = 1;
+    g->kind = kind;
+    g->callback_gas = cb;
+    g->out_words = words;
+    g->gas = gas;
+}
 
 static int64_t now_ns(void)
 {
@@ -427,6 +463,20 @@ static int mined_fn(journal_txn *t, jreq *r, void *user)
     return 0;
 }
 
+/* A reverted transaction to be replaced by a new one (new nonce, fresh gas estimate). */
+static int resubmit_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    (void)user;
+    if (r->f.state != RS_SUBMITTED)
+        return 1;
+    r->f.state = RS_COMPUTED;
+    r->f.n_tx_hashes = 0;
+    r->f.mined_block = 0;
+    r->f.sent_block = 0;
+    return 0;
+}
+
 /* ---- encoding the call ---- */
 
 static int encode_call(submitter *s, const jreq *r, buf *out, char *err, size_t errlen)
@@ -569,9 +619,14 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
         return 0;
     }
     int64_t t_computed = r.f.t_computed, t_seen = r.f.t_seen;
+    uint8_t kind = r.f.reject_code ? TXK_REJECT : TXK_FULFILL;
+    uint32_t cb_gas = r.f.callback_gas_limit, out_words = (r.output_len + 63) / 64;
     /* not the node's own time: waiting for the engine and the engine run */
     int64_t engine_ns =
         (r.f.t_dequeued - r.f.t_confirmed) + (r.f.t_engine_end - r.f.t_engine_start);
+    /* the node's own stages, for the debug timing line */
+    int64_t st_confirm = r.f.t_confirmed - t_seen, st_start = r.f.t_engine_start - r.f.t_dequeued,
+            st_finish = t_computed - r.f.t_engine_end, t_picked = now_ns(), t_gas = 0, t_signed = 0;
     jreq_free(&r);
 
     uint64_t base_fee, max_fee, tip;
@@ -581,42 +636,51 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
     }
     fees_for(s, base_fee, &max_fee, &tip);
 
-    /* gas */
-    cJSON *p = cJSON_CreateArray();
-    cJSON *call = call_object(s, data.data, data.len);
-    cJSON_AddItemToArray(p, call);
-    unsigned long long gas;
-    rpc_error re;
-    memset(&re, 0, sizeof re);
-    int rc = rpc_call_u64(s->rpc, "eth_estimateGas", p, &gas, &re, err, sizeof err);
-    cJSON_Delete(p);
-    if (rc == RPC_EERROR) {
-        int final_state = RS_FAILED;
-        char name[128];
-        int kind = classify_revert(s, re.data, &final_state, name, sizeof name);
-        char msg[600];
-        snprintf(msg, sizeof msg, "%s", re.message);
-        rpc_error_clear(&re);
-        buf_free(&data);
-        if (kind == REVERT_DONE) {
-            char why[256];
-            snprintf(why, sizeof why, "nothing to send: %s (another node answered or it ended)",
-                     name);
-            finish(s, id, RS_COMPUTED, final_state, why);
-        } else {
-            char why[900];
-            snprintf(why, sizeof why, "the contract refuses the answer: %s (%s)", msg, name);
-            finish(s, id, RS_COMPUTED, RS_FAILED, why);
+    /* gas: eth_estimateGas, or the estimate of an earlier transaction of the same shape */
+    unsigned long long gas = 0;
+    gas_entry *cached =
+        s->d.cfg->gas_estimate_cache ? gas_lookup(s, kind, cb_gas, out_words) : NULL;
+    int rc;
+    if (cached) {
+        gas = cached->gas;
+    } else {
+        cJSON *p = cJSON_CreateArray();
+        cJSON *call = call_object(s, data.data, data.len);
+        cJSON_AddItemToArray(p, call);
+        rpc_error re;
+        memset(&re, 0, sizeof re);
+        rc = rpc_call_u64(s->rpc, "eth_estimateGas", p, &gas, &re, err, sizeof err);
+        cJSON_Delete(p);
+        if (rc == RPC_EERROR) {
+            int final_state = RS_FAILED;
+            char name[128];
+            int rk = classify_revert(s, re.data, &final_state, name, sizeof name);
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s", re.message);
+            rpc_error_clear(&re);
+            buf_free(&data);
+            if (rk == REVERT_DONE) {
+                char why[256];
+                snprintf(why, sizeof why, "nothing to send: %s (another node answered or it ended)",
+                         name);
+                finish(s, id, RS_COMPUTED, final_state, why);
+            } else {
+                char why[900];
+                snprintf(why, sizeof why, "the contract refuses the answer: %s (%s)", msg, name);
+                finish(s, id, RS_COMPUTED, RS_FAILED, why);
+            }
+            return 0;
         }
-        return 0;
+        rpc_error_clear(&re);
+        if (rc) {
+            rpc_failed(s, "eth_estimateGas", err);
+            buf_free(&data);
+            return -1;
+        }
+        gas += gas * s->d.cfg->gas_margin_percent / 100;
+        gas_store(s, kind, cb_gas, out_words, gas);
     }
-    rpc_error_clear(&re);
-    if (rc) {
-        rpc_failed(s, "eth_estimateGas", err);
-        buf_free(&data);
-        return -1;
-    }
-    gas += gas * s->d.cfg->gas_margin_percent / 100;
+    t_gas = now_ns();
 
     sign_args a;
     memset(&a, 0, sizeof a);
@@ -636,6 +700,7 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
         return -1;
     }
     metrics_transition(s->d.m, RS_COMPUTED, RS_SUBMITTED);
+    t_signed = now_ns();
     testhook_crash_point("after_sign");
 
     jreq_init(&r);
@@ -653,8 +718,15 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
         int64_t overhead_ns = (t_sent - t_seen) - engine_ns;
         metrics_observe_stage(s->d.m, STAGE_SUBMIT, (double)(t_sent - t_computed) / 1e9);
         metrics_observe_stage(s->d.m, STAGE_NODE_OVERHEAD, (double)overhead_ns / 1e9);
-        log_msg(LOG_DEBUG, id, "timing: seen->sent %lld us, node overhead %lld us",
-                (long long)((t_sent - t_seen) / 1000), (long long)(overhead_ns / 1000));
+        log_msg(LOG_DEBUG, id,
+                "timing: seen->sent %lld us, node overhead %lld us (confirm %lld, computing "
+                "commit %lld, sign+commit %lld, submit queue %lld, fees+estimateGas %lld, "
+                "sign+commit %lld, send %lld us)",
+                (long long)((t_sent - t_seen) / 1000), (long long)(overhead_ns / 1000),
+                (long long)(st_confirm / 1000), (long long)(st_start / 1000),
+                (long long)(st_finish / 1000), (long long)((t_picked - t_computed) / 1000),
+                (long long)((t_gas - t_picked) / 1000), (long long)((t_signed - t_gas) / 1000),
+                (long long)((t_sent - t_signed) / 1000));
         char txh[67];
         hex_encode(txh, a.hash, 32);
         log_msg(LOG_INFO, id, "sent %s nonce %llu tx %s (gas %llu, maxFee %llu wei)",
@@ -763,21 +835,22 @@ static int get_receipt(submitter *s, const uint8_t hash[32], mined_args *m, int 
     return 1;
 }
 
-/* Why a mined call reverted: replays it with eth_call at the latest block. */
-static void explain_revert(submitter *s, const uint8_t id[32], int *final_state, char *why,
-                           size_t cap)
+/* Why a mined call reverted: replays it with eth_call at the latest block. Returns 1 when the
+ * call succeeds now (the transaction ran out of gas: send it again with a fresh estimate). */
+static int explain_revert(submitter *s, const uint8_t id[32], int *final_state, char *why,
+                          size_t cap)
 {
     char err[512];
     jreq r;
     *final_state = RS_FAILED;
     snprintf(why, cap, "the transaction reverted");
     if (journal_get(s->d.j, id, &r, err, sizeof err) != 1)
-        return;
+        return 0;
     buf data = BUF_INIT;
     if (encode_call(s, &r, &data, err, sizeof err)) {
         jreq_free(&r);
         buf_free(&data);
-        return;
+        return 0;
     }
     jreq_free(&r);
     cJSON *p = cJSON_CreateArray();
@@ -801,6 +874,7 @@ static void explain_revert(submitter *s, const uint8_t id[32], int *final_state,
             snprintf(why, cap, "our transaction reverted: %s (%s)", re.message, name);
     }
     rpc_error_clear(&re);
+    return rc == RPC_OK;
 }
 
 /* One pass over the transactions in flight. */
@@ -848,8 +922,24 @@ static void track(submitter *s, uint64_t head)
                 if (!success) {
                     int fs;
                     char why[700];
-                    explain_revert(s, e->id, &fs, why, sizeof why);
-                    if (r.f.state == RS_CANCELLED) {
+                    int retry = explain_revert(s, e->id, &fs, why, sizeof why);
+                    if (retry && r.f.state == RS_SUBMITTED) {
+                        /* out of gas: forget the shape's cached estimate, sign it again */
+                        gas_entry *g = gas_lookup(s, r.f.reject_code ? TXK_REJECT : TXK_FULFILL,
+                                                  r.f.callback_gas_limit, (r.output_len + 63) / 64);
+                        if (g)
+                            g->valid = 0;
+                        if (journal_update(s->d.j, e->id, resubmit_fn, NULL, err, sizeof err) ==
+                            0) {
+                            log_msg(LOG_WARN, e->id,
+                                    "our transaction reverted but the call succeeds now (out of "
+                                    "gas?): submitting again with a fresh gas estimate");
+                            metrics_transition(s->d.m, RS_SUBMITTED, RS_COMPUTED);
+                            pthread_mutex_lock(&s->mu);
+                            idq_push(&s->q, e->id);
+                            pthread_mutex_unlock(&s->mu);
+                        }
+                    } else if (r.f.state == RS_CANCELLED) {
                         finish(s, e->id, RS_CANCELLED, RS_CANCELLED, "nonce consumed");
                     } else {
                         finish(s, e->id, RS_SUBMITTED, fs, why);
