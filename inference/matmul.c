@@ -32,8 +32,9 @@ static int cpu_has_avx2(void)
 static int cpu_has_avx512vnni(void)
 {
 #ifdef SIBYL_HAVE_X86_KERNELS
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512vnni");
 #else
     return 0;
 #endif
@@ -220,27 +221,22 @@ static int pack_activations(mm_job *job, void **mem)
     int8_t *apack = (int8_t *)m;
     float *adp = (float *)(m + qbytes);
     int32_t *asn = (int32_t *)(m + qbytes + sbytes);
-    for (size_t G = 0; G < groups; G++)
-        for (int b = 0; b < nb; b++)
-            for (int j = 0; j < MM_TGROUP; j++) {
-                const size_t t = G * MM_TGROUP + (size_t)j;
-                const size_t o = (G * (size_t)nb + (size_t)b) * MM_TGROUP + (size_t)j;
-                int8_t *dst = apack + o * QK;
-                if (t < (size_t)A->rows) {
-                    const int8_t *src = A->q + t * (size_t)K + (size_t)b * QK;
-                    int32_t s = 0;
-                    for (int i = 0; i < QK; i++) {
-                        dst[i] = src[i];
-                        s += src[i];
-                    }
-                    adp[o] = A->d[t * (size_t)nb + (size_t)b];
-                    asn[o] = -128 * s;
-                } else {
-                    memset(dst, 0, QK);
-                    adp[o] = 0.0f;
-                    asn[o] = 0;
-                }
+    const size_t gstride = (size_t)nb * MM_TGROUP; /* (block, token) slots per group */
+    for (size_t t = 0; t < groups * MM_TGROUP; t++) {
+        const size_t G = t / MM_TGROUP, j = t % MM_TGROUP;
+        const size_t o = G * gstride + j; /* slot of block 0 */
+        if (t < (size_t)A->rows) {
+            mm_pack_row_avx2(A->q + t * (size_t)K, nb, apack + o * QK, asn + o);
+            for (int b = 0; b < nb; b++)
+                adp[o + (size_t)b * MM_TGROUP] = A->d[t * (size_t)nb + (size_t)b];
+        } else {
+            for (int b = 0; b < nb; b++) {
+                memset(apack + (o + (size_t)b * MM_TGROUP) * QK, 0, QK);
+                adp[o + (size_t)b * MM_TGROUP] = 0.0f;
+                asn[o + (size_t)b * MM_TGROUP] = 0;
             }
+        }
+    }
     job->apack = apack;
     job->adp = adp;
     job->asn = asn;
@@ -257,7 +253,7 @@ int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool
         return 0;
     mm_job job = {.W = W, .A = A, .y = y, .ldy = ldy, .nb = W->cols / QK};
     struct mm_task task = {.job = &job, .fn = q8_matmul_rows_portable};
-    int grain = 4;
+    int grain = 16;
     void *packed = NULL;
 #ifdef SIBYL_HAVE_X86_KERNELS
     kernel_path path = kernels_selected();
@@ -265,10 +261,11 @@ int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool
         if (pack_activations(&job, &packed) != 0)
             return -1;
         task.fn = path == KERNEL_AVX2 ? q8_matmul_rows_avx2 : q8_matmul_rows_avx512vnni;
-        grain = path == KERNEL_AVX2 ? MM_AVX2_PANEL : MM_AVX512_PANEL;
+        /* chunks of a few panels: each chunk allocates its kernel's scratch once */
+        grain = path == KERNEL_AVX2 ? 4 * MM_AVX2_PANEL : 2 * MM_AVX512_PANEL;
     }
 #endif
-    tp_parallel_for(tp, W->rows, grain, mm_range, &task);
+    tp_parallel_for_dynamic(tp, W->rows, grain, mm_range, &task);
     free(packed);
     return 0;
 }

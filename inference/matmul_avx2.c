@@ -64,6 +64,23 @@ float dot8_avx2(const float *x, const float *y, size_t n)
     return combine(acc);
 }
 
+/* ---- activation packing (matmul_internal.h) ---------------------------------------------- */
+
+void mm_pack_row_avx2(const int8_t *src, int nb, int8_t *dst, int32_t *asn)
+{
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int b = 0; b < nb; b++) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(src + (size_t)b * QK));
+        _mm256_storeu_si256((__m256i *)(dst + (size_t)b * MM_TGROUP * QK), x);
+        /* sum of the signed bytes = sum of (x + 128) - 32*128; vpsadbw sums unsigned bytes */
+        const __m256i s4 = _mm256_sad_epu8(_mm256_xor_si256(x, bias), _mm256_setzero_si256());
+        const __m128i s2 =
+            _mm_add_epi64(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
+        const int64_t sum = _mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1) - 32 * 128;
+        asn[(size_t)b * MM_TGROUP] = (int32_t)(-128 * sum);
+    }
+}
+
 /* ---- A5 -------------------------------------------------------------------------------- */
 
 #define PANEL 8

@@ -45,6 +45,9 @@ void q8_matmul_rows_portable(const mm_job *job, int n0, int n1);
 void q8_matmul_rows_avx2(const mm_job *job, int n0, int n1);
 void q8_matmul_rows_avx512vnni(const mm_job *job, int n0, int n1);
 float sum8_avx2(const float *x, size_t n);
+/* One token row of the interleaved activation copy: for each of nb blocks, its 32 bytes to
+ * dst + b*MM_TGROUP*QK and -128 * (sum of the 32 values) to asn[b*MM_TGROUP]. */
+void mm_pack_row_avx2(const int8_t *src, int nb, int8_t *dst, int32_t *asn);
 float dot8_avx2(const float *x, const float *y, size_t n);
 #endif
 

@@ -1,11 +1,16 @@
 /*
  * Thread pool: n-1 pthreads plus the caller as worker 0, one parallel-for at a time.
  *
- * Dispatch is a generation counter: the caller publishes the job, bumps the generation and
- * runs its own range; workers notice the new generation (first by a short spin, so that the
- * many small calls per layer do not pay a sleep/wake, then by sleeping on a condition
- * variable, so an idle pool costs nothing on a shared machine), run their range and count
- * down `pending`; the last one wakes the caller if it went to sleep.
+ * A job is a list of chunks (ranges of items) handed out by an atomic counter. The caller
+ * publishes the job, bumps a generation counter, wakes the workers and takes chunks itself.
+ * Workers notice the new generation (first by a short spin, so that the many small calls per
+ * layer do not pay a sleep/wake, then by sleeping on a condition variable, so an idle pool
+ * costs nothing on a shared machine), join the job if it is still open and take chunks too.
+ * When no chunk is left the caller closes the job and waits only for the workers that joined:
+ * a worker that is not running (descheduled on a busy machine) never holds up the call, and
+ * one that wakes late sees the job closed and goes back to sleep.
+ * Which thread runs which chunk therefore varies; no kernel result depends on it (every output
+ * is computed inside one chunk from start to end).
  */
 #include "inference/threadpool.h"
 
@@ -26,6 +31,9 @@
  * between two kernels of one layer, short enough not to steal a shared core for long. */
 #define TP_SPIN 2000
 
+/* Job state word: the number of workers inside the job, plus this bit once it is closed. */
+#define TP_CLOSED 0x40000000
+
 struct worker_arg {
     threadpool *tp;
     int index;
@@ -37,33 +45,46 @@ struct threadpool {
     struct worker_arg *args;
     pthread_mutex_t mu;
     pthread_cond_t cv_work; /* generation changed or stop */
-    pthread_cond_t cv_done; /* pending reached 0 */
-    /* the current job, written by the caller before the generation bump */
+    pthread_cond_t cv_done; /* the last joined worker left a closed job */
+    /* the current job: written by the caller before it opens the job */
     tp_range_fn fn;
     void *arg;
     int n_items, grain;
+    int n_chunks;
+    int dynamic; /* 0: n_chunks even shares (multiples of grain); 1: chunks of grain items */
+    atomic_int next_chunk;
+    atomic_int state;
     atomic_uint generation;
-    atomic_int pending;
     atomic_int stop;
 };
 
-/* Worker w's items: chunks of `grain` split evenly, contiguous, in worker order. */
-static void worker_range(int n_items, int grain, int n_workers, int w, int *begin, int *end)
+/* Chunk c's items. Static: chunks of `grain` split evenly over n_chunks shares, contiguous. */
+static void chunk_range(const threadpool *tp, int c, int *begin, int *end)
 {
-    long long chunks = ((long long)n_items + grain - 1) / grain;
-    long long cb = chunks * w / n_workers;
-    long long ce = chunks * (w + 1) / n_workers;
-    long long b = cb * grain, e = ce * grain;
-    *begin = (int)(b < n_items ? b : n_items);
-    *end = (int)(e < n_items ? e : n_items);
+    long long b, e;
+    if (tp->dynamic) {
+        b = (long long)c * tp->grain;
+        e = b + tp->grain;
+    } else {
+        long long units = ((long long)tp->n_items + tp->grain - 1) / tp->grain;
+        b = units * c / tp->n_chunks * tp->grain;
+        e = units * (c + 1) / tp->n_chunks * tp->grain;
+    }
+    *begin = (int)(b < tp->n_items ? b : tp->n_items);
+    *end = (int)(e < tp->n_items ? e : tp->n_items);
 }
 
-static void run_share(threadpool *tp, int w)
+static void take_chunks(threadpool *tp, int w)
 {
-    int begin, end;
-    worker_range(tp->n_items, tp->grain, tp->n_threads, w, &begin, &end);
-    if (begin < end)
-        tp->fn(tp->arg, begin, end, w);
+    for (;;) {
+        int c = atomic_fetch_add_explicit(&tp->next_chunk, 1, memory_order_relaxed);
+        if (c >= tp->n_chunks)
+            return;
+        int begin, end;
+        chunk_range(tp, c, &begin, &end);
+        if (begin < end)
+            tp->fn(tp->arg, begin, end, w);
+    }
 }
 
 static void *worker_main(void *p)
@@ -88,10 +109,22 @@ static void *worker_main(void *p)
         if (atomic_load(&tp->stop))
             return NULL;
         seen = gen;
-        run_share(tp, wa->index);
-        if (atomic_fetch_sub_explicit(&tp->pending, 1, memory_order_acq_rel) == 1) {
+        /* Join the job unless it is closed already; the job's fields are read only after
+         * joining, and the caller does not return (or start another job) while we are in. */
+        int s = atomic_load_explicit(&tp->state, memory_order_acquire);
+        int joined = 0;
+        while (!(s & TP_CLOSED))
+            if (atomic_compare_exchange_weak_explicit(&tp->state, &s, s + 1, memory_order_acq_rel,
+                                                      memory_order_acquire)) {
+                joined = 1;
+                break;
+            }
+        if (!joined)
+            continue;
+        take_chunks(tp, wa->index);
+        if (atomic_fetch_sub_explicit(&tp->state, 1, memory_order_acq_rel) - 1 == TP_CLOSED) {
             pthread_mutex_lock(&tp->mu);
-            pthread_cond_signal(&tp->cv_done);
+            pthread_cond_broadcast(&tp->cv_done);
             pthread_mutex_unlock(&tp->mu);
         }
     }
@@ -110,7 +143,8 @@ threadpool *tp_create(int n_threads, char *err, size_t errlen)
     }
     tp->n_threads = n_threads;
     atomic_init(&tp->generation, 0);
-    atomic_init(&tp->pending, 0);
+    atomic_init(&tp->next_chunk, 0);
+    atomic_init(&tp->state, TP_CLOSED);
     atomic_init(&tp->stop, 0);
     pthread_mutex_init(&tp->mu, NULL);
     pthread_cond_init(&tp->cv_work, NULL);
@@ -163,7 +197,7 @@ int tp_threads(const threadpool *tp)
     return tp ? tp->n_threads : 1;
 }
 
-void tp_parallel_for(threadpool *tp, int n_items, int grain, tp_range_fn fn, void *arg)
+static void run_job(threadpool *tp, int n_items, int grain, int dynamic, tp_range_fn fn, void *arg)
 {
     if (n_items <= 0)
         return;
@@ -177,21 +211,37 @@ void tp_parallel_for(threadpool *tp, int n_items, int grain, tp_range_fn fn, voi
     tp->arg = arg;
     tp->n_items = n_items;
     tp->grain = grain;
-    atomic_store_explicit(&tp->pending, tp->n_threads - 1, memory_order_relaxed);
+    tp->dynamic = dynamic;
+    tp->n_chunks = dynamic ? (int)(((long long)n_items + grain - 1) / grain) : tp->n_threads;
+    atomic_store_explicit(&tp->next_chunk, 0, memory_order_relaxed);
+    atomic_store_explicit(&tp->state, 0, memory_order_release); /* open, nobody inside */
     pthread_mutex_lock(&tp->mu);
     atomic_fetch_add_explicit(&tp->generation, 1, memory_order_release);
     pthread_cond_broadcast(&tp->cv_work);
     pthread_mutex_unlock(&tp->mu);
 
-    run_share(tp, 0);
+    take_chunks(tp, 0);
 
+    /* Every chunk is taken: close the job and wait for the workers that are inside. */
+    if (atomic_fetch_or_explicit(&tp->state, TP_CLOSED, memory_order_acq_rel) == 0)
+        return;
     for (int i = 0; i < TP_SPIN; i++) {
-        if (atomic_load_explicit(&tp->pending, memory_order_acquire) == 0)
+        if (atomic_load_explicit(&tp->state, memory_order_acquire) == TP_CLOSED)
             return;
         TP_RELAX();
     }
     pthread_mutex_lock(&tp->mu);
-    while (atomic_load(&tp->pending) != 0)
+    while (atomic_load(&tp->state) != TP_CLOSED)
         pthread_cond_wait(&tp->cv_done, &tp->mu);
     pthread_mutex_unlock(&tp->mu);
+}
+
+void tp_parallel_for(threadpool *tp, int n_items, int grain, tp_range_fn fn, void *arg)
+{
+    run_job(tp, n_items, grain, 0, fn, arg);
+}
+
+void tp_parallel_for_dynamic(threadpool *tp, int n_items, int grain, tp_range_fn fn, void *arg)
+{
+    run_job(tp, n_items, grain, 1, fn, arg);
 }

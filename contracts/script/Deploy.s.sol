@@ -52,13 +52,14 @@ contract Deploy is Script {
         string memory modelName = vm.envOr("MODEL_ID", string(""));
         bytes32 modelId = bytes(modelName).length == 0 ? bytes32(0) : toBytes32(modelName);
         if (modelId != bytes32(0)) {
-            d.oracle.registerModel(
-                modelId,
-                vm.envBytes32("MODEL_HASH"),
-                uint16(vm.envOr("MODEL_QUORUM", uint256(1))),
-                uint128(vm.envOr("MODEL_FEE", uint256(0))),
-                true
-            );
+            d.oracle
+                .registerModel(
+                    modelId,
+                    vm.envBytes32("MODEL_HASH"),
+                    uint16(vm.envOr("MODEL_QUORUM", uint256(1))),
+                    uint128(vm.envOr("MODEL_FEE", uint256(0))),
+                    true
+                );
         }
 
         if (vm.envOr("DEPLOY_CONSUMER", true)) {

@@ -216,9 +216,7 @@ contract InferenceOracle is Ownable2Step, EIP712 {
         Request storage r = _requests[id];
         r.inputHash = keccak256(input);
         r.paramsHash = keccak256(params);
-        emit InferenceRequested(
-            id, msg.sender, modelId, adapter, input, params, r.seed, callbackGasLimit, r.deadline
-        );
+        emit InferenceRequested(id, msg.sender, modelId, adapter, input, params, r.seed, callbackGasLimit, r.deadline);
     }
 
     /// @dev Everything of `request` but the calldata bytes (kept apart to stay within the stack).
@@ -263,9 +261,7 @@ contract InferenceOracle is Ownable2Step, EIP712 {
     /// @notice Delivers an answer with the output bytes. Anyone may send it; the vote is the
     /// signer's. With quorum 1 this finalises; otherwise it counts one vote and, if nobody has
     /// supplied these output bytes yet, stores them for the nodes that confirm with `attest`.
-    function fulfill(uint256 id, bytes calldata output, Attestation calldata att, bytes calldata signature)
-        external
-    {
+    function fulfill(uint256 id, bytes calldata output, Attestation calldata att, bytes calldata signature) external {
         if (att.rejectCode != 0) revert RejectCodeNotZero(att.rejectCode);
         bytes32 actual = keccak256(output);
         if (actual != att.outputHash) revert OutputHashMismatch(att.outputHash, actual);

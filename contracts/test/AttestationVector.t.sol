@@ -49,7 +49,9 @@ contract AttestationVectorTest is Test {
         vm.roll(2);
         vm.setBlockhash(1, PARENT_HASH);
         address owner = makeAddr("owner");
-        deployCodeTo("InferenceOracle.sol:InferenceOracle", abi.encode(owner, uint64(3600), uint32(500_000)), ORACLE_ADDR);
+        deployCodeTo(
+            "InferenceOracle.sol:InferenceOracle", abi.encode(owner, uint64(3600), uint32(500_000)), ORACLE_ADDR
+        );
         oracle = InferenceOracle(ORACLE_ADDR);
         vm.startPrank(owner);
         oracle.addNode(NODE);

@@ -45,9 +45,7 @@ contract DeployScriptTest is Test {
         assertEq(script.toBytes32("text"), bytes32("text"));
         assertEq(script.toBytes32(""), bytes32(0));
         assertEq(script.toBytes32("sibyl-arith-1"), bytes32("sibyl-arith-1"));
-        assertEq(
-            script.toBytes32("0123456789abcdef0123456789abcdef"), bytes32("0123456789abcdef0123456789abcdef")
-        );
+        assertEq(script.toBytes32("0123456789abcdef0123456789abcdef"), bytes32("0123456789abcdef0123456789abcdef"));
     }
 
     function test_deploy_rejectsLongNames() public {

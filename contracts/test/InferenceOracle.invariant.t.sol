@@ -4,9 +4,7 @@ pragma solidity ^0.8.27;
 import {Test} from "forge-std/Test.sol";
 import {Vm} from "forge-std/Vm.sol";
 import {InferenceOracle} from "../src/InferenceOracle.sol";
-import {
-    RecordingConsumer, RevertingConsumer, GasBurningConsumer, ReturnBombConsumer
-} from "./OracleBase.sol";
+import {RecordingConsumer, RevertingConsumer, GasBurningConsumer, ReturnBombConsumer} from "./OracleBase.sol";
 
 /// @dev Drives the oracle with random sequences of requests, answers, rejects, forged
 /// signatures, cancels, withdrawals, node removals and time jumps, and keeps what the
@@ -238,8 +236,8 @@ contract OracleHandler is Test {
     /// true when a correct answer from node n must be accepted
     function _answerable(uint256 id, uint256 n) internal view returns (bool) {
         InferenceOracle.Request memory r = oracle.getRequest(id);
-        return r.status == InferenceOracle.Status.Open && block.timestamp <= r.deadline
-            && oracle.isNode(signers[n]) && !oracle.hasVoted(id, signers[n]);
+        return r.status == InferenceOracle.Status.Open && block.timestamp <= r.deadline && oracle.isNode(signers[n])
+            && !oracle.hasVoted(id, signers[n]);
     }
 
     function _att(uint256 id, bytes32 outputHash, uint16 code)

@@ -689,9 +689,7 @@ contract InferenceOracleRejectCancelTest is OracleBase {
         InferenceOracle.Attestation memory a = _rejectAtt(id, 1);
         a.inputHash = bytes32(0);
         bytes memory sig = _sign(nodeKeys[0], a);
-        vm.expectRevert(
-            abi.encodeWithSelector(InferenceOracle.WrongInputHash.selector, keccak256(INPUT), bytes32(0))
-        );
+        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.WrongInputHash.selector, keccak256(INPUT), bytes32(0)));
         oracle.reject(id, a, sig);
     }
 

@@ -10,9 +10,12 @@
  *
  * (a) peak: a tight loop of independent multiply-adds on registers (no memory traffic),
  *     counted in int8 MACs per second, on 1 thread and on `threads` threads at once:
- *       vnni512   vpdpbusd zmm  (64 MACs per instruction)
+ *       vnni512   vpdpbusd zmm  (64 MACs per instruction), operands in registers
+ *       vnni512-l1 the same with operands loaded/broadcast from L1 as the kernel does
  *       vnni256   vpdpbusd ymm  (AVX512-VL encoding, 32 MACs)
  *       avx2      vpmaddubsw + vpmaddwd + vpaddd on ymm (32 MACs per vpmaddubsw)
+ *       avx2-l1   the AVX2 kernel's step (broadcast, vpsignb, vpmaddubsw, vpmaddwd, vpaddd)
+ *                 with operands from L1
  * (b) q8_matmul GMAC/s (T*N*K / time) on each kernel path for a ~300M-parameter-model shape,
  *     and as a percentage of the matching peak with the same thread count.
  * (c) with more than one thread: the cost of one empty tp_parallel_for (dispatch + join).
@@ -76,6 +79,48 @@ peak_vnni512(long iters, int seed)
     return (uint64_t)_mm512_reduce_add_epi32(s);
 }
 
+/* Like vnni512, but fed from memory the way a matmul kernel is: per step three weight vectors
+ * are loaded and four activation dwords broadcast from an L1-resident buffer (the register
+ * tile of matmul_avx512.c), then 12 independent vpdpbusd. Shows what the core sustains when
+ * the operands change every step, not only when they sit in registers. */
+#define L1BUF_BYTES 4096
+static _Alignas(64) int8_t l1buf[L1BUF_BYTES];
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) static uint64_t
+peak_vnni512_l1(long iters, int seed)
+{
+    l1buf[seed & 63] = (int8_t)seed;
+    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0,
+            c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+    for (long i = 0; i < iters; i++) {
+        const int8_t *w = l1buf + (i & 7) * 192, *a = l1buf + 2048 + (i & 7) * 128;
+        const __m512i w0 = _mm512_load_si512(w), w1 = _mm512_load_si512(w + 64),
+                      w2 = _mm512_load_si512(w + 128);
+        __m512i b0, b1, b2, b3;
+        __asm__("vpbroadcastd %1, %0" : "=v"(b0) : "m"(*(const int32_t *)(a + 0)));
+        __asm__("vpbroadcastd %1, %0" : "=v"(b1) : "m"(*(const int32_t *)(a + 32)));
+        __asm__("vpbroadcastd %1, %0" : "=v"(b2) : "m"(*(const int32_t *)(a + 64)));
+        __asm__("vpbroadcastd %1, %0" : "=v"(b3) : "m"(*(const int32_t *)(a + 96)));
+        c0 = _mm512_dpbusd_epi32(c0, w0, b0);
+        c1 = _mm512_dpbusd_epi32(c1, w1, b0);
+        c2 = _mm512_dpbusd_epi32(c2, w2, b0);
+        c3 = _mm512_dpbusd_epi32(c3, w0, b1);
+        c4 = _mm512_dpbusd_epi32(c4, w1, b1);
+        c5 = _mm512_dpbusd_epi32(c5, w2, b1);
+        c6 = _mm512_dpbusd_epi32(c6, w0, b2);
+        c7 = _mm512_dpbusd_epi32(c7, w1, b2);
+        c8 = _mm512_dpbusd_epi32(c8, w2, b2);
+        c9 = _mm512_dpbusd_epi32(c9, w0, b3);
+        c10 = _mm512_dpbusd_epi32(c10, w1, b3);
+        c11 = _mm512_dpbusd_epi32(c11, w2, b3);
+    }
+    __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c0, c1), c2),
+                                 _mm512_add_epi32(_mm512_add_epi32(c3, c4), c5));
+    s = _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(c6, c7), c8));
+    s = _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(c9, c10), c11));
+    return (uint64_t)_mm512_reduce_add_epi32(s);
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), noinline)) static uint64_t
 peak_vnni256(long iters, int seed)
 {
@@ -128,6 +173,36 @@ __attribute__((target("avx2"), noinline)) static uint64_t peak_avx2(long iters, 
     return (uint64_t)v[0] + v[7];
 }
 
+/* The AVX2 kernel's step fed from L1: per step |w| and w loaded, then for 4 tokens a broadcast
+ * activation dword, vpsignb, vpmaddubsw, vpmaddwd, vpaddd (32 MACs each). */
+__attribute__((target("avx2"), noinline)) static uint64_t peak_avx2_l1(long iters, int seed)
+{
+    l1buf[seed & 63] = (int8_t)seed;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
+#define AVX2_L1_STEP(c, off)                                                                       \
+    {                                                                                              \
+        __m256i b;                                                                                 \
+        __asm__("vpbroadcastd %1, %0" : "=x"(b) : "m"(*(const int32_t *)(a + (off))));             \
+        c = _mm256_add_epi32(                                                                      \
+            c, _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(b, ws)), ones));        \
+        __asm__("" : "+x"(c));                                                                     \
+    }
+    for (long i = 0; i < iters; i++) {
+        const int8_t *w = l1buf + (i & 7) * 64, *a = l1buf + 2048 + (i & 7) * 128;
+        const __m256i wa = _mm256_load_si256((const __m256i *)w);
+        const __m256i ws = _mm256_load_si256((const __m256i *)(w + 32));
+        AVX2_L1_STEP(c0, 0)
+        AVX2_L1_STEP(c1, 32)
+        AVX2_L1_STEP(c2, 64)
+        AVX2_L1_STEP(c3, 96)
+    }
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3));
+    uint32_t v[8];
+    memcpy(v, &s, sizeof v);
+    return (uint64_t)v[0] + v[7];
+}
+
 struct peak_kind {
     const char *name;
     uint64_t (*fn)(long, int);
@@ -146,8 +221,10 @@ static int has_avx2(void)
 
 static const struct peak_kind peaks[] = {
     {"vnni512", peak_vnni512, 12 * 64, has_vnni512},
+    {"vnni512-l1", peak_vnni512_l1, 12 * 64, has_vnni512},
     {"vnni256", peak_vnni256, 12 * 32, has_vnni512},
     {"avx2", peak_avx2, 6 * 32, has_avx2},
+    {"avx2-l1", peak_avx2_l1, 4 * 32, has_avx2},
 };
 
 struct peak_thread {
@@ -300,12 +377,12 @@ int main(int argc, char **argv)
             return 2;
         }
 
-    double peak_nt[3] = {0, 0, 0};
+    double peak_nt[5] = {0, 0, 0, 0, 0};
     if (!skip_peak) {
         printf("(a) int8 MAC peak, GMAC/s (best / median of %d)\n", reps);
         for (size_t k = 0; k < sizeof peaks / sizeof peaks[0]; k++) {
             if (!peaks[k].supported()) {
-                printf("  %-8s not supported\n", peaks[k].name);
+                printf("  %-10s not supported\n", peaks[k].name);
                 continue;
             }
             for (int nt = 1; nt <= threads; nt = nt == threads ? nt + 1 : threads) {
@@ -314,7 +391,7 @@ int main(int argc, char **argv)
                     r[i] = peak_run(&peaks[k], nt, iters);
                 int n = reps < 64 ? reps : 64;
                 qsort(r, (size_t)n, sizeof r[0], cmp_double);
-                printf("  %-8s %d thread%s %8.1f / %8.1f\n", peaks[k].name, nt, nt > 1 ? "s" : " ",
+                printf("  %-10s %d thread%s %8.1f / %8.1f\n", peaks[k].name, nt, nt > 1 ? "s" : " ",
                        r[n - 1], r[n / 2]);
                 if (nt == threads)
                     peak_nt[k] = r[n - 1];
@@ -337,13 +414,19 @@ int main(int argc, char **argv)
             double med,
                 best = bench_matmul(T, N, Ks[ki], tp, paths[p] == KERNEL_PORTABLE ? 2 : reps, &med);
             double pk = paths[p] == KERNEL_AVX512VNNI ? peak_nt[0]
-                        : paths[p] == KERNEL_AVX2     ? peak_nt[2]
+                        : paths[p] == KERNEL_AVX2     ? peak_nt[3]
                                                       : 0;
             printf("  T=%d N=%d K=%-5d %-10s %8.1f / %8.1f", T, N, Ks[ki],
                    kernel_path_name(paths[p]), best, med);
             if (pk > 0)
                 printf("   %5.1f%% / %5.1f%% of %s peak", 100 * best / pk, 100 * med / pk,
                        paths[p] == KERNEL_AVX512VNNI ? "vnni512" : "avx2");
+            const double pl1 = paths[p] == KERNEL_AVX512VNNI ? peak_nt[1]
+                               : paths[p] == KERNEL_AVX2     ? peak_nt[4]
+                                                             : 0;
+            if (pl1 > 0)
+                printf(", %5.1f%% / %5.1f%% of %s", 100 * best / pl1, 100 * med / pl1,
+                       paths[p] == KERNEL_AVX512VNNI ? "vnni512-l1" : "avx2-l1");
             printf("\n");
         }
     }

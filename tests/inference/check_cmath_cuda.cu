@@ -1,8 +1,10 @@
 /*
  * check_cmath_cuda: runs inference/cmath.h and inference/philox.h on the GPU and checks that
  * every output bit equals the host's (and that the device reproduces test_cmath's frozen hash
- * and Random123's known answers). Needs a GPU; prints "PASS" and exits 0 when all agree.
- * Build: nvcc -O2 -fmad=false -prec-div=true -prec-sqrt=true -ftz=false -I. -arch=sm_90 \
+ * and Random123's known answers). Prints "PASS" and exits 0 when all agree; exits 77 (ctest:
+ * skipped) when there is no GPU. Built and registered with ctest by
+ * tests/inference/CMakeLists.txt when nvcc is found; by hand:
+ *   nvcc -O2 -fmad=false -prec-div=true -prec-sqrt=true -ftz=false -I. -arch=sm_90 \
  *        tests/inference/check_cmath_cuda.cu -o check_cmath_cuda
  */
 #include <cstdint>

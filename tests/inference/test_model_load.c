@@ -102,6 +102,80 @@ static void test_loads_f32_split(void **st)
     model_free(m);
 }
 
+/* Q4_K / Q6_K matrices are dequantised by A4 and requantised to owned Q8_0 at load. */
+static void check_kquant(ggml_type type, const char *file)
+{
+    const char *name = "blk.2.attn_output.weight"; /* {256, 64}: one 256-block per row */
+    testmodel_opts o = {
+        .type = GGML_TYPE_Q8_0, .seed = 4, .kquant_tensor = name, .kquant_type = type};
+    const char *p = write_model(file, o);
+    model *m;
+    char err[256];
+    assert_int_equal(model_load(p, NULL, &m, err, sizeof err), 0);
+    assert_int_equal(m->n_converted, 1);
+    assert_false(m->all_q8_zero_copy);
+    const gguf_tensor *t = gguf_find_tensor(m->gguf, name);
+    assert_non_null(t);
+    assert_int_equal(t->type, type);
+    const q8_weight *w = &m->layers[2].wo;
+    assert_int_equal(w->rows, TM_HIDDEN);
+    assert_int_equal(w->cols, 256);
+    size_t rb = type == GGML_TYPE_Q4_K ? q4_k_block_bytes() : q6_k_block_bytes();
+    float row[256], back[256];
+    block_q8_0 want[256 / QK];
+    int nonzero = 0;
+    for (int r = 0; r < TM_HIDDEN; r++) {
+        const uint8_t *src = (const uint8_t *)t->data + (size_t)r * rb;
+        if (type == GGML_TYPE_Q4_K)
+            q4_k_dequantize_row(src, row, 256);
+        else
+            q6_k_dequantize_row(src, row, 256);
+        q8_0_quantize_row(row, want, 256);
+        assert_memory_equal(w->blocks + (size_t)r * (256 / QK), want, sizeof want);
+        q8_0_dequantize_row(w->blocks + (size_t)r * (256 / QK), back, 256);
+        for (int i = 0; i < 256; i++)
+            nonzero |= back[i] != 0.0f;
+    }
+    assert_true(nonzero);
+    model_free(m);
+}
+
+static void test_loads_q4_k(void **st)
+{
+    (void)st;
+    check_kquant(GGML_TYPE_Q4_K, "q4k.gguf");
+}
+
+static void test_loads_q6_k(void **st)
+{
+    (void)st;
+    check_kquant(GGML_TYPE_Q6_K, "q6k.gguf");
+}
+
+/* A dense-only model (no experts) loads and generates. */
+static void test_dense_only(void **st)
+{
+    (void)st;
+    testmodel_opts o = {.type = GGML_TYPE_Q8_0, .seed = 6, .no_experts = 1};
+    const char *p = write_model("dense.gguf", o);
+    char err[256];
+    engine_options eo = {p, ENGINE_BACKEND_CPU, 2};
+    engine *e;
+    if (engine_open(&eo, &e, err, sizeof err))
+        fail_msg("engine_open: %s", err);
+    gen_params gp;
+    gen_params_default(e, &gp);
+    int32_t prompt[12] = {2, 105, 236, 107, 300, 301, 302, 303, 304, 106, 107, 105};
+    gen_result r1, r2;
+    assert_int_equal(engine_generate(e, prompt, 12, &gp, NULL, NULL, &r1, err, sizeof err), 0);
+    assert_int_equal(engine_generate(e, prompt, 12, &gp, NULL, NULL, &r2, err, sizeof err), 0);
+    assert_true(r1.n_tokens >= 1);
+    assert_memory_equal(r1.trace_hash, r2.trace_hash, 32); /* same request, same bits */
+    gen_result_free(&r1);
+    gen_result_free(&r2);
+    engine_close(e);
+}
+
 static void expect_load_error(const char *name, testmodel_opts o, const char *needle1,
                               const char *needle2)
 {
@@ -236,9 +310,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loads_q8_zero_copy), cmocka_unit_test(test_loads_f32_split),
+        cmocka_unit_test(test_loads_q4_k),         cmocka_unit_test(test_loads_q6_k),
         cmocka_unit_test(test_unknown_arch),       cmocka_unit_test(test_missing_tensor),
         cmocka_unit_test(test_wrong_shape),        cmocka_unit_test(test_not_a_gguf),
-        cmocka_unit_test(test_engine_errors),
+        cmocka_unit_test(test_engine_errors),      cmocka_unit_test(test_dense_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -35,18 +36,39 @@ static void visit_fn(void *arg, int begin, int end, int worker)
         atomic_fetch_add(&v->count[i], 1);
 }
 
-static void run_case(threadpool *tp, int n_threads, int n_items, int grain)
+/* Dynamic ranges are exactly `grain` items, the last one possibly shorter. */
+static void visit_dyn_fn(void *arg, int begin, int end, int worker)
+{
+    struct visit *v = arg;
+    if (end - begin != v->grain && end != v->n_items)
+        atomic_store(&v->bad, 1);
+    visit_fn(arg, begin, end, worker);
+}
+
+static void run_case_mode(threadpool *tp, int n_threads, int n_items, int grain, int dynamic)
 {
     static struct visit v;
     memset(&v, 0, sizeof v);
     v.n_threads = n_threads;
     v.grain = grain;
     v.n_items = n_items;
-    tp_parallel_for(tp, n_items, grain, visit_fn, &v);
+    if (dynamic)
+        tp_parallel_for_dynamic(tp, n_items, grain, visit_dyn_fn, &v);
+    else
+        tp_parallel_for(tp, n_items, grain, visit_fn, &v);
     assert_int_equal(atomic_load(&v.bad), 0);
     for (int i = 0; i < n_items; i++)
         assert_int_equal(atomic_load(&v.count[i]), 1);
-    assert_true(atomic_load(&v.calls) <= n_threads);
+    if (!dynamic)
+        assert_true(atomic_load(&v.calls) <= n_threads);
+    else
+        assert_true(atomic_load(&v.calls) <= (n_items + grain - 1) / grain);
+}
+
+static void run_case(threadpool *tp, int n_threads, int n_items, int grain)
+{
+    run_case_mode(tp, n_threads, n_items, grain, 0);
+    run_case_mode(tp, n_threads, n_items, grain, 1);
 }
 
 static void test_cover_once(void **state)
@@ -87,8 +109,42 @@ static void test_many_dispatches(void **state)
         atomic_llong s;
         atomic_init(&s, 0);
         int n = 1 + rep % 200;
-        tp_parallel_for(tp, n, 1 + rep % 5, sum_fn, &s);
+        if (rep % 2)
+            tp_parallel_for(tp, n, 1 + rep % 5, sum_fn, &s);
+        else
+            tp_parallel_for_dynamic(tp, n, 1 + rep % 5, sum_fn, &s);
         assert_true(atomic_load(&s) == (long long)n * (n - 1) / 2);
+    }
+    tp_destroy(tp);
+}
+
+/* A worker that is slow to start must not make the call wait for it, and must not run a
+ * chunk twice: the caller's thread sleeps inside its first chunk, the others take the rest. */
+static void slow_first_fn(void *arg, int begin, int end, int worker)
+{
+    atomic_int *count = arg;
+    if (begin == 0) {
+        struct timespec ts = {0, 2000000}; /* 2 ms */
+        nanosleep(&ts, NULL);
+    }
+    (void)worker;
+    atomic_fetch_add(count, end - begin);
+}
+
+static void test_uneven_work(void **state)
+{
+    (void)state;
+    char err[128];
+    threadpool *tp = tp_create(4, err, sizeof err);
+    assert_non_null(tp);
+    for (int rep = 0; rep < 20; rep++) {
+        atomic_int count;
+        atomic_init(&count, 0);
+        tp_parallel_for_dynamic(tp, 64, 1, slow_first_fn, &count);
+        assert_int_equal(atomic_load(&count), 64);
+        atomic_init(&count, 0);
+        tp_parallel_for(tp, 64, 1, slow_first_fn, &count);
+        assert_int_equal(atomic_load(&count), 64);
     }
     tp_destroy(tp);
 }
@@ -107,6 +163,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cover_once),
         cmocka_unit_test(test_many_dispatches),
+        cmocka_unit_test(test_uneven_work),
         cmocka_unit_test(test_bad_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

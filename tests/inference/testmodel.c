@@ -70,19 +70,23 @@ int testmodel_write(const char *path, const testmodel_opts *o, char *err, size_t
         T("ffn_up.weight", 2, TM_HIDDEN, TM_FF, 1, 0);
         T("ffn_down.weight", 2, TM_FF, TM_HIDDEN, 1, 0);
         T("post_ffw_norm_1.weight", 1, TM_HIDDEN, 1, 1, 1);
-        T("pre_ffw_norm_2.weight", 1, TM_HIDDEN, 1, 1, 1);
-        T("post_ffw_norm_2.weight", 1, TM_HIDDEN, 1, 1, 1);
-        T("post_ffw_norm.weight", 1, TM_HIDDEN, 1, 1, 1);
-        T("ffn_gate_inp.weight", 2, TM_HIDDEN, TM_EXPERTS, 1, 0);
-        T("ffn_gate_inp.scale", 1, TM_HIDDEN, 1, 1, 1);
-        if (o->split_experts) {
-            T("ffn_gate_exps.weight", 3, TM_HIDDEN, TM_EXP_FF, TM_EXPERTS, 0);
-            T("ffn_up_exps.weight", 3, TM_HIDDEN, TM_EXP_FF, TM_EXPERTS, 0);
-        } else {
-            T("ffn_gate_up_exps.weight", 3, TM_HIDDEN, 2 * TM_EXP_FF, TM_EXPERTS, 0);
+        if (!o->no_experts) {
+            T("pre_ffw_norm_2.weight", 1, TM_HIDDEN, 1, 1, 1);
+            T("post_ffw_norm_2.weight", 1, TM_HIDDEN, 1, 1, 1);
         }
-        T("ffn_down_exps.weight", 3, TM_EXP_FF, TM_HIDDEN, TM_EXPERTS, 0);
-        T("ffn_down_exps.scale", 1, TM_EXPERTS, 1, 1, 4);
+        T("post_ffw_norm.weight", 1, TM_HIDDEN, 1, 1, 1);
+        if (!o->no_experts) {
+            T("ffn_gate_inp.weight", 2, TM_HIDDEN, TM_EXPERTS, 1, 0);
+            T("ffn_gate_inp.scale", 1, TM_HIDDEN, 1, 1, 1);
+            if (o->split_experts) {
+                T("ffn_gate_exps.weight", 3, TM_HIDDEN, TM_EXP_FF, TM_EXPERTS, 0);
+                T("ffn_up_exps.weight", 3, TM_HIDDEN, TM_EXP_FF, TM_EXPERTS, 0);
+            } else {
+                T("ffn_gate_up_exps.weight", 3, TM_HIDDEN, 2 * TM_EXP_FF, TM_EXPERTS, 0);
+            }
+            T("ffn_down_exps.weight", 3, TM_EXP_FF, TM_HIDDEN, TM_EXPERTS, 0);
+            T("ffn_down_exps.scale", 1, TM_EXPERTS, 1, 1, 4);
+        }
         T("layer_output_scale.weight", 1, 1, 1, 1, 2);
         T("enc_layer_output_scale.weight", 1, 1, 1, 1, 2);
 #undef T
@@ -118,9 +122,11 @@ int testmodel_write(const char *path, const testmodel_opts *o, char *err, size_t
     gguf_writer_add_f32(w, K("rope.freq_base_swa"), 1e4f);
     gguf_writer_add_u32(w, K("rope.dimension_count"), TM_D_GLOBAL);
     gguf_writer_add_u32(w, K("rope.dimension_count_swa"), TM_D_SWA);
-    gguf_writer_add_u32(w, K("expert_count"), TM_EXPERTS);
-    gguf_writer_add_u32(w, K("expert_used_count"), TM_EXPERTS_USED);
-    gguf_writer_add_u32(w, K("expert_feed_forward_length"), TM_EXP_FF);
+    if (!o->no_experts) {
+        gguf_writer_add_u32(w, K("expert_count"), TM_EXPERTS);
+        gguf_writer_add_u32(w, K("expert_used_count"), TM_EXPERTS_USED);
+        gguf_writer_add_u32(w, K("expert_feed_forward_length"), TM_EXP_FF);
+    }
     gguf_writer_add_f32(w, K("final_logit_softcapping"), 30.0f);
     gguf_writer_add_u32(w, "diffusion.canvas_length", TM_CANVAS);
     gguf_writer_add_u32(w, "diffusion.eb_max_steps", 6);
@@ -148,8 +154,10 @@ int testmodel_write(const char *path, const testmodel_opts *o, char *err, size_t
         if (o->misshape && !strcmp(o->misshape, v[i].name))
             ne[0] += 32;
         v[i].ne[0] = ne[0];
-        gguf_writer_add_tensor(w, v[i].name, v[i].kind == 0 ? o->type : GGML_TYPE_F32,
-                               (uint32_t)v[i].nd, ne);
+        ggml_type t = v[i].kind == 0 ? o->type : GGML_TYPE_F32;
+        if (o->kquant_tensor && !strcmp(o->kquant_tensor, v[i].name))
+            t = o->kquant_type;
+        gguf_writer_add_tensor(w, v[i].name, t, (uint32_t)v[i].nd, ne);
     }
     if (gguf_writer_write_header(w)) {
         gguf_writer_close(w, err, errlen);
@@ -160,6 +168,26 @@ int testmodel_write(const char *path, const testmodel_opts *o, char *err, size_t
         if (o->omit && !strcmp(o->omit, v[i].name))
             continue;
         int64_t cols = v[i].ne[0], rows = v[i].ne[1] * v[i].ne[2];
+        if (o->kquant_tensor && !strcmp(o->kquant_tensor, v[i].name)) {
+            /* Random K-quant blocks; the f16 scales set to small positive values. */
+            size_t bb = o->kquant_type == GGML_TYPE_Q4_K ? q4_k_block_bytes() : q6_k_block_bytes();
+            size_t nb = (size_t)rows * (size_t)(cols / QK_K);
+            uint8_t *blk = malloc(bb);
+            for (size_t k = 0; k < nb && blk; k++) {
+                for (size_t j = 0; j < bb; j++)
+                    blk[j] = (uint8_t)rng_next(&s);
+                uint16_t d = f32_to_fp16(0.002f), dmin = f32_to_fp16(0.001f);
+                if (o->kquant_type == GGML_TYPE_Q4_K) {
+                    memcpy(blk, &d, 2);
+                    memcpy(blk + 2, &dmin, 2);
+                } else {
+                    memcpy(blk + bb - 2, &d, 2);
+                }
+                gguf_writer_write_tensor_data(w, blk, bb);
+            }
+            free(blk);
+            continue;
+        }
         float *row = malloc((size_t)cols * sizeof(float));
         block_q8_0 *q = malloc((size_t)(cols / QK + 1) * sizeof(block_q8_0));
         if (!row || !q) {

@@ -13,13 +13,21 @@
 #include "inference/gguf.h"
 
 typedef struct {
-    const char *arch;        /* NULL = "diffusion-gemma" */
-    const char *omit;        /* tensor name to leave out, or NULL */
-    const char *misshape;    /* tensor name whose ne[0] gets +32, or NULL */
-    ggml_type type;          /* matrix type: GGML_TYPE_Q8_0 or GGML_TYPE_F32 */
-    int split_experts;       /* write ffn_gate_exps/ffn_up_exps instead of the fused tensor */
-    uint32_t context_length; /* 0 = 256 */
+    const char *arch;     /* NULL = "diffusion-gemma" */
+    const char *omit;     /* tensor name to leave out, or NULL */
+    const char *misshape; /* tensor name whose ne[0] gets +32, or NULL */
+    ggml_type type;       /* matrix type: GGML_TYPE_Q8_0 or GGML_TYPE_F32 */
+    int split_experts;
+    int no_experts;
+        /* a dense-only model (no expert_count, no MoE tensors) */ /* write
+                                                                      ffn_gate_exps/ffn_up_exps
+                                                                      instead of the fused tensor */
+    uint32_t context_length;                                       /* 0 = 256 */
     uint64_t seed;
+    /* Optional: write tensor kquant_tensor (cols a multiple of 256) as GGML_TYPE_Q4_K or
+     * GGML_TYPE_Q6_K blocks of random bytes with sane scales. */
+    const char *kquant_tensor;
+    ggml_type kquant_type;
 } testmodel_opts;
 
 /* Dimensions of the test model. */
