@@ -71,9 +71,12 @@ bytecode() { # bytecode Contract -> 0x creation code
   jq -r '.bytecode.object' "$ROOT/contracts/out/$1.sol/$1.json"
 }
 
-contracts_build() {
-  [ -f "$ROOT/contracts/out/InferenceOracle.sol/InferenceOracle.json" ] && \
-  [ -f "$ROOT/contracts/out/ExampleConsumer.sol/ExampleConsumer.json" ] && return 0
+contracts_build() { # only when an artifact is missing or older than a source
+  local a=$ROOT/contracts/out/InferenceOracle.sol/InferenceOracle.json
+  local b=$ROOT/contracts/out/ExampleConsumer.sol/ExampleConsumer.json
+  if [ -f "$a" ] && [ -f "$b" ] && [ -z "$(find "$ROOT/contracts/src" -newer "$a" -print -quit)" ]; then
+    return 0
+  fi
   (cd "$ROOT/contracts" && "$FORGE" build >/dev/null)
 }
 
