@@ -25,7 +25,13 @@ typedef struct {
     uint64_t sent_block;
     uint64_t mined_block; /* 0 = not mined */
     int missing_checks;   /* heads for which the nonce was used but no receipt of ours found */
+    int64_t sent_ns;      /* when the current version was sent (0 = before a restart) */
 } inflight;
+
+/* A transaction is "not mined in time" after resend_after_blocks blocks AND this long: on a
+ * chain that makes a block per transaction (anvil automine) blocks alone say nothing about
+ * how long a transaction has waited in the pool. */
+#define RESEND_MIN_NS 1000000000LL
 
 typedef struct {
     uint8_t (*ids)[32];
@@ -586,6 +592,7 @@ static void add_inflight(submitter *s, const uint8_t id[32], uint64_t nonce, uin
     e->nonce = nonce;
     e->sent_block = sent_block;
     e->mined_block = mined_block;
+    e->sent_ns = mined_block ? 0 : now_ns();
     s->n_fl++;
 }
 
@@ -798,8 +805,10 @@ static void resend(submitter *s, const uint8_t id[32], uint64_t head)
             LOG_INFO, id, "re-sent nonce %llu (%s, maxFee %llu wei)", (unsigned long long)a.nonce,
             cancelled ? "filler for a cancelled request" : "bumped", (unsigned long long)max_fee);
     for (size_t i = 0; i < s->n_fl; i++)
-        if (!memcmp(s->fl[i].id, id, 32))
+        if (!memcmp(s->fl[i].id, id, 32)) {
             s->fl[i].sent_block = head;
+            s->fl[i].sent_ns = now_ns();
+        }
 }
 
 /* Receipt of one hash: 1 found (fields filled), 0 none, -1 error. */
@@ -974,7 +983,8 @@ static void track(submitter *s, uint64_t head)
                 remove_inflight(s, i);
                 continue;
             }
-        } else if (head >= e->sent_block + s->d.cfg->resend_after_blocks ||
+        } else if ((head >= e->sent_block + s->d.cfg->resend_after_blocks &&
+                    now_ns() - e->sent_ns >= RESEND_MIN_NS) ||
                    (r.f.state == RS_CANCELLED && r.f.tx_kind != TXK_FILLER)) {
             resend(s, e->id, head);
         }

@@ -27,9 +27,12 @@ rpc anvil_setNextBlockBaseFeePerGas "[\"0x$(printf %x $((maxfee + 1000000000)))\
 rpc evm_mine '[]' >/dev/null
 sleep 0.5
 [ "$(consumer_u answeredCount)" = 0 ] || die "the fulfilment was mined under a base fee above its maxFee?"
-# two more blocks: the node re-signs with bumped fees; then it gets mined
-for _ in 1 2 3 4; do rpc evm_mine '[]' >/dev/null; sleep 0.5; done
-wait_done 1 20
+# more blocks: after 2 blocks (and 1 s) the node re-signs with bumped fees; then it gets mined
+for _ in $(seq 12); do
+  rpc evm_mine '[]' >/dev/null; sleep 0.5
+  [ "$(consumer_u answeredCount)" = 1 ] && break
+done
+wait_done 1 5
 grep -q 're-sent nonce 0 (bumped' "$WORK/node.log" || die "no bumped resend in the log"
 resent=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | sed -n 's/^sibyl_tx_resent_total //p')
 [ "${resent:-0}" -ge 1 ] || die "metrics: no resend counted"
