@@ -8,6 +8,7 @@ int cmd_generate(int argc, char **argv); /* cmd_generate.c */
 int cmd_bench(int argc, char **argv);    /* cmd_bench.c */
 int cmd_logits(int argc, char **argv);   /* cmd_logits.c */
 int cmd_mkmodel(int argc, char **argv); /* cli/cmd_mkmodel.c */
+int cmd_run(int argc, char **argv);     /* cli/cmd_run.c */
 int cmd_keys(int argc, char **argv); /* cli/cmd_keys.c */
 
 #endif

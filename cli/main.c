@@ -30,6 +30,7 @@ static const struct command commands[] = {
     {"mkmodel", cmd_mkmodel, "write a random-weight DiffusionGemma GGUF (test models)"},
 #ifdef SIBYL_WITH_NODE
     {"keys", cmd_keys, "the node's signing key: new, import, address (keystore v3)"},
+    {"run", cmd_run, "run the oracle node (sibyl run -c oracle.conf)"},
 #endif
 };
 

@@ -1,0 +1,151 @@
+/*
+ * journal: the node's durable memory, in LMDB. Every request the node has seen, its state and
+ * everything needed to finish it after a crash (the event, the output, the signed attestation,
+ * the signed raw transaction and the fees), plus the watcher's cursor and the nonce counter.
+ *
+ * Rule: one LMDB write transaction per state transition, committed BEFORE the side effect that
+ * depends on it (computing before the engine runs, the signed transaction before it is sent).
+ * A restart therefore finds every open request in a state from which it can safely go on:
+ * re-running the engine gives the same output (it is deterministic), and re-sending the same
+ * signed bytes is harmless ("already known" / "nonce too low").
+ *
+ * Databases: "req" (requestId -> record), "log" ((txHash, logIndex) -> requestId: dedupe),
+ * "nonce" (nonce -> requestId: which request owns each nonce), "meta" (cursor, nonce counter,
+ * model hash cache). Records are stored in this host's byte order (the journal is a local file,
+ * not an exchange format); a version byte guards the layout.
+ *
+ * All functions return 0 on success, negative on failure (message in err).
+ */
+#ifndef SIBYL_ORACLE_JOURNAL_H
+#define SIBYL_ORACLE_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    RS_SEEN = 1,      /* event journaled, waiting for confirmations */
+    RS_CONFIRMED = 2, /* deep enough, queued for the engine */
+    RS_COMPUTING = 3, /* the engine is (or was, before a crash) running it */
+    RS_COMPUTED = 4,  /* output (or reject code) and signed attestation stored */
+    RS_SUBMITTED = 5, /* signed transaction stored (and sent, or about to be) */
+    RS_FULFILLED = 6, /* our fulfill (or quorum attest) is mined and deep enough; final */
+    RS_REJECTED = 7,  /* our attested reject is mined and deep enough; final */
+    RS_CANCELLED = 8, /* the request left the canonical chain (reorg); final */
+    RS_FAILED = 9,    /* cannot be finished (e.g. someone else answered first); final */
+    RS_COUNT = 10
+} req_state;
+
+const char *req_state_name(int state);
+int req_state_is_final(int state);
+
+/* What the transaction does. */
+enum { TXK_NONE = 0, TXK_FULFILL = 1, TXK_REJECT = 2, TXK_ATTEST = 3, TXK_FILLER = 4 };
+
+#define JREQ_MAX_TX_HASHES 16
+
+/* The fixed-size part of a record. */
+typedef struct {
+    uint8_t version;
+    uint8_t state;
+    uint8_t tx_kind;
+    uint8_t cancel_pending; /* a cancelled request still owns a nonce: a filler must use it */
+    uint8_t id[32];
+    /* the event */
+    uint8_t log_tx_hash[32];
+    uint32_t log_index;
+    uint64_t block_number;
+    uint8_t block_hash[32];
+    uint8_t requester[20];
+    uint8_t model_id[32];
+    uint8_t adapter[32];
+    uint8_t seed[32];
+    uint32_t callback_gas_limit;
+    uint64_t deadline;
+    /* the answer */
+    uint16_t reject_code;
+    uint8_t model_hash[32], input_hash[32], params_hash[32], output_hash[32];
+    uint8_t engine_version[32];
+    uint8_t signature[65];
+    /* the transaction */
+    uint64_t nonce;
+    uint64_t gas_limit;
+    uint64_t max_fee_per_gas, max_priority_fee_per_gas; /* wei */
+    uint32_t n_tx_hashes;                               /* every version sent, last = current */
+    uint8_t tx_hashes[JREQ_MAX_TX_HASHES][32];
+    uint64_t sent_block;  /* head when the current version was sent */
+    uint64_t mined_block; /* 0 = not mined (as far as we know) */
+    uint8_t mined_block_hash[32];
+    uint64_t gas_used, effective_gas_price;
+    /* timings (CLOCK_REALTIME, ns) */
+    int64_t t_seen, t_confirmed, t_computed, t_sent, t_done;
+    int64_t t_dequeued, t_engine_start, t_engine_end; /* worker: queue wait and engine run */
+    double engine_seconds;
+} jreq_fixed;
+
+typedef struct {
+    jreq_fixed f;
+    uint8_t *input;
+    uint32_t input_len;
+    uint8_t *params;
+    uint32_t params_len;
+    uint8_t *output;
+    uint32_t output_len;
+    uint8_t *raw_tx;
+    uint32_t raw_tx_len;
+} jreq;
+
+void jreq_init(jreq *r);
+void jreq_free(jreq *r);
+/* Replaces one of r's byte fields with a copy of p[0..n). 0 or -1 (out of memory). */
+int jreq_set(uint8_t **field, uint32_t *field_len, const void *p, size_t n);
+
+typedef struct journal journal;
+typedef struct journal_txn journal_txn;
+
+/* dir is created if missing. sync = 0 skips the fsync at commit (survives a process crash,
+ * not a power loss). */
+int journal_open(const char *dir, uint64_t map_mb, int sync, journal **out, char *err,
+                 size_t errlen);
+void journal_close(journal *j);
+
+/* Stores a new request seen in a log. Returns 1 when it was new, 0 when (txHash, logIndex) was
+ * already journaled (duplicate delivery), 2 when the id was known from a different log (a
+ * reorg re-included it: the old record is replaced only if it is cancelled, else 0). */
+int journal_insert_seen(journal *j, const jreq *r, char *err, size_t errlen);
+
+/* Reads a record; 1 found, 0 not found, <0 error. Free with jreq_free. */
+int journal_get(journal *j, const uint8_t id[32], jreq *out, char *err, size_t errlen);
+
+/* One transition: reads the record, calls fn, and writes the record back in the same write
+ * transaction. fn returns 0 to commit, > 0 to leave everything unchanged (journal_update then
+ * returns that value), < 0 to fail. t gives fn access to the meta values in the same
+ * transaction. Returns 0, the positive value of fn, -1 on error, -2 when the id is unknown. */
+typedef int (*journal_update_fn)(journal_txn *t, jreq *r, void *user);
+int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void *user, char *err,
+                   size_t errlen);
+
+/* Inside journal_update: the nonce counter (the next nonce to hand out) and which request
+ * owns a nonce. */
+int journal_txn_next_nonce(journal_txn *t, uint64_t *nonce);
+int journal_txn_set_next_nonce(journal_txn *t, uint64_t nonce);
+int journal_txn_claim_nonce(journal_txn *t, uint64_t nonce, const uint8_t id[32]);
+
+/* Calls fn for every record (open == 1: only those not in a final state). fn's return != 0
+ * stops the walk and becomes the result. Records passed to fn are freed after it returns. */
+typedef int (*journal_each_fn)(const jreq *r, void *user);
+int journal_foreach(journal *j, int open, journal_each_fn fn, void *user, char *err, size_t errlen);
+
+/* Meta values. */
+int journal_get_cursor(journal *j, uint64_t *block, uint8_t hash[32], int *found);
+int journal_set_cursor(journal *j, uint64_t block, const uint8_t hash[32], char *err,
+                       size_t errlen);
+int journal_get_next_nonce(journal *j, uint64_t *nonce, int *found);
+int journal_set_next_nonce(journal *j, uint64_t nonce, char *err, size_t errlen);
+/* Owner of a nonce: 1 found, 0 none. */
+int journal_nonce_owner(journal *j, uint64_t nonce, uint8_t id[32]);
+/* A small key -> bytes store for caches (e.g. the model hash by file identity). */
+int journal_meta_get(journal *j, const char *key, void *val, size_t cap, size_t *len);
+int journal_meta_put(journal *j, const char *key, const void *val, size_t len, char *err,
+                     size_t errlen);
+
+#endif

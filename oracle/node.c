@@ -1,0 +1,1020 @@
+#include "oracle/node.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "adapters/adapter.h"
+#include "attest/attestation.h"
+#include "inference/engine.h"
+#include "oracle/abi.h"
+#include "oracle/eip712.h"
+#include "oracle/event.h"
+#include "oracle/hex.h"
+#include "oracle/journal.h"
+#include "oracle/keccak.h"
+#include "oracle/keystore.h"
+#include "oracle/log.h"
+#include "oracle/metrics.h"
+#include "oracle/rpc.h"
+#include "oracle/secp.h"
+#include "oracle/submitter.h"
+#include "oracle/testhook.h"
+#include "oracle/watcher.h"
+
+#define RING 1024       /* recent block hashes kept for reorg detection */
+#define REORG_DEPTH 256 /* deepest reorg handled */
+
+typedef struct {
+    uint8_t id[32];
+    uint64_t block;
+    uint8_t hash[32];
+    int confirmed;
+} tracked;
+
+typedef struct {
+    uint8_t model_id[32];
+    engine *eng;
+    uint8_t hash[32];
+} served_model;
+
+typedef struct {
+    const config *cfg;
+    volatile sig_atomic_t *stop;
+    journal *j;
+    metrics *m;
+    secp256k1_context *secp;
+    uint8_t key[32], addr[20];
+    sibyl_domain domain;
+    served_model models[CONFIG_MAX_MODELS];
+    int n_models;
+    abi_signature event;
+    uint8_t topic0[32];
+    submitter *sub;
+    watcher *w;
+    struct lws_context *lws;
+    lws_sorted_usec_list_t tick;
+
+    /* lws thread only */
+    rpc_client *rpc;
+    uint64_t ring_num[RING];
+    uint8_t ring_hash[RING][32];
+    uint64_t head;
+    uint8_t head_hash[32];
+    tracked *tr;
+    size_t n_tr, cap_tr;
+    uint64_t cursor_saved;
+    int connected_once;
+
+    /* engine worker */
+    pthread_t worker;
+    int worker_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint8_t (*q)[32];
+    size_t qn, qcap;
+    int worker_stop;
+    uint8_t current[32];
+    int has_current;
+    atomic_int cancel_current;
+    rpc_client *worker_rpc;
+} node;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- engine queue ---- */
+
+static void queue_push(node *n, const uint8_t id[32])
+{
+    pthread_mutex_lock(&n->mu);
+    if (n->qn == n->qcap) {
+        size_t ncap = n->qcap ? n->qcap * 2 : 64;
+        void *p = realloc(n->q, ncap * 32);
+        if (!p) {
+            pthread_mutex_unlock(&n->mu);
+            log_msg(LOG_ERROR, id, "out of memory queueing a request");
+            return;
+        }
+        n->q = p;
+        n->qcap = ncap;
+    }
+    memcpy(n->q[n->qn++], id, 32);
+    pthread_cond_signal(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+}
+
+/* ---- block hash ring ---- */
+
+static int ring_get(node *n, uint64_t b, uint8_t out[32])
+{
+    if (n->ring_num[b % RING] != b || b == 0)
+        return 0;
+    memcpy(out, n->ring_hash[b % RING], 32);
+    return 1;
+}
+
+static void ring_set(node *n, uint64_t b, const uint8_t h[32])
+{
+    n->ring_num[b % RING] = b;
+    memcpy(n->ring_hash[b % RING], h, 32);
+}
+
+/* The canonical hash at height b: 1 found, 0 no such block, -1 RPC error. */
+static int fetch_block_hash(node *n, uint64_t b, uint8_t out[32])
+{
+    char q[24], err[512];
+    hex_quantity_from_u64(q, b);
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_CreateString(q));
+    cJSON_AddItemToArray(p, cJSON_CreateFalse());
+    cJSON *res = NULL;
+    int rc = rpc_call(n->rpc, "eth_getBlockByNumber", p, &res, NULL, err, sizeof err);
+    cJSON_Delete(p);
+    if (rc) {
+        metrics_add(n->m, MC_RPC_ERRORS, 1);
+        log_msg(LOG_WARN, NULL, "eth_getBlockByNumber %llu: %s", (unsigned long long)b, err);
+        return -1;
+    }
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(res, "hash");
+    int found = cJSON_IsString(h) && !hex_decode_exact(h->valuestring, out, 32, NULL, 0);
+    cJSON_Delete(res);
+    return found;
+}
+
+static int canonical_hash(node *n, uint64_t b, uint8_t out[32])
+{
+    if (b > n->head && n->head)
+        return 0;
+    if (ring_get(n, b, out))
+        return 1;
+    int rc = fetch_block_hash(n, b, out);
+    if (rc == 1)
+        ring_set(n, b, out);
+    return rc;
+}
+
+/* ---- transitions ---- */
+
+static int confirm_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    (void)user;
+    if (r->f.state != RS_SEEN)
+        return 1;
+    r->f.state = RS_CONFIRMED;
+    r->f.t_confirmed = now_ns();
+    return 0;
+}
+
+static void confirm(node *n, const uint8_t id[32])
+{
+    char err[256];
+    int rc = journal_update(n->j, id, confirm_fn, NULL, err, sizeof err);
+    if (rc < 0) {
+        log_msg(LOG_ERROR, id, "journal: %s", err);
+        return;
+    }
+    if (rc > 0)
+        return;
+    metrics_transition(n->m, RS_SEEN, RS_CONFIRMED);
+    testhook_crash_point("after_confirm");
+    queue_push(n, id);
+}
+
+typedef struct {
+    int old_state;
+} cancel_args;
+
+static int cancel_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    cancel_args *a = user;
+    a->old_state = r->f.state;
+    if (req_state_is_final(r->f.state))
+        return 1;
+    if (r->f.state == RS_SUBMITTED)
+        r->f.cancel_pending = 1; /* its nonce must still be consumed */
+    r->f.state = RS_CANCELLED;
+    r->f.t_done = now_ns();
+    return 0;
+}
+
+static void cancel_request(node *n, const uint8_t id[32], const char *why)
+{
+    char err[256];
+    cancel_args a = {0};
+    int rc = journal_update(n->j, id, cancel_fn, &a, err, sizeof err);
+    if (rc != 0)
+        return;
+    metrics_transition(n->m, a.old_state, RS_CANCELLED);
+    metrics_add(n->m, MC_REORG_CANCELLATIONS, 1);
+    log_msg(LOG_WARN, id, "request cancelled (%s) in state %s", why, req_state_name(a.old_state));
+    pthread_mutex_lock(&n->mu);
+    if (n->has_current && !memcmp(n->current, id, 32))
+        atomic_store(&n->cancel_current, 1);
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void track_add(node *n, const uint8_t id[32], uint64_t block, const uint8_t hash[32],
+                      int confirmed)
+{
+    for (size_t i = 0; i < n->n_tr; i++)
+        if (!memcmp(n->tr[i].id, id, 32)) {
+            n->tr[i].block = block;
+            memcpy(n->tr[i].hash, hash, 32);
+            n->tr[i].confirmed = confirmed;
+            return;
+        }
+    if (n->n_tr == n->cap_tr) {
+        size_t ncap = n->cap_tr ? n->cap_tr * 2 : 64;
+        tracked *p = realloc(n->tr, ncap * sizeof *p);
+        if (!p)
+            return;
+        n->tr = p;
+        n->cap_tr = ncap;
+    }
+    tracked *e = &n->tr[n->n_tr++];
+    memcpy(e->id, id, 32);
+    e->block = block;
+    memcpy(e->hash, hash, 32);
+    e->confirmed = confirmed;
+}
+
+/* ---- logs ---- */
+
+static void handle_log(node *n, const cJSON *log)
+{
+    uint8_t addr[20];
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(log, "address");
+    if (!cJSON_IsString(a) || hex_decode_exact(a->valuestring, addr, 20, NULL, 0) ||
+        memcmp(addr, n->cfg->oracle_address, 20))
+        return;
+    const cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(log, "topics"), 0);
+    uint8_t topic[32];
+    if (!cJSON_IsString(t0) || hex_decode_exact(t0->valuestring, topic, 32, NULL, 0) ||
+        memcmp(topic, n->topic0, 32))
+        return;
+    char err[512];
+    jreq r;
+    if (event_decode_request(&n->event, log, &r, err, sizeof err)) {
+        uint64_t b = 0;
+        json_hex_u64(log, "blockNumber", &b);
+        log_msg(LOG_ERROR, NULL, "malformed InferenceRequested log in block %llu skipped: %s",
+                (unsigned long long)b, err);
+        return;
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(log, "removed"))) {
+        jreq old;
+        if (journal_get(n->j, r.f.id, &old, err, sizeof err) == 1) {
+            if (!memcmp(old.f.block_hash, r.f.block_hash, 32))
+                cancel_request(n, r.f.id, "its log was removed by a reorg");
+            jreq_free(&old);
+        }
+        jreq_free(&r);
+        return;
+    }
+    r.f.state = RS_SEEN;
+    r.f.t_seen = now_ns();
+    int rc = journal_insert_seen(n->j, &r, err, sizeof err);
+    if (rc < 0) {
+        log_msg(LOG_ERROR, r.f.id, "journal: %s", err);
+        jreq_free(&r);
+        return;
+    }
+    if (rc == 0) {
+        jreq_free(&r);
+        return; /* seen before */
+    }
+    metrics_transition(n->m, rc == 2 ? RS_CANCELLED : 0, RS_SEEN);
+    testhook_crash_point("after_seen");
+    log_msg(LOG_INFO, r.f.id, "request seen in block %llu (%u input bytes)",
+            (unsigned long long)r.f.block_number, r.input_len);
+    track_add(n, r.f.id, r.f.block_number, r.f.block_hash, 0);
+    if (n->cfg->confirmations == 0) {
+        n->tr[n->n_tr - 1].confirmed = 1;
+        confirm(n, r.f.id);
+    }
+    jreq_free(&r);
+}
+
+/* eth_getLogs over [from, to] in pages. 0 or -1 (RPC failure). */
+static int backfill(node *n, uint64_t from, uint64_t to)
+{
+    char addr[43], topic[67];
+    hex_encode(addr, n->cfg->oracle_address, 20);
+    hex_encode(topic, n->topic0, 32);
+    uint64_t page = n->cfg->backfill_page_blocks;
+    for (uint64_t lo = from; lo <= to; lo += page) {
+        uint64_t hi = lo + page - 1 < to ? lo + page - 1 : to;
+        char qlo[24], qhi[24], err[512];
+        hex_quantity_from_u64(qlo, lo);
+        hex_quantity_from_u64(qhi, hi);
+        cJSON *p = cJSON_CreateArray(), *f = cJSON_CreateObject(), *tp = cJSON_CreateArray();
+        cJSON_AddStringToObject(f, "fromBlock", qlo);
+        cJSON_AddStringToObject(f, "toBlock", qhi);
+        cJSON_AddStringToObject(f, "address", addr);
+        cJSON_AddItemToArray(tp, cJSON_CreateString(topic));
+        cJSON_AddItemToObject(f, "topics", tp);
+        cJSON_AddItemToArray(p, f);
+        cJSON *res = NULL;
+        int rc = rpc_call(n->rpc, "eth_getLogs", p, &res, NULL, err, sizeof err);
+        cJSON_Delete(p);
+        if (rc) {
+            metrics_add(n->m, MC_RPC_ERRORS, 1);
+            log_msg(LOG_WARN, NULL, "backfill eth_getLogs [%llu, %llu]: %s", (unsigned long long)lo,
+                    (unsigned long long)hi, err);
+            return -1;
+        }
+        const cJSON *lg;
+        cJSON_ArrayForEach(lg, res) handle_log(n, lg);
+        cJSON_Delete(res);
+        if (hi == to)
+            break;
+    }
+    return 0;
+}
+
+static void save_cursor(node *n, uint64_t block)
+{
+    uint8_t h[32] = {0};
+    ring_get(n, block, h);
+    char err[256];
+    if (journal_set_cursor(n->j, block, h, err, sizeof err))
+        log_msg(LOG_ERROR, NULL, "journal: %s", err);
+    else
+        n->cursor_saved = block;
+}
+
+/* ---- heads and reorgs ---- */
+
+static void handle_reorg(node *n, uint64_t number, const uint8_t parent[32])
+{
+    metrics_add(n->m, MC_REORGS, 1);
+    /* walk down until our recorded hash is canonical again */
+    uint64_t h = number ? number - 1 : 0;
+    uint8_t mine[32], canon[32];
+    int steps = 0;
+    if (h && ring_get(n, h, mine) && !memcmp(mine, parent, 32)) {
+        /* only the top was replaced */
+    } else {
+        if (h)
+            ring_set(n, h, parent);
+        while (h > 1 && steps++ < REORG_DEPTH) {
+            h--;
+            if (!ring_get(n, h, mine))
+                break;
+            if (fetch_block_hash(n, h, canon) != 1)
+                break;
+            if (!memcmp(canon, mine, 32))
+                break;
+            ring_set(n, h, canon);
+        }
+    }
+    uint64_t fork = h; /* the highest height known to be on both branches */
+    log_msg(LOG_WARN, NULL, "reorg: new head %llu, branches meet at block %llu",
+            (unsigned long long)number, (unsigned long long)fork);
+    for (uint64_t b = number + 1; b <= n->head && b < number + RING; b++)
+        n->ring_num[b % RING] = 0;
+    n->head = number;
+    /* every request above the fork whose block is gone is cancelled */
+    for (size_t i = 0; i < n->n_tr; i++) {
+        tracked *e = &n->tr[i];
+        if (e->block <= fork)
+            continue;
+        uint8_t c[32];
+        int rc = e->block <= number ? canonical_hash(n, e->block, c) : 0;
+        if (rc == 0 || (rc == 1 && memcmp(c, e->hash, 32)))
+            cancel_request(n, e->id, "its block left the canonical chain");
+    }
+    submitter_on_reorg(n->sub);
+    /* read the new branch */
+    backfill(n, fork + 1, number);
+    if (n->cursor_saved > fork)
+        save_cursor(n, fork);
+}
+
+static void handle_head(node *n, const cJSON *head)
+{
+    uint64_t number;
+    uint8_t hash[32], parent[32];
+    if (json_hex_u64(head, "number", &number) || json_hex32(head, "hash", hash) ||
+        json_hex32(head, "parentHash", parent)) {
+        log_msg(LOG_WARN, NULL, "newHeads: header without number/hash/parentHash");
+        return;
+    }
+    metrics_set_head(n->m, number);
+    uint8_t known[32];
+    int reorg = 0;
+    if (ring_get(n, number, known) && memcmp(known, hash, 32))
+        reorg = 1; /* the same height announced again with another hash */
+    else if (number > 1 && ring_get(n, number - 1, known) && memcmp(known, parent, 32))
+        reorg = 1; /* our parent is not its parent */
+    else if (n->head && number < n->head)
+        reorg = 1; /* the chain went back */
+    ring_set(n, number, hash);
+    if (number > 1)
+        ring_set(n, number - 1, parent);
+    if (reorg) {
+        handle_reorg(n, number, parent);
+        ring_set(n, number, hash);
+    }
+    n->head = number;
+    memcpy(n->head_hash, hash, 32);
+
+    /* confirmations */
+    uint32_t c = n->cfg->confirmations;
+    for (size_t i = 0; i < n->n_tr; i++) {
+        tracked *e = &n->tr[i];
+        if (e->confirmed || e->block + c > number)
+            continue;
+        uint8_t ch[32];
+        int rc = canonical_hash(n, e->block, ch);
+        if (rc < 0)
+            continue; /* try again at the next head */
+        e->confirmed = 1;
+        if (rc == 0 || memcmp(ch, e->hash, 32))
+            cancel_request(n, e->id, "its block is not on the canonical chain");
+        else
+            confirm(n, e->id);
+    }
+    /* forget requests deeper than any reorg we handle */
+    for (size_t i = 0; i < n->n_tr;) {
+        if (n->tr[i].confirmed && n->tr[i].block + REORG_DEPTH < number) {
+            n->tr[i] = n->tr[--n->n_tr];
+            continue;
+        }
+        i++;
+    }
+    submitter_on_head(n->sub, number);
+}
+
+/* ---- watcher callbacks ---- */
+
+static void on_connected(void *user)
+{
+    node *n = user;
+    metrics_set_connected(n->m, 1);
+    metrics_add(n->m, MC_WS_CONNECTS, 1);
+    char err[512];
+    unsigned long long head;
+    if (rpc_call_u64(n->rpc, "eth_blockNumber", NULL, &head, NULL, err, sizeof err)) {
+        log_msg(LOG_WARN, NULL, "eth_blockNumber: %s", err);
+        metrics_add(n->m, MC_RPC_ERRORS, 1);
+        return;
+    }
+    uint64_t cursor = 0;
+    uint8_t chash[32];
+    int found = 0;
+    journal_get_cursor(n->j, &cursor, chash, &found);
+    uint64_t from = n->cfg->start_block;
+    if (found) {
+        /* re-read a few blocks: logs are deduplicated, and a reorg near the cursor is caught */
+        uint64_t overlap = (uint64_t)n->cfg->confirmations + 4;
+        from = cursor + 1 > overlap ? cursor + 1 - overlap : 0;
+        if (from < n->cfg->start_block)
+            from = n->cfg->start_block;
+    }
+    if ((uint64_t)head < n->head && n->head) {
+        log_msg(LOG_WARN, NULL, "the chain is now at block %llu, below the %llu seen before", head,
+                (unsigned long long)n->head);
+    }
+    log_msg(LOG_INFO, NULL, "websocket %s subscribed; backfilling blocks %llu..%llu",
+            n->cfg->rpc_ws, (unsigned long long)from, head);
+    uint8_t hh[32];
+    if (fetch_block_hash(n, head, hh) == 1) {
+        /* treat the current head like an announced one: detects a changed chain */
+        cJSON *h = cJSON_CreateObject();
+        char q[24], hx[67], px[67];
+        uint8_t ph[32];
+        hex_quantity_from_u64(q, head);
+        hex_encode(hx, hh, 32);
+        cJSON_AddStringToObject(h, "number", q);
+        cJSON_AddStringToObject(h, "hash", hx);
+        if (head > 0 && fetch_block_hash(n, head - 1, ph) == 1) {
+            hex_encode(px, ph, 32);
+            cJSON_AddStringToObject(h, "parentHash", px);
+            if (from <= head && backfill(n, from, head) == 0)
+                save_cursor(n, head);
+            handle_head(n, h);
+        } else if (from <= head && backfill(n, from, head) == 0) {
+            save_cursor(n, head);
+        }
+        cJSON_Delete(h);
+    }
+    n->connected_once = 1;
+    submitter_on_reconnect(n->sub);
+}
+
+static void on_disconnected(void *user, const char *why)
+{
+    node *n = user;
+    (void)why;
+    metrics_set_connected(n->m, 0);
+}
+
+static void on_log(void *user, const cJSON *log)
+{
+    handle_log(user, log);
+}
+
+static void on_head(void *user, const cJSON *head)
+{
+    handle_head(user, head);
+}
+
+static void tick(lws_sorted_usec_list_t *sul)
+{
+    node *n = lws_container_of(sul, node, tick);
+    if (*n->stop) {
+        lws_cancel_service(n->lws);
+        return;
+    }
+    /* the cursor trails the head by one block: logs of the newest block may still come */
+    if (n->head > 1 && n->head - 1 > n->cursor_saved && n->connected_once)
+        save_cursor(n, n->head - 1);
+    lws_sul_schedule(n->lws, 0, &n->tick, tick, 200 * LWS_US_PER_MS);
+}
+
+/* ---- engine worker ---- */
+
+static int step_cb(void *user, const engine_step *st)
+{
+    (void)st;
+    node *n = user;
+    return atomic_load(&n->cancel_current) || *n->stop;
+}
+
+static int computing_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    int *old = user;
+    *old = r->f.state;
+    if (r->f.state != RS_CONFIRMED && r->f.state != RS_COMPUTING)
+        return 1;
+    r->f.state = RS_COMPUTING;
+    return 0;
+}
+
+typedef struct {
+    const adapter_result *res;
+    const sibyl_attestation *att;
+    const uint8_t *sig;
+    int64_t t, t_dequeued, t_engine_start, t_engine_end;
+} computed_args;
+
+static int computed_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    computed_args *a = user;
+    if (r->f.state != RS_COMPUTING)
+        return 1;
+    if (!a->res->reject_code &&
+        jreq_set(&r->output, &r->output_len, a->res->output, a->res->output_len))
+        return -1;
+    r->f.reject_code = (uint16_t)a->res->reject_code;
+    memcpy(r->f.model_hash, a->att->model_hash, 32);
+    memcpy(r->f.input_hash, a->att->input_hash, 32);
+    memcpy(r->f.params_hash, a->att->params_hash, 32);
+    memcpy(r->f.output_hash, a->att->output_hash, 32);
+    memcpy(r->f.engine_version, a->att->engine_version, 32);
+    memcpy(r->f.signature, a->sig, 65);
+    r->f.engine_seconds = a->res->engine_seconds;
+    r->f.t_computed = a->t;
+    r->f.t_dequeued = a->t_dequeued;
+    r->f.t_engine_start = a->t_engine_start ? a->t_engine_start : a->t;
+    r->f.t_engine_end = a->t_engine_end ? a->t_engine_end : a->t;
+    r->f.state = RS_COMPUTED;
+    return 0;
+}
+
+static int failed_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    (void)user;
+    if (req_state_is_final(r->f.state))
+        return 1;
+    r->f.state = RS_FAILED;
+    r->f.t_done = now_ns();
+    return 0;
+}
+
+/* For a request whose model this node does not serve: the model hash the request committed
+ * to (the attestation must carry it), read with getRequest(id). */
+static int registered_model_hash(node *n, const uint8_t id[32], uint8_t out[32], char *err,
+                                 size_t errlen)
+{
+    uint8_t sel[32];
+    const char *sig = "getRequest(uint256)";
+    keccak256(sig, strlen(sig), sel);
+    char data[2 + 8 + 64 + 1], to[43], idhex[67];
+    hex_encode(idhex, id, 32);
+    snprintf(data, sizeof data, "0x%02x%02x%02x%02x%s", sel[0], sel[1], sel[2], sel[3], idhex + 2);
+    hex_encode(to, n->cfg->oracle_address, 20);
+    cJSON *p = cJSON_CreateArray(), *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "to", to);
+    cJSON_AddStringToObject(o, "data", data);
+    cJSON_AddItemToArray(p, o);
+    cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
+    cJSON *res = NULL;
+    int rc = rpc_call(n->worker_rpc, "eth_call", p, &res, NULL, err, errlen);
+    cJSON_Delete(p);
+    if (rc)
+        return -1;
+    uint8_t b[16 * 32];
+    size_t len = 0;
+    rc = cJSON_IsString(res) ? hex_decode(res->valuestring, b, sizeof b, &len, err, errlen) : -1;
+    cJSON_Delete(res);
+    if (rc || len != sizeof b) {
+        snprintf(err, errlen, "getRequest returned %zu bytes, expected %zu", len, sizeof b);
+        return -1;
+    }
+    memcpy(out, b + 10 * 32, 32); /* Request.modelHash: the 11th word */
+    return 0;
+}
+
+static void process(node *n, const uint8_t id[32])
+{
+    char err[512];
+    int old = 0;
+    int64_t t_dequeued = now_ns(), t_engine_start = 0, t_engine_end = 0;
+    int rc = journal_update(n->j, id, computing_fn, &old, err, sizeof err);
+    if (rc != 0) {
+        if (rc < 0)
+            log_msg(LOG_ERROR, id, "journal: %s", err);
+        return;
+    }
+    if (old != RS_COMPUTING)
+        metrics_transition(n->m, old, RS_COMPUTING);
+    testhook_crash_point("after_computing");
+    jreq r;
+    if (journal_get(n->j, id, &r, err, sizeof err) != 1)
+        return;
+
+    adapter_result res;
+    memset(&res, 0, sizeof res);
+    const served_model *sm = NULL;
+    for (int i = 0; i < n->n_models; i++)
+        if (!memcmp(n->models[i].model_id, r.f.model_id, 32))
+            sm = &n->models[i];
+    const adapter_def *ad = adapter_find(r.f.adapter);
+    uint8_t model_hash[32];
+    char why[512] = "";
+    if (!sm) {
+        res.reject_code = REJECT_UNKNOWN_MODEL;
+        snprintf(why, sizeof why, "this node does not serve the model");
+    } else if (!ad) {
+        res.reject_code = REJECT_UNKNOWN_ADAPTER;
+        snprintf(why, sizeof why, "no such adapter");
+    } else if (r.input_len > n->cfg->max_input_bytes) {
+        res.reject_code = REJECT_INPUT_TOO_LONG;
+        snprintf(why, sizeof why, "input is %u bytes, max_input_bytes is %u", r.input_len,
+                 n->cfg->max_input_bytes);
+    } else {
+        adapter_job job;
+        memset(&job, 0, sizeof job);
+        job.eng = sm->eng;
+        job.seed = 0;
+        for (int i = 24; i < 32; i++)
+            job.seed = job.seed << 8 | r.f.seed[i]; /* the low 64 bits */
+        job.input = r.input;
+        job.input_len = r.input_len;
+        job.params = r.params;
+        job.params_len = r.params_len;
+        job.on_step = step_cb;
+        job.step_user = n;
+        pthread_mutex_lock(&n->mu);
+        memcpy(n->current, id, 32);
+        n->has_current = 1;
+        atomic_store(&n->cancel_current, 0);
+        pthread_mutex_unlock(&n->mu);
+        struct timespec t0, t1;
+        t_engine_start = now_ns();
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = ad->run(&job, &res, why, sizeof why);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        t_engine_end = now_ns();
+        pthread_mutex_lock(&n->mu);
+        n->has_current = 0;
+        pthread_mutex_unlock(&n->mu);
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        if (res.engine_seconds == 0)
+            res.engine_seconds = secs;
+        metrics_observe_engine(n->m, res.engine_seconds);
+        if (res.cancelled) {
+            log_msg(LOG_INFO, id, "engine run cancelled");
+            jreq_free(&r);
+            return;
+        }
+        if (rc < 0) {
+            log_msg(LOG_ERROR, id, "node-side failure, request not answered: %s", why);
+            if (journal_update(n->j, id, failed_fn, NULL, err, sizeof err) == 0)
+                metrics_transition(n->m, RS_COMPUTING, RS_FAILED);
+            adapter_result_free(&res);
+            jreq_free(&r);
+            return;
+        }
+    }
+    if (sm) {
+        memcpy(model_hash, sm->hash, 32);
+    } else if (registered_model_hash(n, id, model_hash, err, sizeof err)) {
+        log_msg(LOG_WARN, id, "cannot read the request's model hash for the reject: %s", err);
+        metrics_add(n->m, MC_RPC_ERRORS, 1);
+        jreq_free(&r);
+        /* back to the queue; the worker retries it later */
+        struct timespec ts = {0, 500000000L};
+        nanosleep(&ts, NULL);
+        queue_push(n, id);
+        return;
+    }
+    if (res.reject_code)
+        log_msg(LOG_INFO, id, "rejecting: %s (code %d): %s", reject_code_name(res.reject_code),
+                res.reject_code, why);
+    sibyl_attestation att;
+    attest_build(&att, r.f.id, r.f.seed, model_hash, r.input, r.input_len, r.params, r.params_len,
+                 res.output, res.output_len, (uint16_t)res.reject_code);
+    uint8_t sig[65];
+    if (sibyl_attestation_sign(n->secp, &n->domain, &att, n->key, sig, err, sizeof err)) {
+        log_msg(LOG_ERROR, id, "signing the attestation failed: %s", err);
+        adapter_result_free(&res);
+        jreq_free(&r);
+        return;
+    }
+    computed_args ca = {&res, &att, sig, now_ns(), t_dequeued, t_engine_start, t_engine_end};
+    rc = journal_update(n->j, id, computed_fn, &ca, err, sizeof err);
+    int64_t t_confirmed = r.f.t_confirmed;
+    jreq_free(&r);
+    if (rc == 0) {
+        metrics_transition(n->m, RS_COMPUTING, RS_COMPUTED);
+        metrics_observe_stage(n->m, STAGE_COMPUTE, (double)(ca.t - t_confirmed) / 1e9);
+        log_msg(LOG_INFO, id, "computed: %s, %zu output bytes, engine %.3f s",
+                res.reject_code ? "reject" : "answer", res.output_len, res.engine_seconds);
+        testhook_crash_point("after_computed");
+        submitter_enqueue(n->sub, id);
+    } else if (rc < 0) {
+        log_msg(LOG_ERROR, id, "journal: %s", err);
+    }
+    adapter_result_free(&res);
+}
+
+static void *worker_main(void *arg)
+{
+    node *n = arg;
+    for (;;) {
+        pthread_mutex_lock(&n->mu);
+        while (!n->worker_stop && n->qn == 0)
+            pthread_cond_wait(&n->cv, &n->mu);
+        if (n->worker_stop) {
+            pthread_mutex_unlock(&n->mu);
+            break;
+        }
+        uint8_t id[32];
+        memcpy(id, n->q[0], 32);
+        memmove(n->q, n->q + 1, (n->qn - 1) * 32);
+        n->qn--;
+        pthread_mutex_unlock(&n->mu);
+        process(n, id);
+    }
+    return NULL;
+}
+
+/* ---- start-up ---- */
+
+typedef struct {
+    node *n;
+    int counts[RS_COUNT];
+} resume_ctx;
+
+static int resume_fn(const jreq *r, void *user)
+{
+    resume_ctx *rc = user;
+    node *n = rc->n;
+    rc->counts[r->f.state < RS_COUNT ? r->f.state : 0]++;
+    switch (r->f.state) {
+    case RS_SEEN:
+        track_add(n, r->f.id, r->f.block_number, r->f.block_hash, n->cfg->confirmations == 0);
+        if (n->cfg->confirmations == 0)
+            confirm(n, r->f.id);
+        break;
+    case RS_CONFIRMED:
+    case RS_COMPUTING:
+        track_add(n, r->f.id, r->f.block_number, r->f.block_hash, 1);
+        queue_push(n, r->f.id);
+        break;
+    case RS_COMPUTED:
+        track_add(n, r->f.id, r->f.block_number, r->f.block_hash, 1);
+        submitter_enqueue(n->sub, r->f.id);
+        break;
+    case RS_SUBMITTED:
+        track_add(n, r->f.id, r->f.block_number, r->f.block_hash, 1);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int gauge_fn(const jreq *r, void *user)
+{
+    metrics_transition(user, 0, r->f.state);
+    return 0;
+}
+
+static int load_key(node *n, char *err, size_t errlen)
+{
+    char pw[1024];
+    if (config_password(n->cfg, pw, sizeof pw, err, errlen))
+        return -1;
+    int rc =
+        keystore_read_file(n->secp, n->cfg->keystore, pw, strlen(pw), n->key, n->addr, err, errlen);
+    memset(pw, 0, sizeof pw);
+    return rc;
+}
+
+int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    node *n = calloc(1, sizeof *n);
+    if (!n) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int result = -1;
+    n->cfg = cfg;
+    n->stop = stop;
+    pthread_mutex_init(&n->mu, NULL);
+    pthread_cond_init(&n->cv, NULL);
+    log_set_level(cfg->log_level);
+
+    if (!(n->secp = secp_context_create(err, errlen)))
+        goto out;
+    if (load_key(n, err, errlen))
+        goto out;
+    char addr_hex[43];
+    eth_address_checksum(n->addr, addr_hex);
+    n->domain.chain_id = cfg->chain_id;
+    memcpy(n->domain.verifying_contract, cfg->oracle_address, 20);
+    if (journal_open(cfg->journal_dir, cfg->journal_map_mb, cfg->journal_sync, &n->j, err, errlen))
+        goto out;
+    if (!(n->m = metrics_create())) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (abi_signature_parse(EVENT_INFERENCE_REQUESTED, &n->event, err, errlen) ||
+        abi_signature_hash(&n->event, n->topic0)) {
+        goto out;
+    }
+
+    /* the chain must be the configured one */
+    if (!(n->rpc = rpc_client_new(cfg->rpc_http, NULL, err, errlen)))
+        goto out;
+    if (!(n->worker_rpc = rpc_client_new(cfg->rpc_http, NULL, err, errlen)))
+        goto out;
+    unsigned long long chain_id;
+    char e2[512];
+    if (rpc_call_u64(n->rpc, "eth_chainId", NULL, &chain_id, NULL, e2, sizeof e2)) {
+        snprintf(err, errlen, "cannot reach %s: %s", cfg->rpc_http, e2);
+        goto out;
+    }
+    if (chain_id != cfg->chain_id) {
+        snprintf(err, errlen, "%s serves chain %llu, the config says chain_id = %llu",
+                 cfg->rpc_http, chain_id, (unsigned long long)cfg->chain_id);
+        goto out;
+    }
+
+    /* models: hash (cached) and open */
+    for (int i = 0; i < cfg->n_models; i++) {
+        served_model *sm = &n->models[i];
+        memcpy(sm->model_id, cfg->models[i].id, 32);
+        if (attest_model_hash(cfg->models[i].path, n->j, 1, sm->hash, err, errlen))
+            goto out;
+        engine_options eo;
+        memset(&eo, 0, sizeof eo);
+        eo.model_path = cfg->models[i].path;
+        eo.backend = (engine_backend)cfg->backend;
+        eo.n_threads = cfg->threads;
+        if (engine_open(&eo, &sm->eng, e2, sizeof e2)) {
+            snprintf(err, errlen, "model %s: %s", cfg->models[i].path, e2);
+            goto out;
+        }
+        n->n_models++;
+        char hh[67];
+        hex_encode(hh, sm->hash, 32);
+        log_msg(LOG_INFO, NULL, "model %s loaded, sha256 %s", cfg->models[i].path, hh);
+    }
+
+    journal_foreach(n->j, 0, gauge_fn, n->m, e2, sizeof e2);
+
+    /* worker threads leave SIGINT/SIGTERM to the main thread */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    submitter_deps sd = {cfg, n->j, n->m, n->secp, n->key, n->addr};
+    if (submitter_create(&sd, &n->sub, err, errlen) || submitter_start(n->sub, err, errlen)) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        goto out;
+    }
+    if (pthread_create(&n->worker, NULL, worker_main, n)) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        snprintf(err, errlen, "cannot start the engine worker");
+        goto out;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    n->worker_started = 1;
+
+    /* resume what a previous run left open */
+    resume_ctx rcx;
+    memset(&rcx, 0, sizeof rcx);
+    rcx.n = n;
+    if (journal_foreach(n->j, 1, resume_fn, &rcx, err, errlen) < 0)
+        goto out;
+    log_msg(LOG_INFO, NULL,
+            "node %s on chain %llu, oracle %s: resuming %d seen, %d confirmed, %d computing, "
+            "%d computed, %d submitted",
+            addr_hex, (unsigned long long)cfg->chain_id, cfg->rpc_http, rcx.counts[RS_SEEN],
+            rcx.counts[RS_CONFIRMED], rcx.counts[RS_COMPUTING], rcx.counts[RS_COMPUTED],
+            rcx.counts[RS_SUBMITTED]);
+
+    /* libwebsockets: the watcher's client and the metrics server share one context */
+    struct lws_protocols protos[3];
+    metrics_http_protocol(n->m, &protos[0]);
+    watcher_protocol(&protos[1]);
+    memset(&protos[2], 0, sizeof protos[2]);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.protocols = protos;
+    info.gid = -1;
+    info.uid = -1;
+    if (cfg->metrics_port) {
+        info.port = cfg->metrics_port;
+        info.iface = cfg->metrics_host;
+    } else {
+        info.port = CONTEXT_PORT_NO_LISTEN;
+    }
+    lws_set_log_level(getenv("SIBYL_LWS_DEBUG") ? 0x7ff : LLL_ERR, NULL);
+    n->lws = lws_create_context(&info);
+    if (!n->lws) {
+        snprintf(err, errlen, "cannot start libwebsockets (metrics_listen %s:%d in use?)",
+                 cfg->metrics_host, cfg->metrics_port);
+        goto out;
+    }
+    if (cfg->metrics_port)
+        log_msg(LOG_INFO, NULL, "metrics on http://%s:%d/metrics and /healthz", cfg->metrics_host,
+                cfg->metrics_port);
+    watcher_callbacks cb = {on_connected, on_disconnected, on_log, on_head};
+    if (watcher_create(cfg->rpc_ws, cfg->oracle_address, n->topic0, &cb, n, &n->w, err, errlen))
+        goto out;
+    watcher_start(n->w, n->lws);
+    lws_sul_schedule(n->lws, 0, &n->tick, tick, 200 * LWS_US_PER_MS);
+
+    while (!*stop)
+        if (lws_service(n->lws, 0) < 0)
+            break;
+    log_msg(LOG_INFO, NULL, "shutting down");
+    result = 0;
+
+out:
+    if (n->w)
+        watcher_stop(n->w);
+    if (n->worker_started) {
+        pthread_mutex_lock(&n->mu);
+        n->worker_stop = 1;
+        atomic_store(&n->cancel_current, 1);
+        pthread_cond_signal(&n->cv);
+        pthread_mutex_unlock(&n->mu);
+        pthread_join(n->worker, NULL);
+    }
+    if (n->sub)
+        submitter_destroy(n->sub);
+    if (n->lws) {
+        lws_sul_cancel(&n->tick);
+        if (n->j && n->head > 1 && n->connected_once)
+            save_cursor(n, n->head - 1);
+        lws_context_destroy(n->lws);
+    }
+    watcher_destroy(n->w);
+    for (int i = 0; i < n->n_models; i++)
+        engine_close(n->models[i].eng);
+    rpc_client_free(n->rpc);
+    rpc_client_free(n->worker_rpc);
+    abi_signature_free(&n->event);
+    journal_close(n->j);
+    metrics_destroy(n->m);
+    secp_context_destroy(n->secp);
+    memset(n->key, 0, sizeof n->key);
+    free(n->tr);
+    free(n->q);
+    pthread_mutex_destroy(&n->mu);
+    pthread_cond_destroy(&n->cv);
+    free(n);
+    return result;
+}

@@ -1,0 +1,1212 @@
+#include "oracle/submitter.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "oracle/abi.h"
+#include "oracle/buf.h"
+#include "oracle/hex.h"
+#include "oracle/keccak.h"
+#include "oracle/log.h"
+#include "oracle/rpc.h"
+#include "oracle/testhook.h"
+#include "oracle/tx.h"
+
+#define GWEI_MILLI_TO_WEI 1000000ULL /* 1 milli-gwei = 1e6 wei */
+#define FILLER_GAS 21000
+
+typedef struct {
+    uint8_t id[32];
+    uint64_t nonce;
+    uint64_t sent_block;
+    uint64_t mined_block; /* 0 = not mined */
+    int missing_checks;   /* heads for which the nonce was used but no receipt of ours found */
+    int64_t sent_ns;      /* when the current version was sent (0 = before a restart) */
+} inflight;
+
+/* A transaction is "not mined in time" after resend_after_blocks blocks AND this long: on a
+ * chain that makes a block per transaction (anvil automine) blocks alone say nothing about
+ * how long a transaction has waited in the pool. */
+#define RESEND_MIN_NS 1000000000LL
+
+typedef struct {
+    uint8_t (*ids)[32];
+    size_t n, cap;
+} idqueue;
+
+/* eth_estimateGas results by transaction shape (see gas_estimate_cache in docs/operating.md). */
+#define GAS_CACHE 64
+typedef struct {
+    int valid;
+    uint8_t kind;
+    uint32_t callback_gas, out_words; /* output length in 64-byte steps */
+    uint64_t gas;                     /* margin included */
+} gas_entry;
+
+struct submitter {
+    submitter_deps d;
+    char addr_hex[43], oracle_hex[43];
+    rpc_client *rpc;
+    abi_signature sig_fulfill, sig_reject;
+    uint8_t sel_not_open[4], sel_already_voted[4], sel_expired[4];
+
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    idqueue q;     /* computed requests to submit (under mu) */
+    uint64_t head; /* newest head (under mu) */
+    int reorg, reconnect, stop;
+
+    /* thread-owned */
+    inflight *fl;
+    size_t n_fl, cap_fl;
+    uint64_t tracked_head;
+    uint64_t fee_head;
+    int64_t fee_time;
+    uint64_t base_fee;
+    int fee_valid;
+    gas_entry gas_cache[GAS_CACHE];
+    unsigned gas_next;
+};
+
+static gas_entry *gas_lookup(submitter *s, uint8_t kind, uint32_t cb, uint32_t words)
+{
+    for (int i = 0; i < GAS_CACHE; i++) {
+        gas_entry *g = &s->gas_cache[i];
+        if (g->valid && g->kind == kind && g->callback_gas == cb && g->out_words == words)
+            return g;
+    }
+    return NULL;
+}
+
+static void gas_store(submitter *s, uint8_t kind, uint32_t cb, uint32_t words, uint64_t gas)
+{
+    gas_entry *g = gas_lookup(s, kind, cb, words);
+    if (!g)
+        g = &s->gas_cache[s->gas_next++ % GAS_CACHE];
+    if (g->valid && g->kind == kind && g->callback_gas == cb && g->out_words == words &&
+        g->gas >= gas)
+        return;
+    g->valid = 1;
+    g->kind = kind;
+    g->callback_gas = cb;
+    g->out_words = words;
+    g->gas = gas;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int idq_push(idqueue *q, const uint8_t id[32])
+{
+    if (q->n == q->cap) {
+        size_t ncap = q->cap ? q->cap * 2 : 64;
+        void *p = realloc(q->ids, ncap * 32);
+        if (!p)
+            return -1;
+        q->ids = p;
+        q->cap = ncap;
+    }
+    memcpy(q->ids[q->n++], id, 32);
+    return 0;
+}
+
+static void selector_of(const char *sig, uint8_t out[4])
+{
+    uint8_t h[32];
+    keccak256(sig, strlen(sig), h);
+    memcpy(out, h, 4);
+}
+
+int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    submitter *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->d = *d;
+    hex_encode(s->addr_hex, d->addr, 20);
+    hex_encode(s->oracle_hex, d->cfg->oracle_address, 20);
+    rpc_options o = rpc_default_options();
+    o.max_retries = 2;
+    o.backoff_ms = 100;
+    s->rpc = rpc_client_new(d->cfg->rpc_http, &o, err, errlen);
+    if (!s->rpc) {
+        free(s);
+        return -1;
+    }
+    if (abi_signature_parse("fulfill(uint256,bytes,(uint256,bytes32,bytes32,bytes32,bytes32,"
+                            "uint256,bytes32,uint16),bytes)",
+                            &s->sig_fulfill, err, errlen) ||
+        abi_signature_parse("reject(uint256,(uint256,bytes32,bytes32,bytes32,bytes32,uint256,"
+                            "bytes32,uint16),bytes)",
+                            &s->sig_reject, err, errlen)) {
+        rpc_client_free(s->rpc);
+        free(s);
+        return -1;
+    }
+    selector_of("RequestNotOpen(uint256,uint8)", s->sel_not_open);
+    selector_of("AlreadyVoted(uint256,address)", s->sel_already_voted);
+    selector_of("RequestExpired(uint256,uint64)", s->sel_expired);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    *out = s;
+    return 0;
+}
+
+/* ---- RPC helpers ---- */
+
+static void rpc_failed(submitter *s, const char *what, const char *err)
+{
+    metrics_add(s->d.m, MC_RPC_ERRORS, 1);
+    log_msg(LOG_WARN, NULL, "%s: %s", what, err);
+}
+
+static int get_nonce(submitter *s, const char *tag, uint64_t *out)
+{
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_CreateString(s->addr_hex));
+    cJSON_AddItemToArray(p, cJSON_CreateString(tag));
+    unsigned long long v;
+    char err[512];
+    int rc = rpc_call_u64(s->rpc, "eth_getTransactionCount", p, &v, NULL, err, sizeof err);
+    cJSON_Delete(p);
+    if (rc) {
+        rpc_failed(s, "eth_getTransactionCount", err);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int json_u64(const cJSON *o, const char *name, uint64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!cJSON_IsString(v))
+        return -1;
+    return hex_quantity_to_u64(v->valuestring, out, NULL, 0);
+}
+
+/* The next block's base fee. Cached for one head, and for up to a second across heads: the
+ * base fee moves at most 12.5% per block and maxFee = 2 * baseFee + tip has room for that, while
+ * a fast chain (anvil automine: a block per transaction) would otherwise cost one extra RPC per
+ * transaction. */
+static int current_base_fee(submitter *s, uint64_t head, uint64_t *out)
+{
+    int64_t now = now_ns();
+    if (s->fee_valid && (s->fee_head == head || now - s->fee_time < 1000000000LL)) {
+        *out = s->base_fee;
+        return 0;
+    }
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_CreateString("0x1"));
+    cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
+    cJSON_AddItemToArray(p, cJSON_CreateArray());
+    cJSON *res = NULL;
+    char err[512];
+    int rc = rpc_call(s->rpc, "eth_feeHistory", p, &res, NULL, err, sizeof err);
+    cJSON_Delete(p);
+    if (rc) {
+        rpc_failed(s, "eth_feeHistory", err);
+        return -1;
+    }
+    const cJSON *bf = cJSON_GetObjectItemCaseSensitive(res, "baseFeePerGas");
+    int n = cJSON_GetArraySize(bf);
+    const cJSON *last = n > 0 ? cJSON_GetArrayItem(bf, n - 1) : NULL;
+    uint64_t v;
+    if (!cJSON_IsString(last) || hex_quantity_to_u64(last->valuestring, &v, NULL, 0)) {
+        cJSON_Delete(res);
+        rpc_failed(s, "eth_feeHistory", "no baseFeePerGas in the reply");
+        return -1;
+    }
+    cJSON_Delete(res);
+    s->base_fee = v;
+    s->fee_head = head;
+    s->fee_time = now;
+    s->fee_valid = 1;
+    *out = v;
+    return 0;
+}
+
+static void fees_for(submitter *s, uint64_t base_fee, uint64_t *max_fee, uint64_t *tip)
+{
+    uint64_t cap = s->d.cfg->max_fee_gwei_milli * GWEI_MILLI_TO_WEI;
+    uint64_t t = s->d.cfg->priority_fee_gwei_milli * GWEI_MILLI_TO_WEI;
+    uint64_t mf = base_fee * 2 + t;
+    if (mf > cap) {
+        mf = cap;
+        if (cap < base_fee)
+            log_msg(LOG_WARN, NULL,
+                    "max_fee_per_gas_gwei is below the base fee (%llu wei): transactions will "
+                    "wait until the base fee falls",
+                    (unsigned long long)base_fee);
+    }
+    if (t > mf)
+        t = mf;
+    *max_fee = mf;
+    *tip = t;
+}
+
+static cJSON *call_object(submitter *s, const uint8_t *data, size_t len)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "from", s->addr_hex);
+    cJSON_AddStringToObject(o, "to", s->oracle_hex);
+    char *hex = malloc(2 * len + 3);
+    if (!hex) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    hex_encode(hex, data, len);
+    cJSON_AddStringToObject(o, "data", hex);
+    free(hex);
+    return o;
+}
+
+/* What a revert means for us. */
+enum { REVERT_OTHER = 0, REVERT_DONE = 1 };
+
+/* Reads revert data "0x<selector>..." and says whether it means "the request is finished
+ * anyway". final_state gets the state to record. */
+static int classify_revert(submitter *s, const char *data, int *final_state, char *name,
+                           size_t namecap)
+{
+    uint8_t b[4 + 64];
+    size_t n = 0;
+    snprintf(name, namecap, "revert %.40s", data ? data : "(no data)");
+    if (!data || hex_decode(data, b, sizeof b, &n, NULL, 0) || n < 4)
+        return REVERT_OTHER;
+    if (!memcmp(b, s->sel_not_open, 4) && n == 4 + 64) {
+        int status = b[4 + 63];
+        /* Status: 0 None, 1 Open, 2 Fulfilled, 3 Rejected, 4 Cancelled */
+        *final_state = status == 2 ? RS_FULFILLED : status == 3 ? RS_REJECTED : RS_CANCELLED;
+        snprintf(name, namecap, "RequestNotOpen(status %d)", status);
+        return status == 0 ? REVERT_OTHER : REVERT_DONE;
+    }
+    if (!memcmp(b, s->sel_already_voted, 4)) {
+        *final_state = RS_FULFILLED;
+        snprintf(name, namecap, "AlreadyVoted");
+        return REVERT_DONE;
+    }
+    if (!memcmp(b, s->sel_expired, 4)) {
+        *final_state = RS_FAILED;
+        snprintf(name, namecap, "RequestExpired");
+        return REVERT_DONE;
+    }
+    return REVERT_OTHER;
+}
+
+/* ---- journal transitions ---- */
+
+typedef struct {
+    int to;
+    int from_mask; /* 1 << state allowed */
+    const char *why;
+} finish_args;
+
+static int finish_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    finish_args *a = user;
+    if (!(a->from_mask & (1 << r->f.state)) && !r->f.cancel_pending)
+        return 1;
+    if (r->f.state != RS_CANCELLED)
+        r->f.state = (uint8_t)a->to;
+    r->f.cancel_pending = 0;
+    r->f.t_done = now_ns();
+    return 0;
+}
+
+static void finish(submitter *s, const uint8_t id[32], int from, int to, const char *why)
+{
+    finish_args a = {to, (1 << RS_COMPUTED) | (1 << RS_SUBMITTED), why};
+    char err[256];
+    jreq r;
+    int old = from;
+    if (journal_get(s->d.j, id, &r, err, sizeof err) == 1) {
+        old = r.f.state;
+        jreq_free(&r);
+    }
+    int rc = journal_update(s->d.j, id, finish_fn, &a, err, sizeof err);
+    if (rc < 0) {
+        log_msg(LOG_ERROR, id, "journal: %s", err);
+        return;
+    }
+    if (rc == 0 && old != RS_CANCELLED) {
+        metrics_transition(s->d.m, old, to);
+        log_msg(to == RS_FAILED ? LOG_WARN : LOG_INFO, id, "request %s: %s", req_state_name(to),
+                why);
+    }
+}
+
+typedef struct {
+    submitter *s;
+    const uint8_t *data;
+    size_t data_len;
+    uint64_t gas, max_fee, tip, head;
+    int resend; /* 0 = first signature (takes a nonce) */
+    uint8_t hash[32];
+    uint64_t nonce;
+    int kind;
+    char err[256];
+} sign_args;
+
+static int sign_into(sign_args *a, jreq *r, int kind, uint64_t nonce)
+{
+    submitter *s = a->s;
+    tx_fields tx;
+    memset(&tx, 0, sizeof tx);
+    tx.type = TX_EIP1559;
+    tx.chain_id = s->d.cfg->chain_id;
+    tx.nonce = nonce;
+    tx.has_to = 1;
+    if (kind == TXK_FILLER) {
+        memcpy(tx.to, s->d.addr, 20); /* a zero-value transfer to ourselves */
+        tx.gas_limit = FILLER_GAS;
+    } else {
+        memcpy(tx.to, s->d.cfg->oracle_address, 20);
+        tx.gas_limit = a->gas;
+        tx.data = a->data;
+        tx.data_len = a->data_len;
+    }
+    u256_from_u64(&tx.max_fee_per_gas, a->max_fee);
+    u256_from_u64(&tx.max_priority_fee_per_gas, a->tip);
+    buf raw = BUF_INIT;
+    if (tx_sign(s->d.secp, &tx, s->d.key, &raw, a->hash, a->err, sizeof a->err)) {
+        buf_free(&raw);
+        return -1;
+    }
+    if (jreq_set(&r->raw_tx, &r->raw_tx_len, raw.data, raw.len)) {
+        buf_free(&raw);
+        snprintf(a->err, sizeof a->err, "out of memory");
+        return -1;
+    }
+    buf_free(&raw);
+    r->f.nonce = nonce;
+    r->f.gas_limit = tx.gas_limit;
+    r->f.max_fee_per_gas = a->max_fee;
+    r->f.max_priority_fee_per_gas = a->tip;
+    r->f.tx_kind = (uint8_t)kind;
+    if (r->f.n_tx_hashes < JREQ_MAX_TX_HASHES) {
+        memcpy(r->f.tx_hashes[r->f.n_tx_hashes++], a->hash, 32);
+    } else {
+        /* keep the first versions and the newest one */
+        memcpy(r->f.tx_hashes[JREQ_MAX_TX_HASHES - 1], a->hash, 32);
+    }
+    r->f.sent_block = a->head;
+    a->nonce = nonce;
+    a->kind = kind;
+    return 0;
+}
+
+/* First signature: takes the next nonce, stores the signed bytes, state -> submitted. */
+static int sign_new_fn(journal_txn *t, jreq *r, void *user)
+{
+    sign_args *a = user;
+    if (r->f.state != RS_COMPUTED)
+        return 1;
+    uint64_t nonce;
+    if (journal_txn_next_nonce(t, &nonce)) {
+        snprintf(a->err, sizeof a->err, "cannot read the nonce counter");
+        return -1;
+    }
+    if (sign_into(a, r, r->f.reject_code ? TXK_REJECT : TXK_FULFILL, nonce))
+        return -1;
+    if (journal_txn_set_next_nonce(t, nonce + 1) || journal_txn_claim_nonce(t, nonce, r->f.id)) {
+        snprintf(a->err, sizeof a->err, "cannot store the nonce");
+        return -1;
+    }
+    r->f.state = RS_SUBMITTED;
+    return 0;
+}
+
+/* Re-signature with the same nonce and higher fees (or a filler for a cancelled request). */
+static int sign_again_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    sign_args *a = user;
+    int cancelled = r->f.state == RS_CANCELLED && r->f.cancel_pending;
+    if (r->f.state != RS_SUBMITTED && !cancelled)
+        return 1;
+    if (r->f.mined_block)
+        return 1;
+    if (!cancelled && r->f.tx_kind != TXK_FILLER) {
+        /* rebuild the same call with the new fees: data is passed in */
+    }
+    return sign_into(a, r, cancelled ? TXK_FILLER : r->f.tx_kind, r->f.nonce) ? -1 : 0;
+}
+
+typedef struct {
+    uint64_t block, gas_used, price;
+    uint8_t block_hash[32];
+    int clear; /* 1: forget the mined block (reorg) */
+} mined_args;
+
+static int mined_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    mined_args *a = user;
+    if (a->clear) {
+        r->f.mined_block = 0;
+        memset(r->f.mined_block_hash, 0, 32);
+        return 0;
+    }
+    r->f.mined_block = a->block;
+    memcpy(r->f.mined_block_hash, a->block_hash, 32);
+    r->f.gas_used = a->gas_used;
+    r->f.effective_gas_price = a->price;
+    return 0;
+}
+
+/* A reverted transaction to be replaced by a new one (new nonce, fresh gas estimate). */
+static int resubmit_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    (void)user;
+    if (r->f.state != RS_SUBMITTED)
+        return 1;
+    r->f.state = RS_COMPUTED;
+    r->f.n_tx_hashes = 0;
+    r->f.mined_block = 0;
+    r->f.sent_block = 0;
+    return 0;
+}
+
+/* ---- encoding the call ---- */
+
+static int encode_call(submitter *s, const jreq *r, buf *out, char *err, size_t errlen)
+{
+    int is_reject = r->f.reject_code != 0;
+    abi_value args;
+    if (abi_value_list(&args, ABI_TUPLE, is_reject ? 3 : 4)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    u256 id, seed;
+    memcpy(id.b, r->f.id, 32);
+    memcpy(seed.b, r->f.seed, 32);
+    size_t i = 0;
+    int rc = 0;
+    abi_value_u256(&args.items[i++], &id);
+    if (!is_reject)
+        rc |= abi_value_bytes(&args.items[i++], r->output, r->output_len);
+    abi_value *att = &args.items[i++];
+    rc |= abi_value_list(att, ABI_TUPLE, 8);
+    if (!rc) {
+        abi_value_u256(&att->items[0], &id);
+        abi_value_fixed_bytes(&att->items[1], r->f.model_hash, 32);
+        abi_value_fixed_bytes(&att->items[2], r->f.input_hash, 32);
+        abi_value_fixed_bytes(&att->items[3], r->f.params_hash, 32);
+        abi_value_fixed_bytes(&att->items[4], r->f.output_hash, 32);
+        abi_value_u256(&att->items[5], &seed);
+        abi_value_fixed_bytes(&att->items[6], r->f.engine_version, 32);
+        abi_value_uint(&att->items[7], r->f.reject_code);
+    }
+    rc |= abi_value_bytes(&args.items[i++], r->f.signature, 65);
+    if (rc) {
+        abi_value_free(&args);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rc = abi_encode_call(is_reject ? &s->sig_reject : &s->sig_fulfill, &args, out, err, errlen);
+    abi_value_free(&args);
+    return rc;
+}
+
+/* ---- sending ---- */
+
+/* 0 sent (or already known / mined), -1 transport failure (retry later), -2 refused. */
+static int send_raw(submitter *s, const uint8_t *raw, size_t len, const uint8_t *id)
+{
+    char *hex = malloc(2 * len + 3);
+    if (!hex)
+        return -1;
+    hex_encode(hex, raw, len);
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_CreateString(hex));
+    free(hex);
+    cJSON *res = NULL;
+    rpc_error re;
+    memset(&re, 0, sizeof re);
+    char err[512];
+    int rc = rpc_call(s->rpc, "eth_sendRawTransaction", p, &res, &re, err, sizeof err);
+    cJSON_Delete(p);
+    cJSON_Delete(res);
+    if (rc == RPC_OK)
+        return 0;
+    if (rc == RPC_EERROR) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", re.message);
+        rpc_error_clear(&re);
+        for (char *c = msg; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        if (strstr(msg, "already known") || strstr(msg, "nonce too low") ||
+            strstr(msg, "already imported") || strstr(msg, "known transaction"))
+            return 0; /* a version of it is in the pool or mined: not an error */
+        log_msg(LOG_WARN, id, "eth_sendRawTransaction refused: %s", msg);
+        metrics_add(s->d.m, MC_RPC_ERRORS, 1);
+        return -2;
+    }
+    rpc_error_clear(&re);
+    rpc_failed(s, "eth_sendRawTransaction", err);
+    return -1;
+}
+
+static void add_inflight(submitter *s, const uint8_t id[32], uint64_t nonce, uint64_t sent_block,
+                         uint64_t mined_block)
+{
+    for (size_t i = 0; i < s->n_fl; i++)
+        if (!memcmp(s->fl[i].id, id, 32))
+            return;
+    if (s->n_fl == s->cap_fl) {
+        size_t ncap = s->cap_fl ? s->cap_fl * 2 : 64;
+        inflight *p = realloc(s->fl, ncap * sizeof *p);
+        if (!p) {
+            log_msg(LOG_ERROR, id, "out of memory tracking a transaction");
+            return;
+        }
+        s->fl = p;
+        s->cap_fl = ncap;
+    }
+    /* keep sorted by nonce */
+    size_t pos = s->n_fl;
+    while (pos > 0 && s->fl[pos - 1].nonce > nonce) {
+        s->fl[pos] = s->fl[pos - 1];
+        pos--;
+    }
+    inflight *e = &s->fl[pos];
+    memset(e, 0, sizeof *e);
+    memcpy(e->id, id, 32);
+    e->nonce = nonce;
+    e->sent_block = sent_block;
+    e->mined_block = mined_block;
+    e->sent_ns = mined_block ? 0 : now_ns();
+    s->n_fl++;
+}
+
+static void remove_inflight(submitter *s, size_t i)
+{
+    memmove(&s->fl[i], &s->fl[i + 1], (s->n_fl - i - 1) * sizeof *s->fl);
+    s->n_fl--;
+}
+
+/* 0 done (sent or finished), -1 retry later. */
+static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
+{
+    char err[512];
+    jreq r;
+    int found = journal_get(s->d.j, id, &r, err, sizeof err);
+    if (found <= 0) {
+        if (found < 0)
+            log_msg(LOG_ERROR, id, "journal: %s", err);
+        return 0;
+    }
+    if (r.f.state != RS_COMPUTED) {
+        jreq_free(&r);
+        return 0;
+    }
+    buf data = BUF_INIT;
+    if (encode_call(s, &r, &data, err, sizeof err)) {
+        log_msg(LOG_ERROR, id, "cannot encode the transaction: %s", err);
+        finish(s, id, RS_COMPUTED, RS_FAILED, "cannot encode the transaction");
+        jreq_free(&r);
+        buf_free(&data);
+        return 0;
+    }
+    int64_t t_computed = r.f.t_computed, t_seen = r.f.t_seen;
+    uint8_t kind = r.f.reject_code ? TXK_REJECT : TXK_FULFILL;
+    uint32_t cb_gas = r.f.callback_gas_limit, out_words = (r.output_len + 63) / 64;
+    /* not the node's own time: waiting for the engine and the engine run */
+    int64_t engine_ns =
+        (r.f.t_dequeued - r.f.t_confirmed) + (r.f.t_engine_end - r.f.t_engine_start);
+    /* the node's own stages, for the debug timing line */
+    int64_t st_confirm = r.f.t_confirmed - t_seen, st_start = r.f.t_engine_start - r.f.t_dequeued,
+            st_finish = t_computed - r.f.t_engine_end, t_picked = now_ns(), t_gas = 0, t_signed = 0;
+    jreq_free(&r);
+
+    uint64_t base_fee, max_fee, tip;
+    if (current_base_fee(s, head, &base_fee)) {
+        buf_free(&data);
+        return -1;
+    }
+    fees_for(s, base_fee, &max_fee, &tip);
+
+    /* gas: eth_estimateGas, or the estimate of an earlier transaction of the same shape */
+    unsigned long long gas = 0;
+    gas_entry *cached =
+        s->d.cfg->gas_estimate_cache ? gas_lookup(s, kind, cb_gas, out_words) : NULL;
+    int rc;
+    if (cached) {
+        gas = cached->gas;
+    } else {
+        cJSON *p = cJSON_CreateArray();
+        cJSON *call = call_object(s, data.data, data.len);
+        cJSON_AddItemToArray(p, call);
+        rpc_error re;
+        memset(&re, 0, sizeof re);
+        rc = rpc_call_u64(s->rpc, "eth_estimateGas", p, &gas, &re, err, sizeof err);
+        cJSON_Delete(p);
+        if (rc == RPC_EERROR) {
+            int final_state = RS_FAILED;
+            char name[128];
+            int rk = classify_revert(s, re.data, &final_state, name, sizeof name);
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s", re.message);
+            rpc_error_clear(&re);
+            buf_free(&data);
+            if (rk == REVERT_DONE) {
+                char why[256];
+                snprintf(why, sizeof why, "nothing to send: %s (another node answered or it ended)",
+                         name);
+                finish(s, id, RS_COMPUTED, final_state, why);
+            } else {
+                char why[900];
+                snprintf(why, sizeof why, "the contract refuses the answer: %s (%s)", msg, name);
+                finish(s, id, RS_COMPUTED, RS_FAILED, why);
+            }
+            return 0;
+        }
+        rpc_error_clear(&re);
+        if (rc) {
+            rpc_failed(s, "eth_estimateGas", err);
+            buf_free(&data);
+            return -1;
+        }
+        gas += gas * s->d.cfg->gas_margin_percent / 100;
+        gas_store(s, kind, cb_gas, out_words, gas);
+    }
+    t_gas = now_ns();
+
+    sign_args a;
+    memset(&a, 0, sizeof a);
+    a.s = s;
+    a.data = data.data;
+    a.data_len = data.len;
+    a.gas = gas;
+    a.max_fee = max_fee;
+    a.tip = tip;
+    a.head = head;
+    rc = journal_update(s->d.j, id, sign_new_fn, &a, err, sizeof err);
+    buf_free(&data);
+    if (rc > 0)
+        return 0; /* cancelled meanwhile */
+    if (rc < 0) {
+        log_msg(LOG_ERROR, id, "signing the transaction failed: %s %s", err, a.err);
+        return -1;
+    }
+    metrics_transition(s->d.m, RS_COMPUTED, RS_SUBMITTED);
+    t_signed = now_ns();
+    testhook_crash_point("after_sign");
+
+    jreq_init(&r);
+    if (journal_get(s->d.j, id, &r, err, sizeof err) != 1) {
+        log_msg(LOG_ERROR, id, "journal: %s", err);
+        return 0;
+    }
+    int src = send_raw(s, r.raw_tx, r.raw_tx_len, id);
+    jreq_free(&r);
+    testhook_crash_point("after_send");
+    int64_t t_sent = now_ns();
+    add_inflight(s, id, a.nonce, head, 0);
+    if (src == 0) {
+        metrics_add(s->d.m, MC_TX_SENT, 1);
+        int64_t overhead_ns = (t_sent - t_seen) - engine_ns;
+        metrics_observe_stage(s->d.m, STAGE_SUBMIT, (double)(t_sent - t_computed) / 1e9);
+        metrics_observe_stage(s->d.m, STAGE_NODE_OVERHEAD, (double)overhead_ns / 1e9);
+        log_msg(LOG_DEBUG, id,
+                "timing: seen->sent %lld us, node overhead %lld us (confirm %lld, computing "
+                "commit %lld, sign+commit %lld, submit queue %lld, fees+estimateGas %lld, "
+                "sign+commit %lld, send %lld us)",
+                (long long)((t_sent - t_seen) / 1000), (long long)(overhead_ns / 1000),
+                (long long)(st_confirm / 1000), (long long)(st_start / 1000),
+                (long long)(st_finish / 1000), (long long)((t_picked - t_computed) / 1000),
+                (long long)((t_gas - t_picked) / 1000), (long long)((t_signed - t_gas) / 1000),
+                (long long)((t_sent - t_signed) / 1000));
+        char txh[67];
+        hex_encode(txh, a.hash, 32);
+        log_msg(LOG_INFO, id, "sent %s nonce %llu tx %s (gas %llu, maxFee %llu wei)",
+                a.kind == TXK_REJECT ? "reject" : "fulfill", (unsigned long long)a.nonce, txh,
+                (unsigned long long)gas, (unsigned long long)max_fee);
+    }
+    /* on failure the tracker re-sends it after resend_after_blocks or on reconnect */
+    return 0;
+}
+
+/* Re-signs r's nonce with bumped fees (or a filler) and sends it. */
+static void resend(submitter *s, const uint8_t id[32], uint64_t head)
+{
+    char err[512];
+    jreq r;
+    if (journal_get(s->d.j, id, &r, err, sizeof err) != 1)
+        return;
+    int cancelled = r.f.state == RS_CANCELLED && r.f.cancel_pending;
+    buf data = BUF_INIT;
+    if (!cancelled && encode_call(s, &r, &data, err, sizeof err)) {
+        jreq_free(&r);
+        buf_free(&data);
+        return;
+    }
+    uint64_t base_fee, max_fee, tip;
+    if (current_base_fee(s, head, &base_fee)) {
+        jreq_free(&r);
+        buf_free(&data);
+        return;
+    }
+    fees_for(s, base_fee, &max_fee, &tip);
+    uint64_t bump = 100 + s->d.cfg->fee_bump_percent;
+    uint64_t cap = s->d.cfg->max_fee_gwei_milli * GWEI_MILLI_TO_WEI;
+    uint64_t min_fee = r.f.max_fee_per_gas * bump / 100 + 1;
+    uint64_t min_tip = r.f.max_priority_fee_per_gas * bump / 100 + 1;
+    if (max_fee < min_fee)
+        max_fee = min_fee;
+    if (tip < min_tip)
+        tip = min_tip;
+    if (max_fee > cap) {
+        max_fee = cap;
+        if (tip > max_fee)
+            tip = max_fee;
+    }
+    sign_args a;
+    memset(&a, 0, sizeof a);
+    a.s = s;
+    a.data = data.data;
+    a.data_len = data.len;
+    a.gas = r.f.gas_limit;
+    a.max_fee = max_fee;
+    a.tip = tip;
+    a.head = head;
+    int same = max_fee <= r.f.max_fee_per_gas && !cancelled;
+    jreq_free(&r);
+    int rc = 0;
+    if (!same) /* at the cap already: re-broadcast the same bytes */
+        rc = journal_update(s->d.j, id, sign_again_fn, &a, err, sizeof err);
+    buf_free(&data);
+    if (rc != 0)
+        return;
+    if (journal_get(s->d.j, id, &r, err, sizeof err) != 1)
+        return;
+    int src = send_raw(s, r.raw_tx, r.raw_tx_len, id);
+    jreq_free(&r);
+    metrics_add(s->d.m, MC_TX_RESENT, 1);
+    if (src == 0)
+        log_msg(
+            LOG_INFO, id, "re-sent nonce %llu (%s, maxFee %llu wei)", (unsigned long long)a.nonce,
+            cancelled ? "filler for a cancelled request" : "bumped", (unsigned long long)max_fee);
+    for (size_t i = 0; i < s->n_fl; i++)
+        if (!memcmp(s->fl[i].id, id, 32)) {
+            s->fl[i].sent_block = head;
+            s->fl[i].sent_ns = now_ns();
+        }
+}
+
+/* Receipt of one hash: 1 found (fields filled), 0 none, -1 error. */
+static int get_receipt(submitter *s, const uint8_t hash[32], mined_args *m, int *success)
+{
+    char hx[67], err[512];
+    hex_encode(hx, hash, 32);
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_CreateString(hx));
+    cJSON *res = NULL;
+    int rc = rpc_call(s->rpc, "eth_getTransactionReceipt", p, &res, NULL, err, sizeof err);
+    cJSON_Delete(p);
+    if (rc) {
+        rpc_failed(s, "eth_getTransactionReceipt", err);
+        return -1;
+    }
+    if (!res || cJSON_IsNull(res)) {
+        cJSON_Delete(res);
+        return 0;
+    }
+    uint64_t status = 0;
+    const cJSON *bh = cJSON_GetObjectItemCaseSensitive(res, "blockHash");
+    memset(m, 0, sizeof *m);
+    if (json_u64(res, "blockNumber", &m->block) || json_u64(res, "status", &status) ||
+        !cJSON_IsString(bh) || hex_decode_exact(bh->valuestring, m->block_hash, 32, NULL, 0)) {
+        cJSON_Delete(res);
+        return 0; /* pending-style receipt: not mined yet */
+    }
+    json_u64(res, "gasUsed", &m->gas_used);
+    json_u64(res, "effectiveGasPrice", &m->price);
+    *success = status == 1;
+    cJSON_Delete(res);
+    return 1;
+}
+
+/* Why a mined call reverted: replays it with eth_call at the latest block. Returns 1 when the
+ * call succeeds now (the transaction ran out of gas: send it again with a fresh estimate). */
+static int explain_revert(submitter *s, const uint8_t id[32], int *final_state, char *why,
+                          size_t cap)
+{
+    char err[512];
+    jreq r;
+    *final_state = RS_FAILED;
+    snprintf(why, cap, "the transaction reverted");
+    if (journal_get(s->d.j, id, &r, err, sizeof err) != 1)
+        return 0;
+    buf data = BUF_INIT;
+    if (encode_call(s, &r, &data, err, sizeof err)) {
+        jreq_free(&r);
+        buf_free(&data);
+        return 0;
+    }
+    jreq_free(&r);
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, call_object(s, data.data, data.len));
+    cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
+    buf_free(&data);
+    cJSON *res = NULL;
+    rpc_error re;
+    memset(&re, 0, sizeof re);
+    int rc = rpc_call(s->rpc, "eth_call", p, &res, &re, err, sizeof err);
+    cJSON_Delete(p);
+    cJSON_Delete(res);
+    if (rc == RPC_EERROR) {
+        char name[128];
+        if (classify_revert(s, re.data, final_state, name, sizeof name) == REVERT_DONE)
+            snprintf(why, cap,
+                     "our transaction reverted with %s: answered by another node or "
+                     "ended; done",
+                     name);
+        else
+            snprintf(why, cap, "our transaction reverted: %s (%s)", re.message, name);
+    }
+    rpc_error_clear(&re);
+    return rc == RPC_OK;
+}
+
+/* One pass over the transactions in flight. */
+static void track(submitter *s, uint64_t head)
+{
+    if (!s->n_fl)
+        return;
+    uint64_t latest;
+    if (get_nonce(s, "latest", &latest))
+        return;
+    char err[512];
+    for (size_t i = 0; i < s->n_fl;) {
+        inflight *e = &s->fl[i];
+        jreq r;
+        if (journal_get(s->d.j, e->id, &r, err, sizeof err) != 1) {
+            remove_inflight(s, i);
+            continue;
+        }
+        int open = r.f.state == RS_SUBMITTED || (r.f.state == RS_CANCELLED && r.f.cancel_pending);
+        if (!open) {
+            jreq_free(&r);
+            remove_inflight(s, i);
+            continue;
+        }
+        if (!e->mined_block && e->nonce < latest) {
+            /* the nonce is used: find which of our versions made it */
+            mined_args m;
+            int success = 0, found = 0;
+            for (uint32_t k = r.f.n_tx_hashes; k-- > 0 && !found;) {
+                int g = get_receipt(s, r.f.tx_hashes[k], &m, &success);
+                if (g < 0) {
+                    jreq_free(&r);
+                    return;
+                }
+                found = g;
+            }
+            if (found) {
+                m.clear = 0;
+                journal_update(s->d.j, e->id, mined_fn, &m, err, sizeof err);
+                e->mined_block = m.block;
+                r.f.mined_block = m.block;
+                metrics_observe_stage(
+                    s->d.m, STAGE_MINED,
+                    (double)(now_ns() - (r.f.t_computed ? r.f.t_computed : r.f.t_seen)) / 1e9);
+                if (!success) {
+                    int fs;
+                    char why[700];
+                    int retry = explain_revert(s, e->id, &fs, why, sizeof why);
+                    if (retry && r.f.state == RS_SUBMITTED) {
+                        /* out of gas: forget the shape's cached estimate, sign it again */
+                        gas_entry *g = gas_lookup(s, r.f.reject_code ? TXK_REJECT : TXK_FULFILL,
+                                                  r.f.callback_gas_limit, (r.output_len + 63) / 64);
+                        if (g)
+                            g->valid = 0;
+                        if (journal_update(s->d.j, e->id, resubmit_fn, NULL, err, sizeof err) ==
+                            0) {
+                            log_msg(LOG_WARN, e->id,
+                                    "our transaction reverted but the call succeeds now (out of "
+                                    "gas?): submitting again with a fresh gas estimate");
+                            metrics_transition(s->d.m, RS_SUBMITTED, RS_COMPUTED);
+                            pthread_mutex_lock(&s->mu);
+                            idq_push(&s->q, e->id);
+                            pthread_mutex_unlock(&s->mu);
+                        }
+                    } else if (r.f.state == RS_CANCELLED) {
+                        finish(s, e->id, RS_CANCELLED, RS_CANCELLED, "nonce consumed");
+                    } else {
+                        finish(s, e->id, RS_SUBMITTED, fs, why);
+                    }
+                    jreq_free(&r);
+                    remove_inflight(s, i);
+                    continue;
+                }
+            } else if (++e->missing_checks >= 3) {
+                const char *why = "the nonce was used by a transaction this node did not sign "
+                                  "(is the key used elsewhere?)";
+                if (r.f.state == RS_CANCELLED)
+                    finish(s, e->id, RS_CANCELLED, RS_CANCELLED, "nonce consumed");
+                else
+                    finish(s, e->id, RS_SUBMITTED, RS_FAILED, why);
+                jreq_free(&r);
+                remove_inflight(s, i);
+                continue;
+            }
+        }
+        if (e->mined_block) {
+            if (head >= e->mined_block + s->d.cfg->receipt_depth) {
+                if (r.f.state == RS_CANCELLED)
+                    finish(s, e->id, RS_CANCELLED, RS_CANCELLED,
+                           "nonce consumed after cancellation");
+                else
+                    finish(s, e->id, RS_SUBMITTED,
+                           r.f.tx_kind == TXK_REJECT ? RS_REJECTED : RS_FULFILLED,
+                           r.f.tx_kind == TXK_REJECT ? "attested reject mined"
+                                                     : "fulfillment mined");
+                jreq_free(&r);
+                remove_inflight(s, i);
+                continue;
+            }
+        } else if ((head >= e->sent_block + s->d.cfg->resend_after_blocks &&
+                    now_ns() - e->sent_ns >= RESEND_MIN_NS) ||
+                   (r.f.state == RS_CANCELLED && r.f.tx_kind != TXK_FILLER)) {
+            resend(s, e->id, head);
+        }
+        jreq_free(&r);
+        i++;
+    }
+}
+
+/* After a reorg: receipts we counted may be gone. */
+static void recheck_mined(submitter *s)
+{
+    for (size_t i = 0; i < s->n_fl; i++) {
+        inflight *e = &s->fl[i];
+        if (!e->mined_block)
+            continue;
+        char err[256];
+        jreq r;
+        if (journal_get(s->d.j, e->id, &r, err, sizeof err) != 1)
+            continue;
+        mined_args m;
+        int success, found = 0;
+        for (uint32_t k = r.f.n_tx_hashes; k-- > 0 && !found;)
+            found = get_receipt(s, r.f.tx_hashes[k], &m, &success) == 1 &&
+                    !memcmp(m.block_hash, r.f.mined_block_hash, 32);
+        if (!found) {
+            log_msg(LOG_WARN, e->id, "our mined transaction left the chain (reorg): re-sending");
+            mined_args c = {0};
+            c.clear = 1;
+            journal_update(s->d.j, e->id, mined_fn, &c, err, sizeof err);
+            e->mined_block = 0;
+            send_raw(s, r.raw_tx, r.raw_tx_len, e->id);
+        }
+        jreq_free(&r);
+    }
+}
+
+static void rebroadcast_all(submitter *s)
+{
+    for (size_t i = 0; i < s->n_fl; i++) {
+        if (s->fl[i].mined_block)
+            continue;
+        char err[256];
+        jreq r;
+        if (journal_get(s->d.j, s->fl[i].id, &r, err, sizeof err) != 1)
+            continue;
+        if (r.raw_tx_len && (r.f.state == RS_SUBMITTED || r.f.cancel_pending))
+            send_raw(s, r.raw_tx, r.raw_tx_len, s->fl[i].id);
+        jreq_free(&r);
+    }
+}
+
+static void *thread_main(void *arg)
+{
+    submitter *s = arg;
+    idqueue work = {0};
+    int backoff = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        if (backoff ||
+            (!s->stop && !s->q.n && s->head == s->tracked_head && !s->reorg && !s->reconnect)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 500000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        }
+        if (s->stop) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        idqueue tmp = s->q;
+        s->q = work;
+        work = tmp;
+        s->q.n = 0;
+        uint64_t head = s->head;
+        int reorg = s->reorg, reconnect = s->reconnect;
+        s->reorg = s->reconnect = 0;
+        pthread_mutex_unlock(&s->mu);
+
+        backoff = 0;
+        if (reconnect)
+            rebroadcast_all(s);
+        if (reorg)
+            recheck_mined(s);
+        for (size_t i = 0; i < work.n; i++) {
+            if (submit_new(s, work.ids[i], head)) {
+                /* RPC trouble: put this and the rest back, try again shortly */
+                pthread_mutex_lock(&s->mu);
+                for (size_t k = i; k < work.n; k++)
+                    idq_push(&s->q, work.ids[k]);
+                pthread_mutex_unlock(&s->mu);
+                backoff = 1;
+                break;
+            }
+        }
+        work.n = 0;
+        if (head != s->tracked_head || backoff || reconnect) {
+            track(s, head);
+            s->tracked_head = head;
+        }
+    }
+    free(work.ids);
+    return NULL;
+}
+
+typedef struct {
+    submitter *s;
+} load_ctx;
+
+static int load_fn(const jreq *r, void *user)
+{
+    submitter *s = ((load_ctx *)user)->s;
+    if (r->f.state == RS_SUBMITTED || (r->f.state == RS_CANCELLED && r->f.cancel_pending))
+        if (r->f.n_tx_hashes)
+            add_inflight(s, r->f.id, r->f.nonce, r->f.sent_block, r->f.mined_block);
+    return 0;
+}
+
+int submitter_start(submitter *s, char *err, size_t errlen)
+{
+    uint64_t latest, pending, jn = 0;
+    int found = 0;
+    if (get_nonce(s, "latest", &latest) || get_nonce(s, "pending", &pending)) {
+        snprintf(err, errlen, "cannot read the node account's nonce from %s", s->d.cfg->rpc_http);
+        return -1;
+    }
+    if (journal_get_next_nonce(s->d.j, &jn, &found)) {
+        snprintf(err, errlen, "journal: cannot read the nonce counter");
+        return -1;
+    }
+    if (!found || jn < pending) {
+        if (found && jn < latest)
+            log_msg(LOG_WARN, NULL,
+                    "the chain has nonce %llu for this key, the journal %llu: another program "
+                    "used the key; continuing from the chain's",
+                    (unsigned long long)pending, (unsigned long long)jn);
+        jn = pending;
+        if (journal_set_next_nonce(s->d.j, jn, err, errlen))
+            return -1;
+    }
+    load_ctx lc = {s};
+    if (journal_foreach(s->d.j, 1, load_fn, &lc, err, errlen) < 0)
+        return -1;
+    log_msg(LOG_INFO, NULL,
+            "submitter: account %s, chain nonce %llu (pending %llu), next %llu, "
+            "%zu transaction(s) in flight",
+            s->addr_hex, (unsigned long long)latest, (unsigned long long)pending,
+            (unsigned long long)jn, s->n_fl);
+    rebroadcast_all(s);
+    if (pthread_create(&s->thread, NULL, thread_main, s)) {
+        snprintf(err, errlen, "cannot start the submitter thread");
+        return -1;
+    }
+    s->started = 1;
+    return 0;
+}
+
+void submitter_enqueue(submitter *s, const uint8_t id[32])
+{
+    pthread_mutex_lock(&s->mu);
+    idq_push(&s->q, id);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void submitter_on_head(submitter *s, uint64_t head)
+{
+    pthread_mutex_lock(&s->mu);
+    if (head != s->head) {
+        s->head = head;
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void submitter_on_reorg(submitter *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->reorg = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void submitter_on_reconnect(submitter *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->reconnect = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int submitter_in_flight(submitter *s)
+{
+    return (int)s->n_fl;
+}
+
+void submitter_stop(submitter *s)
+{
+    if (!s->started)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->started = 0;
+}
+
+void submitter_destroy(submitter *s)
+{
+    if (!s)
+        return;
+    submitter_stop(s);
+    rpc_client_free(s->rpc);
+    abi_signature_free(&s->sig_fulfill);
+    abi_signature_free(&s->sig_reject);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s->q.ids);
+    free(s->fl);
+    free(s);
+}

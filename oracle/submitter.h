@@ -1,0 +1,60 @@
+/*
+ * submitter: turns computed requests into EIP-1559 transactions and sees them mined.
+ *
+ * One thread, one JSON-RPC connection. For each computed request: fees from eth_feeHistory
+ * (maxFee = min(cap, 2 * baseFee + tip), refreshed once per head), gas from eth_estimateGas plus
+ * gas_margin_percent, then, in ONE journal transaction, the next nonce is taken, the
+ * transaction signed and stored (state "submitted"), and only then sent. Several transactions
+ * are in flight at once (consecutive nonces).
+ *
+ * On every new head it asks eth_getTransactionCount(latest) which nonces are mined, reads the
+ * receipts of those, and finalises a request once its receipt is receipt_depth blocks deep.
+ * A transaction not mined after resend_after_blocks is re-signed with the same nonce and fees
+ * raised by fee_bump_percent (capped); a reply "already known" / "nonce too low" to a (re)send
+ * means a version is in the pool or mined, not an error. A simulated or mined revert saying the
+ * request is no longer open (another node answered, or it expired) or that this node already
+ * voted finishes the request as done. A request cancelled by a reorg after its transaction
+ * was signed gives its nonce to a zero-value self-transfer, so later nonces never stall.
+ *
+ * Start-up: the nonce counter in the journal is reconciled with the chain
+ * (eth_getTransactionCount pending), and every transaction that was signed but maybe not
+ * sent (crash) is re-broadcast from its journaled bytes.
+ */
+#ifndef SIBYL_ORACLE_SUBMITTER_H
+#define SIBYL_ORACLE_SUBMITTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <secp256k1.h>
+
+#include "oracle/config.h"
+#include "oracle/journal.h"
+#include "oracle/metrics.h"
+
+typedef struct submitter submitter;
+
+typedef struct {
+    const config *cfg;
+    journal *j;
+    metrics *m;
+    const secp256k1_context *secp;
+    const uint8_t *key;  /* 32 bytes: the node's private key */
+    const uint8_t *addr; /* 20 bytes: its address */
+} submitter_deps;
+
+int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t errlen);
+/* Reconciles nonces, loads the in-flight transactions from the journal, starts the thread. */
+int submitter_start(submitter *s, char *err, size_t errlen);
+/* A request reached "computed": submit it. */
+void submitter_enqueue(submitter *s, const uint8_t id[32]);
+/* Chain events from the watcher thread. */
+void submitter_on_head(submitter *s, uint64_t head);
+void submitter_on_reorg(submitter *s);
+void submitter_on_reconnect(submitter *s);
+/* Number of transactions not yet final (for tests and shutdown logs). */
+int submitter_in_flight(submitter *s);
+void submitter_stop(submitter *s);
+void submitter_destroy(submitter *s);
+
+#endif

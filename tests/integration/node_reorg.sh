@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Reorgs before confirmations: a request whose block is replaced (anvil_reorg) or rolled back
+# (evm_snapshot + evm_revert) is cancelled and never fulfilled, even after many more blocks;
+# the node keeps serving: a request made afterwards (reusing the same id on the new branch) is
+# fulfilled once it is deep enough.
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SIBYL_BUILD=${SIBYL_BUILD:-$ROOT/build}
+source "$ROOT/tests/integration/lib/node-env.bash"
+
+anvil_start
+deploy
+make_model "$WORK/model.gguf"
+register "$WORK/model.gguf"
+make_keystore
+write_conf "$WORK/oracle.conf" "confirmations = 3" "receipt_depth = 0"
+node_start "$WORK/oracle.conf"
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null && break; sleep 0.1; done
+
+wait_log() { # wait_log PATTERN COUNT SECONDS
+  local end=$((SECONDS + $3))
+  while [ "$(grep -c -- "$1" "$WORK/node.log" || true)" -lt "$2" ]; do
+    [ $SECONDS -ge $end ] && die "no '$1' (x$2) in the node log within $3 s"
+    sleep 0.1
+  done
+}
+fulfilled() { count_events "Fulfilled(uint256,bytes32,bytes)"; }
+
+# 1. anvil_reorg replaces the request's block before it has 3 confirmations
+ask "doomed by anvil_reorg"
+wait_log '"request seen' 1 20
+rpc anvil_reorg '[1, []]' >/dev/null
+wait_log 'request cancelled' 1 20
+mine 6
+sleep 1
+[ "$(fulfilled)" = 0 ] || die "a reorged request was fulfilled"
+
+# 2. evm_snapshot / evm_revert rolls the request back
+snap=$(rpc evm_snapshot '[]' | tr -d '"')
+ask "doomed by evm_revert"
+wait_log '"request seen' 2 20
+rpc evm_revert "[\"$snap\"]" >/dev/null
+mine 6
+wait_log 'request cancelled' 2 20
+sleep 1
+[ "$(fulfilled)" = 0 ] || die "a rolled-back request was fulfilled"
+
+# 3. the node keeps serving: a new request on the new branch is answered after 3 blocks
+ask "this one stays"
+wait_log '"request seen' 3 20
+mine 3
+wait_done 1 30
+[ "$(fulfilled)" = 1 ] || die "expected exactly one fulfilment"
+out=$("$CAST" call --rpc-url "$RPC" "$CONSUMER" "answerOf(uint256)(bytes)" 1)
+[ ${#out} -gt 2 ] || die "request 1 (the new one) has no answer"
+metrics=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics")
+echo "$metrics" | grep -q '^sibyl_reorg_cancellations_total 2$' || die "metrics: expected 2 reorg cancellations"
+echo "$metrics" | grep -Eq '^sibyl_reorgs_total [1-9]' || die "metrics: no reorg counted"
+node_stop
+log "ok: 2 reorged requests cancelled and never fulfilled; the next one fulfilled"

@@ -1,0 +1,214 @@
+/* journal: LMDB records, dedupe, transitions, nonces, cursor, persistence across reopen. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "oracle/journal.h"
+
+static char dir[256];
+
+static journal *open_j(void)
+{
+    journal *j;
+    char err[256];
+    if (journal_open(dir, 16, 0, &j, err, sizeof err))
+        fail_msg("journal_open: %s", err);
+    return j;
+}
+
+static void make_req(jreq *r, uint8_t id, uint8_t block_hash_byte)
+{
+    jreq_init(r);
+    r->f.id[31] = id;
+    r->f.state = RS_SEEN;
+    r->f.log_tx_hash[0] = id;
+    r->f.log_index = 2;
+    r->f.block_number = 100 + id;
+    r->f.block_hash[0] = block_hash_byte;
+    assert_int_equal(jreq_set(&r->input, &r->input_len, "hello", 5), 0);
+    assert_int_equal(jreq_set(&r->params, &r->params_len, "", 0), 0);
+}
+
+static int to_computing(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    (void)user;
+    if (r->f.state != RS_SEEN)
+        return 1;
+    r->f.state = RS_COMPUTING;
+    return jreq_set(&r->output, &r->output_len, "answer", 6);
+}
+
+static int take_nonce(journal_txn *t, jreq *r, void *user)
+{
+    uint64_t n;
+    assert_int_equal(journal_txn_next_nonce(t, &n), 0);
+    *(uint64_t *)user = n;
+    r->f.nonce = n;
+    r->f.state = RS_SUBMITTED;
+    assert_int_equal(journal_txn_claim_nonce(t, n, r->f.id), 0);
+    return journal_txn_set_next_nonce(t, n + 1);
+}
+
+static int refuse(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    (void)user;
+    r->f.state = RS_FAILED; /* must not be written */
+    return -1;
+}
+
+static int count_fn(const jreq *r, void *user)
+{
+    (void)r;
+    (*(int *)user)++;
+    return 0;
+}
+
+static void test_insert_dedupe_update(void **state)
+{
+    (void)state;
+    journal *j = open_j();
+    char err[256];
+    jreq r, got;
+    make_req(&r, 1, 0xaa);
+    assert_int_equal(journal_insert_seen(j, &r, err, sizeof err), 1);
+    assert_int_equal(journal_insert_seen(j, &r, err, sizeof err), 0); /* same log, same block */
+    assert_int_equal(journal_get(j, r.f.id, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.state, RS_SEEN);
+    assert_int_equal(got.input_len, 5);
+    assert_memory_equal(got.input, "hello", 5);
+    assert_int_equal(got.params_len, 0);
+    jreq_free(&got);
+
+    assert_int_equal(journal_update(j, r.f.id, to_computing, NULL, err, sizeof err), 0);
+    assert_int_equal(journal_update(j, r.f.id, to_computing, NULL, err, sizeof err), 1);
+    assert_int_equal(journal_update(j, r.f.id, refuse, NULL, err, sizeof err), -1);
+    assert_int_equal(journal_get(j, r.f.id, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.state, RS_COMPUTING); /* the refused change was not written */
+    assert_memory_equal(got.output, "answer", 6);
+    jreq_free(&got);
+
+    /* the same id from another block while the old record is not cancelled: ignored */
+    jreq r2;
+    make_req(&r2, 1, 0xbb);
+    assert_int_equal(journal_insert_seen(j, &r2, err, sizeof err), 0);
+    uint8_t unknown[32] = {9};
+    assert_int_equal(journal_update(j, unknown, to_computing, NULL, err, sizeof err), -2);
+    jreq_free(&r);
+    jreq_free(&r2);
+    journal_close(j);
+}
+
+static int cancel(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    (void)user;
+    r->f.state = RS_CANCELLED;
+    return 0;
+}
+
+static void test_reinclusion_after_cancel(void **state)
+{
+    (void)state;
+    journal *j = open_j();
+    char err[256];
+    jreq r, r2, got;
+    make_req(&r, 2, 0x01);
+    assert_int_equal(journal_insert_seen(j, &r, err, sizeof err), 1);
+    assert_int_equal(journal_update(j, r.f.id, cancel, NULL, err, sizeof err), 0);
+    make_req(&r2, 2, 0x02); /* the same id on the new branch */
+    assert_int_equal(journal_insert_seen(j, &r2, err, sizeof err), 2);
+    assert_int_equal(journal_get(j, r.f.id, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.state, RS_SEEN);
+    assert_int_equal(got.f.block_hash[0], 0x02);
+    jreq_free(&got);
+    jreq_free(&r);
+    jreq_free(&r2);
+    journal_close(j);
+}
+
+static void test_nonces_cursor_meta_persist(void **state)
+{
+    (void)state;
+    journal *j = open_j();
+    char err[256];
+    jreq a, b;
+    make_req(&a, 3, 1);
+    make_req(&b, 4, 1);
+    assert_int_equal(journal_insert_seen(j, &a, err, sizeof err), 1);
+    assert_int_equal(journal_insert_seen(j, &b, err, sizeof err), 1);
+    assert_int_equal(journal_set_next_nonce(j, 7, err, sizeof err), 0);
+    uint64_t n1 = 0, n2 = 0;
+    assert_int_equal(journal_update(j, a.f.id, take_nonce, &n1, err, sizeof err), 0);
+    assert_int_equal(journal_update(j, b.f.id, take_nonce, &n2, err, sizeof err), 0);
+    assert_int_equal(n1, 7);
+    assert_int_equal(n2, 8); /* gapless */
+    uint8_t h[32] = {0x5a};
+    assert_int_equal(journal_set_cursor(j, 1234, h, err, sizeof err), 0);
+    assert_int_equal(journal_meta_put(j, "k", "v", 1, err, sizeof err), 0);
+    journal_close(j);
+
+    j = open_j(); /* everything survives a reopen */
+    uint64_t next, block;
+    int found;
+    uint8_t hh[32], owner[32];
+    assert_int_equal(journal_get_next_nonce(j, &next, &found), 0);
+    assert_true(found);
+    assert_int_equal(next, 9);
+    assert_int_equal(journal_nonce_owner(j, 8, owner), 1);
+    assert_memory_equal(owner, b.f.id, 32);
+    assert_int_equal(journal_nonce_owner(j, 99, owner), 0);
+    assert_int_equal(journal_get_cursor(j, &block, hh, &found), 0);
+    assert_true(found);
+    assert_int_equal(block, 1234);
+    assert_int_equal(hh[0], 0x5a);
+    char v[8];
+    size_t len;
+    assert_int_equal(journal_meta_get(j, "k", v, sizeof v, &len), 1);
+    assert_int_equal(len, 1);
+    int open = 0, all = 0;
+    assert_int_equal(journal_foreach(j, 1, count_fn, &open, err, sizeof err), 0);
+    assert_int_equal(journal_foreach(j, 0, count_fn, &all, err, sizeof err), 0);
+    assert_int_equal(all, 4);  /* ids 1, 2, 3, 4 from the tests so far */
+    assert_int_equal(open, 4); /* computing, seen, submitted, submitted */
+    jreq_free(&a);
+    jreq_free(&b);
+    journal_close(j);
+}
+
+static void test_bad_dir(void **state)
+{
+    (void)state;
+    journal *j;
+    char err[256];
+    assert_true(journal_open("/proc/no/such/dir", 16, 1, &j, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "journal"));
+    assert_string_equal(req_state_name(RS_SUBMITTED), "submitted");
+    assert_true(req_state_is_final(RS_CANCELLED));
+    assert_false(req_state_is_final(RS_COMPUTED));
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/sibyl-test-journal.%d", (int)getpid());
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_insert_dedupe_update),
+        cmocka_unit_test(test_reinclusion_after_cancel),
+        cmocka_unit_test(test_nonces_cursor_meta_persist),
+        cmocka_unit_test(test_bad_dir),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd))
+        rc = rc ? rc : 1;
+    return rc;
+}
