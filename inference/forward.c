@@ -17,6 +17,7 @@
 #include "inference/cmath.h"
 #include "inference/matmul.h"
 #include "inference/model.h"
+#include "inference/vmath.h"
 
 #define EINVAL_ (-1)
 #define ENOMEM_ (-4)
@@ -76,18 +77,10 @@ static void softmax(float *x, int n)
     for (int i = 1; i < n; i++)
         if (x[i] > mx)
             mx = x[i];
-    for (int i = 0; i < n; i++)
-        x[i] = cm_expf(x[i] - mx);
+    vm_expf_sub(x, mx, x, (size_t)n);
     float S = sum8(x, (size_t)n);
     for (int i = 0; i < n; i++)
         x[i] = x[i] / S;
-}
-
-static inline float gelu_tanh(float x)
-{
-    float u = x + 0.044715f * ((x * x) * x);
-    float t = cm_tanhf(0.7978845608f * u);
-    return (0.5f * x) * (1.0f + t);
 }
 
 static q8_act act_view(const q8_act *buf, int rows, int cols)
@@ -505,9 +498,7 @@ static void glu_range(void *arg, int b, int e, int wk)
     glu_job *j = arg;
     for (int t = b; t < e; t++) {
         const float *g = j->gu + (size_t)t * 2 * j->F;
-        float *a = j->act + (size_t)t * j->F;
-        for (int i = 0; i < j->F; i++)
-            a[i] = gelu_tanh(g[i]) * g[j->F + i];
+        vm_gelu_glu(g, g + j->F, j->act + (size_t)t * j->F, (size_t)j->F);
     }
 }
 
@@ -639,9 +630,7 @@ static void glu2_range(void *arg, int b, int e, int wk)
     glu_job *j = arg; /* gate in gu, up in act (separate buffers), result into gu */
     for (int t = b; t < e; t++) {
         float *g = j->gu + (size_t)t * j->F;
-        const float *u = j->act + (size_t)t * j->F;
-        for (int i = 0; i < j->F; i++)
-            g[i] = gelu_tanh(g[i]) * u[i];
+        vm_gelu_glu(g, j->act + (size_t)t * j->F, g, (size_t)j->F);
     }
 }
 
@@ -821,11 +810,8 @@ static void softcap_range(void *arg, int b, int e, int wk)
 {
     (void)wk;
     cap_job *j = arg;
-    for (int t = b; t < e; t++) {
-        float *y = j->y + (size_t)t * j->n;
-        for (int i = 0; i < j->n; i++)
-            y[i] = j->cap * cm_tanhf(y[i] / j->cap);
-    }
+    for (int t = b; t < e; t++)
+        vm_softcap(j->y + (size_t)t * j->n, (size_t)j->n, j->cap);
 }
 
 static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0,

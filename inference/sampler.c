@@ -16,6 +16,7 @@
 #include "inference/matmul.h"
 #include "inference/philox.h"
 #include "inference/tokenizer.h"
+#include "inference/vmath.h"
 
 #define CHUNK 1024
 
@@ -45,17 +46,20 @@ float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float
     uint32_t nc = (V + CHUNK - 1) / CHUNK;
     for (uint32_t c = 0; c < nc; c++) {
         uint32_t b = c * CHUNK, n = V - b < CHUNK ? V - b : CHUNK;
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t v = b + i;
-            if (!allowed || allowed[v]) {
-                float d = z[v] - m;
-                e[v] = cm_expf(d);
-                term[i] = e[v] * d;
-            } else {
-                e[v] = 0.0f;
-                term[i] = 0.0f;
+        if (!allowed) /* e_v = cm_expf(z_v - m), term = e_v * (z_v - m), 8 ids at a time */
+            vm_exp_terms(z + b, m, e + b, term, n);
+        else
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t v = b + i;
+                if (allowed[v]) {
+                    float d = z[v] - m;
+                    e[v] = cm_expf(d);
+                    term[i] = e[v] * d;
+                } else {
+                    e[v] = 0.0f;
+                    term[i] = 0.0f;
+                }
             }
-        }
         chunk_sums[c] = sum8(e + b, n);
         S = S + chunk_sums[c];
         Z = Z + sum8(term, n);
@@ -147,8 +151,7 @@ static void sc_range(void *arg, int b, int e, int wk)
             S = 0.0f;
             for (uint32_t c = 0; c < nc; c++) {
                 uint32_t b0 = c * CHUNK, n = V - b0 < CHUNK ? V - b0 : CHUNK;
-                for (uint32_t k = 0; k < n; k++)
-                    p[b0 + k] = cm_expf(z[b0 + k] - m);
+                vm_expf_sub(z + b0, m, p + b0, n);
                 S = S + sum8(p + b0, n);
             }
         }

@@ -1,0 +1,93 @@
+/*
+ * Portable array forms of the elementwise operations and the run-time choice of the AVX2
+ * versions (vmath_avx2.c), made together with the matmul kernels' path.
+ */
+#include "inference/vmath.h"
+
+#include "inference/matmul.h"
+#include "inference/vmath_internal.h"
+
+#if defined(__x86_64__)
+#define VM_HAVE_AVX2 1
+static int use_avx2(void)
+{
+    return kernels_selected() != KERNEL_PORTABLE;
+}
+#endif
+
+void vm_expf_sub(const float *x, float m, float *y, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (use_avx2()) {
+        vm_expf_sub_avx2(x, m, y, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        y[i] = cm_expf(x[i] - m);
+}
+
+void vm_exp_terms(const float *z, float m, float *e, float *term, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (use_avx2()) {
+        vm_exp_terms_avx2(z, m, e, term, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) {
+        float d = z[i] - m;
+        e[i] = cm_expf(d);
+        term[i] = e[i] * d;
+    }
+}
+
+void vm_tanhf_array(const float *x, float *y, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (use_avx2()) {
+        vm_tanhf_array_avx2(x, y, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        y[i] = cm_tanhf(x[i]);
+}
+
+void vm_softcap(float *y, size_t n, float cap)
+{
+#ifdef VM_HAVE_AVX2
+    if (use_avx2()) {
+        vm_softcap_avx2(y, n, cap);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        y[i] = cap * cm_tanhf(y[i] / cap);
+}
+
+void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (use_avx2()) {
+        vm_gelu_glu_avx2(gate, up, out, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        out[i] = vm_gelu_scalar(gate[i]) * up[i];
+}
+
+/* quant.c's A3 entry point picks this when the CPU has AVX2 (same bits as the scalar loop). */
+int vm_quantize_rows_simd(const float *x, int rows, int cols, q8_act *out)
+{
+#ifdef VM_HAVE_AVX2
+    if (use_avx2()) {
+        q8_quantize_rows_avx2(x, rows, cols, out);
+        return 1;
+    }
+#else
+    (void)x, (void)rows, (void)cols, (void)out;
+#endif
+    return 0;
+}
