@@ -41,7 +41,8 @@ typedef struct {
     q8_act a_in, a_big, a_g;          /* quantised activations (capacity T x max K) */
     float *rope_cos[2], *rope_sin[2]; /* [sliding?1:0]: T x rope_dims/2 */
     float *freq[2];
-    float *scores; /* nt x (cap + T) */
+    float *scores;          /* nt x (cap + T) */
+    const float **key_rows; /* nt x 2 x (cap + T): the visible K rows, then the V rows */
     engine_profile prof;
 } cpu_state;
 
@@ -168,6 +169,7 @@ static void cpu_destroy(void *state)
                      s->rope_sin[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
+    free(s->key_rows);
     free(s->top_e);
     free(s->exp_count);
     free(s->exp_off);
@@ -299,8 +301,10 @@ static int cpu_reset(void *state, uint32_t capacity, char *err, size_t errlen)
         }
     }
     free(s->scores);
+    free(s->key_rows);
     s->scores = fa((size_t)s->nt * ((size_t)capacity + s->T));
-    if (!s->scores) {
+    s->key_rows = malloc((size_t)s->nt * 2 * ((size_t)capacity + s->T) * sizeof(float *));
+    if (!s->scores || !s->key_rows) {
         s->cap = 0;
         return fail(err, errlen, ENOMEM_, "out of memory for attention scores");
     }
@@ -356,19 +360,6 @@ static void qkv_prep_range(void *arg, int b, int e, int wk)
     }
 }
 
-/* o[i] = o[i] + p * v[i]: one multiply and one add per element, in that order, so wider
- * vectors give the same bits; cloned for AVX2 where the CPU has it. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
-    !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-static void
-axpy(float *o, float p, const float *v, int d)
-{
-    for (int i = 0; i < d; i++)
-        o[i] = o[i] + p * v[i];
-}
-
 /* A7: one (token, query head) per item. Visible keys in increasing position order: cached
  * positions [lo, hi) then (decoder) the canvas's own T keys. */
 static void attn_range(void *arg, int b, int e, int wk)
@@ -383,6 +374,8 @@ static void attn_range(void *arg, int b, int e, int wk)
     const float *kc = s->kc[l], *vc = s->vc[l];
     uint32_t slots = s->slots[l];
     float *sc = s->scores + (size_t)wk * ((size_t)s->cap + s->T);
+    const float **kp = s->key_rows + (size_t)wk * 2 * ((size_t)s->cap + s->T);
+    const float **vp = kp + ((size_t)s->cap + s->T);
     int group = nh / nkv;
     for (int it = b; it < e; it++) {
         int t = it / nh, h = it % nh, hk = h / group;
@@ -400,19 +393,17 @@ static void attn_range(void *arg, int b, int e, int wk)
             n_own = 0;
         }
         int n = (int)(hi - lo) + n_own;
-        for (uint32_t p = lo; p < hi; p++)
-            sc[p - lo] = dot8(q, kc + (size_t)(p % slots) * kvw + (size_t)hk * d, (size_t)d);
-        for (int u = 0; u < n_own; u++)
-            sc[(hi - lo) + (uint32_t)u] =
-                dot8(q, s->k + (size_t)u * kvw + (size_t)hk * d, (size_t)d);
+        for (uint32_t p = lo; p < hi; p++) {
+            kp[p - lo] = kc + (size_t)(p % slots) * kvw + (size_t)hk * d;
+            vp[p - lo] = vc + (size_t)(p % slots) * kvw + (size_t)hk * d;
+        }
+        for (int u = 0; u < n_own; u++) {
+            kp[(hi - lo) + (uint32_t)u] = s->k + (size_t)u * kvw + (size_t)hk * d;
+            vp[(hi - lo) + (uint32_t)u] = s->v + (size_t)u * kvw + (size_t)hk * d;
+        }
+        vm_dot8_rows(q, kp, (size_t)n, (size_t)d, sc);
         softmax(sc, n);
-        float *o = s->att + ((size_t)t * nh + h) * d;
-        for (int i = 0; i < d; i++)
-            o[i] = 0.0f;
-        for (uint32_t p = lo; p < hi; p++)
-            axpy(o, sc[p - lo], vc + (size_t)(p % slots) * kvw + (size_t)hk * d, d);
-        for (int u = 0; u < n_own; u++)
-            axpy(o, sc[(hi - lo) + (uint32_t)u], s->v + (size_t)u * kvw + (size_t)hk * d, d);
+        vm_wsum_rows(sc, vp, (size_t)n, (size_t)d, s->att + ((size_t)t * nh + h) * d);
     }
 }
 

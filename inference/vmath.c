@@ -78,6 +78,33 @@ void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n)
         out[i] = vm_gelu_scalar(gate[i]) * up[i];
 }
 
+void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out)
+{
+#ifdef VM_HAVE_AVX2
+    if (d % 8 == 0 && use_avx2()) {
+        vm_dot8_rows_avx2(q, rows, n, d, out);
+        return;
+    }
+#endif
+    for (size_t j = 0; j < n; j++)
+        out[j] = dot8(q, rows[j], d);
+}
+
+void vm_wsum_rows(const float *p, const float *const *rows, size_t n, size_t d, float *o)
+{
+#ifdef VM_HAVE_AVX2
+    if (d % 8 == 0 && use_avx2()) {
+        vm_wsum_rows_avx2(p, rows, n, d, o);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < d; i++)
+        o[i] = 0.0f;
+    for (size_t j = 0; j < n; j++)
+        for (size_t i = 0; i < d; i++)
+            o[i] = o[i] + p[j] * rows[j][i];
+}
+
 /* quant.c's A3 entry point picks this when the CPU has AVX2 (same bits as the scalar loop). */
 int vm_quantize_rows_simd(const float *x, int rows, int cols, q8_act *out)
 {

@@ -27,4 +27,11 @@ void vm_softcap(float *y, size_t n, float cap);
  * t = cm_tanhf(0.7978845608f*u), g = (0.5f*x)*(1.0f + t). out may equal gate or up. */
 void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n);
 
+/* A7 scores: out[j] = dot8(q, rows[j], d) for j < n. */
+void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out);
+
+/* A7 weighted values: o[i] = sum over j = 0..n-1, in that order and from +0.0f, of
+ * p[j] * rows[j][i] (one rounded multiply, one rounded add per term), i < d. */
+void vm_wsum_rows(const float *p, const float *const *rows, size_t n, size_t d, float *o);
+
 #endif

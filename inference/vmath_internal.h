@@ -28,6 +28,8 @@ void vm_exp_terms_avx2(const float *z, float m, float *e, float *term, size_t n)
 void vm_tanhf_array_avx2(const float *x, float *y, size_t n);
 void vm_softcap_avx2(float *y, size_t n, float cap);
 void vm_gelu_glu_avx2(const float *gate, const float *up, float *out, size_t n);
+void vm_dot8_rows_avx2(const float *q, const float *const *k, size_t n, size_t d, float *out);
+void vm_wsum_rows_avx2(const float *p, const float *const *v, size_t n, size_t d, float *o);
 void q8_quantize_rows_avx2(const float *x, int rows, int cols, q8_act *out);
 #endif
 

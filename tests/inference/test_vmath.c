@@ -76,6 +76,13 @@ static void build_inputs(void)
 /* Same bits; two NaNs count as equal: which operand's NaN a product of two NaNs returns is
  * not fixed by IEEE-754, and compilers commute a*b freely (the golden logits never hold a
  * NaN). */
+static uint64_t g_pool = 12345;
+static size_t rnd_pool(void)
+{
+    g_pool = g_pool * 6364136223846793005ull + 1442695040888963407ull;
+    return (size_t)(g_pool >> 33);
+}
+
 static int bits_equal(float a, float b)
 {
     return cm_f2u(a) == cm_f2u(b) || (a != a && b != b);
@@ -186,6 +193,51 @@ static void test_gelu(void **state)
 {
     (void)state;
     assert_true(paths_run(check_gelu) >= 1);
+}
+
+/* ---- A7 rows ---------------------------------------------------------------------------- */
+
+static void check_rows(void)
+{
+    const size_t ds[] = {8, 24, 64, 128, 136, 256, 12};
+    const size_t ns[] = {0, 1, 3, 4, 5, 17, 300};
+    static const float *rows[300];
+    float out[300], o[256], want[256];
+    for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+            size_t d = ds[a], n = ns[b];
+            /* rows and q taken from the input pool (specials included), p from a dense range */
+            /* mostly from the dense sweeps, one row in 16 from anywhere (specials) */
+            for (size_t j = 0; j < n; j++)
+                rows[j] = j % 16 == 15 ? g_x + (rnd_pool() % (g_n - d))
+                                       : g_x + 524352 + (rnd_pool() % (1000000 - d));
+            const float *q = g_x + 900000 + a * 1000 + b; /* inside the dense [-133, 133] sweep */
+            vm_dot8_rows(q, rows, n, d, out);
+            for (size_t j = 0; j < n; j++)
+                if (!bits_equal(out[j], dot8(q, rows[j], d)))
+                    fail_msg("dot8_rows path %s d=%zu n=%zu j=%zu: %a vs %a",
+                             kernel_path_name(kernels_selected()), d, n, j, (double)out[j],
+                             (double)dot8(q, rows[j], d));
+            const float *p = g_x + 1400000 + 7 * b; /* the dense sweep around 0 */
+            vm_wsum_rows(p, rows, n, d, o);
+            for (size_t i = 0; i < d; i++) {
+                float acc = 0.0f;
+                for (size_t j = 0; j < n; j++)
+                    acc = acc + p[j] * rows[j][i];
+                want[i] = acc;
+            }
+            for (size_t i = 0; i < d; i++)
+                if (!bits_equal(o[i], want[i]))
+                    fail_msg("wsum_rows path %s d=%zu n=%zu i=%zu: %a vs %a",
+                             kernel_path_name(kernels_selected()), d, n, i, (double)o[i],
+                             (double)want[i]);
+        }
+}
+
+static void test_attention_rows(void **state)
+{
+    (void)state;
+    assert_true(paths_run(check_rows) >= 1);
 }
 
 /* ---- A3 --------------------------------------------------------------------------------- */
@@ -306,9 +358,8 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exp),
-        cmocka_unit_test(test_tanh_softcap),
-        cmocka_unit_test(test_gelu),
+        cmocka_unit_test(test_exp),           cmocka_unit_test(test_tanh_softcap),
+        cmocka_unit_test(test_gelu),          cmocka_unit_test(test_attention_rows),
         cmocka_unit_test(test_quantize_rows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
