@@ -19,6 +19,10 @@
 #include "inference/model.h"
 #include "inference/vmath.h"
 
+/* Decoder tokens per attention item: they share one key list, so their scores and weighted
+ * sums are computed together (each value still by its own A7 sequence). */
+#define ATT_TQ 4
+
 #define EINVAL_ (-1)
 #define ENOMEM_ (-4)
 
@@ -302,7 +306,7 @@ static int cpu_reset(void *state, uint32_t capacity, char *err, size_t errlen)
     }
     free(s->scores);
     free(s->key_rows);
-    s->scores = fa((size_t)s->nt * ((size_t)capacity + s->T));
+    s->scores = fa((size_t)s->nt * ATT_TQ * ((size_t)capacity + s->T));
     s->key_rows = malloc((size_t)s->nt * 2 * ((size_t)capacity + s->T) * sizeof(float *));
     if (!s->scores || !s->key_rows) {
         s->cap = 0;
@@ -360,8 +364,10 @@ static void qkv_prep_range(void *arg, int b, int e, int wk)
     }
 }
 
-/* A7: one (token, query head) per item. Visible keys in increasing position order: cached
- * positions [lo, hi) then (decoder) the canvas's own T keys. */
+/* A7: one (token tile, query head) per item; a tile is ATT_TQ canvas tokens in the decoder
+ * (all see the same keys), one token in the encoder (each its own causal list). Visible keys
+ * in increasing position order: cached positions [lo, hi) then (decoder) the canvas's own T
+ * keys. */
 static void attn_range(void *arg, int b, int e, int wk)
 {
     attn_job *j = arg;
@@ -373,13 +379,14 @@ static void attn_range(void *arg, int b, int e, int wk)
     size_t l = (size_t)(L - s->m->layers);
     const float *kc = s->kc[l], *vc = s->vc[l];
     uint32_t slots = s->slots[l];
-    float *sc = s->scores + (size_t)wk * ((size_t)s->cap + s->T);
-    const float **kp = s->key_rows + (size_t)wk * 2 * ((size_t)s->cap + s->T);
-    const float **vp = kp + ((size_t)s->cap + s->T);
-    int group = nh / nkv;
+    size_t room = (size_t)s->cap + s->T; /* longest key list */
+    float *sc = s->scores + (size_t)wk * ATT_TQ * room;
+    const float **kp = s->key_rows + (size_t)wk * 2 * room;
+    const float **vp = kp + room;
+    int group = nh / nkv, tq = j->decoder ? ATT_TQ : 1;
     for (int it = b; it < e; it++) {
-        int t = it / nh, h = it % nh, hk = h / group;
-        const float *q = s->q + ((size_t)t * nh + h) * d;
+        int t0 = (it / nh) * tq, h = it % nh, hk = h / group;
+        int nt = j->T - t0 < tq ? j->T - t0 : tq;
         uint32_t lo, hi;
         int n_own;
         if (j->decoder) {
@@ -387,7 +394,7 @@ static void attn_range(void *arg, int b, int e, int wk)
             lo = (L->sliding && hi > hp->sliding_window - 1) ? hi - (hp->sliding_window - 1) : 0;
             n_own = j->T;
         } else {
-            uint32_t p = j->pos0 + (uint32_t)t;
+            uint32_t p = j->pos0 + (uint32_t)t0;
             hi = p + 1;
             lo = (L->sliding && p + 1 > hp->sliding_window) ? p + 1 - hp->sliding_window : 0;
             n_own = 0;
@@ -401,9 +408,16 @@ static void attn_range(void *arg, int b, int e, int wk)
             kp[(hi - lo) + (uint32_t)u] = s->k + (size_t)u * kvw + (size_t)hk * d;
             vp[(hi - lo) + (uint32_t)u] = s->v + (size_t)u * kvw + (size_t)hk * d;
         }
-        vm_dot8_rows(q, kp, (size_t)n, (size_t)d, sc);
-        softmax(sc, n);
-        vm_wsum_rows(sc, vp, (size_t)n, (size_t)d, s->att + ((size_t)t * nh + h) * d);
+        const float *qs[ATT_TQ];
+        float *os[ATT_TQ];
+        for (int u = 0; u < nt; u++) {
+            qs[u] = s->q + ((size_t)(t0 + u) * nh + h) * d;
+            os[u] = s->att + ((size_t)(t0 + u) * nh + h) * d;
+        }
+        vm_dot8_multi(qs, (size_t)nt, kp, (size_t)n, (size_t)d, sc, room);
+        for (int u = 0; u < nt; u++)
+            softmax(sc + (size_t)u * room, n);
+        vm_wsum_multi(sc, room, (size_t)nt, vp, (size_t)n, (size_t)d, os);
     }
 }
 
@@ -676,7 +690,8 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
             return;
         }
     }
-    tp_parallel_for(s->tp, T * nh, 1, attn_range, &aj);
+    int tiles = decoder ? (T + ATT_TQ - 1) / ATT_TQ : T;
+    tp_parallel_for(s->tp, tiles * nh, 1, attn_range, &aj);
     s->prof.seconds[PROF_ATTN] += prof_now() - t0;
     t0 = prof_now();
     a = quantize(s, s->att, T, nh * d, &s->a_big);

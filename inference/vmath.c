@@ -105,6 +105,32 @@ void vm_wsum_rows(const float *p, const float *const *rows, size_t n, size_t d, 
             o[i] = o[i] + p[j] * rows[j][i];
 }
 
+void vm_dot8_multi(const float *const *q, size_t nq, const float *const *rows, size_t n, size_t d,
+                   float *out, size_t ldo)
+{
+#ifdef VM_HAVE_AVX2
+    if (d % 8 == 0 && use_avx2()) {
+        vm_dot8_multi_avx2(q, nq, rows, n, d, out, ldo);
+        return;
+    }
+#endif
+    for (size_t t = 0; t < nq; t++)
+        vm_dot8_rows(q[t], rows, n, d, out + t * ldo);
+}
+
+void vm_wsum_multi(const float *p, size_t ldp, size_t np, const float *const *rows, size_t n,
+                   size_t d, float *const *o)
+{
+#ifdef VM_HAVE_AVX2
+    if (d % 8 == 0 && use_avx2()) {
+        vm_wsum_multi_avx2(p, ldp, np, rows, n, d, o);
+        return;
+    }
+#endif
+    for (size_t t = 0; t < np; t++)
+        vm_wsum_rows(p + t * ldp, rows, n, d, o[t]);
+}
+
 /* quant.c's A3 entry point picks this when the CPU has AVX2 (same bits as the scalar loop). */
 int vm_quantize_rows_simd(const float *x, int rows, int cols, q8_act *out)
 {

@@ -34,4 +34,13 @@ void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, 
  * p[j] * rows[j][i] (one rounded multiply, one rounded add per term), i < d. */
 void vm_wsum_rows(const float *p, const float *const *rows, size_t n, size_t d, float *o);
 
+/* Several queries against the same rows: out[t*ldo + j] = dot8(q[t], rows[j], d), t < nq. */
+void vm_dot8_multi(const float *const *q, size_t nq, const float *const *rows, size_t n, size_t d,
+                   float *out, size_t ldo);
+
+/* o[t][i] = vm_wsum_rows(p + t*ldp, rows, n, d)[i] for t < np (each query's own sequential
+ * sum; the rows are shared). */
+void vm_wsum_multi(const float *p, size_t ldp, size_t np, const float *const *rows, size_t n,
+                   size_t d, float *const *o);
+
 #endif

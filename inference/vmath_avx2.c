@@ -281,3 +281,109 @@ void vm_wsum_rows_avx2(const float *p, const float *const *v, size_t n, size_t d
         _mm256_storeu_ps(o + c, a0);
     }
 }
+
+/* Several queries against the same keys (the decoder's canvas tokens all see one key list):
+ * tiles of four queries x two keys, so each 8 floats of a key row serve four products and
+ * each key row is read from cache once per four queries. Every score keeps its own A1 lanes
+ * and combine, so out equals dot8(q[t], k[j]) bit for bit. d a multiple of 8. */
+void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k, size_t n, size_t d,
+                        float *out, size_t ldo)
+{
+    size_t t = 0;
+    for (; t + 4 <= nq; t += 4) {
+        const float *q0 = q[t], *q1 = q[t + 1], *q2 = q[t + 2], *q3 = q[t + 3];
+        float *o0 = out + t * ldo, *o1 = o0 + ldo, *o2 = o1 + ldo, *o3 = o2 + ldo;
+        size_t j = 0;
+        for (; j + 2 <= n; j += 2) {
+            const float *ka = k[j], *kb = k[j + 1];
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+            __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+            __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+            for (size_t i = 0; i < d; i += 8) {
+                __m256 kva = _mm256_loadu_ps(ka + i), kvb = _mm256_loadu_ps(kb + i);
+                __m256 x = _mm256_loadu_ps(q0 + i);
+                a0 = _mm256_add_ps(a0, _mm256_mul_ps(x, kva));
+                b0 = _mm256_add_ps(b0, _mm256_mul_ps(x, kvb));
+                x = _mm256_loadu_ps(q1 + i);
+                a1 = _mm256_add_ps(a1, _mm256_mul_ps(x, kva));
+                b1 = _mm256_add_ps(b1, _mm256_mul_ps(x, kvb));
+                x = _mm256_loadu_ps(q2 + i);
+                a2 = _mm256_add_ps(a2, _mm256_mul_ps(x, kva));
+                b2 = _mm256_add_ps(b2, _mm256_mul_ps(x, kvb));
+                x = _mm256_loadu_ps(q3 + i);
+                a3 = _mm256_add_ps(a3, _mm256_mul_ps(x, kva));
+                b3 = _mm256_add_ps(b3, _mm256_mul_ps(x, kvb));
+            }
+            o0[j] = v_combine8(a0), o0[j + 1] = v_combine8(b0);
+            o1[j] = v_combine8(a1), o1[j + 1] = v_combine8(b1);
+            o2[j] = v_combine8(a2), o2[j + 1] = v_combine8(b2);
+            o3[j] = v_combine8(a3), o3[j + 1] = v_combine8(b3);
+        }
+        for (; j < n; j++) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+            for (size_t i = 0; i < d; i += 8) {
+                __m256 kv = _mm256_loadu_ps(k[j] + i);
+                a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(q0 + i), kv));
+                a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(q1 + i), kv));
+                a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_loadu_ps(q2 + i), kv));
+                a3 = _mm256_add_ps(a3, _mm256_mul_ps(_mm256_loadu_ps(q3 + i), kv));
+            }
+            o0[j] = v_combine8(a0), o1[j] = v_combine8(a1);
+            o2[j] = v_combine8(a2), o3[j] = v_combine8(a3);
+        }
+    }
+    for (; t < nq; t++)
+        vm_dot8_rows_avx2(q[t], k, n, d, out + t * ldo);
+}
+
+/* Two queries' weighted sums over the same value rows: 32 dims of each in registers, so each
+ * value row chunk is loaded once for both; per element the same sequential sum from +0 as
+ * vm_wsum_rows_avx2. A third query or more goes in further pairs, a last odd one alone. */
+void vm_wsum_multi_avx2(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
+                        size_t d, float *const *o)
+{
+    size_t t = 0;
+    for (; t + 2 <= np; t += 2) {
+        const float *pa = p + t * ldp, *pb = pa + ldp;
+        float *oa = o[t], *ob = o[t + 1];
+        size_t c = 0;
+        for (; c + 32 <= d; c += 32) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+            __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+            __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+            for (size_t j = 0; j < n; j++) {
+                const float *r = v[j] + c;
+                __m256 x0 = _mm256_loadu_ps(r), x1 = _mm256_loadu_ps(r + 8);
+                __m256 x2 = _mm256_loadu_ps(r + 16), x3 = _mm256_loadu_ps(r + 24);
+                __m256 wa = _mm256_broadcast_ss(pa + j), wb = _mm256_broadcast_ss(pb + j);
+                a0 = _mm256_add_ps(a0, _mm256_mul_ps(wa, x0));
+                a1 = _mm256_add_ps(a1, _mm256_mul_ps(wa, x1));
+                a2 = _mm256_add_ps(a2, _mm256_mul_ps(wa, x2));
+                a3 = _mm256_add_ps(a3, _mm256_mul_ps(wa, x3));
+                b0 = _mm256_add_ps(b0, _mm256_mul_ps(wb, x0));
+                b1 = _mm256_add_ps(b1, _mm256_mul_ps(wb, x1));
+                b2 = _mm256_add_ps(b2, _mm256_mul_ps(wb, x2));
+                b3 = _mm256_add_ps(b3, _mm256_mul_ps(wb, x3));
+            }
+            _mm256_storeu_ps(oa + c, a0), _mm256_storeu_ps(oa + c + 8, a1);
+            _mm256_storeu_ps(oa + c + 16, a2), _mm256_storeu_ps(oa + c + 24, a3);
+            _mm256_storeu_ps(ob + c, b0), _mm256_storeu_ps(ob + c + 8, b1);
+            _mm256_storeu_ps(ob + c + 16, b2), _mm256_storeu_ps(ob + c + 24, b3);
+        }
+        for (; c < d; c += 8) {
+            __m256 a0 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps();
+            for (size_t j = 0; j < n; j++) {
+                __m256 x0 = _mm256_loadu_ps(v[j] + c);
+                a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_broadcast_ss(pa + j), x0));
+                b0 = _mm256_add_ps(b0, _mm256_mul_ps(_mm256_broadcast_ss(pb + j), x0));
+            }
+            _mm256_storeu_ps(oa + c, a0);
+            _mm256_storeu_ps(ob + c, b0);
+        }
+    }
+    for (; t < np; t++)
+        vm_wsum_rows_avx2(p + t * ldp, v, n, d, o[t]);
+}

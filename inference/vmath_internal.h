@@ -30,6 +30,10 @@ void vm_softcap_avx2(float *y, size_t n, float cap);
 void vm_gelu_glu_avx2(const float *gate, const float *up, float *out, size_t n);
 void vm_dot8_rows_avx2(const float *q, const float *const *k, size_t n, size_t d, float *out);
 void vm_wsum_rows_avx2(const float *p, const float *const *v, size_t n, size_t d, float *o);
+void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k, size_t n, size_t d,
+                        float *out, size_t ldo);
+void vm_wsum_multi_avx2(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
+                        size_t d, float *const *o);
 void q8_quantize_rows_avx2(const float *x, int rows, int cols, q8_act *out);
 #endif
 

@@ -234,10 +234,52 @@ static void check_rows(void)
         }
 }
 
+/* Several queries sharing the rows (the decoder's token tiles), nq and n with tails. */
+static void check_multi(void)
+{
+    const size_t ds[] = {8, 24, 128, 136, 256};
+    const size_t ns[] = {1, 2, 3, 9, 64};
+    const size_t nqs[] = {1, 2, 3, 4, 5, 7};
+    static const float *rows[64];
+    static float out[7 * 64], o[7][256];
+    const float *q[7];
+    float *op[7];
+    for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++)
+            for (size_t c = 0; c < sizeof nqs / sizeof nqs[0]; c++) {
+                size_t d = ds[a], n = ns[b], nq = nqs[c];
+                for (size_t j = 0; j < n; j++)
+                    rows[j] = g_x + 524352 + (rnd_pool() % (1000000 - d));
+                for (size_t t = 0; t < nq; t++) {
+                    q[t] = g_x + 524352 + (rnd_pool() % (1000000 - d));
+                    op[t] = o[t];
+                }
+                vm_dot8_multi(q, nq, rows, n, d, out, 64);
+                for (size_t t = 0; t < nq; t++)
+                    for (size_t j = 0; j < n; j++)
+                        if (!bits_equal(out[t * 64 + j], dot8(q[t], rows[j], d)))
+                            fail_msg("dot8_multi path %s d=%zu n=%zu nq=%zu t=%zu j=%zu",
+                                     kernel_path_name(kernels_selected()), d, n, nq, t, j);
+                const float *p = g_x + 1400000 + 11 * c; /* weights: dense sweep around 0 */
+                vm_wsum_multi(p, 7, nq, rows, n, d, op);
+                for (size_t t = 0; t < nq; t++) {
+                    for (size_t i = 0; i < d; i++) {
+                        float acc = 0.0f;
+                        for (size_t j = 0; j < n; j++)
+                            acc = acc + p[t * 7 + j] * rows[j][i];
+                        if (!bits_equal(o[t][i], acc))
+                            fail_msg("wsum_multi path %s d=%zu n=%zu nq=%zu t=%zu i=%zu",
+                                     kernel_path_name(kernels_selected()), d, n, nq, t, i);
+                    }
+                }
+            }
+}
+
 static void test_attention_rows(void **state)
 {
     (void)state;
     assert_true(paths_run(check_rows) >= 1);
+    assert_true(paths_run(check_multi) >= 1);
 }
 
 /* ---- A3 --------------------------------------------------------------------------------- */
