@@ -109,6 +109,10 @@ void vm_dot8_multi(const float *const *q, size_t nq, const float *const *rows, s
                    float *out, size_t ldo)
 {
 #ifdef VM_HAVE_AVX2
+    if (d % 8 == 0 && kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_dot8_multi_avx512(q, nq, rows, n, d, out, ldo);
+        return;
+    }
     if (d % 8 == 0 && use_avx2()) {
         vm_dot8_multi_avx2(q, nq, rows, n, d, out, ldo);
         return;
@@ -122,6 +126,10 @@ void vm_wsum_multi(const float *p, size_t ldp, size_t np, const float *const *ro
                    size_t d, float *const *o)
 {
 #ifdef VM_HAVE_AVX2
+    if (d % 64 == 0 && kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_wsum_multi_avx512(p, ldp, np, rows, n, d, o);
+        return;
+    }
     if (d % 8 == 0 && use_avx2()) {
         vm_wsum_multi_avx2(p, ldp, np, rows, n, d, o);
         return;

@@ -34,6 +34,10 @@ void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k,
                         float *out, size_t ldo);
 void vm_wsum_multi_avx2(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
                         size_t d, float *const *o);
+void vm_dot8_multi_avx512(const float *const *q, size_t nq, const float *const *k, size_t n,
+                          size_t d, float *out, size_t ldo);
+void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
+                          size_t d, float *const *o);
 void q8_quantize_rows_avx2(const float *x, int rows, int cols, q8_act *out);
 #endif
 

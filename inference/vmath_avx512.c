@@ -1,0 +1,120 @@
+/*
+ * AVX-512 versions of the attention pieces of vmath (compiled with -mavx512f -mavx512vl; run
+ * only on the KERNEL_AVX512VNNI path, whose CPU check covers them). Same bits as the AVX2 and
+ * portable code: every score keeps its own eight A1 lanes (two keys share a zmm, one per
+ * 256-bit half) and the same A1 combine; every weighted-sum element gets the same sequence of
+ * one rounded multiply and one rounded add per key. No FMA (-ffp-contract=off, and only
+ * separate mul/add intrinsics are used).
+ */
+#include <immintrin.h>
+
+#include "inference/vmath_internal.h"
+
+static inline float combine8_256(__m256 acc)
+{
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    __m128 b = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    return _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps(b, b, 1)));
+}
+
+/* Keys j and j+1 side by side: lanes 0-7 hold key j's A1 lanes, lanes 8-15 key j+1's. */
+static inline __m512 load_pair(const float *a, const float *b)
+{
+    /* AVX512F forms (no DQ): the 64-bit-lane insert moves the same 256 bits */
+    __m512d lo = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(a)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(lo, _mm256_castps_pd(_mm256_loadu_ps(b)), 1));
+}
+
+/* The eight floats at p in both 256-bit halves. */
+static inline __m512 bcast8(const float *p)
+{
+    return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(p))));
+}
+
+static inline void store_pair(__m512 acc, float *o)
+{
+    o[0] = combine8_256(_mm512_castps512_ps256(acc));
+    o[1] = combine8_256(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+}
+
+/* Tiles of four queries x four keys (two zmm of key pairs); d a multiple of 8. */
+void vm_dot8_multi_avx512(const float *const *q, size_t nq, const float *const *k, size_t n,
+                          size_t d, float *out, size_t ldo)
+{
+    size_t t = 0;
+    for (; t + 4 <= nq; t += 4) {
+        const float *q0 = q[t], *q1 = q[t + 1], *q2 = q[t + 2], *q3 = q[t + 3];
+        float *o0 = out + t * ldo, *o1 = o0 + ldo, *o2 = o1 + ldo, *o3 = o2 + ldo;
+        size_t j = 0;
+        for (; j + 4 <= n; j += 4) {
+            const float *ka = k[j], *kb = k[j + 1], *kc = k[j + 2], *kd = k[j + 3];
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+            __m512 b2 = _mm512_setzero_ps(), b3 = _mm512_setzero_ps();
+            for (size_t i = 0; i < d; i += 8) {
+                __m512 kab = load_pair(ka + i, kb + i), kcd = load_pair(kc + i, kd + i);
+                __m512 x = bcast8(q0 + i);
+                a0 = _mm512_add_ps(a0, _mm512_mul_ps(x, kab));
+                b0 = _mm512_add_ps(b0, _mm512_mul_ps(x, kcd));
+                x = bcast8(q1 + i);
+                a1 = _mm512_add_ps(a1, _mm512_mul_ps(x, kab));
+                b1 = _mm512_add_ps(b1, _mm512_mul_ps(x, kcd));
+                x = bcast8(q2 + i);
+                a2 = _mm512_add_ps(a2, _mm512_mul_ps(x, kab));
+                b2 = _mm512_add_ps(b2, _mm512_mul_ps(x, kcd));
+                x = bcast8(q3 + i);
+                a3 = _mm512_add_ps(a3, _mm512_mul_ps(x, kab));
+                b3 = _mm512_add_ps(b3, _mm512_mul_ps(x, kcd));
+            }
+            store_pair(a0, o0 + j), store_pair(b0, o0 + j + 2);
+            store_pair(a1, o1 + j), store_pair(b1, o1 + j + 2);
+            store_pair(a2, o2 + j), store_pair(b2, o2 + j + 2);
+            store_pair(a3, o3 + j), store_pair(b3, o3 + j + 2);
+        }
+        if (j < n) { /* the last 1..3 keys: the AVX2 kernel, column by column */
+            for (size_t u = 0; u < 4; u++)
+                vm_dot8_rows_avx2(q[t + u], k + j, n - j, d, out + (t + u) * ldo + j);
+        }
+    }
+    for (; t < nq; t++)
+        vm_dot8_rows_avx2(q[t], k, n, d, out + t * ldo);
+}
+
+/* d a multiple of 64 (the caller checks). */
+void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
+                          size_t d, float *const *o)
+{
+    size_t t = 0;
+    for (; t + 2 <= np; t += 2) {
+        const float *pa = p + t * ldp, *pb = pa + ldp;
+        float *oa = o[t], *ob = o[t + 1];
+        size_t c = 0;
+        for (; c + 64 <= d; c += 64) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+            __m512 b2 = _mm512_setzero_ps(), b3 = _mm512_setzero_ps();
+            for (size_t j = 0; j < n; j++) {
+                const float *r = v[j] + c;
+                __m512 x0 = _mm512_loadu_ps(r), x1 = _mm512_loadu_ps(r + 16);
+                __m512 x2 = _mm512_loadu_ps(r + 32), x3 = _mm512_loadu_ps(r + 48);
+                __m512 wa = _mm512_set1_ps(pa[j]), wb = _mm512_set1_ps(pb[j]);
+                a0 = _mm512_add_ps(a0, _mm512_mul_ps(wa, x0));
+                a1 = _mm512_add_ps(a1, _mm512_mul_ps(wa, x1));
+                a2 = _mm512_add_ps(a2, _mm512_mul_ps(wa, x2));
+                a3 = _mm512_add_ps(a3, _mm512_mul_ps(wa, x3));
+                b0 = _mm512_add_ps(b0, _mm512_mul_ps(wb, x0));
+                b1 = _mm512_add_ps(b1, _mm512_mul_ps(wb, x1));
+                b2 = _mm512_add_ps(b2, _mm512_mul_ps(wb, x2));
+                b3 = _mm512_add_ps(b3, _mm512_mul_ps(wb, x3));
+            }
+            _mm512_storeu_ps(oa + c, a0), _mm512_storeu_ps(oa + c + 16, a1);
+            _mm512_storeu_ps(oa + c + 32, a2), _mm512_storeu_ps(oa + c + 48, a3);
+            _mm512_storeu_ps(ob + c, b0), _mm512_storeu_ps(ob + c + 16, b1);
+            _mm512_storeu_ps(ob + c + 32, b2), _mm512_storeu_ps(ob + c + 48, b3);
+        }
+    }
+    for (; t < np; t++)
+        vm_wsum_rows_avx2(p + t * ldp, v, n, d, o[t]);
+}
