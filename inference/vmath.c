@@ -18,6 +18,10 @@ static int use_avx2(void)
 void vm_expf_sub(const float *x, float m, float *y, size_t n)
 {
 #ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_expf_sub_avx512(x, m, y, n);
+        return;
+    }
     if (use_avx2()) {
         vm_expf_sub_avx2(x, m, y, n);
         return;
@@ -30,6 +34,10 @@ void vm_expf_sub(const float *x, float m, float *y, size_t n)
 void vm_exp_terms(const float *z, float m, float *e, float *term, size_t n)
 {
 #ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_exp_terms_avx512(z, m, e, term, n);
+        return;
+    }
     if (use_avx2()) {
         vm_exp_terms_avx2(z, m, e, term, n);
         return;
@@ -45,6 +53,10 @@ void vm_exp_terms(const float *z, float m, float *e, float *term, size_t n)
 void vm_tanhf_array(const float *x, float *y, size_t n)
 {
 #ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_tanhf_array_avx512(x, y, n);
+        return;
+    }
     if (use_avx2()) {
         vm_tanhf_array_avx2(x, y, n);
         return;
@@ -57,6 +69,10 @@ void vm_tanhf_array(const float *x, float *y, size_t n)
 void vm_softcap(float *y, size_t n, float cap)
 {
 #ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_softcap_avx512(y, n, cap);
+        return;
+    }
     if (use_avx2()) {
         vm_softcap_avx2(y, n, cap);
         return;
@@ -69,6 +85,10 @@ void vm_softcap(float *y, size_t n, float cap)
 void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n)
 {
 #ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_gelu_glu_avx512(gate, up, out, n);
+        return;
+    }
     if (use_avx2()) {
         vm_gelu_glu_avx2(gate, up, out, n);
         return;

@@ -118,3 +118,132 @@ void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *co
     for (; t < np; t++)
         vm_wsum_rows_avx2(p + t * ldp, v, n, d, o[t]);
 }
+
+/* ---- cm_expf / cm_tanhf on 16 lanes: the operations of vmath_avx2.c's v_expf / v_tanhf ---- */
+
+static inline __m512 z_abs(__m512 x)
+{
+    return _mm512_castsi512_ps(
+        _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff)));
+}
+
+static inline __m512 z_neg(__m512 x)
+{
+    return _mm512_castsi512_ps(
+        _mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u)));
+}
+
+static inline __m512 z_expf_nonan(__m512 x)
+{
+    x = _mm512_min_ps(x, _mm512_set1_ps(89.0f));   /* x < 89 ? x : 89 */
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f)); /* x > -104 ? x : -104 */
+    const __m512 magic = _mm512_set1_ps(CM_ROUND_MAGIC);
+    __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(CM_LOG2E));
+    t = _mm512_add_ps(t, magic);
+    __m512 nf = _mm512_sub_ps(t, magic);
+    __m512i n = _mm512_cvttps_epi32(nf);
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(nf, _mm512_set1_ps(CM_LN2_HI)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(nf, _mm512_set1_ps(CM_LN2_LO)));
+    __m512 q = _mm512_set1_ps(CM_EXP_Q4);
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q3));
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q2));
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q1));
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q0));
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 u = _mm512_mul_ps(r2, q);
+    u = _mm512_add_ps(r, u);
+    __m512 p = _mm512_add_ps(_mm512_set1_ps(1.0f), u);
+    __m512i n1 = _mm512_srai_epi32(n, 1);
+    __m512i n2 = _mm512_sub_epi32(n, n1);
+    const __m512i bias = _mm512_set1_epi32(127);
+    __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, bias), 23));
+    __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, bias), 23));
+    p = _mm512_mul_ps(p, s1);
+    return _mm512_mul_ps(p, s2);
+}
+
+static inline __m512 z_expf(__m512 x)
+{
+    __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    return _mm512_mask_blend_ps(nan, z_expf_nonan(x), _mm512_add_ps(x, x));
+}
+
+static inline __m512 z_tanhf(__m512 x)
+{
+    __m512 a = z_abs(x);
+    __m512 z = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(CM_TANH_P5);
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P4));
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P3));
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P2));
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P1));
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P0));
+    p = _mm512_mul_ps(z, p);
+    __m512 small = _mm512_add_ps(x, _mm512_mul_ps(x, p));
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 e = z_expf_nonan(_mm512_add_ps(a, a));
+    __m512 t = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
+    t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(9.0f), _CMP_LT_OQ), one, t);
+    t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), t, z_neg(t));
+    __m512 y =
+        _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.55f), _CMP_LT_OQ), t, small);
+    y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0x1p-12f), _CMP_LT_OQ), y, x);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, _mm512_add_ps(x, x));
+}
+
+/* 16 lanes at a time; the tail (< 16) through the AVX2 versions, which give the same bits. */
+void vm_expf_sub_avx512(const float *x, float m, float *y, size_t n)
+{
+    size_t i = 0;
+    __m512 vm = _mm512_set1_ps(m);
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, z_expf(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm)));
+    vm_expf_sub_avx2(x + i, m, y + i, n - i);
+}
+
+void vm_exp_terms_avx512(const float *z, float m, float *e, float *term, size_t n)
+{
+    size_t i = 0;
+    __m512 vm = _mm512_set1_ps(m);
+    for (; i + 16 <= n; i += 16) {
+        __m512 d = _mm512_sub_ps(_mm512_loadu_ps(z + i), vm);
+        __m512 ev = z_expf(d);
+        _mm512_storeu_ps(e + i, ev);
+        _mm512_storeu_ps(term + i, _mm512_mul_ps(ev, d));
+    }
+    vm_exp_terms_avx2(z + i, m, e + i, term + i, n - i);
+}
+
+void vm_tanhf_array_avx512(const float *x, float *y, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, z_tanhf(_mm512_loadu_ps(x + i)));
+    vm_tanhf_array_avx2(x + i, y + i, n - i);
+}
+
+void vm_softcap_avx512(float *y, size_t n, float cap)
+{
+    size_t i = 0;
+    __m512 c = _mm512_set1_ps(cap);
+    for (; i + 16 <= n; i += 16) {
+        __m512 t = z_tanhf(_mm512_div_ps(_mm512_loadu_ps(y + i), c));
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(c, t));
+    }
+    vm_softcap_avx2(y + i, n - i, cap);
+}
+
+void vm_gelu_glu_avx512(const float *gate, const float *up, float *out, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 x = _mm512_loadu_ps(gate + i);
+        __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
+        __m512 u = _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(0.044715f), x3));
+        __m512 t = z_tanhf(_mm512_mul_ps(_mm512_set1_ps(0.7978845608f), u));
+        __m512 g = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x),
+                                 _mm512_add_ps(_mm512_set1_ps(1.0f), t));
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(g, _mm512_loadu_ps(up + i)));
+    }
+    vm_gelu_glu_avx2(gate + i, up + i, out + i, n - i);
+}

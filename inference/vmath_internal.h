@@ -38,6 +38,11 @@ void vm_dot8_multi_avx512(const float *const *q, size_t nq, const float *const *
                           size_t d, float *out, size_t ldo);
 void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
                           size_t d, float *const *o);
+void vm_expf_sub_avx512(const float *x, float m, float *y, size_t n);
+void vm_exp_terms_avx512(const float *z, float m, float *e, float *term, size_t n);
+void vm_tanhf_array_avx512(const float *x, float *y, size_t n);
+void vm_softcap_avx512(float *y, size_t n, float cap);
+void vm_gelu_glu_avx512(const float *gate, const float *up, float *out, size_t n);
 void q8_quantize_rows_avx2(const float *x, int rows, int cols, q8_act *out);
 #endif
 
