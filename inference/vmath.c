@@ -163,6 +163,10 @@ void vm_wsum_multi(const float *p, size_t ldp, size_t np, const float *const *ro
 int vm_quantize_rows_simd(const float *x, int rows, int cols, q8_act *out)
 {
 #ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        q8_quantize_rows_avx512(x, rows, cols, out);
+        return 1;
+    }
     if (use_avx2()) {
         q8_quantize_rows_avx2(x, rows, cols, out);
         return 1;
