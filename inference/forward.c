@@ -17,6 +17,11 @@
 #include "inference/cmath.h"
 #include "inference/matmul.h"
 #include "inference/model.h"
+#include "inference/vmath.h"
+
+/* Decoder tokens per attention item: they share one key list, so their scores and weighted
+ * sums are computed together (each value still by its own A7 sequence). */
+#define ATT_TQ 4
 
 #define EINVAL_ (-1)
 #define ENOMEM_ (-4)
@@ -40,7 +45,8 @@ typedef struct {
     q8_act a_in, a_big, a_g;          /* quantised activations (capacity T x max K) */
     float *rope_cos[2], *rope_sin[2]; /* [sliding?1:0]: T x rope_dims/2 */
     float *freq[2];
-    float *scores; /* nt x (cap + T) */
+    float *scores;          /* nt x (cap + T) */
+    const float **key_rows; /* nt x 2 x (cap + T): the visible K rows, then the V rows */
     engine_profile prof;
 } cpu_state;
 
@@ -76,18 +82,10 @@ static void softmax(float *x, int n)
     for (int i = 1; i < n; i++)
         if (x[i] > mx)
             mx = x[i];
-    for (int i = 0; i < n; i++)
-        x[i] = cm_expf(x[i] - mx);
+    vm_expf_sub(x, mx, x, (size_t)n);
     float S = sum8(x, (size_t)n);
     for (int i = 0; i < n; i++)
         x[i] = x[i] / S;
-}
-
-static inline float gelu_tanh(float x)
-{
-    float u = x + 0.044715f * ((x * x) * x);
-    float t = cm_tanhf(0.7978845608f * u);
-    return (0.5f * x) * (1.0f + t);
 }
 
 static q8_act act_view(const q8_act *buf, int rows, int cols)
@@ -175,6 +173,7 @@ static void cpu_destroy(void *state)
                      s->rope_sin[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
+    free(s->key_rows);
     free(s->top_e);
     free(s->exp_count);
     free(s->exp_off);
@@ -306,8 +305,10 @@ static int cpu_reset(void *state, uint32_t capacity, char *err, size_t errlen)
         }
     }
     free(s->scores);
-    s->scores = fa((size_t)s->nt * ((size_t)capacity + s->T));
-    if (!s->scores) {
+    free(s->key_rows);
+    s->scores = fa((size_t)s->nt * ATT_TQ * ((size_t)capacity + s->T));
+    s->key_rows = malloc((size_t)s->nt * 2 * ((size_t)capacity + s->T) * sizeof(float *));
+    if (!s->scores || !s->key_rows) {
         s->cap = 0;
         return fail(err, errlen, ENOMEM_, "out of memory for attention scores");
     }
@@ -363,21 +364,10 @@ static void qkv_prep_range(void *arg, int b, int e, int wk)
     }
 }
 
-/* o[i] = o[i] + p * v[i]: one multiply and one add per element, in that order, so wider
- * vectors give the same bits; cloned for AVX2 where the CPU has it. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
-    !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-static void
-axpy(float *o, float p, const float *v, int d)
-{
-    for (int i = 0; i < d; i++)
-        o[i] = o[i] + p * v[i];
-}
-
-/* A7: one (token, query head) per item. Visible keys in increasing position order: cached
- * positions [lo, hi) then (decoder) the canvas's own T keys. */
+/* A7: one (token tile, query head) per item; a tile is ATT_TQ canvas tokens in the decoder
+ * (all see the same keys), one token in the encoder (each its own causal list). Visible keys
+ * in increasing position order: cached positions [lo, hi) then (decoder) the canvas's own T
+ * keys. */
 static void attn_range(void *arg, int b, int e, int wk)
 {
     attn_job *j = arg;
@@ -389,11 +379,14 @@ static void attn_range(void *arg, int b, int e, int wk)
     size_t l = (size_t)(L - s->m->layers);
     const float *kc = s->kc[l], *vc = s->vc[l];
     uint32_t slots = s->slots[l];
-    float *sc = s->scores + (size_t)wk * ((size_t)s->cap + s->T);
-    int group = nh / nkv;
+    size_t room = (size_t)s->cap + s->T; /* longest key list */
+    float *sc = s->scores + (size_t)wk * ATT_TQ * room;
+    const float **kp = s->key_rows + (size_t)wk * 2 * room;
+    const float **vp = kp + room;
+    int group = nh / nkv, tq = j->decoder ? ATT_TQ : 1;
     for (int it = b; it < e; it++) {
-        int t = it / nh, h = it % nh, hk = h / group;
-        const float *q = s->q + ((size_t)t * nh + h) * d;
+        int t0 = (it / nh) * tq, h = it % nh, hk = h / group;
+        int nt = j->T - t0 < tq ? j->T - t0 : tq;
         uint32_t lo, hi;
         int n_own;
         if (j->decoder) {
@@ -401,25 +394,30 @@ static void attn_range(void *arg, int b, int e, int wk)
             lo = (L->sliding && hi > hp->sliding_window - 1) ? hi - (hp->sliding_window - 1) : 0;
             n_own = j->T;
         } else {
-            uint32_t p = j->pos0 + (uint32_t)t;
+            uint32_t p = j->pos0 + (uint32_t)t0;
             hi = p + 1;
             lo = (L->sliding && p + 1 > hp->sliding_window) ? p + 1 - hp->sliding_window : 0;
             n_own = 0;
         }
         int n = (int)(hi - lo) + n_own;
-        for (uint32_t p = lo; p < hi; p++)
-            sc[p - lo] = dot8(q, kc + (size_t)(p % slots) * kvw + (size_t)hk * d, (size_t)d);
-        for (int u = 0; u < n_own; u++)
-            sc[(hi - lo) + (uint32_t)u] =
-                dot8(q, s->k + (size_t)u * kvw + (size_t)hk * d, (size_t)d);
-        softmax(sc, n);
-        float *o = s->att + ((size_t)t * nh + h) * d;
-        for (int i = 0; i < d; i++)
-            o[i] = 0.0f;
-        for (uint32_t p = lo; p < hi; p++)
-            axpy(o, sc[p - lo], vc + (size_t)(p % slots) * kvw + (size_t)hk * d, d);
-        for (int u = 0; u < n_own; u++)
-            axpy(o, sc[(hi - lo) + (uint32_t)u], s->v + (size_t)u * kvw + (size_t)hk * d, d);
+        for (uint32_t p = lo; p < hi; p++) {
+            kp[p - lo] = kc + (size_t)(p % slots) * kvw + (size_t)hk * d;
+            vp[p - lo] = vc + (size_t)(p % slots) * kvw + (size_t)hk * d;
+        }
+        for (int u = 0; u < n_own; u++) {
+            kp[(hi - lo) + (uint32_t)u] = s->k + (size_t)u * kvw + (size_t)hk * d;
+            vp[(hi - lo) + (uint32_t)u] = s->v + (size_t)u * kvw + (size_t)hk * d;
+        }
+        const float *qs[ATT_TQ];
+        float *os[ATT_TQ];
+        for (int u = 0; u < nt; u++) {
+            qs[u] = s->q + ((size_t)(t0 + u) * nh + h) * d;
+            os[u] = s->att + ((size_t)(t0 + u) * nh + h) * d;
+        }
+        vm_dot8_multi(qs, (size_t)nt, kp, (size_t)n, (size_t)d, sc, room);
+        for (int u = 0; u < nt; u++)
+            softmax(sc + (size_t)u * room, n);
+        vm_wsum_multi(sc, room, (size_t)nt, vp, (size_t)n, (size_t)d, os);
     }
 }
 
@@ -505,9 +503,7 @@ static void glu_range(void *arg, int b, int e, int wk)
     glu_job *j = arg;
     for (int t = b; t < e; t++) {
         const float *g = j->gu + (size_t)t * 2 * j->F;
-        float *a = j->act + (size_t)t * j->F;
-        for (int i = 0; i < j->F; i++)
-            a[i] = gelu_tanh(g[i]) * g[j->F + i];
+        vm_gelu_glu(g, g + j->F, j->act + (size_t)t * j->F, (size_t)j->F);
     }
 }
 
@@ -639,9 +635,7 @@ static void glu2_range(void *arg, int b, int e, int wk)
     glu_job *j = arg; /* gate in gu, up in act (separate buffers), result into gu */
     for (int t = b; t < e; t++) {
         float *g = j->gu + (size_t)t * j->F;
-        const float *u = j->act + (size_t)t * j->F;
-        for (int i = 0; i < j->F; i++)
-            g[i] = gelu_tanh(g[i]) * u[i];
+        vm_gelu_glu(g, j->act + (size_t)t * j->F, g, (size_t)j->F);
     }
 }
 
@@ -696,7 +690,8 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
             return;
         }
     }
-    tp_parallel_for(s->tp, T * nh, 1, attn_range, &aj);
+    int tiles = decoder ? (T + ATT_TQ - 1) / ATT_TQ : T;
+    tp_parallel_for(s->tp, tiles * nh, 1, attn_range, &aj);
     s->prof.seconds[PROF_ATTN] += prof_now() - t0;
     t0 = prof_now();
     a = quantize(s, s->att, T, nh * d, &s->a_big);
@@ -821,11 +816,8 @@ static void softcap_range(void *arg, int b, int e, int wk)
 {
     (void)wk;
     cap_job *j = arg;
-    for (int t = b; t < e; t++) {
-        float *y = j->y + (size_t)t * j->n;
-        for (int i = 0; i < j->n; i++)
-            y[i] = j->cap * cm_tanhf(y[i] / j->cap);
-    }
+    for (int t = b; t < e; t++)
+        vm_softcap(j->y + (size_t)t * j->n, (size_t)j->n, j->cap);
 }
 
 static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0,

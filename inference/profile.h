@@ -18,9 +18,9 @@ typedef enum {
     PROF_ATTN,       /* scores, softmax, weighted V, q/k/v norms and RoPE */
     PROF_MOE_ROUTE,  /* router softmax, top-k, gather, combine */
     PROF_ELEMWISE,   /* norms, activation quantisation, GELU, residuals, softcap, embedding */
-    PROF_SC_PREP,    /* self-conditioning softmax and its quantisation */
-    PROF_SAMPLER,    /* temperature, entropy, draws, acceptance */
-    PROF_HASH,       /* sha256 of the logits */
+    PROF_SC_PREP,    /* quantisation of the self-conditioning input */
+    PROF_SAMPLER,    /* temperature, entropy, draws, SC softmax, acceptance (wall, less the hash) */
+    PROF_HASH,       /* sha256 of the logits (runs beside the sampler's positions) */
     PROF_COUNT
 } prof_op;
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "inference/cmath.h"
+#include "inference/vmath_internal.h"
 
 /* ---- f16 / bf16 ------------------------------------------------------------------------- */
 
@@ -115,6 +116,8 @@ static int8_t clamp_q(int32_t v)
 
 void q8_quantize_rows(const float *x, int rows, int cols, q8_act *out)
 {
+    if (vm_quantize_rows_simd(x, rows, cols, out))
+        return;
     int nb = cols / QK;
     for (int r = 0; r < rows; r++) {
         for (int b = 0; b < nb; b++) {

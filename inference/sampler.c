@@ -16,6 +16,7 @@
 #include "inference/matmul.h"
 #include "inference/philox.h"
 #include "inference/tokenizer.h"
+#include "inference/vmath.h"
 
 #define CHUNK 1024
 
@@ -45,17 +46,20 @@ float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float
     uint32_t nc = (V + CHUNK - 1) / CHUNK;
     for (uint32_t c = 0; c < nc; c++) {
         uint32_t b = c * CHUNK, n = V - b < CHUNK ? V - b : CHUNK;
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t v = b + i;
-            if (!allowed || allowed[v]) {
-                float d = z[v] - m;
-                e[v] = cm_expf(d);
-                term[i] = e[v] * d;
-            } else {
-                e[v] = 0.0f;
-                term[i] = 0.0f;
+        if (!allowed) /* e_v = cm_expf(z_v - m), term = e_v * (z_v - m), 8 ids at a time */
+            vm_exp_terms(z + b, m, e + b, term, n);
+        else
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t v = b + i;
+                if (allowed[v]) {
+                    float d = z[v] - m;
+                    e[v] = cm_expf(d);
+                    term[i] = e[v] * d;
+                } else {
+                    e[v] = 0.0f;
+                    term[i] = 0.0f;
+                }
             }
-        }
         chunk_sums[c] = sum8(e + b, n);
         S = S + chunk_sums[c];
         Z = Z + sum8(term, n);
@@ -102,60 +106,74 @@ float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float
 typedef struct {
     const sampler_ctx *c;
     const gen_params *p;
-    float *z;      /* C x V: logits, tempered in place */
-    float *probs;  /* C x Vpad: e_v, then the SC probabilities */
-    float *chunks; /* C x nchunks */
-    float *S;      /* C */
+    const float *z; /* C x V: softcapped logits, read only (hashed while the rows are sampled) */
+    float *zt;      /* workers x V: one position's tempered logits */
+    float *probs;   /* C x Vpad: e_v, then the SC probabilities */
+    float *chunks;  /* C x nchunks */
+    float *S;       /* C */
     float *H;
     int32_t *a, *y;
     float tau;
     uint32_t canvas, step;
+    int sc_now;          /* also build the next step's SC input */
+    uint8_t *hash;       /* 32 bytes: sha256 of z */
+    double hash_seconds; /* time spent hashing (profile) */
 } step_job;
 
-static void stats_range(void *arg, int b, int e, int wk)
+/* Self-conditioning input for the next step (A9), position i from its tempered logits z:
+ * P = softmax(z) over the whole vocabulary (the allowed mask restricts choices only, not what
+ * the model is shown). Without a mask the e_v and S of the statistics are reused. */
+static void sc_position(const step_job *j, int i, const float *z)
 {
-    (void)wk;
+    uint32_t V = j->c->hp->vocab, Vp = j->c->hp->vocab_pad, nc = (V + CHUNK - 1) / CHUNK;
+    float *p = j->probs + (size_t)i * Vp;
+    float S = j->S[i];
+    if (j->p->allowed) {
+        float m = z[0];
+        for (uint32_t v = 1; v < V; v++)
+            if (z[v] > m)
+                m = z[v];
+        S = 0.0f;
+        for (uint32_t c = 0; c < nc; c++) {
+            uint32_t b0 = c * CHUNK, n = V - b0 < CHUNK ? V - b0 : CHUNK;
+            vm_expf_sub(z + b0, m, p + b0, n);
+            S = S + sum8(p + b0, n);
+        }
+    }
+    for (uint32_t v = 0; v < V; v++)
+        p[v] = p[v] / S;
+    for (uint32_t v = V; v < Vp; v++)
+        p[v] = 0.0f;
+}
+
+/* Item 0: the sha256 of the whole logits block (one serial stream, so it runs beside the
+ * positions instead of before them). Item 1 + i: position i's tempering, statistics, argmax,
+ * draw and (sc_now) SC input. Every value is computed by one thread as before, so the results
+ * do not depend on the thread count. */
+static void step_range(void *arg, int b, int e, int wk)
+{
     step_job *j = arg;
     uint32_t V = j->c->hp->vocab, Vp = j->c->hp->vocab_pad, nc = (V + CHUNK - 1) / CHUNK;
-    for (int i = b; i < e; i++) {
-        float *z = j->z + (size_t)i * V;
+    for (int it = b; it < e; it++) {
+        if (it == 0) {
+            double t0 = prof_now();
+            unsigned int hl = 32;
+            EVP_Digest(j->z, (size_t)j->c->hp->canvas_length * V * sizeof(float), j->hash, &hl,
+                       EVP_sha256(), NULL);
+            j->hash_seconds = prof_now() - t0;
+            continue;
+        }
+        int i = it - 1;
+        const float *zr = j->z + (size_t)i * V;
+        float *z = j->zt + (size_t)wk * V;
         for (uint32_t v = 0; v < V; v++)
-            z[v] = z[v] / j->tau;
+            z[v] = zr[v] / j->tau;
         float u =
             philox_uniform(j->p->seed, j->canvas, j->step, (uint32_t)i, PHILOX_PURPOSE_CATEGORICAL);
         j->S[i] = sampler_position(z, V, j->p->allowed, u, j->probs + (size_t)i * Vp,
                                    j->chunks + (size_t)i * nc, &j->H[i], &j->a[i], &j->y[i]);
-    }
-}
-
-/* Self-conditioning input for the next step (A9): P = softmax(z) over the whole vocabulary
- * (the allowed mask restricts choices only, not what the model is shown). */
-static void sc_range(void *arg, int b, int e, int wk)
-{
-    (void)wk;
-    step_job *j = arg;
-    uint32_t V = j->c->hp->vocab, Vp = j->c->hp->vocab_pad, nc = (V + CHUNK - 1) / CHUNK;
-    for (int i = b; i < e; i++) {
-        const float *z = j->z + (size_t)i * V;
-        float *p = j->probs + (size_t)i * Vp;
-        float S = j->S[i];
-        if (j->p->allowed) {
-            float m = z[0];
-            for (uint32_t v = 1; v < V; v++)
-                if (z[v] > m)
-                    m = z[v];
-            S = 0.0f;
-            for (uint32_t c = 0; c < nc; c++) {
-                uint32_t b0 = c * CHUNK, n = V - b0 < CHUNK ? V - b0 : CHUNK;
-                for (uint32_t k = 0; k < n; k++)
-                    p[b0 + k] = cm_expf(z[b0 + k] - m);
-                S = S + sum8(p + b0, n);
-            }
-        }
-        for (uint32_t v = 0; v < V; v++)
-            p[v] = p[v] / S;
-        for (uint32_t v = V; v < Vp; v++)
-            p[v] = 0.0f;
+        if (j->sc_now)
+            sc_position(j, i, z);
     }
 }
 
@@ -215,6 +233,7 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     size_t CV = (size_t)C * V;
     float *z = malloc(CV * sizeof(float));
     float *probs = malloc((size_t)C * Vp * sizeof(float));
+    float *zt = malloc((size_t)(c->tp ? tp_threads(c->tp) : 1) * V * sizeof(float));
     float *chunks = malloc((size_t)C * nc * sizeof(float));
     float *S = malloc(C * sizeof(float)), *H = malloc(C * sizeof(float));
     int32_t *a = malloc(C * sizeof(int32_t)), *y = malloc(C * sizeof(int32_t));
@@ -225,8 +244,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     int32_t *allowed_ids = NULL;
     uint32_t n_allowed = V;
     EVP_MD_CTX *trace = EVP_MD_CTX_new();
-    if (!z || !probs || !chunks || !S || !H || !a || !y || !x || !aprev || !order || !acc_mask ||
-        !tokens || !trace) {
+    if (!z || !zt || !probs || !chunks || !S || !H || !a || !y || !x || !aprev || !order ||
+        !acc_mask || !tokens || !trace) {
         rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory for the sampler buffers");
         goto done;
     }
@@ -263,18 +282,18 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             if ((rc = c->ops->decode(c->state, x, C, L, have_sc ? probs : NULL, z, err, errlen)))
                 goto done;
             out->n_steps++;
-            double t0 = prof_now();
+            double t1 = prof_now();
             engine_step st;
             memset(&st, 0, sizeof st);
-            unsigned int hl = 32;
-            EVP_Digest(z, CV * sizeof(float), st.logits_hash, &hl, EVP_sha256(), NULL);
-            EVP_DigestUpdate(trace, st.logits_hash, 32);
-            double t1 = prof_now();
-            if (c->prof)
-                c->prof->seconds[PROF_HASH] += t1 - t0;
-            step_job j = {c, p, z, probs, chunks, S, H, a, y, 0.0f, canvas, step};
+            /* The SC input of the next step is built with the statistics (it depends only on
+             * this step's logits); the last step of a canvas needs none. */
+            step_job j = {c, p,    z,      zt,   probs,  chunks,         S,  H, a,
+                          y, 0.0f, canvas, step, k != 1, st.logits_hash, 0.0};
             j.tau = p->t_min + (p->t_max - p->t_min) * ((float)k / (float)N);
-            tp_parallel_for(c->tp, (int)C, 1, stats_range, &j);
+            tp_parallel_for_dynamic(c->tp, (int)C + 1, 1, step_range, &j);
+            EVP_DigestUpdate(trace, st.logits_hash, 32);
+            if (c->prof)
+                c->prof->seconds[PROF_HASH] += j.hash_seconds;
             /* Entropy-bound acceptance (A9). */
             sort_by_h(H, order, C);
             float acc = 0.0f;
@@ -297,8 +316,10 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             run = same ? run + 1 : 0;
             memcpy(aprev, a, C * sizeof(int32_t));
             int stop = run >= p->stability_threshold && mean_h < p->confidence_threshold;
-            if (c->prof)
-                c->prof->seconds[PROF_SAMPLER] += prof_now() - t1;
+            if (c->prof) { /* the rest of the step's wall time; the hash overlapped it */
+                double rest = prof_now() - t1 - j.hash_seconds;
+                c->prof->seconds[PROF_SAMPLER] += rest > 0.0 ? rest : 0.0;
+            }
             if (on_step) {
                 st.canvas = (int)canvas;
                 st.step = (int)step;
@@ -314,11 +335,7 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             }
             if (stop || k == 1)
                 break;
-            t0 = prof_now();
-            tp_parallel_for(c->tp, (int)C, 1, sc_range, &j);
             have_sc = 1;
-            if (c->prof)
-                c->prof->seconds[PROF_SC_PREP] += prof_now() - t0;
         }
         /* Commit the argmax canvas. */
         out->n_canvases++;
@@ -363,6 +380,7 @@ done:
     }
     EVP_MD_CTX_free(trace);
     free(z);
+    free(zt);
     free(probs);
     free(chunks);
     free(S);

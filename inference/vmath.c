@@ -1,0 +1,178 @@
+/*
+ * Portable array forms of the elementwise operations and the run-time choice of the AVX2
+ * versions (vmath_avx2.c), made together with the matmul kernels' path.
+ */
+#include "inference/vmath.h"
+
+#include "inference/matmul.h"
+#include "inference/vmath_internal.h"
+
+#if defined(__x86_64__)
+#define VM_HAVE_AVX2 1
+static int use_avx2(void)
+{
+    return kernels_selected() != KERNEL_PORTABLE;
+}
+#endif
+
+void vm_expf_sub(const float *x, float m, float *y, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_expf_sub_avx512(x, m, y, n);
+        return;
+    }
+    if (use_avx2()) {
+        vm_expf_sub_avx2(x, m, y, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        y[i] = cm_expf(x[i] - m);
+}
+
+void vm_exp_terms(const float *z, float m, float *e, float *term, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_exp_terms_avx512(z, m, e, term, n);
+        return;
+    }
+    if (use_avx2()) {
+        vm_exp_terms_avx2(z, m, e, term, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) {
+        float d = z[i] - m;
+        e[i] = cm_expf(d);
+        term[i] = e[i] * d;
+    }
+}
+
+void vm_tanhf_array(const float *x, float *y, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_tanhf_array_avx512(x, y, n);
+        return;
+    }
+    if (use_avx2()) {
+        vm_tanhf_array_avx2(x, y, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        y[i] = cm_tanhf(x[i]);
+}
+
+void vm_softcap(float *y, size_t n, float cap)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_softcap_avx512(y, n, cap);
+        return;
+    }
+    if (use_avx2()) {
+        vm_softcap_avx2(y, n, cap);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        y[i] = cap * cm_tanhf(y[i] / cap);
+}
+
+void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_gelu_glu_avx512(gate, up, out, n);
+        return;
+    }
+    if (use_avx2()) {
+        vm_gelu_glu_avx2(gate, up, out, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        out[i] = vm_gelu_scalar(gate[i]) * up[i];
+}
+
+void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out)
+{
+#ifdef VM_HAVE_AVX2
+    if (d % 8 == 0 && use_avx2()) {
+        vm_dot8_rows_avx2(q, rows, n, d, out);
+        return;
+    }
+#endif
+    for (size_t j = 0; j < n; j++)
+        out[j] = dot8(q, rows[j], d);
+}
+
+void vm_wsum_rows(const float *p, const float *const *rows, size_t n, size_t d, float *o)
+{
+#ifdef VM_HAVE_AVX2
+    if (d % 8 == 0 && use_avx2()) {
+        vm_wsum_rows_avx2(p, rows, n, d, o);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < d; i++)
+        o[i] = 0.0f;
+    for (size_t j = 0; j < n; j++)
+        for (size_t i = 0; i < d; i++)
+            o[i] = o[i] + p[j] * rows[j][i];
+}
+
+void vm_dot8_multi(const float *const *q, size_t nq, const float *const *rows, size_t n, size_t d,
+                   float *out, size_t ldo)
+{
+#ifdef VM_HAVE_AVX2
+    if (d % 8 == 0 && kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_dot8_multi_avx512(q, nq, rows, n, d, out, ldo);
+        return;
+    }
+    if (d % 8 == 0 && use_avx2()) {
+        vm_dot8_multi_avx2(q, nq, rows, n, d, out, ldo);
+        return;
+    }
+#endif
+    for (size_t t = 0; t < nq; t++)
+        vm_dot8_rows(q[t], rows, n, d, out + t * ldo);
+}
+
+void vm_wsum_multi(const float *p, size_t ldp, size_t np, const float *const *rows, size_t n,
+                   size_t d, float *const *o)
+{
+#ifdef VM_HAVE_AVX2
+    if (d % 64 == 0 && kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_wsum_multi_avx512(p, ldp, np, rows, n, d, o);
+        return;
+    }
+    if (d % 8 == 0 && use_avx2()) {
+        vm_wsum_multi_avx2(p, ldp, np, rows, n, d, o);
+        return;
+    }
+#endif
+    for (size_t t = 0; t < np; t++)
+        vm_wsum_rows(p + t * ldp, rows, n, d, o[t]);
+}
+
+/* quant.c's A3 entry point picks this when the CPU has AVX2 (same bits as the scalar loop). */
+int vm_quantize_rows_simd(const float *x, int rows, int cols, q8_act *out)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        q8_quantize_rows_avx512(x, rows, cols, out);
+        return 1;
+    }
+    if (use_avx2()) {
+        q8_quantize_rows_avx2(x, rows, cols, out);
+        return 1;
+    }
+#else
+    (void)x, (void)rows, (void)cols, (void)out;
+#endif
+    return 0;
+}

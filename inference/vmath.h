@@ -1,0 +1,46 @@
+/*
+ * Array forms of the profile's elementwise operations (docs/arithmetic.md A2, A3, A6, A9).
+ *
+ * Each function gives, element by element, exactly the bits of the scalar definition written
+ * next to it (the functions of inference/cmath.h applied one element at a time); the AVX2
+ * path (chosen with the matmul kernels: any path other than KERNEL_PORTABLE) only runs eight
+ * elements at once. Inputs and outputs may be the same array where noted.
+ */
+#ifndef SIBYL_INFERENCE_VMATH_H
+#define SIBYL_INFERENCE_VMATH_H
+
+#include <stddef.h>
+
+/* y[i] = cm_expf(x[i] - m). y may equal x. */
+void vm_expf_sub(const float *x, float m, float *y, size_t n);
+
+/* d = z[i] - m; e[i] = cm_expf(d); term[i] = e[i] * d (the sampler's entropy terms). */
+void vm_exp_terms(const float *z, float m, float *e, float *term, size_t n);
+
+/* y[i] = cm_tanhf(x[i]). y may equal x. */
+void vm_tanhf_array(const float *x, float *y, size_t n);
+
+/* Softcap in place: y[i] = cap * cm_tanhf(y[i] / cap). */
+void vm_softcap(float *y, size_t n, float cap);
+
+/* Gated GELU (A6): out[i] = g(gate[i]) * up[i] with u = x + 0.044715f*((x*x)*x),
+ * t = cm_tanhf(0.7978845608f*u), g = (0.5f*x)*(1.0f + t). out may equal gate or up. */
+void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n);
+
+/* A7 scores: out[j] = dot8(q, rows[j], d) for j < n. */
+void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out);
+
+/* A7 weighted values: o[i] = sum over j = 0..n-1, in that order and from +0.0f, of
+ * p[j] * rows[j][i] (one rounded multiply, one rounded add per term), i < d. */
+void vm_wsum_rows(const float *p, const float *const *rows, size_t n, size_t d, float *o);
+
+/* Several queries against the same rows: out[t*ldo + j] = dot8(q[t], rows[j], d), t < nq. */
+void vm_dot8_multi(const float *const *q, size_t nq, const float *const *rows, size_t n, size_t d,
+                   float *out, size_t ldo);
+
+/* o[t][i] = vm_wsum_rows(p + t*ldp, rows, n, d)[i] for t < np (each query's own sequential
+ * sum; the rows are shared). */
+void vm_wsum_multi(const float *p, size_t ldp, size_t np, const float *const *rows, size_t n,
+                   size_t d, float *const *o);
+
+#endif

@@ -1,0 +1,297 @@
+/*
+ * AVX-512 versions of the attention pieces of vmath (compiled with -mavx512f -mavx512vl; run
+ * only on the KERNEL_AVX512VNNI path, whose CPU check covers them). Same bits as the AVX2 and
+ * portable code: every score keeps its own eight A1 lanes (two keys share a zmm, one per
+ * 256-bit half) and the same A1 combine; every weighted-sum element gets the same sequence of
+ * one rounded multiply and one rounded add per key. No FMA (-ffp-contract=off, and only
+ * separate mul/add intrinsics are used).
+ */
+#include <immintrin.h>
+
+#include "inference/vmath_internal.h"
+
+static inline float combine8_256(__m256 acc)
+{
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    __m128 b = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    return _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps(b, b, 1)));
+}
+
+/* Keys j and j+1 side by side: lanes 0-7 hold key j's A1 lanes, lanes 8-15 key j+1's. */
+static inline __m512 load_pair(const float *a, const float *b)
+{
+    /* AVX512F forms (no DQ): the 64-bit-lane insert moves the same 256 bits */
+    __m512d lo = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(a)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(lo, _mm256_castps_pd(_mm256_loadu_ps(b)), 1));
+}
+
+/* The eight floats at p in both 256-bit halves. */
+static inline __m512 bcast8(const float *p)
+{
+    return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(p))));
+}
+
+static inline void store_pair(__m512 acc, float *o)
+{
+    o[0] = combine8_256(_mm512_castps512_ps256(acc));
+    o[1] = combine8_256(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+}
+
+/* Tiles of four queries x four keys (two zmm of key pairs); d a multiple of 8. */
+void vm_dot8_multi_avx512(const float *const *q, size_t nq, const float *const *k, size_t n,
+                          size_t d, float *out, size_t ldo)
+{
+    size_t t = 0;
+    for (; t + 4 <= nq; t += 4) {
+        const float *q0 = q[t], *q1 = q[t + 1], *q2 = q[t + 2], *q3 = q[t + 3];
+        float *o0 = out + t * ldo, *o1 = o0 + ldo, *o2 = o1 + ldo, *o3 = o2 + ldo;
+        size_t j = 0;
+        for (; j + 4 <= n; j += 4) {
+            const float *ka = k[j], *kb = k[j + 1], *kc = k[j + 2], *kd = k[j + 3];
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+            __m512 b2 = _mm512_setzero_ps(), b3 = _mm512_setzero_ps();
+            for (size_t i = 0; i < d; i += 8) {
+                __m512 kab = load_pair(ka + i, kb + i), kcd = load_pair(kc + i, kd + i);
+                __m512 x = bcast8(q0 + i);
+                a0 = _mm512_add_ps(a0, _mm512_mul_ps(x, kab));
+                b0 = _mm512_add_ps(b0, _mm512_mul_ps(x, kcd));
+                x = bcast8(q1 + i);
+                a1 = _mm512_add_ps(a1, _mm512_mul_ps(x, kab));
+                b1 = _mm512_add_ps(b1, _mm512_mul_ps(x, kcd));
+                x = bcast8(q2 + i);
+                a2 = _mm512_add_ps(a2, _mm512_mul_ps(x, kab));
+                b2 = _mm512_add_ps(b2, _mm512_mul_ps(x, kcd));
+                x = bcast8(q3 + i);
+                a3 = _mm512_add_ps(a3, _mm512_mul_ps(x, kab));
+                b3 = _mm512_add_ps(b3, _mm512_mul_ps(x, kcd));
+            }
+            store_pair(a0, o0 + j), store_pair(b0, o0 + j + 2);
+            store_pair(a1, o1 + j), store_pair(b1, o1 + j + 2);
+            store_pair(a2, o2 + j), store_pair(b2, o2 + j + 2);
+            store_pair(a3, o3 + j), store_pair(b3, o3 + j + 2);
+        }
+        if (j < n) { /* the last 1..3 keys: the AVX2 kernel, column by column */
+            for (size_t u = 0; u < 4; u++)
+                vm_dot8_rows_avx2(q[t + u], k + j, n - j, d, out + (t + u) * ldo + j);
+        }
+    }
+    for (; t < nq; t++)
+        vm_dot8_rows_avx2(q[t], k, n, d, out + t * ldo);
+}
+
+/* d a multiple of 64 (the caller checks). */
+void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
+                          size_t d, float *const *o)
+{
+    size_t t = 0;
+    for (; t + 2 <= np; t += 2) {
+        const float *pa = p + t * ldp, *pb = pa + ldp;
+        float *oa = o[t], *ob = o[t + 1];
+        size_t c = 0;
+        for (; c + 64 <= d; c += 64) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+            __m512 b2 = _mm512_setzero_ps(), b3 = _mm512_setzero_ps();
+            for (size_t j = 0; j < n; j++) {
+                const float *r = v[j] + c;
+                __m512 x0 = _mm512_loadu_ps(r), x1 = _mm512_loadu_ps(r + 16);
+                __m512 x2 = _mm512_loadu_ps(r + 32), x3 = _mm512_loadu_ps(r + 48);
+                __m512 wa = _mm512_set1_ps(pa[j]), wb = _mm512_set1_ps(pb[j]);
+                a0 = _mm512_add_ps(a0, _mm512_mul_ps(wa, x0));
+                a1 = _mm512_add_ps(a1, _mm512_mul_ps(wa, x1));
+                a2 = _mm512_add_ps(a2, _mm512_mul_ps(wa, x2));
+                a3 = _mm512_add_ps(a3, _mm512_mul_ps(wa, x3));
+                b0 = _mm512_add_ps(b0, _mm512_mul_ps(wb, x0));
+                b1 = _mm512_add_ps(b1, _mm512_mul_ps(wb, x1));
+                b2 = _mm512_add_ps(b2, _mm512_mul_ps(wb, x2));
+                b3 = _mm512_add_ps(b3, _mm512_mul_ps(wb, x3));
+            }
+            _mm512_storeu_ps(oa + c, a0), _mm512_storeu_ps(oa + c + 16, a1);
+            _mm512_storeu_ps(oa + c + 32, a2), _mm512_storeu_ps(oa + c + 48, a3);
+            _mm512_storeu_ps(ob + c, b0), _mm512_storeu_ps(ob + c + 16, b1);
+            _mm512_storeu_ps(ob + c + 32, b2), _mm512_storeu_ps(ob + c + 48, b3);
+        }
+    }
+    for (; t < np; t++)
+        vm_wsum_rows_avx2(p + t * ldp, v, n, d, o[t]);
+}
+
+/* ---- cm_expf / cm_tanhf on 16 lanes: the operations of vmath_avx2.c's v_expf / v_tanhf ---- */
+
+static inline __m512 z_abs(__m512 x)
+{
+    return _mm512_castsi512_ps(
+        _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff)));
+}
+
+static inline __m512 z_neg(__m512 x)
+{
+    return _mm512_castsi512_ps(
+        _mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u)));
+}
+
+static inline __m512 z_expf_nonan(__m512 x)
+{
+    x = _mm512_min_ps(x, _mm512_set1_ps(89.0f));   /* x < 89 ? x : 89 */
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f)); /* x > -104 ? x : -104 */
+    const __m512 magic = _mm512_set1_ps(CM_ROUND_MAGIC);
+    __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(CM_LOG2E));
+    t = _mm512_add_ps(t, magic);
+    __m512 nf = _mm512_sub_ps(t, magic);
+    __m512i n = _mm512_cvttps_epi32(nf);
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(nf, _mm512_set1_ps(CM_LN2_HI)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(nf, _mm512_set1_ps(CM_LN2_LO)));
+    __m512 q = _mm512_set1_ps(CM_EXP_Q4);
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q3));
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q2));
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q1));
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q0));
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 u = _mm512_mul_ps(r2, q);
+    u = _mm512_add_ps(r, u);
+    __m512 p = _mm512_add_ps(_mm512_set1_ps(1.0f), u);
+    __m512i n1 = _mm512_srai_epi32(n, 1);
+    __m512i n2 = _mm512_sub_epi32(n, n1);
+    const __m512i bias = _mm512_set1_epi32(127);
+    __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, bias), 23));
+    __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, bias), 23));
+    p = _mm512_mul_ps(p, s1);
+    return _mm512_mul_ps(p, s2);
+}
+
+static inline __m512 z_expf(__m512 x)
+{
+    __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    return _mm512_mask_blend_ps(nan, z_expf_nonan(x), _mm512_add_ps(x, x));
+}
+
+static inline __m512 z_tanhf(__m512 x)
+{
+    __m512 a = z_abs(x);
+    __m512 z = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(CM_TANH_P5);
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P4));
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P3));
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P2));
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P1));
+    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P0));
+    p = _mm512_mul_ps(z, p);
+    __m512 small = _mm512_add_ps(x, _mm512_mul_ps(x, p));
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 e = z_expf_nonan(_mm512_add_ps(a, a));
+    __m512 t = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
+    t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(9.0f), _CMP_LT_OQ), one, t);
+    t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), t, z_neg(t));
+    __m512 y =
+        _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.55f), _CMP_LT_OQ), t, small);
+    y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0x1p-12f), _CMP_LT_OQ), y, x);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, _mm512_add_ps(x, x));
+}
+
+/* 16 lanes at a time; the tail (< 16) through the AVX2 versions, which give the same bits. */
+void vm_expf_sub_avx512(const float *x, float m, float *y, size_t n)
+{
+    size_t i = 0;
+    __m512 vm = _mm512_set1_ps(m);
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, z_expf(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm)));
+    vm_expf_sub_avx2(x + i, m, y + i, n - i);
+}
+
+void vm_exp_terms_avx512(const float *z, float m, float *e, float *term, size_t n)
+{
+    size_t i = 0;
+    __m512 vm = _mm512_set1_ps(m);
+    for (; i + 16 <= n; i += 16) {
+        __m512 d = _mm512_sub_ps(_mm512_loadu_ps(z + i), vm);
+        __m512 ev = z_expf(d);
+        _mm512_storeu_ps(e + i, ev);
+        _mm512_storeu_ps(term + i, _mm512_mul_ps(ev, d));
+    }
+    vm_exp_terms_avx2(z + i, m, e + i, term + i, n - i);
+}
+
+void vm_tanhf_array_avx512(const float *x, float *y, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, z_tanhf(_mm512_loadu_ps(x + i)));
+    vm_tanhf_array_avx2(x + i, y + i, n - i);
+}
+
+void vm_softcap_avx512(float *y, size_t n, float cap)
+{
+    size_t i = 0;
+    __m512 c = _mm512_set1_ps(cap);
+    for (; i + 16 <= n; i += 16) {
+        __m512 t = z_tanhf(_mm512_div_ps(_mm512_loadu_ps(y + i), c));
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(c, t));
+    }
+    vm_softcap_avx2(y + i, n - i, cap);
+}
+
+void vm_gelu_glu_avx512(const float *gate, const float *up, float *out, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 x = _mm512_loadu_ps(gate + i);
+        __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
+        __m512 u = _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(0.044715f), x3));
+        __m512 t = z_tanhf(_mm512_mul_ps(_mm512_set1_ps(0.7978845608f), u));
+        __m512 g = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x),
+                                 _mm512_add_ps(_mm512_set1_ps(1.0f), t));
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(g, _mm512_loadu_ps(up + i)));
+    }
+    vm_gelu_glu_avx2(gate + i, up + i, out + i, n - i);
+}
+
+/* ---- A3 on 16 lanes: the operations of vmath_avx2.c's q8_quantize_rows_avx2 -------------- */
+
+static inline __m128i z_quant8(__m512 x, __m512 id)
+{
+    __m512 v = _mm512_mul_ps(x, id);
+    __m512 a = _mm512_add_ps(z_abs(v), _mm512_set1_ps(0.5f));
+    a = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), a); /* NaN -> 0 */
+    a = _mm512_min_ps(a, _mm512_set1_ps(127.0f)); /* trunc commutes with the clamp */
+    __m512i i = _mm512_cvttps_epi32(a);
+    __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+    i = _mm512_mask_sub_epi32(i, neg, _mm512_setzero_si512(), i); /* v < 0: -i */
+    return _mm512_cvtsepi32_epi8(i);                              /* |i| <= 127: no saturation */
+}
+
+void q8_quantize_rows_avx512(const float *x, int rows, int cols, q8_act *out)
+{
+    const int nb = cols / QK;
+    for (int r = 0; r < rows; r++) {
+        for (int b = 0; b < nb; b++) {
+            const float *xb = x + (size_t)r * cols + (size_t)b * QK;
+            int8_t *qb = out->q + (size_t)r * cols + (size_t)b * QK;
+            __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+            /* max(v, acc) = v > acc ? v : acc: NaN never wins; the maximum of the rest is the
+             * same in any order (all values are >= +0 after the absolute value). */
+            __m512 m = _mm512_max_ps(z_abs(x0), _mm512_setzero_ps());
+            m = _mm512_max_ps(z_abs(x1), m);
+            __m256 m8 =
+                _mm256_max_ps(_mm512_castps512_ps256(m),
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(m), 1)));
+            __m128 h = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+            h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+            float amax = _mm_cvtss_f32(h);
+            if (amax == 0.0f) {
+                out->d[(size_t)r * nb + b] = 0.0f;
+                _mm256_storeu_si256((__m256i *)qb, _mm256_setzero_si256());
+                continue;
+            }
+            float d = amax / 127.0f;
+            float idf = 127.0f / amax;
+            out->d[(size_t)r * nb + b] = d;
+            __m512 id = _mm512_set1_ps(idf);
+            _mm_storeu_si128((__m128i *)qb, z_quant8(x0, id));
+            _mm_storeu_si128((__m128i *)(qb + 16), z_quant8(x1, id));
+        }
+    }
+}

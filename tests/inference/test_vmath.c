@@ -1,0 +1,408 @@
+/*
+ * inference/vmath.h and the SIMD A3 quantiser: on every kernel path this CPU has, the array
+ * functions give exactly the bits of the scalar cmath.h definitions, element by element, over
+ * a strided sweep of all float bit patterns, dense sweeps of the ranges the model uses, the
+ * branch thresholds and their neighbours, and the special values (+-0, +-inf, NaNs,
+ * subnormals); q8_quantize_rows gives the scalar path's bytes and scales on random rows and
+ * on blocks built to hit ties, clamps, NaN, inf and zeros. Array lengths that are not
+ * multiples of 8 check the tails.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "inference/cmath.h"
+#include "inference/matmul.h"
+#include "inference/vmath.h"
+
+#define MAXN 2000003
+
+static float *g_x, *g_y, *g_z, *g_w;
+static size_t g_n;
+
+static void add(float v)
+{
+    if (g_n < MAXN)
+        g_x[g_n++] = v;
+}
+
+static void add_neighbours(float v)
+{
+    float a = v, b = v;
+    for (int i = 0; i < 8; i++) {
+        add(a);
+        add(b);
+        add(-a);
+        add(-b);
+        a = nextafterf(a, INFINITY);
+        b = nextafterf(b, -INFINITY);
+    }
+}
+
+/* The input set: strided bit patterns, dense ranges, thresholds, specials. */
+static void build_inputs(void)
+{
+    g_n = 0;
+    for (uint64_t u = 0; u < 0x100000000ull; u += 8191)
+        add(cm_u2f((uint32_t)u));
+    for (int i = -400000; i <= 400000; i++)
+        add((float)i * (1.0f / 3000.0f)); /* [-133, 133] */
+    for (int i = -100000; i <= 100000; i++)
+        add((float)i * 1e-5f); /* around 0 */
+    const float marks[] = {0x1p-12f, 0.55f,   9.0f,    89.0f, -104.0f, 88.72f,    -103.97f,
+                           4.5f,     0.275f,  1.0f,    0.5f,  127.0f,  0x1p-126f, 0x1p-149f,
+                           0x1p22f,  0x1p23f, 0x1p31f, 1e30f, 3.0e38f, 0.3466f,   -87.0f};
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        add_neighbours(marks[i]);
+    add(0.0f);
+    add(-0.0f);
+    add(INFINITY);
+    add(-INFINITY);
+    add(cm_u2f(0x7fc00000u));
+    add(cm_u2f(0xffc00000u));
+    add(cm_u2f(0x7f800001u));
+    add(cm_u2f(0xff812345u));
+    add(cm_u2f(0x00000001u));
+    add(cm_u2f(0x807fffffu));
+}
+
+/* Same bits; two NaNs count as equal: which operand's NaN a product of two NaNs returns is
+ * not fixed by IEEE-754, and compilers commute a*b freely (the golden logits never hold a
+ * NaN). */
+static uint64_t g_pool = 12345;
+static size_t rnd_pool(void)
+{
+    g_pool = g_pool * 6364136223846793005ull + 1442695040888963407ull;
+    return (size_t)(g_pool >> 33);
+}
+
+static int bits_equal(float a, float b)
+{
+    return cm_f2u(a) == cm_f2u(b) || (a != a && b != b);
+}
+
+static int paths_run(void (*check)(void))
+{
+    kernel_path paths[] = {KERNEL_PORTABLE, KERNEL_AVX2, KERNEL_AVX512VNNI};
+    kernel_path before = kernels_selected();
+    int ran = 0;
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (kernels_select(paths[i]))
+            continue;
+        check();
+        ran++;
+    }
+    kernels_select(before);
+    return ran;
+}
+
+static void check_exp(void)
+{
+    const float ms[] = {0.0f, 1.5f, -3.25f};
+    for (size_t k = 0; k < 3; k++) {
+        size_t n = g_n - k; /* tails of 0..7 over the three rounds */
+        vm_expf_sub(g_x, ms[k], g_y, n);
+        vm_exp_terms(g_x, ms[k], g_z, g_w, n);
+        for (size_t i = 0; i < n; i++) {
+            float d = g_x[i] - ms[k];
+            float e = cm_expf(d);
+            if (!bits_equal(g_y[i], e) || !bits_equal(g_z[i], e) || !bits_equal(g_w[i], e * d))
+                fail_msg("exp path %s: x=%a m=%g: got %a / %a / %a, want %a / %a",
+                         kernel_path_name(kernels_selected()), (double)g_x[i], (double)ms[k],
+                         (double)g_y[i], (double)g_z[i], (double)g_w[i], (double)e,
+                         (double)(e * d));
+        }
+    }
+    /* in place */
+    memcpy(g_y, g_x, g_n * sizeof(float));
+    vm_expf_sub(g_y, 0.0f, g_y, g_n);
+    for (size_t i = 0; i < g_n; i++)
+        if (!bits_equal(g_y[i], cm_expf(g_x[i])))
+            fail_msg("exp in place: x=%a", (double)g_x[i]);
+}
+
+static void check_tanh(void)
+{
+    for (size_t k = 0; k < 3; k++) {
+        size_t n = g_n - 2 * k;
+        vm_tanhf_array(g_x, g_y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(g_y[i], cm_tanhf(g_x[i])))
+                fail_msg("tanh path %s: x=%a got %a want %a", kernel_path_name(kernels_selected()),
+                         (double)g_x[i], (double)g_y[i], (double)cm_tanhf(g_x[i]));
+    }
+    const float caps[] = {30.0f, 15.0f, 7.3f};
+    for (size_t k = 0; k < 3; k++) {
+        size_t n = g_n - 1 - k;
+        memcpy(g_y, g_x, n * sizeof(float));
+        vm_softcap(g_y, n, caps[k]);
+        for (size_t i = 0; i < n; i++) {
+            float want = caps[k] * cm_tanhf(g_x[i] / caps[k]);
+            if (!bits_equal(g_y[i], want))
+                fail_msg("softcap path %s: x=%a got %a want %a",
+                         kernel_path_name(kernels_selected()), (double)g_x[i], (double)g_y[i],
+                         (double)want);
+        }
+    }
+}
+
+static void check_gelu(void)
+{
+    size_t n = g_n - 5;
+    for (size_t i = 0; i < n; i++)
+        g_z[i] = g_x[(i * 7919) % g_n]; /* "up" values: a shuffled copy */
+    vm_gelu_glu(g_x, g_z, g_y, n);
+    for (size_t i = 0; i < n; i++) {
+        float x = g_x[i];
+        float u = x + 0.044715f * ((x * x) * x);
+        float t = cm_tanhf(0.7978845608f * u);
+        float want = ((0.5f * x) * (1.0f + t)) * g_z[i];
+        if (!bits_equal(g_y[i], want))
+            fail_msg("gelu path %s: x=%a up=%a got %a want %a",
+                     kernel_path_name(kernels_selected()), (double)x, (double)g_z[i],
+                     (double)g_y[i], (double)want);
+    }
+    /* in place into gate */
+    memcpy(g_w, g_x, n * sizeof(float));
+    vm_gelu_glu(g_w, g_z, g_w, n);
+    for (size_t i = 0; i < n; i++)
+        if (!bits_equal(g_w[i], g_y[i]))
+            fail_msg("gelu in place: x=%a", (double)g_x[i]);
+}
+
+static void test_exp(void **state)
+{
+    (void)state;
+    assert_true(paths_run(check_exp) >= 1);
+}
+
+static void test_tanh_softcap(void **state)
+{
+    (void)state;
+    assert_true(paths_run(check_tanh) >= 1);
+}
+
+static void test_gelu(void **state)
+{
+    (void)state;
+    assert_true(paths_run(check_gelu) >= 1);
+}
+
+/* ---- A7 rows ---------------------------------------------------------------------------- */
+
+static void check_rows(void)
+{
+    const size_t ds[] = {8, 24, 64, 128, 136, 256, 12};
+    const size_t ns[] = {0, 1, 3, 4, 5, 17, 300};
+    static const float *rows[300];
+    float out[300], o[256], want[256];
+    for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+            size_t d = ds[a], n = ns[b];
+            /* rows and q taken from the input pool (specials included), p from a dense range */
+            /* mostly from the dense sweeps, one row in 16 from anywhere (specials) */
+            for (size_t j = 0; j < n; j++)
+                rows[j] = j % 16 == 15 ? g_x + (rnd_pool() % (g_n - d))
+                                       : g_x + 524352 + (rnd_pool() % (1000000 - d));
+            const float *q = g_x + 900000 + a * 1000 + b; /* inside the dense [-133, 133] sweep */
+            vm_dot8_rows(q, rows, n, d, out);
+            for (size_t j = 0; j < n; j++)
+                if (!bits_equal(out[j], dot8(q, rows[j], d)))
+                    fail_msg("dot8_rows path %s d=%zu n=%zu j=%zu: %a vs %a",
+                             kernel_path_name(kernels_selected()), d, n, j, (double)out[j],
+                             (double)dot8(q, rows[j], d));
+            const float *p = g_x + 1400000 + 7 * b; /* the dense sweep around 0 */
+            vm_wsum_rows(p, rows, n, d, o);
+            for (size_t i = 0; i < d; i++) {
+                float acc = 0.0f;
+                for (size_t j = 0; j < n; j++)
+                    acc = acc + p[j] * rows[j][i];
+                want[i] = acc;
+            }
+            for (size_t i = 0; i < d; i++)
+                if (!bits_equal(o[i], want[i]))
+                    fail_msg("wsum_rows path %s d=%zu n=%zu i=%zu: %a vs %a",
+                             kernel_path_name(kernels_selected()), d, n, i, (double)o[i],
+                             (double)want[i]);
+        }
+}
+
+/* Several queries sharing the rows (the decoder's token tiles), nq and n with tails. */
+static void check_multi(void)
+{
+    const size_t ds[] = {8, 24, 128, 136, 256};
+    const size_t ns[] = {1, 2, 3, 9, 64};
+    const size_t nqs[] = {1, 2, 3, 4, 5, 7};
+    static const float *rows[64];
+    static float out[7 * 64], o[7][256];
+    const float *q[7];
+    float *op[7];
+    for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++)
+            for (size_t c = 0; c < sizeof nqs / sizeof nqs[0]; c++) {
+                size_t d = ds[a], n = ns[b], nq = nqs[c];
+                for (size_t j = 0; j < n; j++)
+                    rows[j] = g_x + 524352 + (rnd_pool() % (1000000 - d));
+                for (size_t t = 0; t < nq; t++) {
+                    q[t] = g_x + 524352 + (rnd_pool() % (1000000 - d));
+                    op[t] = o[t];
+                }
+                vm_dot8_multi(q, nq, rows, n, d, out, 64);
+                for (size_t t = 0; t < nq; t++)
+                    for (size_t j = 0; j < n; j++)
+                        if (!bits_equal(out[t * 64 + j], dot8(q[t], rows[j], d)))
+                            fail_msg("dot8_multi path %s d=%zu n=%zu nq=%zu t=%zu j=%zu",
+                                     kernel_path_name(kernels_selected()), d, n, nq, t, j);
+                const float *p = g_x + 1400000 + 11 * c; /* weights: dense sweep around 0 */
+                vm_wsum_multi(p, 7, nq, rows, n, d, op);
+                for (size_t t = 0; t < nq; t++) {
+                    for (size_t i = 0; i < d; i++) {
+                        float acc = 0.0f;
+                        for (size_t j = 0; j < n; j++)
+                            acc = acc + p[t * 7 + j] * rows[j][i];
+                        if (!bits_equal(o[t][i], acc))
+                            fail_msg("wsum_multi path %s d=%zu n=%zu nq=%zu t=%zu i=%zu",
+                                     kernel_path_name(kernels_selected()), d, n, nq, t, i);
+                    }
+                }
+            }
+}
+
+static void test_attention_rows(void **state)
+{
+    (void)state;
+    assert_true(paths_run(check_rows) >= 1);
+    assert_true(paths_run(check_multi) >= 1);
+}
+
+/* ---- A3 --------------------------------------------------------------------------------- */
+
+#define QROWS 64
+#define QCOLS 256
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (uint32_t)(g_rng >> 16);
+}
+
+static void fill_rows(float *x)
+{
+    for (int r = 0; r < QROWS; r++)
+        for (int b = 0; b < QCOLS / QK; b++) {
+            float *xb = x + (size_t)r * QCOLS + (size_t)b * QK;
+            int kind = (r * 8 + b) % 9;
+            float scale = ldexpf(1.0f, (int)(rnd() % 60) - 30);
+            for (int i = 0; i < QK; i++)
+                xb[i] = ((float)(int32_t)rnd() / 2147483648.0f) * scale;
+            switch (kind) {
+            case 0: /* ties: amax 127 so id = 1, values k + 0.5 */
+                for (int i = 0; i < QK; i++)
+                    xb[i] = (float)((int)(rnd() % 254) - 127) + 0.5f;
+                xb[0] = 127.0f;
+                xb[1] = -126.5f;
+                break;
+            case 1:
+                memset(xb, 0, QK * sizeof(float));
+                xb[5] = -0.0f;
+                break;
+            case 2:
+                xb[3] = cm_u2f(0x7fc00000u);
+                xb[9] = cm_u2f(0xffc00001u);
+                break;
+            case 3:
+                xb[7] = INFINITY;
+                xb[8] = -INFINITY;
+                break;
+            case 4:
+                for (int i = 0; i < QK; i++)
+                    xb[i] = cm_u2f(rnd() & 0x807fffffu); /* subnormals */
+                break;
+            case 5:
+                xb[11] = 3.0e38f;
+                xb[12] = -3.0e38f;
+                break;
+            case 6:
+                for (int i = 0; i < QK; i++)
+                    xb[i] = cm_u2f(rnd()); /* any bit pattern */
+                break;
+            default:
+                break;
+            }
+        }
+}
+
+static void test_quantize_rows(void **state)
+{
+    (void)state;
+    float *x = malloc(sizeof(float) * QROWS * QCOLS);
+    q8_act ref, got;
+    assert_non_null(x);
+    assert_int_equal(q8_act_alloc(&ref, QROWS, QCOLS), 0);
+    assert_int_equal(q8_act_alloc(&got, QROWS, QCOLS), 0);
+    kernel_path before = kernels_selected();
+    int compared = 0;
+    for (int round = 0; round < 50; round++) {
+        fill_rows(x);
+        assert_int_equal(kernels_select(KERNEL_PORTABLE), 0);
+        q8_quantize_rows(x, QROWS, QCOLS, &ref);
+        kernel_path paths[] = {KERNEL_AVX2, KERNEL_AVX512VNNI};
+        for (size_t p = 0; p < 2; p++) {
+            if (kernels_select(paths[p]))
+                continue;
+            memset(got.q, 0x55, (size_t)QROWS * QCOLS);
+            q8_quantize_rows(x, QROWS, QCOLS, &got);
+            assert_memory_equal(ref.q, got.q, (size_t)QROWS * QCOLS);
+            assert_memory_equal(ref.d, got.d, sizeof(float) * QROWS * (QCOLS / QK));
+            compared++;
+        }
+    }
+    kernels_select(before);
+    printf("A3: %d SIMD comparisons against the scalar path\n", compared);
+    q8_act_free(&ref);
+    q8_act_free(&got);
+    free(x);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    g_x = malloc(MAXN * sizeof(float));
+    g_y = malloc(MAXN * sizeof(float));
+    g_z = malloc(MAXN * sizeof(float));
+    g_w = malloc(MAXN * sizeof(float));
+    if (!g_x || !g_y || !g_z || !g_w)
+        return -1;
+    build_inputs();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    free(g_x);
+    free(g_y);
+    free(g_z);
+    free(g_w);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exp),           cmocka_unit_test(test_tanh_softcap),
+        cmocka_unit_test(test_gelu),          cmocka_unit_test(test_attention_rows),
+        cmocka_unit_test(test_quantize_rows),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
