@@ -74,9 +74,6 @@ int cuk_dot8_rows(cuda_ctx *c, const float *d_x, const float *d_y, int rows, int
 /* ---- A3 ---- q [rows][cols] int8, d [rows][cols/32] f32; cols a multiple of 32. */
 int cuk_q8_quantize(cuda_ctx *c, const float *d_x, int rows, int cols, int8_t *d_q, float *d_d);
 
-/* ---- A4 ---- one Q8_0 row per input row (rows x cols floats -> rows x cols/32 blocks). */
-int cuk_q8_0_quantize_rows(cuda_ctx *c, const float *d_x, int rows, int cols, block_q8_0 *d_out);
-
 typedef enum { CUK_MM_DP4A = 0, CUK_MM_MMA = 1 } cuk_mm_kind;
 
 /* ---- A5 ----
@@ -183,9 +180,8 @@ int cuk_philox(cuda_ctx *c, uint64_t seed, uint32_t canvas, uint32_t step, uint3
  * with m, S from cuk_sampler_stats(allowed = NULL) on the previous step's logits. */
 int cuk_sc_quantize(cuda_ctx *c, const float *d_logits, int rows, int V, float tau,
                     const float *d_m, const float *d_S, int8_t *d_q, float *d_d);
-/* E^T for the SC product: from the Q8_0 embedding [V][hidden], a Q8_0 matrix [hidden][Vpad]
- * whose row i holds E[v][i] over v, requantised by A4 (zero blocks past V). */
-int cuk_build_emb_t(cuda_ctx *c, const block_q8_0 *d_emb, int V, int hidden, block_q8_0 *d_emb_t);
+/* A4 conversions (weights from F32/F16/BF16/K-quants, the SC matrix E^T) run on the host at
+ * load (model.c) and are uploaded: the device never quantises weights. */
 
 #ifdef __cplusplus
 }

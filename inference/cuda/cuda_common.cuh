@@ -99,14 +99,6 @@ __device__ __forceinline__ float f16_to_f32_dev(uint16_t h)
     }
     return __uint_as_float(bits);
 }
-__device__ __forceinline__ uint16_t f32_to_f16_dev(float f)
-{
-    /* __float2half_rn is IEEE round-to-nearest-even, subnormals and overflow included.
-     * __half_as_ushort reinterprets the bits (a __half_raw built from the __half would go
-     * through float and truncate the value: the device check of 2026-11-26 caught that). */
-    return __half_as_ushort(__float2half_rn(f));
-}
-
 /* A10 randomness: the project's Philox (host and device). */
 __device__ __forceinline__ uint32_t philox_w(uint64_t seed, uint32_t canvas, uint32_t step,
                                              uint32_t pos, uint32_t purpose)

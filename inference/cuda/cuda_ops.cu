@@ -1,5 +1,5 @@
 /*
- * Elementwise and row kernels: A1 sums, A3/A4 quantisation, A6 building blocks.
+ * Elementwise and row kernels: A1 sums, A3 quantisation, A6 building blocks.
  * Row reductions use one aligned group of 8 lanes per row (A1); 4 rows per warp.
  */
 #include "inference/cmath.h"
@@ -49,7 +49,7 @@ extern "C" int cuk_dot8_rows(cuda_ctx *c, const float *d_x, const float *d_y, in
     return launch_status();
 }
 
-/* ---------------------------------------------------------------- A3, A4 */
+/* ---------------------------------------------------------------- A3 */
 
 /* One warp per 32-block: lane i holds x_i; amax by exact max; then the documented formulas. */
 __global__ void k_q8_quantize(const float *x, size_t nblocks, int8_t *q, float *d)
@@ -81,68 +81,6 @@ extern "C" int cuk_q8_quantize(cuda_ctx *c, const float *d_x, int rows, int cols
     if (nblocks == 0)
         return 0;
     k_q8_quantize<<<(unsigned)((nblocks + 7) / 8), 256, 0, c->stream>>>(d_x, nblocks, d_q, d_d);
-    return launch_status();
-}
-
-/* A4: d = amax / 127, id = d != 0 ? 1/d : 0, q = round_half_away(x * id), d stored as f16. */
-__device__ __forceinline__ void q8_0_block_from_lane(float v, int lane, block_q8_0 *out)
-{
-    float amax = fabsf(v);
-    for (int o = 16; o > 0; o >>= 1)
-        amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, o));
-    float dd = amax / 127.0f;
-    float id = dd != 0.0f ? 1.0f / dd : 0.0f;
-    out->q[lane] = (int8_t)round_half_away_clamp(v * id);
-    if (lane == 0)
-        out->d = f32_to_f16_dev(dd);
-}
-
-__global__ void k_q8_0_quantize(const float *x, size_t nblocks, block_q8_0 *out)
-{
-    size_t blk = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    int lane = threadIdx.x & 31;
-    if (blk >= nblocks)
-        return;
-    q8_0_block_from_lane(x[blk * 32 + lane], lane, &out[blk]);
-}
-
-extern "C" int cuk_q8_0_quantize_rows(cuda_ctx *c, const float *d_x, int rows, int cols,
-                                      block_q8_0 *d_out)
-{
-    size_t nblocks = (size_t)rows * (size_t)(cols / 32);
-    if (nblocks == 0)
-        return 0;
-    k_q8_0_quantize<<<(unsigned)((nblocks + 7) / 8), 256, 0, c->stream>>>(d_x, nblocks, d_out);
-    return launch_status();
-}
-
-/* E^T: block (i, vb) of the output gathers column i of embedding rows 32vb .. 32vb+31. */
-__global__ void k_build_emb_t(const block_q8_0 *emb, int V, int hidden, int vblocks,
-                              block_q8_0 *emb_t)
-{
-    size_t blk = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    int lane = threadIdx.x & 31;
-    if (blk >= (size_t)hidden * (size_t)vblocks)
-        return;
-    int i = (int)(blk / (size_t)vblocks), vb = (int)(blk % (size_t)vblocks);
-    int v = vb * 32 + lane;
-    float x = 0.0f;
-    if (v < V) {
-        const block_q8_0 *b = &emb[(size_t)v * (size_t)(hidden / 32) + (size_t)(i / 32)];
-        x = (float)b->q[i % 32] * f16_to_f32_dev(b->d);
-    }
-    q8_0_block_from_lane(x, lane, &emb_t[blk]);
-}
-
-extern "C" int cuk_build_emb_t(cuda_ctx *c, const block_q8_0 *d_emb, int V, int hidden,
-                               block_q8_0 *d_emb_t)
-{
-    int vblocks = (V + 31) / 32;
-    size_t nblocks = (size_t)hidden * (size_t)vblocks;
-    if (nblocks == 0)
-        return 0;
-    k_build_emb_t<<<(unsigned)((nblocks + 7) / 8), 256, 0, c->stream>>>(d_emb, V, hidden, vblocks,
-                                                                        d_emb_t);
     return launch_status();
 }
 
