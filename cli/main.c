@@ -24,6 +24,10 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
     {"help", cmd_help, "list the subcommands"},
     {"version", cmd_version, "print the version and the engine's arithmetic profile"},
+    {"generate", cmd_generate, "run the diffusion engine on a prompt"},
+    {"bench", cmd_bench, "time the engine on a model (step time, per-op breakdown)"},
+    {"logits", cmd_logits, "canvas logits of one decoder pass, for the fidelity check"},
+    {"mkmodel", cmd_mkmodel, "write a random-weight DiffusionGemma GGUF (test models)"},
 #ifdef SIBYL_WITH_NODE
 #endif
 };

@@ -97,4 +97,17 @@ int engine_generate(engine *e, const int32_t *prompt, uint32_t n_prompt, const g
                     size_t errlen);
 void gen_result_free(gen_result *r);
 
+/* ---- diagnostics (sibyl bench) ---- */
+/* Per-op wall time accumulated since open or the last reset (inference/profile.h's
+ * engine_profile: PROF_COUNT doubles, forward pass and sampler together). */
+void engine_profile_get(const engine *e, double *seconds, int n);
+void engine_profile_reset(engine *e);
+/* Weight bytes used in place from the mmapped file and bytes converted into owned copies
+ * (the transposed embedding of A9 counts as owned). all_mapped: every matrix is zero-copy. */
+void engine_weight_bytes(const engine *e, uint64_t *mapped, uint64_t *owned, int *all_mapped);
+/* Matrices used in place / converted at load, and the converted source types ("f32 bf16"). */
+void engine_weight_counts(const engine *e, uint32_t *n_mapped, uint32_t *n_converted,
+                          const char **converted_types);
+const char *engine_backend_name(const engine *e);
+
 #endif

@@ -28,7 +28,9 @@ float sum8(const float *x, size_t n);
 float dot8(const float *x, const float *y, size_t n);
 
 /* A5: y[t][n] = sum over blocks of A row t and W row n. y is A->rows x W->rows, row-major with
- * row stride ldy (>= W->rows). Requires A->cols == W->cols. Parallel over outputs. */
-void q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool *tp);
+ * row stride ldy (>= W->rows). Requires A->cols == W->cols (a multiple of QK). Parallel over
+ * outputs (tp may be NULL: single thread). Returns 0, or -1 (nothing written) on a shape
+ * mismatch or when scratch memory cannot be allocated. */
+int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool *tp);
 
 #endif

@@ -1,0 +1,48 @@
+/*
+ * The interface between the engine (sampler loop, engine.c) and a compute backend (CPU in
+ * forward.c, CUDA in the cuda/ tree). A backend runs the two kinds of forward pass of
+ * diffusiongemma.md §3 with the arithmetic of docs/arithmetic.md; the sampler (A9/A10) runs on
+ * the host over the logits it returns.
+ *
+ * To plug a backend in, provide a `const backend_ops *` and list it in engine.c's table.
+ */
+#ifndef SIBYL_INFERENCE_BACKEND_H
+#define SIBYL_INFERENCE_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "inference/profile.h"
+#include "inference/threadpool.h"
+
+struct model;
+
+typedef struct backend_ops {
+    const char *name;
+    /* State for one model. tp: the engine's host thread pool (owned by the engine, outlives
+     * the state; never NULL). Returns 0 or a negative engine_status. */
+    int (*create)(const struct model *m, threadpool *tp, void **state, char *err, size_t errlen);
+    void (*destroy)(void *state);
+    /* Empties the KV cache and makes room for `capacity` positions. */
+    int (*reset)(void *state, uint32_t capacity, char *err, size_t errlen);
+    /* Encoder pass (causal): ids at positions pos0..pos0+n-1, writing their K,V into the cache.
+     * Requires pos0 == number of positions already cached. Any n >= 1 (split as the backend
+     * likes: results never depend on it). */
+    int (*encode)(void *state, const int32_t *ids, uint32_t n, uint32_t pos0, char *err,
+                  size_t errlen);
+    /* Decoder pass over a canvas of n <= canvas_length ids at positions pos0.. (pos0 = cached
+     * positions), bidirectional, reading the cache. sc_probs: the self-conditioning
+     * probabilities (n rows of vocab_pad floats, zero in the padding) or NULL on a canvas's
+     * first step. Writes n x vocab softcapped logits (row stride vocab). */
+    int (*decode)(void *state, const int32_t *ids, uint32_t n, uint32_t pos0,
+                  const float *sc_probs, float *logits, char *err, size_t errlen);
+    /* Optional: per-op timings since the last reset of the profile (may be NULL). */
+    engine_profile *(*profile)(void *state);
+} backend_ops;
+
+const backend_ops *cpu_backend(void);
+/* Test access to the CPU backend's KV cache of one layer (positions x n_kv*head_dim floats;
+ * which 0 = K, 1 = V); NULL if out of range. For the batch-invariance test. */
+const float *cpu_backend_kv(void *cpu_state, uint32_t layer, int which, uint32_t *n_cached);
+
+#endif

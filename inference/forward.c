@@ -1,0 +1,879 @@
+/*
+ * The CPU backend: DiffusionGemma's encoder and decoder passes (diffusiongemma.md §2-3) with
+ * the canonical arithmetic of docs/arithmetic.md (A3, A5-A9).
+ *
+ * Parallelism never changes a bit: every output value is computed by one thread from start to
+ * end (matmuls split over output features, attention over (token, head), elementwise work
+ * over tokens), and each token's numbers depend only on that token's row and the KV cache, so
+ * batch size and thread count are invisible in the results.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inference/backend.h"
+#include "inference/cmath.h"
+#include "inference/matmul.h"
+#include "inference/model.h"
+
+#define EINVAL_ (-1)
+#define ENOMEM_ (-4)
+
+typedef struct {
+    const model *m;
+    threadpool *tp;
+    int nt;
+    uint32_t T;           /* max rows per pass */
+    uint32_t cap, n_cached;
+    float **kc, **vc;     /* per layer: cap x (n_kv*d) */
+    /* activations, T rows each */
+    float *x, *r, *h, *q, *k, *v, *att, *tmp, *mlp, *moe, *gate, *up, *emb;
+    float *rlog;          /* T x n_exp */
+    int32_t *top_e;       /* T x k */
+    float *top_w;
+    int32_t *exp_count, *exp_off, *exp_tok; /* counting sort of (token, slot) by expert */
+    float *exp_w;
+    float *e_gu, *e_act, *e_out; /* expert scratch: T x 2F, T x F, T x H */
+    q8_act a_in, a_big, a_g;     /* quantised activations (capacity T x max K) */
+    float *rope_cos[2], *rope_sin[2]; /* [sliding?1:0]: T x rope_dims/2 */
+    float *freq[2];
+    float *scores;        /* nt x (cap + T) */
+    engine_profile prof;
+} cpu_state;
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ------------------------------------------------------------ building blocks (A6) */
+
+static void rmsnorm(const float *x, const float *w, float *y, int n, float eps)
+{
+    float ss = dot8(x, x, (size_t)n);
+    float mean = ss / (float)n;
+    float r = 1.0f / sqrtf(mean + eps);
+    if (w)
+        for (int i = 0; i < n; i++)
+            y[i] = (x[i] * r) * w[i];
+    else
+        for (int i = 0; i < n; i++)
+            y[i] = x[i] * r;
+}
+
+static void softmax(float *x, int n)
+{
+    float mx = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    for (int i = 0; i < n; i++)
+        x[i] = cm_expf(x[i] - mx);
+    float S = sum8(x, (size_t)n);
+    for (int i = 0; i < n; i++)
+        x[i] = x[i] / S;
+}
+
+static inline float gelu_tanh(float x)
+{
+    float u = x + 0.044715f * ((x * x) * x);
+    float t = cm_tanhf(0.7978845608f * u);
+    return (0.5f * x) * (1.0f + t);
+}
+
+static q8_act act_view(const q8_act *buf, int rows, int cols)
+{
+    q8_act a = {buf->q, buf->d, rows, cols};
+    return a;
+}
+
+/* ---------------------------------------------------------------- parallel helpers */
+
+typedef struct {
+    const float *x;
+    int cols;
+    q8_act *out;
+} quant_job;
+
+static void quant_range(void *arg, int b, int e, int w)
+{
+    (void)w;
+    quant_job *j = arg;
+    q8_act sub = {j->out->q + (size_t)b * (size_t)j->cols,
+                  j->out->d + (size_t)b * (size_t)(j->cols / QK), e - b, j->cols};
+    q8_quantize_rows(j->x + (size_t)b * (size_t)j->cols, e - b, j->cols, &sub);
+}
+
+/* A3 over rows x cols (row stride cols) into buf (viewed as rows x cols). */
+static q8_act quantize(cpu_state *s, const float *x, int rows, int cols, const q8_act *buf)
+{
+    q8_act a = act_view(buf, rows, cols);
+    quant_job j = {x, cols, &a};
+    tp_parallel_for(s->tp, rows, 4, quant_range, &j);
+    return a;
+}
+
+static void mm(cpu_state *s, prof_op op, const q8_weight *W, const q8_act *A, float *y, int ldy)
+{
+    double t0 = prof_now();
+    q8_matmul(W, A, y, ldy, s->tp);
+    s->prof.seconds[op] += prof_now() - t0;
+}
+
+typedef struct {
+    const float *x;
+    const float *w;
+    float *y;
+    int n;
+    float eps;
+} norm_job;
+
+static void norm_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    norm_job *j = arg;
+    for (int t = b; t < e; t++)
+        rmsnorm(j->x + (size_t)t * (size_t)j->n, j->w, j->y + (size_t)t * (size_t)j->n, j->n,
+                j->eps);
+}
+
+static void norm_rows(cpu_state *s, const float *x, const float *w, float *y, int rows, int n)
+{
+    norm_job j = {x, w, y, n, s->m->hp.eps};
+    tp_parallel_for(s->tp, rows, 4, norm_range, &j);
+}
+
+/* ---------------------------------------------------------------- state */
+
+static void cpu_destroy(void *state)
+{
+    cpu_state *s = state;
+    if (!s)
+        return;
+    if (s->kc)
+        for (uint32_t l = 0; l < s->m->hp.n_layers; l++) {
+            free(s->kc[l]);
+            free(s->vc[l]);
+        }
+    free(s->kc);
+    free(s->vc);
+    float *bufs[] = {s->x,     s->r,     s->h,     s->q,     s->k,     s->v,        s->att,
+                     s->tmp,   s->mlp,   s->moe,   s->gate,  s->up,    s->emb,      s->rlog,
+                     s->top_w, s->exp_w, s->e_gu,  s->e_act, s->e_out, s->scores,   s->freq[0],
+                     s->freq[1], s->rope_cos[0], s->rope_cos[1], s->rope_sin[0], s->rope_sin[1]};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    free(s->top_e);
+    free(s->exp_count);
+    free(s->exp_off);
+    free(s->exp_tok);
+    q8_act_free(&s->a_in);
+    q8_act_free(&s->a_big);
+    q8_act_free(&s->a_g);
+    free(s);
+}
+
+static float *fa(size_t n) { return malloc((n ? n : 1) * sizeof(float)); }
+
+/* Rotation frequencies (A6): f_i = exp(-(2i/n_rot) * log(theta)); for global layers a
+ * rope_freqs entry divides f_i, and an entry >= 1e29 means no rotation (f_i = 0). */
+static void make_freqs(const model *m, int sliding, float *f)
+{
+    const model_hparams *hp = &m->hp;
+    uint32_t n_rot = sliding ? hp->rope_dims_swa : hp->rope_dims;
+    float theta = sliding ? hp->rope_base_swa : hp->rope_base;
+    float lt = cm_logf(theta);
+    for (uint32_t i = 0; i < n_rot / 2; i++) {
+        float fi = cm_expf(-((float)(2 * i) / (float)n_rot) * lt);
+        if (!sliding && m->rope_freqs) {
+            float div = m->rope_freqs[i];
+            fi = div >= 1e29f ? 0.0f : fi / div;
+        }
+        f[i] = fi;
+    }
+}
+
+static int cpu_create(const model *m, threadpool *tp, void **state, char *err, size_t errlen)
+{
+    const model_hparams *hp = &m->hp;
+    *state = NULL;
+    cpu_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return fail(err, errlen, ENOMEM_, "out of memory");
+    s->m = m;
+    s->tp = tp;
+    s->nt = tp_threads(s->tp);
+    for (uint32_t l = 0; l < hp->n_layers; l++)
+        if (m->layers[l].sliding && hp->sliding_window < 2) {
+            cpu_destroy(s);
+            return fail(err, errlen, -2, "model: layer %u is sliding but sliding_window is %u", l,
+                        hp->sliding_window);
+        }
+    uint32_t T = hp->canvas_length;
+    s->T = T;
+    size_t H = hp->hidden, D = hp->head_dim > hp->head_dim_swa ? hp->head_dim : hp->head_dim_swa;
+    size_t nq = (size_t)hp->n_head * D, maxkv = 0;
+    for (uint32_t l = 0; l < hp->n_layers; l++) {
+        size_t w = (size_t)m->layers[l].n_kv * m->layers[l].head_dim;
+        if (w > maxkv)
+            maxkv = w;
+    }
+    size_t F = hp->exp_ff, E = hp->n_exp ? hp->n_exp : 1, K = hp->n_exp_used ? hp->n_exp_used : 1;
+    size_t ffmax = hp->ff > 2 * F ? hp->ff : 2 * F;
+    s->x = fa(T * H), s->r = fa(T * H), s->h = fa(T * H), s->tmp = fa(T * H);
+    s->mlp = fa(T * H), s->moe = fa(T * H), s->emb = fa(T * H);
+    s->q = fa(T * nq), s->att = fa(T * nq), s->k = fa(T * maxkv), s->v = fa(T * maxkv);
+    s->gate = fa(T * ffmax), s->up = fa(T * ffmax);
+    s->rlog = fa(T * E), s->top_w = fa(T * K), s->exp_w = fa(T * K);
+    s->top_e = malloc(T * K * sizeof(int32_t));
+    s->exp_tok = malloc(T * K * sizeof(int32_t));
+    s->exp_count = malloc((E + 1) * sizeof(int32_t));
+    s->exp_off = malloc((E + 1) * sizeof(int32_t));
+    s->e_gu = fa(T * 2 * (F ? F : 1)), s->e_act = fa(T * (F ? F : 1)), s->e_out = fa(T * H);
+    for (int sl = 0; sl < 2; sl++) {
+        uint32_t half = (sl ? hp->rope_dims_swa : hp->rope_dims) / 2;
+        s->freq[sl] = fa(half);
+        s->rope_cos[sl] = fa((size_t)T * half);
+        s->rope_sin[sl] = fa((size_t)T * half);
+    }
+    size_t kmax = H;
+    if (nq > kmax)
+        kmax = nq;
+    if (ffmax > kmax)
+        kmax = ffmax;
+    int ok = s->x && s->r && s->h && s->tmp && s->mlp && s->moe && s->emb && s->q && s->att &&
+             s->k && s->v && s->gate && s->up && s->rlog && s->top_w && s->exp_w && s->top_e &&
+             s->exp_tok && s->exp_count && s->exp_off && s->e_gu && s->e_act && s->e_out &&
+             s->freq[0] && s->freq[1] && s->rope_cos[0] && s->rope_cos[1] && s->rope_sin[0] &&
+             s->rope_sin[1];
+    ok = ok && q8_act_alloc(&s->a_in, (int)T, (int)kmax) == 0;
+    ok = ok && q8_act_alloc(&s->a_big, (int)T, (int)(kmax > hp->vocab_pad ? kmax : hp->vocab_pad)) == 0;
+    ok = ok && q8_act_alloc(&s->a_g, (int)T, (int)H) == 0;
+    s->kc = calloc(hp->n_layers, sizeof(float *));
+    s->vc = calloc(hp->n_layers, sizeof(float *));
+    if (!ok || !s->kc || !s->vc) {
+        cpu_destroy(s);
+        return fail(err, errlen, ENOMEM_, "out of memory allocating CPU buffers");
+    }
+    make_freqs(m, 0, s->freq[0]);
+    make_freqs(m, 1, s->freq[1]);
+    *state = s;
+    return 0;
+}
+
+static int cpu_reset(void *state, uint32_t capacity, char *err, size_t errlen)
+{
+    cpu_state *s = state;
+    const model_hparams *hp = &s->m->hp;
+    s->n_cached = 0;
+    if (capacity <= s->cap)
+        return 0;
+    for (uint32_t l = 0; l < hp->n_layers; l++) {
+        size_t w = (size_t)s->m->layers[l].n_kv * s->m->layers[l].head_dim;
+        free(s->kc[l]);
+        free(s->vc[l]);
+        s->kc[l] = fa((size_t)capacity * w);
+        s->vc[l] = fa((size_t)capacity * w);
+        if (!s->kc[l] || !s->vc[l]) {
+            s->cap = 0;
+            return fail(err, errlen, ENOMEM_, "out of memory for a KV cache of %u positions",
+                        capacity);
+        }
+    }
+    free(s->scores);
+    s->scores = fa((size_t)s->nt * ((size_t)capacity + s->T));
+    if (!s->scores) {
+        s->cap = 0;
+        return fail(err, errlen, ENOMEM_, "out of memory for attention scores");
+    }
+    s->cap = capacity;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- attention */
+
+typedef struct {
+    cpu_state *s;
+    const model_layer *L;
+    uint32_t pos0;
+    int T, decoder;
+    const float *rc, *rs; /* rope tables of this layer type */
+} attn_job;
+
+static void rope(float *x, const float *c, const float *sn, uint32_t half)
+{
+    for (uint32_t i = 0; i < half; i++) {
+        float x0 = x[i], x1 = x[i + half];
+        x[i] = x0 * c[i] - x1 * sn[i];
+        x[i + half] = x1 * c[i] + x0 * sn[i];
+    }
+}
+
+/* q/k/v per-head norms and RoPE, one (token, head) item each: items [0, T*nh) are query heads,
+ * [T*nh, T*(nh+nkv)) are KV heads. */
+static void qkv_prep_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    attn_job *j = arg;
+    const model_layer *L = j->L;
+    const model_hparams *hp = &j->s->m->hp;
+    int nh = (int)hp->n_head, nkv = (int)L->n_kv, d = (int)L->head_dim, T = j->T;
+    uint32_t half = L->rope_dims / 2;
+    for (int it = b; it < e; it++) {
+        if (it < T * nh) {
+            int t = it / nh, h = it % nh;
+            float *q = j->s->q + ((size_t)t * nh + h) * d;
+            rmsnorm(q, L->q_norm, q, d, hp->eps);
+            rope(q, j->rc + (size_t)t * half, j->rs + (size_t)t * half, half);
+        } else {
+            int i2 = it - T * nh, t = i2 / nkv, h = i2 % nkv;
+            float *k = j->s->k + ((size_t)t * nkv + h) * d;
+            float *v = j->s->v + ((size_t)t * nkv + h) * d;
+            if (!L->sliding)
+                memcpy(v, k, (size_t)d * sizeof(float)); /* V = raw k_proj output */
+            rmsnorm(v, NULL, v, d, hp->eps);
+            rmsnorm(k, L->k_norm, k, d, hp->eps);
+            rope(k, j->rc + (size_t)t * half, j->rs + (size_t)t * half, half);
+        }
+    }
+}
+
+/* A7: one (token, query head) per item. Visible keys in increasing position order: cached
+ * positions [lo, hi) then (decoder) the canvas's own T keys. */
+static void attn_range(void *arg, int b, int e, int wk)
+{
+    attn_job *j = arg;
+    cpu_state *s = j->s;
+    const model_layer *L = j->L;
+    const model_hparams *hp = &s->m->hp;
+    int nh = (int)hp->n_head, nkv = (int)L->n_kv, d = (int)L->head_dim;
+    size_t kvw = (size_t)nkv * d;
+    size_t l = (size_t)(L - s->m->layers);
+    const float *kc = s->kc[l], *vc = s->vc[l];
+    float *sc = s->scores + (size_t)wk * ((size_t)s->cap + s->T);
+    int group = nh / nkv;
+    for (int it = b; it < e; it++) {
+        int t = it / nh, h = it % nh, hk = h / group;
+        const float *q = s->q + ((size_t)t * nh + h) * d;
+        uint32_t lo, hi;
+        int n_own;
+        if (j->decoder) {
+            hi = j->pos0;
+            lo = (L->sliding && hi > hp->sliding_window - 1) ? hi - (hp->sliding_window - 1) : 0;
+            n_own = j->T;
+        } else {
+            uint32_t p = j->pos0 + (uint32_t)t;
+            hi = p + 1;
+            lo = (L->sliding && p + 1 > hp->sliding_window) ? p + 1 - hp->sliding_window : 0;
+            n_own = 0;
+        }
+        int n = (int)(hi - lo) + n_own;
+        for (uint32_t p = lo; p < hi; p++)
+            sc[p - lo] = dot8(q, kc + (size_t)p * kvw + (size_t)hk * d, (size_t)d);
+        for (int u = 0; u < n_own; u++)
+            sc[(hi - lo) + (uint32_t)u] =
+                dot8(q, s->k + (size_t)u * kvw + (size_t)hk * d, (size_t)d);
+        softmax(sc, n);
+        float *o = s->att + ((size_t)t * nh + h) * d;
+        for (int i = 0; i < d; i++)
+            o[i] = 0.0f;
+        for (uint32_t p = lo; p < hi; p++) {
+            const float *vv = vc + (size_t)p * kvw + (size_t)hk * d;
+            float pj = sc[p - lo];
+            for (int i = 0; i < d; i++)
+                o[i] = o[i] + pj * vv[i];
+        }
+        for (int u = 0; u < n_own; u++) {
+            const float *vv = s->v + (size_t)u * kvw + (size_t)hk * d;
+            float pj = sc[(hi - lo) + (uint32_t)u];
+            for (int i = 0; i < d; i++)
+                o[i] = o[i] + pj * vv[i];
+        }
+    }
+}
+
+static void rope_tables(cpu_state *s, uint32_t pos0, int T)
+{
+    for (int sl = 0; sl < 2; sl++) {
+        uint32_t half = (sl ? s->m->hp.rope_dims_swa : s->m->hp.rope_dims) / 2;
+        for (int t = 0; t < T; t++)
+            for (uint32_t i = 0; i < half; i++) {
+                float a = (float)(pos0 + (uint32_t)t) * s->freq[sl][i];
+                s->rope_cos[sl][(size_t)t * half + i] = cm_cosf(a);
+                s->rope_sin[sl][(size_t)t * half + i] = cm_sinf(a);
+            }
+    }
+}
+
+/* ---------------------------------------------------------------- MoE */
+
+typedef struct {
+    cpu_state *s;
+    const model_layer *L;
+    int T;
+} route_job;
+
+/* Router input (A8) for rows [b,e). */
+static void router_in_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    route_job *j = arg;
+    const model_hparams *hp = &j->s->m->hp;
+    int H = (int)hp->hidden;
+    float inv = 1.0f / sqrtf((float)H);
+    for (int t = b; t < e; t++) {
+        const float *r = j->s->r + (size_t)t * H;
+        float *z = j->s->tmp + (size_t)t * H;
+        rmsnorm(r, NULL, z, H, hp->eps);
+        for (int i = 0; i < H; i++)
+            z[i] = (z[i] * j->L->router_scale[i]) * inv;
+    }
+}
+
+/* softmax over experts, top-k (ties to the lower id), renormalise, per-expert scale. */
+static void topk_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    route_job *j = arg;
+    const model_hparams *hp = &j->s->m->hp;
+    int E = (int)hp->n_exp, K = (int)hp->n_exp_used;
+    for (int t = b; t < e; t++) {
+        float *p = j->s->rlog + (size_t)t * E;
+        softmax(p, E);
+        int32_t *sel = j->s->top_e + (size_t)t * K;
+        float *w = j->s->top_w + (size_t)t * K;
+        for (int r = 0; r < K; r++) {
+            int best = -1;
+            for (int x = 0; x < E; x++) {
+                int taken = 0;
+                for (int q = 0; q < r; q++)
+                    taken |= sel[q] == x;
+                if (!taken && (best < 0 || p[x] > p[best]))
+                    best = x;
+            }
+            sel[r] = best;
+        }
+        float sumk = 0.0f;
+        for (int r = 0; r < K; r++)
+            sumk = sumk + p[sel[r]];
+        for (int r = 0; r < K; r++)
+            w[r] = (p[sel[r]] / sumk) * j->L->down_exps_scale[sel[r]];
+    }
+}
+
+typedef struct {
+    float *gu;
+    float *act;
+    int F, rows;
+} glu_job;
+
+/* act = gelu(gate) * up, gate/up as the two halves of each gu row (2F wide). */
+static void glu_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    glu_job *j = arg;
+    for (int t = b; t < e; t++) {
+        const float *g = j->gu + (size_t)t * 2 * j->F;
+        float *a = j->act + (size_t)t * j->F;
+        for (int i = 0; i < j->F; i++)
+            a[i] = gelu_tanh(g[i]) * g[j->F + i];
+    }
+}
+
+static void moe(cpu_state *s, const model_layer *L, int T)
+{
+    const model_hparams *hp = &s->m->hp;
+    int H = (int)hp->hidden, E = (int)hp->n_exp, K = (int)hp->n_exp_used, F = (int)hp->exp_ff;
+    double t0 = prof_now();
+    route_job rj = {s, L, T};
+    tp_parallel_for(s->tp, T, 4, router_in_range, &rj);
+    q8_act a = quantize(s, s->tmp, T, H, &s->a_in);
+    s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
+    mm(s, PROF_MM_ROUTER, &L->router, &a, s->rlog, E);
+    t0 = prof_now();
+    tp_parallel_for(s->tp, T, 4, topk_range, &rj);
+    /* Counting sort of (token, slot) by expert, tokens ascending within an expert. */
+    memset(s->exp_count, 0, (size_t)(E + 1) * sizeof(int32_t));
+    for (int i = 0; i < T * K; i++)
+        s->exp_count[s->top_e[i]]++;
+    s->exp_off[0] = 0;
+    for (int x = 0; x < E; x++)
+        s->exp_off[x + 1] = s->exp_off[x] + s->exp_count[x];
+    memset(s->exp_count, 0, (size_t)(E + 1) * sizeof(int32_t));
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < K; r++) {
+            int x = s->top_e[(size_t)t * K + r];
+            int at = s->exp_off[x] + s->exp_count[x]++;
+            s->exp_tok[at] = t;
+            s->exp_w[at] = s->top_w[(size_t)t * K + r];
+        }
+    /* b = RMSNorm(r, pre_ffw_norm_2), quantised once; expert inputs are gathered rows. */
+    norm_rows(s, s->r, L->pre_ffw_norm_2, s->h, T, H);
+    q8_act ab = quantize(s, s->h, T, H, &s->a_in);
+    memset(s->moe, 0, (size_t)T * H * sizeof(float));
+    s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
+    size_t nbH = (size_t)H / QK, nbF = (size_t)F / QK;
+    for (int x = 0; x < E; x++) {
+        int n = s->exp_off[x + 1] - s->exp_off[x];
+        if (!n)
+            continue;
+        t0 = prof_now();
+        const int32_t *toks = s->exp_tok + s->exp_off[x];
+        const float *ws = s->exp_w + s->exp_off[x];
+        q8_act g = act_view(&s->a_g, n, H);
+        for (int i = 0; i < n; i++) {
+            memcpy(g.q + (size_t)i * H, ab.q + (size_t)toks[i] * H, (size_t)H);
+            memcpy(g.d + (size_t)i * nbH, ab.d + (size_t)toks[i] * nbH, nbH * sizeof(float));
+        }
+        s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
+        if (L->fused) {
+            q8_weight w = {L->gate_up_exps + (size_t)x * 2 * F * nbH, 2 * F, H};
+            mm(s, PROF_MM_EXPERTS, &w, &g, s->e_gu, 2 * F);
+        } else {
+            q8_weight wg = {L->gate_exps + (size_t)x * F * nbH, F, H};
+            q8_weight wu = {L->up_exps + (size_t)x * F * nbH, F, H};
+            mm(s, PROF_MM_EXPERTS, &wg, &g, s->e_gu, 2 * F);
+            mm(s, PROF_MM_EXPERTS, &wu, &g, s->e_gu + F, 2 * F);
+        }
+        t0 = prof_now();
+        glu_job gj = {s->e_gu, s->e_act, F, n};
+        tp_parallel_for(s->tp, n, 4, glu_range, &gj);
+        q8_act ea = quantize(s, s->e_act, n, F, &s->a_big);
+        s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+        q8_weight wd = {L->down_exps + (size_t)x * H * nbF, H, F};
+        mm(s, PROF_MM_EXPERTS, &wd, &ea, s->e_out, H);
+        /* A8 combine: experts are visited in ascending id, so each token's accumulator gets
+         * its experts' contributions in ascending expert id. */
+        t0 = prof_now();
+        for (int i = 0; i < n; i++) {
+            float *acc = s->moe + (size_t)toks[i] * H;
+            const float *y = s->e_out + (size_t)i * H;
+            float w = ws[i];
+            for (int c = 0; c < H; c++)
+                acc[c] = acc[c] + w * y[c];
+        }
+        s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
+    }
+}
+
+/* ---------------------------------------------------------------- layers */
+
+typedef struct {
+    cpu_state *s;
+    const model_layer *L;
+    int T;
+    float scalar;
+} res_job;
+
+/* x = x + RMSNorm(tmp, post_attention_norm) */
+static void attn_res_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    res_job *j = arg;
+    int H = (int)j->s->m->hp.hidden;
+    for (int t = b; t < e; t++) {
+        float *x = j->s->x + (size_t)t * H, *y = j->s->tmp + (size_t)t * H;
+        rmsnorm(y, j->L->post_attn_norm, y, H, j->s->m->hp.eps);
+        for (int i = 0; i < H; i++)
+            x[i] = x[i] + y[i];
+    }
+}
+
+/* x = (r + RMSNorm(RMSNorm(mlp, n1) + RMSNorm(moe, n2), n)) * scalar */
+static void ffn_res_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    res_job *j = arg;
+    const model_layer *L = j->L;
+    int H = (int)j->s->m->hp.hidden, has_moe = j->s->m->hp.n_exp != 0;
+    float eps = j->s->m->hp.eps;
+    for (int t = b; t < e; t++) {
+        float *x = j->s->x + (size_t)t * H, *r = j->s->r + (size_t)t * H;
+        float *m = j->s->mlp + (size_t)t * H, *me = j->s->moe + (size_t)t * H;
+        rmsnorm(m, L->post_ffw_norm_1, m, H, eps);
+        if (has_moe) {
+            rmsnorm(me, L->post_ffw_norm_2, me, H, eps);
+            for (int i = 0; i < H; i++)
+                m[i] = m[i] + me[i];
+        }
+        rmsnorm(m, L->post_ffw_norm, m, H, eps);
+        for (int i = 0; i < H; i++)
+            x[i] = (r[i] + m[i]) * j->scalar;
+    }
+}
+
+static void glu2_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    glu_job *j = arg; /* gate in gu, up in act (separate buffers), result into gu */
+    for (int t = b; t < e; t++) {
+        float *g = j->gu + (size_t)t * j->F;
+        const float *u = j->act + (size_t)t * j->F;
+        for (int i = 0; i < j->F; i++)
+            g[i] = gelu_tanh(g[i]) * u[i];
+    }
+}
+
+/* Dense gated MLP: out = Down(gelu(Gate a) * Up a), a = norm(in, w). */
+static void dense_mlp(cpu_state *s, const float *in, const float *w, const q8_weight *Wg,
+                      const q8_weight *Wu, const q8_weight *Wd, float *out, int T, prof_op op)
+{
+    int H = (int)s->m->hp.hidden, F = (int)s->m->hp.ff;
+    double t0 = prof_now();
+    norm_rows(s, in, w, s->h, T, H);
+    q8_act a = quantize(s, s->h, T, H, &s->a_in);
+    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+    mm(s, op, Wg, &a, s->gate, F);
+    mm(s, op, Wu, &a, s->up, F);
+    t0 = prof_now();
+    glu_job gj = {s->gate, s->up, F, T};
+    tp_parallel_for(s->tp, T, 4, glu2_range, &gj);
+    q8_act g = quantize(s, s->gate, T, F, &s->a_big);
+    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+    mm(s, op, Wd, &g, out, H);
+}
+
+/* One layer over T rows in s->x at positions pos0... Encoder: writes K,V into the cache and,
+ * on the last layer, stops there (nothing after it is used). */
+static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int decoder)
+{
+    const model *m = s->m;
+    const model_hparams *hp = &m->hp;
+    const model_layer *L = &m->layers[l];
+    int H = (int)hp->hidden, d = (int)L->head_dim, nh = (int)hp->n_head, nkv = (int)L->n_kv;
+    size_t kvw = (size_t)nkv * d;
+    double t0 = prof_now();
+    norm_rows(s, s->x, L->attn_norm, s->h, T, H);
+    q8_act a = quantize(s, s->h, T, H, &s->a_in);
+    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+    mm(s, PROF_MM_QKV, &L->wq, &a, s->q, nh * d);
+    mm(s, PROF_MM_QKV, &L->wk, &a, s->k, (int)kvw);
+    if (L->sliding)
+        mm(s, PROF_MM_QKV, &L->wv, &a, s->v, (int)kvw);
+    t0 = prof_now();
+    int sl = L->sliding ? 1 : 0;
+    attn_job aj = {s, L, pos0, T, decoder, s->rope_cos[sl], s->rope_sin[sl]};
+    tp_parallel_for(s->tp, T * (nh + nkv), 8, qkv_prep_range, &aj);
+    if (!decoder) {
+        memcpy(s->kc[l] + (size_t)pos0 * kvw, s->k, (size_t)T * kvw * sizeof(float));
+        memcpy(s->vc[l] + (size_t)pos0 * kvw, s->v, (size_t)T * kvw * sizeof(float));
+        if (l + 1 == hp->n_layers) {
+            s->prof.seconds[PROF_ATTN] += prof_now() - t0;
+            return;
+        }
+    }
+    tp_parallel_for(s->tp, T * nh, 1, attn_range, &aj);
+    s->prof.seconds[PROF_ATTN] += prof_now() - t0;
+    t0 = prof_now();
+    a = quantize(s, s->att, T, nh * d, &s->a_big);
+    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+    mm(s, PROF_MM_O, &L->wo, &a, s->tmp, H);
+    t0 = prof_now();
+    res_job rj = {s, L, T, decoder ? L->out_scale : L->enc_out_scale};
+    tp_parallel_for(s->tp, T, 4, attn_res_range, &rj);
+    memcpy(s->r, s->x, (size_t)T * H * sizeof(float));
+    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+    dense_mlp(s, s->r, L->ffn_norm, &L->ffn_gate, &L->ffn_up, &L->ffn_down, s->mlp, T,
+              PROF_MM_MLP);
+    if (hp->n_exp)
+        moe(s, L, T);
+    t0 = prof_now();
+    tp_parallel_for(s->tp, T, 4, ffn_res_range, &rj);
+    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+}
+
+/* ---------------------------------------------------------------- passes */
+
+typedef struct {
+    cpu_state *s;
+    const int32_t *ids;
+    float scale;
+    float *out;
+} embd_job;
+
+static void embd_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    embd_job *j = arg;
+    int H = (int)j->s->m->hp.hidden;
+    for (int t = b; t < e; t++) {
+        float *o = j->out + (size_t)t * H;
+        model_embedding_row(j->s->m, j->ids[t], o);
+        for (int i = 0; i < H; i++)
+            o[i] = o[i] * j->scale;
+    }
+}
+
+static int check_ids(cpu_state *s, const int32_t *ids, uint32_t n, char *err, size_t errlen)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (ids[i] < 0 || (uint32_t)ids[i] >= s->m->hp.vocab)
+            return fail(err, errlen, EINVAL_, "token id %d at index %u is outside the vocabulary (%u)",
+                        ids[i], i, s->m->hp.vocab);
+    return 0;
+}
+
+static int cpu_encode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0, char *err,
+                      size_t errlen)
+{
+    cpu_state *s = state;
+    if (pos0 != s->n_cached || pos0 + n > s->cap || n == 0)
+        return fail(err, errlen, EINVAL_,
+                    "encode of %u tokens at position %u does not fit the cache (%u cached, room "
+                    "for %u)",
+                    n, pos0, s->n_cached, s->cap);
+    int rc = check_ids(s, ids, n, err, errlen);
+    if (rc)
+        return rc;
+    float scale = sqrtf((float)s->m->hp.hidden);
+    for (uint32_t done = 0; done < n;) {
+        int T = (int)(n - done < s->T ? n - done : s->T);
+        uint32_t p = pos0 + done;
+        double t0 = prof_now();
+        embd_job ej = {s, ids + done, scale, s->x};
+        tp_parallel_for(s->tp, T, 4, embd_range, &ej);
+        rope_tables(s, p, T);
+        s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+        for (uint32_t l = 0; l < s->m->hp.n_layers; l++)
+            layer_forward(s, l, T, p, 0);
+        done += (uint32_t)T;
+        s->n_cached = p + (uint32_t)T;
+    }
+    return 0;
+}
+
+typedef struct {
+    cpu_state *s;
+    float scale;
+} sc_job;
+
+static void scale_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    sc_job *j = arg;
+    int H = (int)j->s->m->hp.hidden;
+    for (int t = b; t < e; t++) {
+        float *y = j->s->tmp + (size_t)t * H;
+        for (int i = 0; i < H; i++)
+            y[i] = y[i] * j->scale;
+    }
+}
+
+/* x0 = RMSNorm_noscale(e + sc) (sc absent on a canvas's first step). */
+static void dec_in_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    sc_job *j = arg;
+    cpu_state *s = j->s;
+    int H = (int)s->m->hp.hidden;
+    for (int t = b; t < e; t++) {
+        float *x = s->x + (size_t)t * H, *em = s->emb + (size_t)t * H;
+        if (j->scale != 0.0f) {
+            const float *sc = s->mlp + (size_t)t * H;
+            for (int i = 0; i < H; i++)
+                em[i] = em[i] + sc[i];
+        }
+        rmsnorm(em, NULL, x, H, s->m->hp.eps);
+    }
+}
+
+typedef struct {
+    float *y;
+    int n;
+    float cap;
+} cap_job;
+
+static void softcap_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    cap_job *j = arg;
+    for (int t = b; t < e; t++) {
+        float *y = j->y + (size_t)t * j->n;
+        for (int i = 0; i < j->n; i++)
+            y[i] = j->cap * cm_tanhf(y[i] / j->cap);
+    }
+}
+
+static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0,
+                      const float *sc_probs, float *logits, char *err, size_t errlen)
+{
+    cpu_state *s = state;
+    const model *m = s->m;
+    const model_hparams *hp = &m->hp;
+    int H = (int)hp->hidden, T = (int)n;
+    if (n == 0 || n > s->T || pos0 != s->n_cached)
+        return fail(err, errlen, EINVAL_,
+                    "decode of %u tokens at position %u: need 1..%u tokens at the cache end (%u)",
+                    n, pos0, s->T, s->n_cached);
+    int rc = check_ids(s, ids, n, err, errlen);
+    if (rc)
+        return rc;
+    float scale = sqrtf((float)hp->hidden);
+    double t0 = prof_now();
+    embd_job ej = {s, ids, scale, s->emb};
+    tp_parallel_for(s->tp, T, 4, embd_range, &ej);
+    rope_tables(s, pos0, T);
+    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+    if (sc_probs) {
+        /* soft = (P E) * s via E^T (A9), then the SC MLP. */
+        t0 = prof_now();
+        q8_act p = quantize(s, sc_probs, T, (int)hp->vocab_pad, &s->a_big);
+        s->prof.seconds[PROF_SC_PREP] += prof_now() - t0;
+        mm(s, PROF_MM_SC, &m->tok_embd_t, &p, s->tmp, H);
+        t0 = prof_now();
+        sc_job sj = {s, scale};
+        tp_parallel_for(s->tp, T, 4, scale_range, &sj);
+        s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+        dense_mlp(s, s->tmp, m->sc_pre_norm, &m->sc_gate, &m->sc_up, &m->sc_down, s->mlp, T,
+                  PROF_MM_SC);
+    }
+    t0 = prof_now();
+    sc_job dj = {s, sc_probs ? 1.0f : 0.0f};
+    tp_parallel_for(s->tp, T, 4, dec_in_range, &dj);
+    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+    for (uint32_t l = 0; l < hp->n_layers; l++)
+        layer_forward(s, l, T, pos0, 1);
+    t0 = prof_now();
+    norm_rows(s, s->x, m->output_norm, s->h, T, H);
+    q8_act a = quantize(s, s->h, T, H, &s->a_in);
+    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+    mm(s, PROF_MM_HEAD, &m->tok_embd, &a, logits, (int)hp->vocab);
+    if (hp->softcap > 0) {
+        t0 = prof_now();
+        cap_job cj = {logits, (int)hp->vocab, hp->softcap};
+        tp_parallel_for(s->tp, T, 1, softcap_range, &cj);
+        s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+    }
+    return 0;
+}
+
+static engine_profile *cpu_profile(void *state) { return &((cpu_state *)state)->prof; }
+
+static const backend_ops cpu_ops = {
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .reset = cpu_reset,
+    .encode = cpu_encode,
+    .decode = cpu_decode,
+    .profile = cpu_profile,
+};
+
+const backend_ops *cpu_backend(void) { return &cpu_ops; }
+
+const float *cpu_backend_kv(void *state, uint32_t layer, int which, uint32_t *n_cached)
+{
+    cpu_state *s = state;
+    if (!s || layer >= s->m->hp.n_layers || !s->kc)
+        return NULL;
+    *n_cached = s->n_cached;
+    return which ? s->vc[layer] : s->kc[layer];
+}

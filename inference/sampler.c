@@ -1,0 +1,380 @@
+/*
+ * The generation loop of diffusiongemma.md §4 with the choices of docs/arithmetic.md A9/A10.
+ * Every per-position computation is independent of the others and is done by one thread, so
+ * the thread count never changes a result.
+ */
+#include "inference/sampler.h"
+
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inference/cmath.h"
+#include "inference/matmul.h"
+#include "inference/philox.h"
+#include "inference/tokenizer.h"
+
+#define CHUNK 1024
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float u, float *e,
+                       float *chunk_sums, float *H, int32_t *argmax, int32_t *drawn)
+{
+    float m = 0.0f;
+    int32_t am = -1;
+    for (uint32_t v = 0; v < V; v++)
+        if ((!allowed || allowed[v]) && (am < 0 || z[v] > m)) {
+            m = z[v];
+            am = (int32_t)v;
+        }
+    float term[CHUNK];
+    float S = 0.0f, Z = 0.0f;
+    uint32_t nc = (V + CHUNK - 1) / CHUNK;
+    for (uint32_t c = 0; c < nc; c++) {
+        uint32_t b = c * CHUNK, n = V - b < CHUNK ? V - b : CHUNK;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t v = b + i;
+            if (!allowed || allowed[v]) {
+                float d = z[v] - m;
+                e[v] = cm_expf(d);
+                term[i] = e[v] * d;
+            } else {
+                e[v] = 0.0f;
+                term[i] = 0.0f;
+            }
+        }
+        chunk_sums[c] = sum8(e + b, n);
+        S = S + chunk_sums[c];
+        Z = Z + sum8(term, n);
+    }
+    *H = cm_logf(S) - Z / S;
+    *argmax = am;
+    /* Categorical draw: the chunk whose running sum first exceeds u*S, then the id inside it. */
+    float target = u * S, acc = 0.0f;
+    int32_t pick = -1;
+    for (uint32_t c = 0; c < nc && pick < 0; c++) {
+        if (!(acc + chunk_sums[c] > target)) {
+            acc = acc + chunk_sums[c];
+            continue;
+        }
+        uint32_t b = c * CHUNK, n = V - b < CHUNK ? V - b : CHUNK;
+        float acc2 = acc;
+        for (uint32_t i = 0; i < n; i++) {
+            acc2 = acc2 + e[b + i];
+            if (acc2 > target) {
+                pick = (int32_t)(b + i);
+                break;
+            }
+        }
+        if (pick < 0) /* rounding: the chunk sum crossed, the sequential walk did not */
+            for (uint32_t i = n; i-- > 0;)
+                if (e[b + i] > 0.0f) {
+                    pick = (int32_t)(b + i);
+                    break;
+                }
+        break;
+    }
+    if (pick < 0)
+        for (uint32_t v = V; v-- > 0;)
+            if (e[v] > 0.0f) {
+                pick = (int32_t)v;
+                break;
+            }
+    *drawn = pick;
+    return S;
+}
+
+/* ------------------------------------------------------------------ step work */
+
+typedef struct {
+    const sampler_ctx *c;
+    const gen_params *p;
+    float *z;        /* C x V: logits, tempered in place */
+    float *probs;    /* C x Vpad: e_v, then the SC probabilities */
+    float *chunks;   /* C x nchunks */
+    float *S;        /* C */
+    float *H;
+    int32_t *a, *y;
+    float tau;
+    uint32_t canvas, step;
+} step_job;
+
+static void stats_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    step_job *j = arg;
+    uint32_t V = j->c->hp->vocab, Vp = j->c->hp->vocab_pad, nc = (V + CHUNK - 1) / CHUNK;
+    for (int i = b; i < e; i++) {
+        float *z = j->z + (size_t)i * V;
+        for (uint32_t v = 0; v < V; v++)
+            z[v] = z[v] / j->tau;
+        float u = philox_uniform(j->p->seed, j->canvas, j->step, (uint32_t)i,
+                                 PHILOX_PURPOSE_CATEGORICAL);
+        j->S[i] = sampler_position(z, V, j->p->allowed, u, j->probs + (size_t)i * Vp,
+                                   j->chunks + (size_t)i * nc, &j->H[i], &j->a[i], &j->y[i]);
+    }
+}
+
+/* Self-conditioning input for the next step (A9): P = softmax(z) over the whole vocabulary
+ * (the allowed mask restricts choices only, not what the model is shown). */
+static void sc_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    step_job *j = arg;
+    uint32_t V = j->c->hp->vocab, Vp = j->c->hp->vocab_pad, nc = (V + CHUNK - 1) / CHUNK;
+    for (int i = b; i < e; i++) {
+        const float *z = j->z + (size_t)i * V;
+        float *p = j->probs + (size_t)i * Vp;
+        float S = j->S[i];
+        if (j->p->allowed) {
+            float m = z[0];
+            for (uint32_t v = 1; v < V; v++)
+                if (z[v] > m)
+                    m = z[v];
+            S = 0.0f;
+            for (uint32_t c = 0; c < nc; c++) {
+                uint32_t b0 = c * CHUNK, n = V - b0 < CHUNK ? V - b0 : CHUNK;
+                for (uint32_t k = 0; k < n; k++)
+                    p[b0 + k] = cm_expf(z[b0 + k] - m);
+                S = S + sum8(p + b0, n);
+            }
+        }
+        for (uint32_t v = 0; v < V; v++)
+            p[v] = p[v] / S;
+        for (uint32_t v = V; v < Vp; v++)
+            p[v] = 0.0f;
+    }
+}
+
+/* Insertion sort by (H ascending, position ascending): deterministic, no global state. */
+static void sort_by_h(const float *H, int32_t *idx, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        idx[i] = (int32_t)i;
+    for (uint32_t i = 1; i < n; i++) {
+        int32_t k = idx[i];
+        uint32_t j = i;
+        while (j > 0 && (H[idx[j - 1]] > H[k]))
+            idx[j] = idx[j - 1], j--;
+        idx[j] = k;
+    }
+}
+
+/* ------------------------------------------------------------------ generation */
+
+static int32_t uniform_id(const gen_params *p, const int32_t *allowed_ids, uint32_t n_allowed,
+                          uint32_t V, uint32_t canvas, uint32_t step, uint32_t pos,
+                          uint32_t purpose)
+{
+    uint32_t w = philox_word(p->seed, canvas, step, pos, purpose);
+    if (!allowed_ids)
+        return (int32_t)philox_id_from_word(w, V);
+    return allowed_ids[philox_id_from_word(w, n_allowed)];
+}
+
+static int is_end(const sampler_ctx *c, int32_t id)
+{
+    if (c->hp->eos_id >= 0 && id == c->hp->eos_id)
+        return 1;
+    return c->tok && tok_is_eog(c->tok, id);
+}
+
+int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_prompt,
+                     const gen_params *p, engine_step_fn on_step, void *user, gen_result *out,
+                     char *err, size_t errlen)
+{
+    const model_hparams *hp = c->hp;
+    uint32_t C = hp->canvas_length, V = hp->vocab, Vp = hp->vocab_pad;
+    uint32_t nc = (V + CHUNK - 1) / CHUNK, N = p->max_steps;
+    memset(out, 0, sizeof *out);
+    if (n_prompt == 0)
+        return fail(err, errlen, ENGINE_EINVAL, "empty prompt");
+    uint64_t n_canvas = ((uint64_t)p->max_new_tokens + C - 1) / C;
+    uint64_t need = (uint64_t)n_prompt + n_canvas * C;
+    if (need > hp->context_length)
+        return fail(err, errlen, ENGINE_ETOOLONG,
+                    "prompt of %u tokens plus %llu canvas(es) of %u needs %llu positions; the "
+                    "model's context is %u",
+                    n_prompt, (unsigned long long)n_canvas, C, (unsigned long long)need,
+                    hp->context_length);
+    double t_start = prof_now();
+    int rc = 0;
+    size_t CV = (size_t)C * V;
+    float *z = malloc(CV * sizeof(float));
+    float *probs = malloc((size_t)C * Vp * sizeof(float));
+    float *chunks = malloc((size_t)C * nc * sizeof(float));
+    float *S = malloc(C * sizeof(float)), *H = malloc(C * sizeof(float));
+    int32_t *a = malloc(C * sizeof(int32_t)), *y = malloc(C * sizeof(int32_t));
+    int32_t *x = malloc(C * sizeof(int32_t)), *aprev = malloc(C * sizeof(int32_t));
+    int32_t *order = malloc(C * sizeof(int32_t));
+    uint8_t *acc_mask = malloc(C);
+    int32_t *tokens = malloc((size_t)n_canvas * C * sizeof(int32_t));
+    int32_t *allowed_ids = NULL;
+    uint32_t n_allowed = V;
+    EVP_MD_CTX *trace = EVP_MD_CTX_new();
+    if (!z || !probs || !chunks || !S || !H || !a || !y || !x || !aprev || !order ||
+        !acc_mask || !tokens || !trace) {
+        rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory for the sampler buffers");
+        goto done;
+    }
+    if (p->allowed) {
+        allowed_ids = malloc((size_t)V * sizeof(int32_t));
+        if (!allowed_ids) {
+            rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory");
+            goto done;
+        }
+        n_allowed = 0;
+        for (uint32_t v = 0; v < V; v++)
+            if (p->allowed[v])
+                allowed_ids[n_allowed++] = (int32_t)v;
+        if (n_allowed == 0) {
+            rc = fail(err, errlen, ENGINE_EINVAL, "the allowed-token mask allows no token");
+            goto done;
+        }
+    }
+    EVP_DigestInit_ex(trace, EVP_sha256(), NULL);
+    if ((rc = c->ops->reset(c->state, (uint32_t)need, err, errlen)))
+        goto done;
+    if ((rc = c->ops->encode(c->state, prompt, n_prompt, 0, err, errlen)))
+        goto done;
+    uint32_t L = n_prompt, n_tok = 0;
+    for (uint32_t canvas = 0; canvas < n_canvas; canvas++) {
+        for (uint32_t i = 0; i < C; i++) {
+            x[i] = uniform_id(p, allowed_ids, n_allowed, V, canvas, 0, i,
+                              PHILOX_PURPOSE_INIT_ID);
+            aprev[i] = -1;
+        }
+        uint32_t run = 0;
+        int have_sc = 0;
+        for (uint32_t k = N; k >= 1; k--) {
+            uint32_t step = N - k;
+            if ((rc = c->ops->decode(c->state, x, C, L, have_sc ? probs : NULL, z, err, errlen)))
+                goto done;
+            out->n_steps++;
+            double t0 = prof_now();
+            engine_step st;
+            memset(&st, 0, sizeof st);
+            unsigned int hl = 32;
+            EVP_Digest(z, CV * sizeof(float), st.logits_hash, &hl, EVP_sha256(), NULL);
+            EVP_DigestUpdate(trace, st.logits_hash, 32);
+            double t1 = prof_now();
+            if (c->prof)
+                c->prof->seconds[PROF_HASH] += t1 - t0;
+            step_job j = {c, p, z, probs, chunks, S, H, a, y, 0.0f, canvas, step};
+            j.tau = p->t_min + (p->t_max - p->t_min) * ((float)k / (float)N);
+            tp_parallel_for(c->tp, (int)C, 1, stats_range, &j);
+            /* Entropy-bound acceptance (A9). */
+            sort_by_h(H, order, C);
+            float acc = 0.0f;
+            uint32_t n_acc = 0;
+            for (uint32_t r = 0; r < C; r++) {
+                int32_t i = order[r];
+                acc_mask[i] = acc <= p->entropy_bound;
+                n_acc += acc_mask[i];
+                acc = acc + H[i];
+            }
+            for (uint32_t i = 0; i < C; i++)
+                x[i] = acc_mask[i] ? y[i]
+                                   : uniform_id(p, allowed_ids, n_allowed, V, canvas, step, i,
+                                                PHILOX_PURPOSE_RENOISE_ID);
+            float hsum = 0.0f;
+            for (uint32_t i = 0; i < C; i++)
+                hsum = hsum + H[i];
+            float mean_h = hsum / (float)C;
+            int same = memcmp(a, aprev, C * sizeof(int32_t)) == 0;
+            run = same ? run + 1 : 0;
+            memcpy(aprev, a, C * sizeof(int32_t));
+            int stop = run >= p->stability_threshold && mean_h < p->confidence_threshold;
+            if (c->prof)
+                c->prof->seconds[PROF_SAMPLER] += prof_now() - t1;
+            if (on_step) {
+                st.canvas = (int)canvas;
+                st.step = (int)step;
+                st.argmax = a;
+                st.canvas_length = C;
+                st.mean_entropy = mean_h;
+                st.n_accepted = n_acc;
+                if (on_step(user, &st)) {
+                    rc = fail(err, errlen, ENGINE_ECANCELLED, "generation cancelled at canvas %u step %u",
+                              canvas, step);
+                    goto done;
+                }
+            }
+            if (stop || k == 1)
+                break;
+            t0 = prof_now();
+            tp_parallel_for(c->tp, (int)C, 1, sc_range, &j);
+            have_sc = 1;
+            if (c->prof)
+                c->prof->seconds[PROF_SC_PREP] += prof_now() - t0;
+        }
+        /* Commit the argmax canvas. */
+        out->n_canvases++;
+        uint32_t keep = C;
+        int end = 0;
+        for (uint32_t i = 0; i < C; i++)
+            if (is_end(c, a[i])) {
+                keep = i + 1;
+                end = 1;
+                break;
+            }
+        if (n_tok + keep >= p->max_new_tokens) {
+            if (n_tok + keep > p->max_new_tokens)
+                keep = p->max_new_tokens - n_tok;
+            end = 1;
+        }
+        memcpy(tokens + n_tok, a, keep * sizeof(int32_t));
+        n_tok += keep;
+        if (end || canvas + 1 == n_canvas)
+            break;
+        if ((rc = c->ops->encode(c->state, a, C, L, err, errlen)))
+            goto done;
+        L += C;
+    }
+    for (uint32_t i = 0; i < n_tok; i++) {
+        uint8_t le[4] = {(uint8_t)tokens[i], (uint8_t)(tokens[i] >> 8),
+                         (uint8_t)(tokens[i] >> 16), (uint8_t)((uint32_t)tokens[i] >> 24)};
+        EVP_DigestUpdate(trace, le, 4);
+    }
+    unsigned int tl = 32;
+    EVP_DigestFinal_ex(trace, out->trace_hash, &tl);
+    out->tokens = tokens;
+    out->n_tokens = n_tok;
+    tokens = NULL;
+    out->seconds = prof_now() - t_start;
+done:
+    if (rc) {
+        uint32_t keep_steps = out->n_steps, keep_canvases = out->n_canvases;
+        memset(out, 0, sizeof *out);
+        out->n_steps = keep_steps;
+        out->n_canvases = keep_canvases;
+    }
+    EVP_MD_CTX_free(trace);
+    free(z);
+    free(probs);
+    free(chunks);
+    free(S);
+    free(H);
+    free(a);
+    free(y);
+    free(x);
+    free(aprev);
+    free(order);
+    free(acc_mask);
+    free(tokens);
+    free(allowed_ids);
+    return rc;
+}

@@ -1,0 +1,41 @@
+/*
+ * The block-diffusion sampler (diffusiongemma.md §4) with the canonical choices of
+ * docs/arithmetic.md A9/A10: prefill, then canvas after canvas of entropy-bound denoising
+ * steps, commit of the argmax canvas, EOS trim, re-encoding of the committed canvas.
+ *
+ * Runs on the host over the logits a backend returns, so every backend shares it.
+ */
+#ifndef SIBYL_INFERENCE_SAMPLER_H
+#define SIBYL_INFERENCE_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "inference/backend.h"
+#include "inference/engine.h"
+#include "inference/model.h"
+#include "inference/profile.h"
+#include "inference/threadpool.h"
+
+typedef struct {
+    const backend_ops *ops;
+    void *state;              /* the backend's state for this model */
+    const model_hparams *hp;
+    const tokenizer *tok;     /* for tok_is_eog; may be NULL (then only hp->eos_id ends) */
+    threadpool *tp;           /* parallelises the per-position work; may be NULL */
+    engine_profile *prof;     /* sampler timings; may be NULL */
+} sampler_ctx;
+
+/* Per-position statistics of one canvas row of tempered logits z[0..V) (A9), restricted to
+ * the ids with allowed[v] != 0 (allowed NULL = all). e (V floats) receives e_v (0 for
+ * disallowed ids); chunk_sums ((V+1023)/1024 floats) the chunk sums. Returns S; writes H, the
+ * argmax and the drawn id for uniform u. */
+float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float u, float *e,
+                       float *chunk_sums, float *H, int32_t *argmax, int32_t *drawn);
+
+/* The whole generation. Same contract as engine_generate. */
+int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_prompt,
+                     const gen_params *p, engine_step_fn on_step, void *user, gen_result *out,
+                     char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,247 @@
+/*
+ * Golden fixtures (arithmetic.md "How it is checked"): for fixed tiny models, prompts, params
+ * and seeds, the sha256 of every denoising step's logits, the output tokens and the trace hash
+ * are stored in tests/inference/golden/<case>.txt. This test regenerates each model, checks
+ * its file sha256 first (so a change in the model writer is reported as such, not as an
+ * arithmetic change), then reproduces the fixture bit-exactly with 1 and 2 threads on every
+ * kernel path this CPU offers. Run under -O3 (Release) and -O0 (ASan) by scripts/test.
+ *
+ * `test_golden --update` rewrites the fixtures. Do that only on purpose, together with a bump
+ * of ENGINE_ARITH_VERSION whenever a bit of the output changes (docs/arithmetic.md).
+ */
+#include <openssl/evp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "inference/engine.h"
+#include "inference/matmul.h"
+#include "tests/inference/testmodel.h"
+
+#define GOLDEN_DIR "tests/inference/golden"
+#define MAX_STEPS 512
+
+typedef struct {
+    const char *name;
+    testmodel_opts model;
+    int32_t prompt[32];
+    uint32_t n_prompt;
+    uint64_t seed;
+    uint32_t steps;           /* 0 = model default */
+    float t_min, t_max, bound;/* 0 = default */
+    uint32_t max_new;
+    int mask;                 /* 1: allow ids 4..399 except the end-of-generation ids */
+} golden_case;
+
+static const golden_case cases[] = {
+    {"tiny_q8_one_canvas",
+     {.type = GGML_TYPE_Q8_0, .seed = 1},
+     {2, 105, 236, 107, 120, 130, 140, 150, 200, 210, 220, 230, 240, 250, 300, 310, 320, 106, 107, 105},
+     20, 7, 0, 0, 0, 0, 16, 0},
+    {"tiny_q8_three_canvases_masked",
+     {.type = GGML_TYPE_Q8_0, .seed = 1},
+     {2, 111, 222, 333, 444, 155, 166, 177, 188, 199, 211, 300},
+     12, 123456789012345ULL, 5, 0, 0, 0, 40, 1},
+    {"tiny_f32_split_experts",
+     {.type = GGML_TYPE_F32, .split_experts = 1, .seed = 5},
+     {2, 9, 8, 7, 6, 5, 400, 401, 402},
+     9, 99, 8, 0.3f, 1.2f, 2.0f, 16, 0},
+};
+
+typedef struct {
+    uint32_t n;
+    int canvas[MAX_STEPS], step[MAX_STEPS];
+    uint8_t hash[MAX_STEPS][32];
+} step_log;
+
+static int log_step(void *user, const engine_step *s)
+{
+    step_log *l = user;
+    if (l->n < MAX_STEPS) {
+        l->canvas[l->n] = s->canvas;
+        l->step[l->n] = s->step;
+        memcpy(l->hash[l->n], s->logits_hash, 32);
+    }
+    l->n++;
+    return 0;
+}
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static void file_sha256(const char *path, char *out_hex)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    uint8_t buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        EVP_DigestUpdate(c, buf, n);
+    fclose(f);
+    uint8_t d[32];
+    unsigned int dl = 32;
+    EVP_DigestFinal_ex(c, d, &dl);
+    EVP_MD_CTX_free(c);
+    hex(d, 32, out_hex);
+}
+
+/* The fixture text of one run (everything that must be reproduced). */
+static char *run_case(const golden_case *gc, const char *model_path, int threads)
+{
+    char err[256];
+    engine_options eo = {model_path, ENGINE_BACKEND_CPU, threads};
+    engine *e;
+    if (engine_open(&eo, &e, err, sizeof err))
+        fail_msg("%s: engine_open: %s", gc->name, err);
+    gen_params p;
+    gen_params_default(e, &p);
+    p.seed = gc->seed;
+    if (gc->steps)
+        p.max_steps = gc->steps;
+    if (gc->t_min > 0)
+        p.t_min = gc->t_min;
+    if (gc->t_max > 0)
+        p.t_max = gc->t_max;
+    if (gc->bound > 0)
+        p.entropy_bound = gc->bound;
+    p.max_new_tokens = gc->max_new;
+    uint8_t allowed[TM_VOCAB];
+    if (gc->mask) {
+        for (int v = 0; v < TM_VOCAB; v++)
+            allowed[v] = v >= 4 && v < 400 && v != 50 && v != 106;
+        p.allowed = allowed;
+    }
+    step_log *log = calloc(1, sizeof *log);
+    gen_result r;
+    if (engine_generate(e, gc->prompt, gc->n_prompt, &p, log_step, log, &r, err, sizeof err))
+        fail_msg("%s: engine_generate: %s", gc->name, err);
+    assert_int_equal(log->n, r.n_steps);
+    assert_true(log->n <= MAX_STEPS);
+    size_t cap = 256 + (size_t)log->n * 96 + (size_t)r.n_tokens * 12;
+    char *txt = malloc(cap), h[65];
+    size_t o = 0;
+    o += (size_t)snprintf(txt + o, cap - o, "steps %u canvases %u\n", r.n_steps, r.n_canvases);
+    for (uint32_t i = 0; i < log->n; i++) {
+        hex(log->hash[i], 32, h);
+        o += (size_t)snprintf(txt + o, cap - o, "step %d %d %s\n", log->canvas[i], log->step[i], h);
+    }
+    o += (size_t)snprintf(txt + o, cap - o, "tokens");
+    for (uint32_t i = 0; i < r.n_tokens; i++)
+        o += (size_t)snprintf(txt + o, cap - o, " %d", r.tokens[i]);
+    hex(r.trace_hash, 32, h);
+    snprintf(txt + o, cap - o, "\ntrace %s\n", h);
+    gen_result_free(&r);
+    free(log);
+    engine_close(e);
+    return txt;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    size_t got = fread(b, 1, (size_t)n, f);
+    b[got] = 0;
+    fclose(f);
+    return b;
+}
+
+static int g_update;
+static char g_dir[64];
+
+static void check_case(const golden_case *gc)
+{
+    char model_path[128], fixture[256], sha[65];
+    snprintf(model_path, sizeof model_path, "%s/%s.gguf", g_dir, gc->name);
+    char err[256];
+    if (testmodel_write(model_path, &gc->model, err, sizeof err))
+        fail_msg("%s: writing the model: %s", gc->name, err);
+    file_sha256(model_path, sha);
+    snprintf(fixture, sizeof fixture, GOLDEN_DIR "/%s.txt", gc->name);
+    if (g_update) {
+        assert_int_equal(kernels_select(KERNEL_PORTABLE), 0);
+        char *txt = run_case(gc, model_path, 1);
+        FILE *f = fopen(fixture, "w");
+        assert_non_null(f);
+        fprintf(f, "# golden fixture, profile %s; regenerate with build/tests/inference/test_golden --update\n",
+                ENGINE_ARITH_VERSION);
+        fprintf(f, "model_sha256 %s\n%s", sha, txt);
+        fclose(f);
+        free(txt);
+        printf("updated %s\n", fixture);
+        return;
+    }
+    char *want = read_file(fixture);
+    if (!want)
+        fail_msg("%s: fixture %s missing (run test_golden --update)", gc->name, fixture);
+    char *body = strstr(want, "model_sha256 ");
+    assert_non_null(body);
+    if (strncmp(body + 13, sha, 64))
+        fail_msg("%s: the test model file changed (sha256 %s, fixture has %.64s): the model "
+                 "writer changed, not necessarily the arithmetic",
+                 gc->name, sha, body + 13);
+    const char *expect = strchr(body, '\n') + 1;
+    kernel_path paths[] = {KERNEL_PORTABLE, KERNEL_AVX2, KERNEL_AVX512VNNI};
+    kernel_path before = kernels_selected();
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (kernels_select(paths[i]))
+            continue;
+        for (int threads = 1; threads <= 2; threads++) {
+            char *got = run_case(gc, model_path, threads);
+            if (strcmp(got, expect))
+                fail_msg("%s: path %s, %d threads: output differs from %s\n--- got:\n%s--- want:\n%s",
+                         gc->name, kernel_path_name(paths[i]), threads, fixture, got, expect);
+            free(got);
+        }
+        printf("%s: %s path matches (1 and 2 threads)\n", gc->name, kernel_path_name(paths[i]));
+    }
+    kernels_select(before);
+    free(want);
+}
+
+static void test_case0(void **st) { (void)st; check_case(&cases[0]); }
+static void test_case1(void **st) { (void)st; check_case(&cases[1]); }
+static void test_case2(void **st) { (void)st; check_case(&cases[2]); }
+
+static int setup(void **st)
+{
+    (void)st;
+    snprintf(g_dir, sizeof g_dir, "/tmp/sibyl-golden-XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    g_update = argc > 1 && !strcmp(argv[1], "--update");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_case0),
+        cmocka_unit_test(test_case1),
+        cmocka_unit_test(test_case2),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
