@@ -119,7 +119,8 @@ int cmd_bench(int argc, char **argv)
     p.max_steps = (uint32_t)steps;
     p.confidence_threshold = 0.0f; /* never stop early: every canvas runs all steps */
     p.max_new_tokens = (uint32_t)(canvases * info->canvas_length);
-    /* End-of-generation ids are excluded so that every requested canvas runs. */
+    /* With several canvases, end-of-generation ids are excluded so that every requested canvas
+     * runs (an allowed mask costs a second softmax per position for self-conditioning). */
     uint8_t *allowed = malloc(info->vocab_size);
     int32_t *prompt = malloc(prompt_len * sizeof *prompt);
     if (!allowed || !prompt) {
@@ -128,7 +129,8 @@ int cmd_bench(int argc, char **argv)
     }
     for (uint32_t v = 0; v < info->vocab_size; v++)
         allowed[v] = !tok_is_eog(tok, (int32_t)v);
-    p.allowed = allowed;
+    if (canvases > 1)
+        p.allowed = allowed;
     for (unsigned long long i = 0; i < prompt_len; i++)
         prompt[i] = (int32_t)(4 + (i * 7919) % (info->vocab_size > 8 ? info->vocab_size - 4 : 1));
     if (prompt_len && tok_bos(tok) >= 0)
@@ -139,8 +141,8 @@ int cmd_bench(int argc, char **argv)
     engine_profile_reset(e);
     gen_result r;
     b.t_begin = b.last = prof_now();
-    int rc = engine_generate(e, prompt, (uint32_t)prompt_len, &p, bench_step, &b, &r, err,
-                             sizeof err);
+    int rc =
+        engine_generate(e, prompt, (uint32_t)prompt_len, &p, bench_step, &b, &r, err, sizeof err);
     if (rc) {
         fprintf(stderr, "sibyl bench: %s\n", err);
         engine_close(e);
@@ -179,14 +181,18 @@ int cmd_bench(int argc, char **argv)
                mm > 0 ? 1e3 * step / mm : 0.0);
     }
     printf("peak RSS: %.1f MiB\n", ru.ru_maxrss / 1024.0);
+    double cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+                 (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+    printf("process CPU time %.1f s over %.1f s wall since start (load included): %.2f cores "
+           "busy; below the thread count means the machine is shared\n",
+           cpu, prof_now() - t0, cpu / (prof_now() - t0));
     uint32_t n_mapped, n_conv;
     const char *conv_types;
     engine_weight_counts(e, &n_mapped, &n_conv, &conv_types);
     printf("weights: %u Q8_0 matrices (%.1f MiB) used in place from the mmap, not copied; "
            "%u matrices converted at load (%s); owned copies %.1f MiB incl. the transposed "
            "embedding\n",
-           n_mapped, mapped / 1048576.0, n_conv, n_conv ? conv_types : "none",
-           owned / 1048576.0);
+           n_mapped, mapped / 1048576.0, n_conv, n_conv ? conv_types : "none", owned / 1048576.0);
     gen_result_free(&r);
     free(allowed);
     free(prompt);

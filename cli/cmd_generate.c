@@ -19,19 +19,18 @@
 
 static void generate_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sibyl generate -m MODEL.gguf -p PROMPT [options]\n"
-            "  -m, --model FILE        GGUF model (arch diffusion-gemma)\n"
-            "  -p, --prompt TEXT       the prompt\n"
-            "      --chat              wrap the prompt in the Gemma 4 chat template\n"
-            "      --system TEXT       system message (with --chat)\n"
-            "      --seed N            64-bit seed (default 0)\n"
-            "      --steps N           denoising steps per canvas (default: the model's)\n"
-            "      --max-new-tokens N  (default: one canvas)\n"
-            "      --threads N         CPU threads (default: all cores)\n"
-            "      --backend cpu|cuda  (default cpu)\n"
-            "      --trace-hash        print 'trace-hash: <hex>' as the last line\n"
-            "      --quiet             no progress output\n");
+    fprintf(f, "usage: sibyl generate -m MODEL.gguf -p PROMPT [options]\n"
+               "  -m, --model FILE        GGUF model (arch diffusion-gemma)\n"
+               "  -p, --prompt TEXT       the prompt\n"
+               "      --chat              wrap the prompt in the Gemma 4 chat template\n"
+               "      --system TEXT       system message (with --chat)\n"
+               "      --seed N            64-bit seed (default 0)\n"
+               "      --steps N           denoising steps per canvas (default: the model's)\n"
+               "      --max-new-tokens N  (default: one canvas)\n"
+               "      --threads N         CPU threads (default: all cores)\n"
+               "      --backend cpu|cuda  (default cpu)\n"
+               "      --trace-hash        print 'trace-hash: <hex>' as the last line\n"
+               "      --quiet             no progress output\n");
 }
 
 /* Parses an unsigned decimal number; -1 on junk or overflow beyond max. */
@@ -95,18 +94,18 @@ int cmd_generate(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEEDV                                                                                  \
-    if (!v) {                                                                                  \
-        fprintf(stderr, "sibyl generate: %s needs a value\n", a);                              \
-        return 2;                                                                              \
-    }                                                                                          \
+#define NEEDV                                                                                      \
+    if (!v) {                                                                                      \
+        fprintf(stderr, "sibyl generate: %s needs a value\n", a);                                  \
+        return 2;                                                                                  \
+    }                                                                                              \
     i++;
-#define NUM(dst, max)                                                                          \
-    NEEDV if (parse_u64(v, max, &dst))                                                     \
-    {                                                                                          \
-        fprintf(stderr, "sibyl generate: %s: '%s' is not a number in 0..%llu\n", a, v,         \
-                (unsigned long long)(max));                                                    \
-        return 2;                                                                              \
+#define NUM(dst, max)                                                                              \
+    NEEDV if (parse_u64(v, max, &dst))                                                             \
+    {                                                                                              \
+        fprintf(stderr, "sibyl generate: %s: '%s' is not a number in 0..%llu\n", a, v,             \
+                (unsigned long long)(max));                                                        \
+        return 2;                                                                                  \
     }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             generate_usage(stdout);
@@ -225,9 +224,8 @@ int cmd_generate(int argc, char **argv)
     fputc('\n', stdout);
     free(text);
     if (!quiet)
-        fprintf(stderr, "%u tokens, %u canvas(es), %u steps in %.3f s: %.1f tokens/s\n",
-                r.n_tokens, r.n_canvases, r.n_steps, r.seconds,
-                r.seconds > 0 ? r.n_tokens / r.seconds : 0.0);
+        fprintf(stderr, "%u tokens, %u canvas(es), %u steps in %.3f s: %.1f tokens/s\n", r.n_tokens,
+                r.n_canvases, r.n_steps, r.seconds, r.seconds > 0 ? r.n_tokens / r.seconds : 0.0);
     if (trace) {
         printf("trace-hash: ");
         for (int i = 0; i < 32; i++)

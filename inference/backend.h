@@ -34,8 +34,8 @@ typedef struct backend_ops {
      * positions), bidirectional, reading the cache. sc_probs: the self-conditioning
      * probabilities (n rows of vocab_pad floats, zero in the padding) or NULL on a canvas's
      * first step. Writes n x vocab softcapped logits (row stride vocab). */
-    int (*decode)(void *state, const int32_t *ids, uint32_t n, uint32_t pos0,
-                  const float *sc_probs, float *logits, char *err, size_t errlen);
+    int (*decode)(void *state, const int32_t *ids, uint32_t n, uint32_t pos0, const float *sc_probs,
+                  float *logits, char *err, size_t errlen);
     /* Optional: per-op timings since the last reset of the profile (may be NULL). */
     engine_profile *(*profile)(void *state);
 } backend_ops;

@@ -132,9 +132,18 @@ void engine_close(engine *e)
     free(e);
 }
 
-const engine_info *engine_get_info(const engine *e) { return &e->info; }
-const tokenizer *engine_get_tokenizer(const engine *e) { return e->tok; }
-const char *engine_backend_name(const engine *e) { return e->ops->name; }
+const engine_info *engine_get_info(const engine *e)
+{
+    return &e->info;
+}
+const tokenizer *engine_get_tokenizer(const engine *e)
+{
+    return e->tok;
+}
+const char *engine_backend_name(const engine *e)
+{
+    return e->ops->name;
+}
 
 void gen_params_default(const engine *e, gen_params *p)
 {
@@ -205,8 +214,8 @@ int engine_generate(engine *e, const int32_t *prompt, uint32_t n_prompt, const g
     for (uint32_t i = 0; i < n_prompt; i++)
         if (prompt[i] < 0 || (uint32_t)prompt[i] >= e->m->hp.vocab)
             return fail(err, errlen, ENGINE_EINVAL,
-                        "prompt token %d at index %u is outside the vocabulary (%u)", prompt[i],
-                        i, e->m->hp.vocab);
+                        "prompt token %d at index %u is outside the vocabulary (%u)", prompt[i], i,
+                        e->m->hp.vocab);
     sampler_ctx c = {e->ops, e->state, &e->m->hp, e->tok, e->tp, &e->sampler_prof};
     return sampler_generate(&c, prompt, n_prompt, p, on_step, user, out, err, errlen);
 }

@@ -25,21 +25,21 @@ typedef struct {
     const model *m;
     threadpool *tp;
     int nt;
-    uint32_t T;           /* max rows per pass */
+    uint32_t T; /* max rows per pass */
     uint32_t cap, n_cached;
-    float **kc, **vc;     /* per layer: cap x (n_kv*d) */
+    float **kc, **vc; /* per layer: cap x (n_kv*d) */
     /* activations, T rows each */
     float *x, *r, *h, *q, *k, *v, *att, *tmp, *mlp, *moe, *gate, *up, *emb;
-    float *rlog;          /* T x n_exp */
-    int32_t *top_e;       /* T x k */
+    float *rlog;    /* T x n_exp */
+    int32_t *top_e; /* T x k */
     float *top_w;
     int32_t *exp_count, *exp_off, *exp_tok; /* counting sort of (token, slot) by expert */
     float *exp_w;
-    float *e_gu, *e_act, *e_out; /* expert scratch: T x 2F, T x F, T x H */
-    q8_act a_in, a_big, a_g;     /* quantised activations (capacity T x max K) */
+    float *e_gu, *e_act, *e_out;      /* expert scratch: T x 2F, T x F, T x H */
+    q8_act a_in, a_big, a_g;          /* quantised activations (capacity T x max K) */
     float *rope_cos[2], *rope_sin[2]; /* [sliding?1:0]: T x rope_dims/2 */
     float *freq[2];
-    float *scores;        /* nt x (cap + T) */
+    float *scores; /* nt x (cap + T) */
     engine_profile prof;
 } cpu_state;
 
@@ -165,10 +165,12 @@ static void cpu_destroy(void *state)
         }
     free(s->kc);
     free(s->vc);
-    float *bufs[] = {s->x,     s->r,     s->h,     s->q,     s->k,     s->v,        s->att,
-                     s->tmp,   s->mlp,   s->moe,   s->gate,  s->up,    s->emb,      s->rlog,
-                     s->top_w, s->exp_w, s->e_gu,  s->e_act, s->e_out, s->scores,   s->freq[0],
-                     s->freq[1], s->rope_cos[0], s->rope_cos[1], s->rope_sin[0], s->rope_sin[1]};
+    float *bufs[] = {s->x,          s->r,       s->h,           s->q,           s->k,
+                     s->v,          s->att,     s->tmp,         s->mlp,         s->moe,
+                     s->gate,       s->up,      s->emb,         s->rlog,        s->top_w,
+                     s->exp_w,      s->e_gu,    s->e_act,       s->e_out,       s->scores,
+                     s->freq[0],    s->freq[1], s->rope_cos[0], s->rope_cos[1], s->rope_sin[0],
+                     s->rope_sin[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(s->top_e);
@@ -181,7 +183,10 @@ static void cpu_destroy(void *state)
     free(s);
 }
 
-static float *fa(size_t n) { return malloc((n ? n : 1) * sizeof(float)); }
+static float *fa(size_t n)
+{
+    return malloc((n ? n : 1) * sizeof(float));
+}
 
 /* Rotation frequencies (A6): f_i = exp(-(2i/n_rot) * log(theta)); for global layers a
  * rope_freqs entry divides f_i, and an entry >= 1e29 means no rotation (f_i = 0). */
@@ -255,7 +260,8 @@ static int cpu_create(const model *m, threadpool *tp, void **state, char *err, s
              s->freq[0] && s->freq[1] && s->rope_cos[0] && s->rope_cos[1] && s->rope_sin[0] &&
              s->rope_sin[1];
     ok = ok && q8_act_alloc(&s->a_in, (int)T, (int)kmax) == 0;
-    ok = ok && q8_act_alloc(&s->a_big, (int)T, (int)(kmax > hp->vocab_pad ? kmax : hp->vocab_pad)) == 0;
+    ok = ok &&
+         q8_act_alloc(&s->a_big, (int)T, (int)(kmax > hp->vocab_pad ? kmax : hp->vocab_pad)) == 0;
     ok = ok && q8_act_alloc(&s->a_g, (int)T, (int)H) == 0;
     s->kc = calloc(hp->n_layers, sizeof(float *));
     s->vc = calloc(hp->n_layers, sizeof(float *));
@@ -346,6 +352,19 @@ static void qkv_prep_range(void *arg, int b, int e, int wk)
     }
 }
 
+/* o[i] = o[i] + p * v[i]: one multiply and one add per element, in that order, so wider
+ * vectors give the same bits; cloned for AVX2 where the CPU has it. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void
+axpy(float *o, float p, const float *v, int d)
+{
+    for (int i = 0; i < d; i++)
+        o[i] = o[i] + p * v[i];
+}
+
 /* A7: one (token, query head) per item. Visible keys in increasing position order: cached
  * positions [lo, hi) then (decoder) the canvas's own T keys. */
 static void attn_range(void *arg, int b, int e, int wk)
@@ -385,18 +404,10 @@ static void attn_range(void *arg, int b, int e, int wk)
         float *o = s->att + ((size_t)t * nh + h) * d;
         for (int i = 0; i < d; i++)
             o[i] = 0.0f;
-        for (uint32_t p = lo; p < hi; p++) {
-            const float *vv = vc + (size_t)p * kvw + (size_t)hk * d;
-            float pj = sc[p - lo];
-            for (int i = 0; i < d; i++)
-                o[i] = o[i] + pj * vv[i];
-        }
-        for (int u = 0; u < n_own; u++) {
-            const float *vv = s->v + (size_t)u * kvw + (size_t)hk * d;
-            float pj = sc[(hi - lo) + (uint32_t)u];
-            for (int i = 0; i < d; i++)
-                o[i] = o[i] + pj * vv[i];
-        }
+        for (uint32_t p = lo; p < hi; p++)
+            axpy(o, sc[p - lo], vc + (size_t)p * kvw + (size_t)hk * d, d);
+        for (int u = 0; u < n_own; u++)
+            axpy(o, sc[(hi - lo) + (uint32_t)u], s->v + (size_t)u * kvw + (size_t)hk * d, d);
     }
 }
 
@@ -681,8 +692,7 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
     tp_parallel_for(s->tp, T, 4, attn_res_range, &rj);
     memcpy(s->r, s->x, (size_t)T * H * sizeof(float));
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
-    dense_mlp(s, s->r, L->ffn_norm, &L->ffn_gate, &L->ffn_up, &L->ffn_down, s->mlp, T,
-              PROF_MM_MLP);
+    dense_mlp(s, s->r, L->ffn_norm, &L->ffn_gate, &L->ffn_up, &L->ffn_down, s->mlp, T, PROF_MM_MLP);
     if (hp->n_exp)
         moe(s, L, T);
     t0 = prof_now();
@@ -716,8 +726,9 @@ static int check_ids(cpu_state *s, const int32_t *ids, uint32_t n, char *err, si
 {
     for (uint32_t i = 0; i < n; i++)
         if (ids[i] < 0 || (uint32_t)ids[i] >= s->m->hp.vocab)
-            return fail(err, errlen, EINVAL_, "token id %d at index %u is outside the vocabulary (%u)",
-                        ids[i], i, s->m->hp.vocab);
+            return fail(err, errlen, EINVAL_,
+                        "token id %d at index %u is outside the vocabulary (%u)", ids[i], i,
+                        s->m->hp.vocab);
     return 0;
 }
 
@@ -855,7 +866,10 @@ static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
     return 0;
 }
 
-static engine_profile *cpu_profile(void *state) { return &((cpu_state *)state)->prof; }
+static engine_profile *cpu_profile(void *state)
+{
+    return &((cpu_state *)state)->prof;
+}
 
 static const backend_ops cpu_ops = {
     .name = "cpu",
@@ -867,7 +881,10 @@ static const backend_ops cpu_ops = {
     .profile = cpu_profile,
 };
 
-const backend_ops *cpu_backend(void) { return &cpu_ops; }
+const backend_ops *cpu_backend(void)
+{
+    return &cpu_ops;
+}
 
 const float *cpu_backend_kv(void *state, uint32_t layer, int which, uint32_t *n_cached)
 {

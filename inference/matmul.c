@@ -9,6 +9,7 @@
 #include "inference/matmul.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "inference/matmul_internal.h"
 
@@ -198,6 +199,49 @@ static void mm_range(void *arg, int begin, int end, int worker)
     task->fn(task->job, begin, end);
 }
 
+/* Builds the token-interleaved copy of A described in matmul_internal.h. */
+static int pack_activations(mm_job *job, void **mem)
+{
+    const q8_act *A = job->A;
+    const int nb = job->nb, K = A->cols;
+    const size_t groups = ((size_t)A->rows + MM_TGROUP - 1) / MM_TGROUP;
+    const size_t nblk = groups * (size_t)nb; /* (group, block) pairs */
+    const size_t qbytes = nblk * MM_TGROUP * QK;
+    const size_t sbytes = nblk * MM_TGROUP * sizeof(float);
+    uint8_t *m = aligned_alloc(64, qbytes + 2 * sbytes);
+    if (!m)
+        return -1;
+    int8_t *apack = (int8_t *)m;
+    float *adp = (float *)(m + qbytes);
+    int32_t *asn = (int32_t *)(m + qbytes + sbytes);
+    for (size_t G = 0; G < groups; G++)
+        for (int b = 0; b < nb; b++)
+            for (int j = 0; j < MM_TGROUP; j++) {
+                const size_t t = G * MM_TGROUP + (size_t)j;
+                const size_t o = (G * (size_t)nb + (size_t)b) * MM_TGROUP + (size_t)j;
+                int8_t *dst = apack + o * QK;
+                if (t < (size_t)A->rows) {
+                    const int8_t *src = A->q + t * (size_t)K + (size_t)b * QK;
+                    int32_t s = 0;
+                    for (int i = 0; i < QK; i++) {
+                        dst[i] = src[i];
+                        s += src[i];
+                    }
+                    adp[o] = A->d[t * (size_t)nb + (size_t)b];
+                    asn[o] = -128 * s;
+                } else {
+                    memset(dst, 0, QK);
+                    adp[o] = 0.0f;
+                    asn[o] = 0;
+                }
+            }
+    job->apack = apack;
+    job->adp = adp;
+    job->asn = asn;
+    *mem = m;
+    return 0;
+}
+
 int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool *tp)
 {
     if (!W || !A || !y || W->cols != A->cols || W->cols % QK != 0 || ldy < W->rows ||
@@ -205,35 +249,20 @@ int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool
         return -1;
     if (W->rows == 0 || A->rows == 0)
         return 0;
-    mm_job job = {.W = W, .A = A, .y = y, .ldy = ldy, .nb = W->cols / QK, .asum = NULL};
+    mm_job job = {.W = W, .A = A, .y = y, .ldy = ldy, .nb = W->cols / QK};
     struct mm_task task = {.job = &job, .fn = q8_matmul_rows_portable};
     int grain = 4;
-    int32_t *asum = NULL;
+    void *packed = NULL;
 #ifdef SIBYL_HAVE_X86_KERNELS
     kernel_path path = kernels_selected();
-    if (path == KERNEL_AVX2) {
-        task.fn = q8_matmul_rows_avx2;
-        grain = 8;
-    } else if (path == KERNEL_AVX512VNNI) {
-        /* The VNNI kernel multiplies unsigned (w + 128) by signed a and subtracts
-         * 128 * sum(a) per token block; those sums are computed once here. */
-        size_t n = (size_t)A->rows * (size_t)job.nb;
-        asum = malloc(n * sizeof *asum);
-        if (!asum)
+    if (path == KERNEL_AVX2 || path == KERNEL_AVX512VNNI) {
+        if (pack_activations(&job, &packed) != 0)
             return -1;
-        for (size_t i = 0; i < n; i++) {
-            const int8_t *q = A->q + i * QK;
-            int32_t s = 0;
-            for (int k = 0; k < QK; k++)
-                s += q[k];
-            asum[i] = 128 * s;
-        }
-        job.asum = asum;
-        task.fn = q8_matmul_rows_avx512vnni;
-        grain = 16;
+        task.fn = path == KERNEL_AVX2 ? q8_matmul_rows_avx2 : q8_matmul_rows_avx512vnni;
+        grain = path == KERNEL_AVX2 ? 8 : 16;
     }
 #endif
     tp_parallel_for(tp, W->rows, grain, mm_range, &task);
-    free(asum);
+    free(packed);
     return 0;
 }

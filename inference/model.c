@@ -127,18 +127,18 @@ static int read_hparams(model *m, char *err, size_t errlen)
         return fail(err, errlen, EMODEL, "unknown architecture '%.*s' (this engine runs '%s')",
                     (int)(alen > 64 ? 64 : alen), arch, MODEL_ARCH);
     int rc;
-#define U32(k, dst)                                                                            \
-    if ((rc = get_u32(m, k, dst, 1, err, errlen)))                                              \
+#define U32(k, dst)                                                                                \
+    if ((rc = get_u32(m, k, dst, 1, err, errlen)))                                                 \
         return rc;
-#define U32_OPT(k, dst, def)                                                                   \
-    if ((rc = get_u32(m, k, dst, 0, err, errlen)) < 0)                                          \
-        return rc;                                                                              \
-    if (rc == 1)                                                                                \
+#define U32_OPT(k, dst, def)                                                                       \
+    if ((rc = get_u32(m, k, dst, 0, err, errlen)) < 0)                                             \
+        return rc;                                                                                 \
+    if (rc == 1)                                                                                   \
         *(dst) = (def);
-#define F32_OPT(k, dst, def)                                                                   \
-    if ((rc = get_f32(m, k, dst, 0, err, errlen)) < 0)                                          \
-        return rc;                                                                              \
-    if (rc == 1)                                                                                \
+#define F32_OPT(k, dst, def)                                                                       \
+    if ((rc = get_f32(m, k, dst, 0, err, errlen)) < 0)                                             \
+        return rc;                                                                                 \
+    if (rc == 1)                                                                                   \
         *(dst) = (def);
     U32(KEY("block_count"), &hp->n_layers);
     U32(KEY("embedding_length"), &hp->hidden);
@@ -201,8 +201,7 @@ static int read_hparams(model *m, char *err, size_t errlen)
     if (!(hp->rope_base > 0) || !(hp->rope_base_swa > 0) || !(hp->eps > 0) || hp->softcap < 0)
         return fail(err, errlen, EMODEL, "model metadata: rope bases, epsilon must be > 0");
     if (hp->n_exp) {
-        if (hp->n_exp_used == 0 || hp->n_exp_used > hp->n_exp || hp->exp_ff == 0 ||
-            hp->exp_ff % QK)
+        if (hp->n_exp_used == 0 || hp->n_exp_used > hp->n_exp || hp->exp_ff == 0 || hp->exp_ff % QK)
             return fail(err, errlen, EMODEL,
                         "model metadata: expert_used_count %u (of %u) and "
                         "expert_feed_forward_length %u invalid (need 1..count, multiple of %d)",
@@ -239,8 +238,7 @@ static int find_checked(model *m, const char *name, const int64_t *want, int nd,
             return 1;
         char ws[96];
         fmt_shape(ws, sizeof ws, want, nd);
-        return fail(err, errlen, EMODEL, "model tensor '%s' missing (expected shape %s)", name,
-                    ws);
+        return fail(err, errlen, EMODEL, "model tensor '%s' missing (expected shape %s)", name, ws);
     }
     int ok = 1;
     for (int i = 0; i < GGUF_MAX_DIMS; i++)
@@ -329,9 +327,8 @@ static int bind_matrix(model *m, threadpool *tp, const char *name, const int64_t
     }
     size_t row_bytes = ggml_row_bytes(t->type, cols);
     if (row_bytes == 0)
-        return fail(err, errlen, EMODEL,
-                    "model tensor '%s': rows of %lld are not whole %s blocks", name,
-                    (long long)cols, ggml_type_name(t->type));
+        return fail(err, errlen, EMODEL, "model tensor '%s': rows of %lld are not whole %s blocks",
+                    name, (long long)cols, ggml_type_name(t->type));
     size_t nbytes = (size_t)rows * (size_t)(cols / QK) * sizeof(block_q8_0);
     block_q8_0 *dst = own(m, nbytes);
     int nt = tp ? tp_threads(tp) : 1;
@@ -381,8 +378,9 @@ static int bind_vec(model *m, const char *name, int64_t n, int required, const f
     }
     if (t->type != GGML_TYPE_F32 && t->type != GGML_TYPE_F16 && t->type != GGML_TYPE_BF16) {
         const char *tn = ggml_type_name(t->type);
-        return fail(err, errlen, EMODEL, "model tensor '%s' has type %s; vectors must be f32, f16 or bf16",
-                    name, tn ? tn : "unknown");
+        return fail(err, errlen, EMODEL,
+                    "model tensor '%s' has type %s; vectors must be f32, f16 or bf16", name,
+                    tn ? tn : "unknown");
     }
     float *dst = own(m, (size_t)n * sizeof(float));
     if (!dst)
@@ -426,14 +424,14 @@ static int bind_layer(model *m, threadpool *tp, uint32_t l, char *err, size_t er
     int64_t d = L->head_dim, nq = (int64_t)hp->n_head * d, nkv = (int64_t)L->n_kv * d;
     if (L->n_kv == 0 || hp->n_head % L->n_kv)
         return fail(err, errlen, EMODEL,
-                    "model metadata: layer %u has %u KV heads, which must divide head_count %u",
-                    l, L->n_kv, hp->n_head);
+                    "model metadata: layer %u has %u KV heads, which must divide head_count %u", l,
+                    L->n_kv, hp->n_head);
     if (nkv % QK)
         return fail(err, errlen, EMODEL, "model: layer %u K width %lld not a multiple of %d", l,
                     (long long)nkv, QK);
 #define NAME(s) (snprintf(name, sizeof name, "blk.%u." s, l), name)
-#define CHK(x)                                                                                 \
-    if ((rc = (x)))                                                                             \
+#define CHK(x)                                                                                     \
+    if ((rc = (x)))                                                                                \
         return rc;
     CHK(bind_vec(m, NAME("attn_norm.weight"), H, 1, &L->attn_norm, err, errlen));
     CHK(bind_q8(m, tp, NAME("attn_q.weight"), H, nq, &L->wq, err, errlen));
@@ -482,8 +480,7 @@ static int bind_layer(model *m, threadpool *tp, uint32_t l, char *err, size_t er
             CHK(bind_matrix(m, tp, NAME("ffn_up_exps.weight"), one, 3, 1, &L->up_exps, err,
                             errlen));
         }
-        CHK(bind_matrix(m, tp, NAME("ffn_down_exps.weight"), dn, 3, 1, &L->down_exps, err,
-                        errlen));
+        CHK(bind_matrix(m, tp, NAME("ffn_down_exps.weight"), dn, 3, 1, &L->down_exps, err, errlen));
         CHK(bind_vec(m, NAME("ffn_down_exps.scale"), E, 1, &L->down_exps_scale, err, errlen));
     } else {
         /* Dense-only model: post_ffw_norm_1 still normalises the MLP output. */
@@ -573,8 +570,9 @@ int model_load_gguf(gguf_file *f, threadpool *tp, model **out, char *err, size_t
         goto bad;
     const gguf_tensor *te = gguf_find_tensor(f, "token_embd.weight");
     if (!te) {
-        rc = fail(err, errlen, EMODEL, "model tensor 'token_embd.weight' missing (expected "
-                                       "shape {%u, vocab})",
+        rc = fail(err, errlen, EMODEL,
+                  "model tensor 'token_embd.weight' missing (expected "
+                  "shape {%u, vocab})",
                   m->hp.hidden);
         goto bad;
     }

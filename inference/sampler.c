@@ -102,10 +102,10 @@ float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float
 typedef struct {
     const sampler_ctx *c;
     const gen_params *p;
-    float *z;        /* C x V: logits, tempered in place */
-    float *probs;    /* C x Vpad: e_v, then the SC probabilities */
-    float *chunks;   /* C x nchunks */
-    float *S;        /* C */
+    float *z;      /* C x V: logits, tempered in place */
+    float *probs;  /* C x Vpad: e_v, then the SC probabilities */
+    float *chunks; /* C x nchunks */
+    float *S;      /* C */
     float *H;
     int32_t *a, *y;
     float tau;
@@ -121,8 +121,8 @@ static void stats_range(void *arg, int b, int e, int wk)
         float *z = j->z + (size_t)i * V;
         for (uint32_t v = 0; v < V; v++)
             z[v] = z[v] / j->tau;
-        float u = philox_uniform(j->p->seed, j->canvas, j->step, (uint32_t)i,
-                                 PHILOX_PURPOSE_CATEGORICAL);
+        float u =
+            philox_uniform(j->p->seed, j->canvas, j->step, (uint32_t)i, PHILOX_PURPOSE_CATEGORICAL);
         j->S[i] = sampler_position(z, V, j->p->allowed, u, j->probs + (size_t)i * Vp,
                                    j->chunks + (size_t)i * nc, &j->H[i], &j->a[i], &j->y[i]);
     }
@@ -225,8 +225,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     int32_t *allowed_ids = NULL;
     uint32_t n_allowed = V;
     EVP_MD_CTX *trace = EVP_MD_CTX_new();
-    if (!z || !probs || !chunks || !S || !H || !a || !y || !x || !aprev || !order ||
-        !acc_mask || !tokens || !trace) {
+    if (!z || !probs || !chunks || !S || !H || !a || !y || !x || !aprev || !order || !acc_mask ||
+        !tokens || !trace) {
         rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory for the sampler buffers");
         goto done;
     }
@@ -253,8 +253,7 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     uint32_t L = n_prompt, n_tok = 0;
     for (uint32_t canvas = 0; canvas < n_canvas; canvas++) {
         for (uint32_t i = 0; i < C; i++) {
-            x[i] = uniform_id(p, allowed_ids, n_allowed, V, canvas, 0, i,
-                              PHILOX_PURPOSE_INIT_ID);
+            x[i] = uniform_id(p, allowed_ids, n_allowed, V, canvas, 0, i, PHILOX_PURPOSE_INIT_ID);
             aprev[i] = -1;
         }
         uint32_t run = 0;
@@ -308,8 +307,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
                 st.mean_entropy = mean_h;
                 st.n_accepted = n_acc;
                 if (on_step(user, &st)) {
-                    rc = fail(err, errlen, ENGINE_ECANCELLED, "generation cancelled at canvas %u step %u",
-                              canvas, step);
+                    rc = fail(err, errlen, ENGINE_ECANCELLED,
+                              "generation cancelled at canvas %u step %u", canvas, step);
                     goto done;
                 }
             }
@@ -345,8 +344,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
         L += C;
     }
     for (uint32_t i = 0; i < n_tok; i++) {
-        uint8_t le[4] = {(uint8_t)tokens[i], (uint8_t)(tokens[i] >> 8),
-                         (uint8_t)(tokens[i] >> 16), (uint8_t)((uint32_t)tokens[i] >> 24)};
+        uint8_t le[4] = {(uint8_t)tokens[i], (uint8_t)(tokens[i] >> 8), (uint8_t)(tokens[i] >> 16),
+                         (uint8_t)((uint32_t)tokens[i] >> 24)};
         EVP_DigestUpdate(trace, le, 4);
     }
     unsigned int tl = 32;

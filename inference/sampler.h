@@ -19,11 +19,11 @@
 
 typedef struct {
     const backend_ops *ops;
-    void *state;              /* the backend's state for this model */
+    void *state; /* the backend's state for this model */
     const model_hparams *hp;
-    const tokenizer *tok;     /* for tok_is_eog; may be NULL (then only hp->eos_id ends) */
-    threadpool *tp;           /* parallelises the per-position work; may be NULL */
-    engine_profile *prof;     /* sampler timings; may be NULL */
+    const tokenizer *tok; /* for tok_is_eog; may be NULL (then only hp->eos_id ends) */
+    threadpool *tp;       /* parallelises the per-position work; may be NULL */
+    engine_profile *prof; /* sampler timings; may be NULL */
 } sampler_ctx;
 
 /* Per-position statistics of one canvas row of tempered logits z[0..V) (A9), restricted to

@@ -3,8 +3,9 @@
  * and seeds, the sha256 of every denoising step's logits, the output tokens and the trace hash
  * are stored in tests/inference/golden/<case>.txt. This test regenerates each model, checks
  * its file sha256 first (so a change in the model writer is reported as such, not as an
- * arithmetic change), then reproduces the fixture bit-exactly with 1 and 2 threads on every
- * kernel path this CPU offers. Run under -O3 (Release) and -O0 (ASan) by scripts/test.
+ * arithmetic change), then reproduces the fixture bit-exactly on every kernel path this CPU
+ * offers (1 thread) and on the fastest path with 2 threads. Run under -O3 (Release) and -O0 (ASan)
+ * by scripts/test.
  *
  * `test_golden --update` rewrites the fixtures. Do that only on purpose, together with a bump
  * of ENGINE_ARITH_VERSION whenever a bit of the output changes (docs/arithmetic.md).
@@ -23,6 +24,7 @@
 
 #include "inference/engine.h"
 #include "inference/matmul.h"
+#include "inference/mkmodel.h"
 #include "tests/inference/testmodel.h"
 
 #define GOLDEN_DIR "tests/inference/golden"
@@ -31,28 +33,133 @@
 typedef struct {
     const char *name;
     testmodel_opts model;
+    const char *mk_preset; /* non-NULL: the model is `sibyl mkmodel --preset P` instead */
+    ggml_type mk_type;
+    uint64_t mk_seed;
     int32_t prompt[32];
     uint32_t n_prompt;
     uint64_t seed;
-    uint32_t steps;           /* 0 = model default */
-    float t_min, t_max, bound;/* 0 = default */
+    uint32_t steps;            /* 0 = model default */
+    float t_min, t_max, bound; /* 0 = default */
     uint32_t max_new;
-    int mask;                 /* 1: allow ids 4..399 except the end-of-generation ids */
+    int mask;         /* 1: allow ids 4..399 except the end-of-generation ids;
+                         2: allow only <eos> (1) and 300..309; 3: only 300 */
+    float confidence; /* 0 = default */
 } golden_case;
 
 static const golden_case cases[] = {
     {"tiny_q8_one_canvas",
      {.type = GGML_TYPE_Q8_0, .seed = 1},
-     {2, 105, 236, 107, 120, 130, 140, 150, 200, 210, 220, 230, 240, 250, 300, 310, 320, 106, 107, 105},
-     20, 7, 0, 0, 0, 0, 16, 0},
+     NULL,
+     0,
+     0,
+     {2,   105, 236, 107, 120, 130, 140, 150, 200, 210,
+      220, 230, 240, 250, 300, 310, 320, 106, 107, 105},
+     20,
+     7,
+     0,
+     0,
+     0,
+     0,
+     16,
+     0,
+     0},
     {"tiny_q8_three_canvases_masked",
      {.type = GGML_TYPE_Q8_0, .seed = 1},
+     NULL,
+     0,
+     0,
      {2, 111, 222, 333, 444, 155, 166, 177, 188, 199, 211, 300},
-     12, 123456789012345ULL, 5, 0, 0, 0, 40, 1},
+     12,
+     123456789012345ULL,
+     5,
+     0,
+     0,
+     0,
+     40,
+     1,
+     0},
     {"tiny_f32_split_experts",
      {.type = GGML_TYPE_F32, .split_experts = 1, .seed = 5},
+     NULL,
+     0,
+     0,
      {2, 9, 8, 7, 6, 5, 400, 401, 402},
-     9, 99, 8, 0.3f, 1.2f, 2.0f, 16, 0},
+     9,
+     99,
+     8,
+     0.3f,
+     1.2f,
+     2.0f,
+     16,
+     0,
+     0},
+    {"mkmodel_tiny_q8",
+     {0},
+     "tiny",
+     GGML_TYPE_Q8_0,
+     1,
+     {2,   105, 236, 107, 300, 301, 302, 303, 304, 305, 306,
+      307, 106, 107, 105, 400, 107, 100, 450, 107, 101},
+     21,
+     2026,
+     0,
+     0,
+     0,
+     0,
+     32,
+     0,
+     0},
+    {"mkmodel_tiny_bf16",
+     {0},
+     "tiny",
+     GGML_TYPE_BF16,
+     2,
+     {2, 105, 236, 107, 120, 121, 122, 106, 107, 105, 400, 107},
+     12,
+     5,
+     0,
+     0,
+     0,
+     0.5f,
+     16,
+     0,
+     0},
+    /* One allowed id: the argmax canvas repeats with zero entropy, so the stable-and-confident
+     * stop (default S = 1, threshold 0.005) ends the canvas after 2 of its 20 steps. (With
+     * random weights the argmax never settles on its own.) */
+    {"tiny_q8_early_stop",
+     {.type = GGML_TYPE_Q8_0, .seed = 1},
+     NULL,
+     0,
+     0,
+     {2, 105, 236, 107, 130, 131, 132, 106},
+     8,
+     77,
+     20,
+     0,
+     0,
+     0,
+     16,
+     3,
+     0},
+    /* Only <eos> and ten ids allowed: the committed canvas contains <eos>, the output is cut
+     * after it and no further canvas runs. */
+    {"tiny_q8_eos_trim",
+     {.type = GGML_TYPE_Q8_0, .seed = 1},
+     NULL,
+     0,
+     0,
+     {2, 105, 236, 107, 140, 141, 142, 106},
+     8,
+     31337,
+     4,
+     0,
+     0,
+     0,
+     48,
+     2,
+     0},
 };
 
 typedef struct {
@@ -119,10 +226,15 @@ static char *run_case(const golden_case *gc, const char *model_path, int threads
     p.max_new_tokens = gc->max_new;
     uint8_t allowed[TM_VOCAB];
     if (gc->mask) {
+        assert_int_equal(engine_get_info(e)->vocab_size, TM_VOCAB);
         for (int v = 0; v < TM_VOCAB; v++)
-            allowed[v] = v >= 4 && v < 400 && v != 50 && v != 106;
+            allowed[v] = gc->mask == 1   ? (v >= 4 && v < 400 && v != 50 && v != 106)
+                         : gc->mask == 2 ? (v == 1 || (v >= 300 && v < 310))
+                                         : v == 300;
         p.allowed = allowed;
     }
+    if (gc->confidence > 0)
+        p.confidence_threshold = gc->confidence;
     step_log *log = calloc(1, sizeof *log);
     gen_result r;
     if (engine_generate(e, gc->prompt, gc->n_prompt, &p, log_step, log, &r, err, sizeof err))
@@ -171,8 +283,20 @@ static void check_case(const golden_case *gc)
     char model_path[128], fixture[256], sha[65];
     snprintf(model_path, sizeof model_path, "%s/%s.gguf", g_dir, gc->name);
     char err[256];
-    if (testmodel_write(model_path, &gc->model, err, sizeof err))
+    if (gc->mk_preset) {
+        mk_options mo;
+        memset(&mo, 0, sizeof mo);
+        mo.path = model_path;
+        assert_int_equal(mk_preset_find(gc->mk_preset, &mo.preset), 0);
+        mo.type = gc->mk_type;
+        mo.seed = gc->mk_seed;
+        mo.n_threads = 1;
+        mk_result res;
+        if (mk_write_model(&mo, &res, err, sizeof err))
+            fail_msg("%s: mkmodel: %s", gc->name, err);
+    } else if (testmodel_write(model_path, &gc->model, err, sizeof err)) {
         fail_msg("%s: writing the model: %s", gc->name, err);
+    }
     file_sha256(model_path, sha);
     snprintf(fixture, sizeof fixture, GOLDEN_DIR "/%s.txt", gc->name);
     if (g_update) {
@@ -180,7 +304,9 @@ static void check_case(const golden_case *gc)
         char *txt = run_case(gc, model_path, 1);
         FILE *f = fopen(fixture, "w");
         assert_non_null(f);
-        fprintf(f, "# golden fixture, profile %s; regenerate with build/tests/inference/test_golden --update\n",
+        fprintf(f,
+                "# golden fixture, profile %s; regenerate with build/tests/inference/test_golden "
+                "--update\n",
                 ENGINE_ARITH_VERSION);
         fprintf(f, "model_sha256 %s\n%s", sha, txt);
         fclose(f);
@@ -198,27 +324,61 @@ static void check_case(const golden_case *gc)
                  "writer changed, not necessarily the arithmetic",
                  gc->name, sha, body + 13);
     const char *expect = strchr(body, '\n') + 1;
-    kernel_path paths[] = {KERNEL_PORTABLE, KERNEL_AVX2, KERNEL_AVX512VNNI};
+    /* Every kernel path with 1 thread, then the fastest path with 2 threads (thread-count
+     * invariance per path is covered by test_invariance on the raw forward pass). */
+    kernel_path paths[] = {KERNEL_PORTABLE, KERNEL_AVX2, KERNEL_AVX512VNNI, KERNEL_AUTO};
     kernel_path before = kernels_selected();
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         if (kernels_select(paths[i]))
             continue;
-        for (int threads = 1; threads <= 2; threads++) {
-            char *got = run_case(gc, model_path, threads);
-            if (strcmp(got, expect))
-                fail_msg("%s: path %s, %d threads: output differs from %s\n--- got:\n%s--- want:\n%s",
-                         gc->name, kernel_path_name(paths[i]), threads, fixture, got, expect);
-            free(got);
-        }
-        printf("%s: %s path matches (1 and 2 threads)\n", gc->name, kernel_path_name(paths[i]));
+        int threads = paths[i] == KERNEL_AUTO ? 2 : 1;
+        char *got = run_case(gc, model_path, threads);
+        if (strcmp(got, expect))
+            fail_msg("%s: path %s, %d threads: output differs from %s\n--- got:\n%s--- want:\n%s",
+                     gc->name, kernel_path_name(kernels_selected()), threads, fixture, got, expect);
+        free(got);
+        printf("%s: %s path, %d thread(s): matches\n", gc->name,
+               kernel_path_name(kernels_selected()), threads);
     }
     kernels_select(before);
     free(want);
 }
 
-static void test_case0(void **st) { (void)st; check_case(&cases[0]); }
-static void test_case1(void **st) { (void)st; check_case(&cases[1]); }
-static void test_case2(void **st) { (void)st; check_case(&cases[2]); }
+static void test_case0(void **st)
+{
+    (void)st;
+    check_case(&cases[0]);
+}
+static void test_case1(void **st)
+{
+    (void)st;
+    check_case(&cases[1]);
+}
+static void test_case2(void **st)
+{
+    (void)st;
+    check_case(&cases[2]);
+}
+static void test_case3(void **st)
+{
+    (void)st;
+    check_case(&cases[3]);
+}
+static void test_case4(void **st)
+{
+    (void)st;
+    check_case(&cases[4]);
+}
+static void test_case5(void **st)
+{
+    (void)st;
+    check_case(&cases[5]);
+}
+static void test_case6(void **st)
+{
+    (void)st;
+    check_case(&cases[6]);
+}
 
 static int setup(void **st)
 {
@@ -239,9 +399,9 @@ int main(int argc, char **argv)
 {
     g_update = argc > 1 && !strcmp(argv[1], "--update");
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_case0),
-        cmocka_unit_test(test_case1),
-        cmocka_unit_test(test_case2),
+        cmocka_unit_test(test_case0), cmocka_unit_test(test_case1), cmocka_unit_test(test_case2),
+        cmocka_unit_test(test_case3), cmocka_unit_test(test_case4), cmocka_unit_test(test_case5),
+        cmocka_unit_test(test_case6),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -39,7 +39,8 @@ static int setup(void **st)
     char path[128], err[256];
     snprintf(path, sizeof path, "%s/m.gguf", g_dir);
     testmodel_opts o = {.type = GGML_TYPE_Q8_0, .seed = 11};
-    if (testmodel_write(path, &o, err, sizeof err) || model_load(path, NULL, &g_model, err, sizeof err)) {
+    if (testmodel_write(path, &o, err, sizeof err) ||
+        model_load(path, NULL, &g_model, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }
@@ -95,7 +96,8 @@ static void run(int threads, const uint32_t *pieces, int n_pieces, snapshot *out
     for (int t = 0; t < TM_CANVAS; t++)
         for (int v = 0; v < TM_VOCAB; v++)
             probs[(size_t)t * g_model->hp.vocab_pad + v] = (float)((v * 7 + t) % 13) / 3000.0f;
-    assert_int_equal(ops->decode(st, canvas, TM_CANVAS, P, probs, out->logits_sc, err, sizeof err), 0);
+    assert_int_equal(ops->decode(st, canvas, TM_CANVAS, P, probs, out->logits_sc, err, sizeof err),
+                     0);
     free(probs);
     ops->destroy(st);
     tp_destroy(tp);
@@ -128,9 +130,9 @@ static void assert_same(const snapshot *a, const snapshot *b, const char *what)
 static void test_batch_invariance(void **st)
 {
     (void)st;
-    const uint32_t whole[] = {P}, pieces[] = {1, 12, 3, 16, 8}, ones[] = {
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    const uint32_t whole[] = {P}, pieces[] = {1, 12, 3, 16, 8},
+                   ones[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                             1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     snapshot a, b, c;
     run(1, whole, 1, &a);
     run(1, pieces, 5, &b);

@@ -86,11 +86,20 @@ static void test_draw_frequencies(void **st)
         int32_t a, y;
         sampler_position(z, V, NULL, u, e, cs, &H, &a, &y);
         switch (y) {
-        case 10: count[0]++; break;
-        case 1030: count[1]++; break;
-        case 2047: count[2]++; break;
-        case 2999: count[3]++; break;
-        default: fail_msg("drew id %d of negligible probability", y);
+        case 10:
+            count[0]++;
+            break;
+        case 1030:
+            count[1]++;
+            break;
+        case 2047:
+            count[2]++;
+            break;
+        case 2999:
+            count[3]++;
+            break;
+        default:
+            fail_msg("drew id %d of negligible probability", y);
         }
     }
     for (int k = 0; k < 4; k++) {

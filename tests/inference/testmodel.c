@@ -28,8 +28,7 @@ static float rng_unit(uint64_t *s) /* uniform in [-1, 1) */
     return (float)((double)(rng_next(s) & ((1ULL << 53) - 1)) / (double)(1ULL << 52) - 1.0);
 }
 
-static int add(spec *v, int n, const char *name, int nd, int64_t a, int64_t b, int64_t c,
-               int kind)
+static int add(spec *v, int n, const char *name, int nd, int64_t a, int64_t b, int64_t c, int kind)
 {
     snprintf(v[n].name, sizeof v[n].name, "%s", name);
     v[n].nd = nd;
@@ -55,7 +54,8 @@ int testmodel_write(const char *path, const testmodel_opts *o, char *err, size_t
     for (int l = 0; l < TM_LAYERS; l++) {
         int sliding = l < 2, d = sliding ? TM_D_SWA : TM_D_GLOBAL;
         int kv = sliding ? TM_KV_SWA : TM_KV_GLOBAL;
-#define T(s, nd, a, b, c, k) (snprintf(nm, sizeof nm, "blk.%d." s, l), n = add(v, n, nm, nd, a, b, c, k))
+#define T(s, nd, a, b, c, k)                                                                       \
+    (snprintf(nm, sizeof nm, "blk.%d." s, l), n = add(v, n, nm, nd, a, b, c, k))
         T("attn_norm.weight", 1, TM_HIDDEN, 1, 1, 1);
         T("attn_q.weight", 2, TM_HIDDEN, TM_HEADS * d, 1, 0);
         T("attn_k.weight", 2, TM_HIDDEN, kv * d, 1, 0);
@@ -174,11 +174,21 @@ int testmodel_write(const char *path, const testmodel_opts *o, char *err, size_t
             for (int64_t c = 0; c < cols; c++) {
                 float u = rng_unit(&s);
                 switch (v[i].kind) {
-                case 0: row[c] = 2.0f * amp * u; break;
-                case 1: row[c] = 1.0f + 0.25f * u; break;
-                case 2: row[c] = 1.0f + 0.1f * u; break;
-                case 3: row[c] = c < v[i].ne[0] / 4 ? 1.0f : 1e30f; break;
-                default: row[c] = 1.0f + 0.5f * u; break;
+                case 0:
+                    row[c] = 2.0f * amp * u;
+                    break;
+                case 1:
+                    row[c] = 1.0f + 0.25f * u;
+                    break;
+                case 2:
+                    row[c] = 1.0f + 0.1f * u;
+                    break;
+                case 3:
+                    row[c] = c < v[i].ne[0] / 4 ? 1.0f : 1e30f;
+                    break;
+                default:
+                    row[c] = 1.0f + 0.5f * u;
+                    break;
                 }
             }
             if (v[i].kind == 0 && o->type == GGML_TYPE_Q8_0) {

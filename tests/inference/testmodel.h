@@ -13,12 +13,12 @@
 #include "inference/gguf.h"
 
 typedef struct {
-    const char *arch;          /* NULL = "diffusion-gemma" */
-    const char *omit;          /* tensor name to leave out, or NULL */
-    const char *misshape;      /* tensor name whose ne[0] gets +32, or NULL */
-    ggml_type type;            /* matrix type: GGML_TYPE_Q8_0 or GGML_TYPE_F32 */
-    int split_experts;         /* write ffn_gate_exps/ffn_up_exps instead of the fused tensor */
-    uint32_t context_length;   /* 0 = 256 */
+    const char *arch;        /* NULL = "diffusion-gemma" */
+    const char *omit;        /* tensor name to leave out, or NULL */
+    const char *misshape;    /* tensor name whose ne[0] gets +32, or NULL */
+    ggml_type type;          /* matrix type: GGML_TYPE_Q8_0 or GGML_TYPE_F32 */
+    int split_experts;       /* write ffn_gate_exps/ffn_up_exps instead of the fused tensor */
+    uint32_t context_length; /* 0 = 256 */
     uint64_t seed;
 } testmodel_opts;
 
