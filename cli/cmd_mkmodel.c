@@ -10,12 +10,14 @@ static void mkmodel_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: sibyl mkmodel -o FILE --preset NAME [--type q8_0|f32|f16|bf16] [--seed N]\n"
-            "                     [--layers N] [--threads N] [--dry-run]\n"
+            "                     [--layers N] [--threads N] [--dry-run] [--split-experts]\n"
             "\n"
             "Writes a GGUF of arch diffusion-gemma with random, well-conditioned weights and\n"
             "the metadata, tensor names and shapes of the published files (docs/models.md).\n"
             "presets: tiny, small, bench, 26b-a4b. --layers overrides the preset's layer count\n"
-            "(same shapes, fewer layers). --dry-run generates everything and writes nothing.\n");
+            "(same shapes, fewer layers). --dry-run generates everything and writes nothing.\n"
+            "--split-experts writes ffn_gate_exps + ffn_up_exps instead of the fused\n"
+            "ffn_gate_up_exps (the converter's default).\n");
 }
 
 static int parse_u64(const char *s, unsigned long long *v)
@@ -72,6 +74,8 @@ int cmd_mkmodel(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--dry-run")) {
             o.dry_run = 1;
+        } else if (!strcmp(a, "--split-experts")) {
+            o.split_experts = 1;
         } else {
             fprintf(stderr, "sibyl mkmodel: bad or incomplete option '%s'\n", a);
             mkmodel_usage(stderr);

@@ -22,10 +22,10 @@ typedef struct {
     const char *key; /* into the map, not NUL-terminated */
     uint64_t key_len;
     gguf_type type;
-    gguf_type arr_type;  /* for arrays */
-    uint64_t n;          /* array length (1 for scalars) */
-    uint64_t val_off;    /* file offset of the value (arrays: of the first element) */
-    uint64_t *str_offs;  /* string arrays: file offset of each element's length field */
+    gguf_type arr_type; /* for arrays */
+    uint64_t n;         /* array length (1 for scalars) */
+    uint64_t val_off;   /* file offset of the value (arrays: of the first element) */
+    uint64_t *str_offs; /* string arrays: file offset of each element's length field */
 } gguf_kv;
 
 struct gguf_file {
@@ -67,22 +67,38 @@ typedef struct {
 
 /* Block layouts of ggml (ggml-common.h); ids with no entry are not recognised. */
 static const ggml_type_info ggml_types[GGML_TYPE_COUNT] = {
-    [GGML_TYPE_F32] = {"f32", 1, 4},         [GGML_TYPE_F16] = {"f16", 1, 2},
-    [GGML_TYPE_Q4_0] = {"q4_0", 32, 18},     [GGML_TYPE_Q4_1] = {"q4_1", 32, 20},
-    [GGML_TYPE_Q5_0] = {"q5_0", 32, 22},     [GGML_TYPE_Q5_1] = {"q5_1", 32, 24},
-    [GGML_TYPE_Q8_0] = {"q8_0", 32, 34},     [GGML_TYPE_Q8_1] = {"q8_1", 32, 36},
-    [GGML_TYPE_Q2_K] = {"q2_K", 256, 84},    [GGML_TYPE_Q3_K] = {"q3_K", 256, 110},
-    [GGML_TYPE_Q4_K] = {"q4_K", 256, 144},   [GGML_TYPE_Q5_K] = {"q5_K", 256, 176},
-    [GGML_TYPE_Q6_K] = {"q6_K", 256, 210},   [GGML_TYPE_Q8_K] = {"q8_K", 256, 292},
-    [GGML_TYPE_IQ2_XXS] = {"iq2_xxs", 256, 66}, [GGML_TYPE_IQ2_XS] = {"iq2_xs", 256, 74},
-    [GGML_TYPE_IQ3_XXS] = {"iq3_xxs", 256, 98}, [GGML_TYPE_IQ1_S] = {"iq1_s", 256, 50},
-    [GGML_TYPE_IQ4_NL] = {"iq4_nl", 32, 18},  [GGML_TYPE_IQ3_S] = {"iq3_s", 256, 110},
-    [GGML_TYPE_IQ2_S] = {"iq2_s", 256, 82},   [GGML_TYPE_IQ4_XS] = {"iq4_xs", 256, 136},
-    [GGML_TYPE_I8] = {"i8", 1, 1},           [GGML_TYPE_I16] = {"i16", 1, 2},
-    [GGML_TYPE_I32] = {"i32", 1, 4},         [GGML_TYPE_I64] = {"i64", 1, 8},
-    [GGML_TYPE_F64] = {"f64", 1, 8},         [GGML_TYPE_IQ1_M] = {"iq1_m", 256, 56},
-    [GGML_TYPE_BF16] = {"bf16", 1, 2},       [GGML_TYPE_TQ1_0] = {"tq1_0", 256, 54},
-    [GGML_TYPE_TQ2_0] = {"tq2_0", 256, 66},  [GGML_TYPE_MXFP4] = {"mxfp4", 32, 17},
+    [GGML_TYPE_F32] = {"f32", 1, 4},
+    [GGML_TYPE_F16] = {"f16", 1, 2},
+    [GGML_TYPE_Q4_0] = {"q4_0", 32, 18},
+    [GGML_TYPE_Q4_1] = {"q4_1", 32, 20},
+    [GGML_TYPE_Q5_0] = {"q5_0", 32, 22},
+    [GGML_TYPE_Q5_1] = {"q5_1", 32, 24},
+    [GGML_TYPE_Q8_0] = {"q8_0", 32, 34},
+    [GGML_TYPE_Q8_1] = {"q8_1", 32, 36},
+    [GGML_TYPE_Q2_K] = {"q2_K", 256, 84},
+    [GGML_TYPE_Q3_K] = {"q3_K", 256, 110},
+    [GGML_TYPE_Q4_K] = {"q4_K", 256, 144},
+    [GGML_TYPE_Q5_K] = {"q5_K", 256, 176},
+    [GGML_TYPE_Q6_K] = {"q6_K", 256, 210},
+    [GGML_TYPE_Q8_K] = {"q8_K", 256, 292},
+    [GGML_TYPE_IQ2_XXS] = {"iq2_xxs", 256, 66},
+    [GGML_TYPE_IQ2_XS] = {"iq2_xs", 256, 74},
+    [GGML_TYPE_IQ3_XXS] = {"iq3_xxs", 256, 98},
+    [GGML_TYPE_IQ1_S] = {"iq1_s", 256, 50},
+    [GGML_TYPE_IQ4_NL] = {"iq4_nl", 32, 18},
+    [GGML_TYPE_IQ3_S] = {"iq3_s", 256, 110},
+    [GGML_TYPE_IQ2_S] = {"iq2_s", 256, 82},
+    [GGML_TYPE_IQ4_XS] = {"iq4_xs", 256, 136},
+    [GGML_TYPE_I8] = {"i8", 1, 1},
+    [GGML_TYPE_I16] = {"i16", 1, 2},
+    [GGML_TYPE_I32] = {"i32", 1, 4},
+    [GGML_TYPE_I64] = {"i64", 1, 8},
+    [GGML_TYPE_F64] = {"f64", 1, 8},
+    [GGML_TYPE_IQ1_M] = {"iq1_m", 256, 56},
+    [GGML_TYPE_BF16] = {"bf16", 1, 2},
+    [GGML_TYPE_TQ1_0] = {"tq1_0", 256, 54},
+    [GGML_TYPE_TQ2_0] = {"tq2_0", 256, 66},
+    [GGML_TYPE_MXFP4] = {"mxfp4", 32, 17},
 };
 
 const char *ggml_type_name(ggml_type t)
@@ -260,8 +276,8 @@ static int parse_kv(cursor *c, gguf_kv *kv, int64_t idx, char *err, size_t errle
         return GGUF_EFORMAT;
     }
     if (!valid_kv_type(et) || et == GGUF_TYPE_ARRAY) {
-        set_err(err, errlen, "gguf: key '%s': invalid array element type %u at offset %llu",
-                kname, et, (unsigned long long)at);
+        set_err(err, errlen, "gguf: key '%s': invalid array element type %u at offset %llu", kname,
+                et, (unsigned long long)at);
         return GGUF_EFORMAT;
     }
     kv->arr_type = (gguf_type)et;
@@ -273,8 +289,8 @@ static int parse_kv(cursor *c, gguf_kv *kv, int64_t idx, char *err, size_t errle
             set_err(err, errlen,
                     "gguf: key '%s': array of %llu %s runs past the end of the file "
                     "(offset %llu, size %llu)",
-                    kname, (unsigned long long)n, kv_type_names[et],
-                    (unsigned long long)c->off, (unsigned long long)c->size);
+                    kname, (unsigned long long)n, kv_type_names[et], (unsigned long long)c->off,
+                    (unsigned long long)c->size);
             return GGUF_EFORMAT;
         }
         c->off += n * es;
@@ -316,15 +332,15 @@ static int64_t find_key_raw(const gguf_file *f, const char *key, size_t len)
     return -1;
 }
 
-static int parse_tensor(cursor *c, gguf_tensor *t, int64_t idx, char **names_pos,
-                        char *err, size_t errlen)
+static int parse_tensor(cursor *c, gguf_tensor *t, int64_t idx, char **names_pos, char *err,
+                        size_t errlen)
 {
     uint64_t at = c->off;
     const char *name;
     uint64_t nlen;
     if (cur_str(c, &name, &nlen)) {
-        set_err(err, errlen, "gguf: tensor %lld: name truncated at offset %llu",
-                (long long)idx, (unsigned long long)at);
+        set_err(err, errlen, "gguf: tensor %lld: name truncated at offset %llu", (long long)idx,
+                (unsigned long long)at);
         return GGUF_EFORMAT;
     }
     char tname[96];
@@ -348,8 +364,8 @@ static int parse_tensor(cursor *c, gguf_tensor *t, int64_t idx, char **names_pos
         return GGUF_EFORMAT;
     }
     if (nd < 1 || nd > GGUF_MAX_DIMS) {
-        set_err(err, errlen, "gguf: tensor '%s': n_dims %u out of range 1..4 at offset %llu",
-                tname, nd, (unsigned long long)at);
+        set_err(err, errlen, "gguf: tensor '%s': n_dims %u out of range 1..4 at offset %llu", tname,
+                nd, (unsigned long long)at);
         return GGUF_EFORMAT;
     }
     t->n_dims = nd;
@@ -359,8 +375,8 @@ static int parse_tensor(cursor *c, gguf_tensor *t, int64_t idx, char **names_pos
         if ((uint32_t)d < nd) {
             at = c->off;
             if (cur_u64(c, &ne)) {
-                set_err(err, errlen, "gguf: tensor '%s': dim %d truncated at offset %llu",
-                        tname, d, (unsigned long long)at);
+                set_err(err, errlen, "gguf: tensor '%s': dim %d truncated at offset %llu", tname, d,
+                        (unsigned long long)at);
                 return GGUF_EFORMAT;
             }
             if (ne > (uint64_t)INT64_MAX || (ne != 0 && nel > (uint64_t)INT64_MAX / ne)) {
@@ -383,16 +399,16 @@ static int parse_tensor(cursor *c, gguf_tensor *t, int64_t idx, char **names_pos
         return GGUF_EFORMAT;
     }
     if (ty >= GGML_TYPE_COUNT || ggml_types[ty].name == NULL) {
-        set_err(err, errlen, "gguf: tensor '%s': unknown ggml type %u at offset %llu", tname,
-                ty, (unsigned long long)at);
+        set_err(err, errlen, "gguf: tensor '%s': unknown ggml type %u at offset %llu", tname, ty,
+                (unsigned long long)at);
         return GGUF_EFORMAT;
     }
     t->type = (ggml_type)ty;
     uint32_t bs = ggml_types[ty].block_size;
     if (t->ne[0] % bs != 0) {
         set_err(err, errlen,
-                "gguf: tensor '%s': ne0 = %lld is not a multiple of the %s block size %u",
-                tname, (long long)t->ne[0], ggml_types[ty].name, bs);
+                "gguf: tensor '%s': ne0 = %lld is not a multiple of the %s block size %u", tname,
+                (long long)t->ne[0], ggml_types[ty].name, bs);
         return GGUF_EFORMAT;
     }
     /* bytes = (ne0/bs)*block_bytes * ne1*ne2*ne3, checked for overflow */
@@ -687,15 +703,61 @@ int gguf_kv_arr(const gguf_file *f, int64_t i, gguf_type *elem_type, uint64_t *n
 static int read_int(gguf_type t, const uint8_t *p, int64_t *sv, uint64_t *uv, int *is_signed)
 {
     switch (t) {
-    case GGUF_TYPE_UINT8: *uv = p[0]; *is_signed = 0; return 0;
-    case GGUF_TYPE_INT8: { int8_t v; memcpy(&v, p, 1); *sv = v; *is_signed = 1; return 0; }
-    case GGUF_TYPE_UINT16: { uint16_t v; memcpy(&v, p, 2); *uv = v; *is_signed = 0; return 0; }
-    case GGUF_TYPE_INT16: { int16_t v; memcpy(&v, p, 2); *sv = v; *is_signed = 1; return 0; }
-    case GGUF_TYPE_UINT32: { uint32_t v; memcpy(&v, p, 4); *uv = v; *is_signed = 0; return 0; }
-    case GGUF_TYPE_INT32: { int32_t v; memcpy(&v, p, 4); *sv = v; *is_signed = 1; return 0; }
-    case GGUF_TYPE_UINT64: { uint64_t v; memcpy(&v, p, 8); *uv = v; *is_signed = 0; return 0; }
-    case GGUF_TYPE_INT64: { int64_t v; memcpy(&v, p, 8); *sv = v; *is_signed = 1; return 0; }
-    default: return -1;
+    case GGUF_TYPE_UINT8:
+        *uv = p[0];
+        *is_signed = 0;
+        return 0;
+    case GGUF_TYPE_INT8: {
+        int8_t v;
+        memcpy(&v, p, 1);
+        *sv = v;
+        *is_signed = 1;
+        return 0;
+    }
+    case GGUF_TYPE_UINT16: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        *uv = v;
+        *is_signed = 0;
+        return 0;
+    }
+    case GGUF_TYPE_INT16: {
+        int16_t v;
+        memcpy(&v, p, 2);
+        *sv = v;
+        *is_signed = 1;
+        return 0;
+    }
+    case GGUF_TYPE_UINT32: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        *uv = v;
+        *is_signed = 0;
+        return 0;
+    }
+    case GGUF_TYPE_INT32: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        *sv = v;
+        *is_signed = 1;
+        return 0;
+    }
+    case GGUF_TYPE_UINT64: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        *uv = v;
+        *is_signed = 0;
+        return 0;
+    }
+    case GGUF_TYPE_INT64: {
+        int64_t v;
+        memcpy(&v, p, 8);
+        *sv = v;
+        *is_signed = 1;
+        return 0;
+    }
+    default:
+        return -1;
     }
 }
 
@@ -711,19 +773,16 @@ static const gguf_kv *lookup(const gguf_file *f, const char *key, int *rc)
 
 /* Converts the integer at p (type t) to [lo, hi] (as signed 128-ish via two paths). */
 static int int_in_range(const gguf_file *f, const char *what, gguf_type t, const uint8_t *p,
-                        int64_t lo, uint64_t hi, int is_u64_target, int64_t *out_s,
-                        uint64_t *out_u)
+                        int64_t lo, uint64_t hi, int is_u64_target, int64_t *out_s, uint64_t *out_u)
 {
     int64_t sv = 0;
     uint64_t uv = 0;
     int is_signed;
     if (read_int(t, p, &sv, &uv, &is_signed))
-        return getter_fail(f, GGUF_ETYPE, "%s is %s, wanted an integer", what,
-                           gguf_type_name(t));
+        return getter_fail(f, GGUF_ETYPE, "%s is %s, wanted an integer", what, gguf_type_name(t));
     if (is_signed) {
         if (sv < lo || (sv >= 0 && (uint64_t)sv > hi))
-            return getter_fail(f, GGUF_ERANGE, "%s = %lld is out of range", what,
-                               (long long)sv);
+            return getter_fail(f, GGUF_ERANGE, "%s = %lld is out of range", what, (long long)sv);
         *out_s = sv;
         *out_u = (uint64_t)sv;
     } else {
@@ -762,8 +821,7 @@ int gguf_get_i32(const gguf_file *f, const char *key, int32_t *v)
     uint64_t u;
     char what[128];
     snprintf(what, sizeof what, "key '%s'", key);
-    rc = int_in_range(f, what, kv->type, f->base + kv->val_off, INT32_MIN, INT32_MAX, 0, &s,
-                      &u);
+    rc = int_in_range(f, what, kv->type, f->base + kv->val_off, INT32_MIN, INT32_MAX, 0, &s, &u);
     if (rc == 0)
         *v = (int32_t)s;
     return rc;
@@ -785,8 +843,7 @@ int gguf_get_u64(const gguf_file *f, const char *key, uint64_t *v)
     return rc;
 }
 
-static int read_f32(const gguf_file *f, const char *what, gguf_type t, const uint8_t *p,
-                    float *v)
+static int read_f32(const gguf_file *f, const char *what, gguf_type t, const uint8_t *p, float *v)
 {
     if (t == GGUF_TYPE_FLOAT32) {
         memcpy(v, p, 4);
@@ -852,16 +909,14 @@ int gguf_get_arr(const gguf_file *f, const char *key, gguf_type *elem_type, uint
         return getter_fail(f, GGUF_ETYPE, "key '%s' is %s, wanted an array", key,
                            gguf_type_name(kv->type));
     if (kv->arr_type == GGUF_TYPE_STRING)
-        return getter_fail(f, GGUF_ETYPE,
-                           "key '%s' is a string array (use gguf_get_arr_str)", key);
+        return getter_fail(f, GGUF_ETYPE, "key '%s' is a string array (use gguf_get_arr_str)", key);
     *elem_type = kv->arr_type;
     *n = kv->n;
     *data = f->base + kv->val_off;
     return 0;
 }
 
-int gguf_kv_arr_str(const gguf_file *f, int64_t i, uint64_t idx, const char **ptr,
-                    uint64_t *len)
+int gguf_kv_arr_str(const gguf_file *f, int64_t i, uint64_t idx, const char **ptr, uint64_t *len)
 {
     if (i < 0 || i >= f->n_kv)
         return getter_fail(f, GGUF_ERANGE, "KV index %lld out of range", (long long)i);

@@ -95,15 +95,15 @@ enum {
 typedef struct gguf_file gguf_file;
 
 typedef struct {
-    const char *name;   /* NUL-terminated copy owned by the gguf_file */
+    const char *name; /* NUL-terminated copy owned by the gguf_file */
     uint32_t name_len;
     ggml_type type;
-    uint32_t n_dims;    /* 1..4 */
+    uint32_t n_dims;           /* 1..4 */
     int64_t ne[GGUF_MAX_DIMS]; /* elements per dimension, ne[0] the fastest; unused dims = 1 */
     uint64_t n_elements;
-    uint64_t offset;    /* from the start of the file */
+    uint64_t offset; /* from the start of the file */
     uint64_t nbytes;
-    const void *data;   /* inside the map: file base + offset, aligned to the file's alignment */
+    const void *data; /* inside the map: file base + offset, aligned to the file's alignment */
 } gguf_tensor;
 
 /* Maps and validates `path`. On success *out owns the map; free with gguf_close. */
@@ -115,8 +115,8 @@ void gguf_close(gguf_file *f);
 
 uint32_t gguf_version(const gguf_file *f);
 uint32_t gguf_alignment(const gguf_file *f);
-const void *gguf_base(const gguf_file *f); /* start of the map */
-uint64_t gguf_size(const gguf_file *f);    /* file size in bytes */
+const void *gguf_base(const gguf_file *f);     /* start of the map */
+uint64_t gguf_size(const gguf_file *f);        /* file size in bytes */
 uint64_t gguf_data_offset(const gguf_file *f); /* start of the tensor data section */
 /* The message of the last failed getter on this file ("key 'x' is u8, wanted u32"). */
 const char *gguf_last_error(const gguf_file *f);
@@ -163,9 +163,9 @@ const gguf_tensor *gguf_tensor_at(const gguf_file *f, int64_t i); /* NULL if out
 const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name); /* NULL if absent */
 
 /* ---- types ---- */
-const char *gguf_type_name(gguf_type t);  /* "u32", "string", ...; "?" if unknown */
-size_t gguf_type_size(gguf_type t);       /* bytes of one scalar; 0 for string/array/unknown */
-const char *ggml_type_name(ggml_type t);  /* "f32", "q8_0", ...; NULL if not recognised */
+const char *gguf_type_name(gguf_type t);     /* "u32", "string", ...; "?" if unknown */
+size_t gguf_type_size(gguf_type t);          /* bytes of one scalar; 0 for string/array/unknown */
+const char *ggml_type_name(ggml_type t);     /* "f32", "q8_0", ...; NULL if not recognised */
 uint32_t ggml_type_block_size(ggml_type t);  /* elements per block (1 for f32); 0 if unknown */
 uint32_t ggml_type_block_bytes(ggml_type t); /* bytes per block; 0 if unknown */
 /* Bytes of a row of ne0 elements; 0 if the type is unknown or ne0 is not a multiple of the

@@ -36,16 +36,16 @@ struct gguf_writer {
     int failed;
     char err[512];
     uint64_t n_kv;
-    bytes kv;        /* serialised KVs */
-    char **keys;     /* for duplicate detection */
+    bytes kv;    /* serialised KVs */
+    char **keys; /* for duplicate detection */
     uint32_t alignment;
     wtensor *tensors;
     uint64_t n_tensors, cap_tensors;
     uint64_t data_size; /* running end of the data section */
     int header_done;
-    uint64_t cur;       /* tensor being written */
-    uint64_t cur_done;  /* bytes of it written */
-    uint64_t written;   /* bytes written to the file */
+    uint64_t cur;      /* tensor being written */
+    uint64_t cur_done; /* bytes of it written */
+    uint64_t written;  /* bytes written to the file */
     uint8_t *out;
     size_t out_len;
 };
@@ -298,8 +298,8 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, ggml_type type, uin
     nbytes = ggml_row_bytes(type, t.ne[0]);
     if (nbytes == 0)
         return fail(w, GGUF_EFORMAT,
-                    "gguf writer: tensor '%s': ne0 %lld is not a multiple of the %s block %u",
-                    name, (long long)t.ne[0], ggml_type_name(type), bs);
+                    "gguf writer: tensor '%s': ne0 %lld is not a multiple of the %s block %u", name,
+                    (long long)t.ne[0], ggml_type_name(type), bs);
     for (uint32_t d = 1; d < GGUF_MAX_DIMS; d++)
         nbytes *= (uint64_t)t.ne[d];
     t.nbytes = nbytes;
@@ -434,8 +434,7 @@ int gguf_writer_write_tensor_data(gguf_writer *w, const void *data, size_t n)
     const uint8_t *p = data;
     while (n > 0) {
         if (w->cur >= w->n_tensors)
-            return fail(w, GGUF_EFORMAT, "gguf writer: %zu bytes of data past the last tensor",
-                        n);
+            return fail(w, GGUF_EFORMAT, "gguf writer: %zu bytes of data past the last tensor", n);
         wtensor *t = &w->tensors[w->cur];
         uint64_t left = t->nbytes - w->cur_done;
         size_t k = n < left ? n : (size_t)left;

@@ -23,16 +23,15 @@
 #include "inference/tokenizer.h"
 
 #define ARCH "diffusion-gemma"
-#define IH_STD 147.80f  /* std of (sum of 4 uniform bytes - 510) = sqrt(4 * (256^2-1)/12) */
-#define Q_STD 36.80f    /* std of q = round(v * 127 / 510) */
+#define IH_STD 147.80f /* std of (sum of 4 uniform bytes - 510) = sqrt(4 * (256^2-1)/12) */
+#define Q_STD 36.80f   /* std of q = round(v * 127 / 510) */
 
 /* ---- presets (docs/models.md) ---- */
 
 static const mk_preset presets[] = {
     {"tiny", 3, 64, 4, 16, 32, 2, 1, 128, 8, 2, 32, 512, 16, 8, 4096, 8, "8x0.0M"},
     {"small", 6, 256, 4, 64, 128, 2, 1, 256, 8, 2, 64, 4096, 32, 32, 8192, 16, "8x0.6M"},
-    {"bench", 12, 1024, 8, 128, 256, 4, 1, 2048, 16, 4, 256, 32768, 256, 256, 32768, 48,
-     "16x19M"},
+    {"bench", 12, 1024, 8, 128, 256, 4, 1, 2048, 16, 4, 256, 32768, 256, 256, 32768, 48, "16x19M"},
     {"26b-a4b", 30, 2816, 16, 256, 512, 8, 2, 2112, 128, 8, 704, 262144, 256, 1024, 262144, 48,
      "128x2.6B"},
 };
@@ -68,7 +67,7 @@ typedef struct {
     int64_t ne[4];
     ggml_type type;
     init_kind init;
-    float a, b;     /* sigma; or mean, spread; or number of 1.0 entries */
+    float a, b; /* sigma; or mean, spread; or number of 1.0 entries */
     uint64_t n_el;
 } tspec;
 
@@ -110,16 +109,15 @@ static void add_t(tlist *l, ggml_type type, init_kind init, float a, float b, ui
 
 /* Matrices: sigma = 1/sqrt(fan_in) with fan_in = ne0, except the embedding and the router
  * (docs/models.md explains the choices). */
-#define MAT(ty, ne0, ne1, ne2, nd, name, il)                                                   \
+#define MAT(ty, ne0, ne1, ne2, nd, name, il)                                                       \
     add_t(l, ty, INIT_NORMAL, 1.0f / sqrtf((float)(ne0)), 0, nd, ne0, ne1, ne2, name, il)
-#define VEC(mean, spread, n, name, il)                                                         \
+#define VEC(mean, spread, n, name, il)                                                             \
     add_t(l, GGML_TYPE_F32, INIT_AROUND, mean, spread, 1, n, 1, 1, name, il)
 
-static void build_tensors(const mk_preset *p, ggml_type mt, tlist *l)
+static void build_tensors(const mk_preset *p, ggml_type mt, int split_experts, tlist *l)
 {
     const uint32_t H = p->hidden;
-    add_t(l, mt, INIT_NORMAL, 3.0f / sqrtf((float)H), 0, 2, H, p->vocab, 1, "token_embd.weight",
-          0);
+    add_t(l, mt, INIT_NORMAL, 3.0f / sqrtf((float)H), 0, 2, H, p->vocab, 1, "token_embd.weight", 0);
     /* global layers: neox rope over head_dim with 1/4 of the pairs rotating (proportional) */
     add_t(l, GGML_TYPE_F32, INIT_ROPE, (float)(p->head_dim / 8), 0, 1, p->head_dim / 2, 1, 1,
           "rope_freqs.weight", 0);
@@ -155,7 +153,12 @@ static void build_tensors(const mk_preset *p, ggml_type mt, tlist *l)
         add_t(l, GGML_TYPE_F32, INIT_NORMAL, 2.0f, 0, 2, H, p->n_expert, 1,
               "blk.%d.ffn_gate_inp.weight", i);
         VEC(1.0f, 0.1f, H, "blk.%d.ffn_gate_inp.scale", i);
-        MAT(mt, H, 2 * p->expert_ff, p->n_expert, 3, "blk.%d.ffn_gate_up_exps.weight", i);
+        if (split_experts) {
+            MAT(mt, H, p->expert_ff, p->n_expert, 3, "blk.%d.ffn_gate_exps.weight", i);
+            MAT(mt, H, p->expert_ff, p->n_expert, 3, "blk.%d.ffn_up_exps.weight", i);
+        } else {
+            MAT(mt, H, 2 * p->expert_ff, p->n_expert, 3, "blk.%d.ffn_gate_up_exps.weight", i);
+        }
         MAT(mt, p->expert_ff, H, p->n_expert, 3, "blk.%d.ffn_down_exps.weight", i);
         VEC(1.0f, 0.1f, p->n_expert, "blk.%d.ffn_down_exps.scale", i);
         VEC(1.0f, 0.05f, 1, "blk.%d.layer_output_scale.weight", i);
@@ -166,7 +169,7 @@ static void build_tensors(const mk_preset *p, ggml_type mt, tlist *l)
 uint64_t mk_count_params(const mk_preset *p)
 {
     tlist l = {0};
-    build_tensors(p, GGML_TYPE_Q8_0, &l);
+    build_tensors(p, GGML_TYPE_Q8_0, 0, &l);
     uint64_t n = 0;
     for (size_t i = 0; i < l.n; i++)
         n += l.t[i].n_el;
@@ -214,10 +217,11 @@ static void block_values(uint64_t seed, uint32_t ti, uint64_t b, int16_t v[32])
     uint64_t s = ((uint64_t)o[1] << 32 | o[0]) ^ (((uint64_t)o[3] << 32 | o[2]) << 1);
     for (int i = 0; i < 32; i += 2) {
         uint64_t r = splitmix64(&s);
-        v[i] = (int16_t)((int)(r & 0xff) + (int)((r >> 8) & 0xff) + (int)((r >> 16) & 0xff) +
-                         (int)((r >> 24) & 0xff) - 510);
-        v[i + 1] = (int16_t)((int)((r >> 32) & 0xff) + (int)((r >> 40) & 0xff) +
-                             (int)((r >> 48) & 0xff) + (int)((r >> 56) & 0xff) - 510);
+        /* byte sums in parallel: 4 lanes of 2 bytes, then 2 lanes of 4 bytes */
+        uint64_t a = (r & 0x00FF00FF00FF00FFull) + ((r >> 8) & 0x00FF00FF00FF00FFull);
+        uint64_t c = (a & 0x0000FFFF0000FFFFull) + ((a >> 16) & 0x0000FFFF0000FFFFull);
+        v[i] = (int16_t)((int)(c & 0xffffffffu) - 510);
+        v[i + 1] = (int16_t)((int)(c >> 32) - 510);
     }
 }
 
@@ -281,8 +285,8 @@ static uint16_t f32_to_bf16_rne(float f)
 /* ---- generation ---- */
 
 typedef struct {
-    uint32_t ti;      /* tensor index */
-    uint64_t b0, nb;  /* block range (blocks of 32 elements) */
+    uint32_t ti;     /* tensor index */
+    uint64_t b0, nb; /* block range (blocks of 32 elements) */
 } job;
 
 typedef struct {
@@ -310,6 +314,9 @@ static void gen_blocks(const work *w)
     const tspec *t = w->t;
     uint8_t *o = w->out;
     int16_t v[32];
+    int8_t qlut[1021]; /* to_q(v) for v in [-510, 510] */
+    for (int i = 0; i < 1021; i++)
+        qlut[i] = to_q(i - 510);
     uint16_t dh = f32_to_f16_rne(t->a / Q_STD);
     float d = f16_to_f32(dh);
     for (uint64_t b = w->b0; b < w->b0 + w->nb; b++) {
@@ -336,26 +343,26 @@ static void gen_blocks(const work *w)
         case GGML_TYPE_Q8_0:
             memcpy(o, &dh, 2);
             for (int i = 0; i < 32; i++)
-                o[2 + i] = (uint8_t)to_q(v[i]);
+                o[2 + i] = (uint8_t)qlut[v[i] + 510];
             o += 34;
             break;
         case GGML_TYPE_F32:
             for (uint32_t i = 0; i < n; i++) {
-                float x = d * (float)to_q(v[i]);
+                float x = d * (float)qlut[v[i] + 510];
                 memcpy(o, &x, 4);
                 o += 4;
             }
             break;
         case GGML_TYPE_F16:
             for (uint32_t i = 0; i < n; i++) {
-                uint16_t h = f32_to_f16_rne(d * (float)to_q(v[i]));
+                uint16_t h = f32_to_f16_rne(d * (float)qlut[v[i] + 510]);
                 memcpy(o, &h, 2);
                 o += 2;
             }
             break;
         default: /* BF16 */
             for (uint32_t i = 0; i < n; i++) {
-                uint16_t h = f32_to_bf16_rne(d * (float)to_q(v[i]));
+                uint16_t h = f32_to_bf16_rne(d * (float)qlut[v[i] + 510]);
                 memcpy(o, &h, 2);
                 o += 2;
             }
@@ -541,7 +548,7 @@ int mk_write_model(const mk_options *o, mk_result *res, char *err, size_t errlen
     if (tok_build_small_vocab(p->vocab, &vo, err, errlen))
         return -1;
     tlist l = {0};
-    build_tensors(p, mt, &l);
+    build_tensors(p, mt, o->split_experts, &l);
     job *jobs = NULL;
     uint8_t *buf[2] = {NULL, NULL};
     gguf_writer *w = NULL;

@@ -44,12 +44,13 @@ extern const char *const mk_preset_names[];
 uint64_t mk_count_params(const mk_preset *p);
 
 typedef struct {
-    const char *path;  /* output file; ignored when dry_run */
+    const char *path; /* output file; ignored when dry_run */
     mk_preset preset;
-    ggml_type type;    /* matrices: GGML_TYPE_Q8_0, F32, F16 or BF16 */
+    ggml_type type; /* matrices: GGML_TYPE_Q8_0, F32, F16 or BF16 */
     uint64_t seed;
     int n_threads;     /* 0 = all online CPUs */
     int dry_run;       /* generate everything, write nothing */
+    int split_experts; /* ffn_gate_exps + ffn_up_exps instead of the fused ffn_gate_up_exps */
 } mk_options;
 
 typedef struct {

@@ -24,18 +24,18 @@ typedef struct {
 
 struct tokenizer {
     uint32_t n;
-    char *arena;     /* all piece bytes */
-    uint64_t *offs;  /* piece i = arena[offs[i] .. offs[i] + lens[i]) */
+    char *arena;    /* all piece bytes */
+    uint64_t *offs; /* piece i = arena[offs[i] .. offs[i] + lens[i]) */
     uint32_t *lens;
     int32_t *types;
     int32_t bos, eos, pad, unk;
     int add_bos;
-    int32_t byte_id[256];   /* id of "<0xNN>" or -1 */
-    int32_t *piece_table;   /* hash of piece -> id, -1 empty */
+    int32_t byte_id[256]; /* id of "<0xNN>" or -1 */
+    int32_t *piece_table; /* hash of piece -> id, -1 empty */
     uint64_t piece_mask;
     merge_slot *merges;
     uint64_t merge_mask;
-    int32_t *specials;      /* control/user-defined/unknown ids, longest text first */
+    int32_t *specials; /* control/user-defined/unknown ids, longest text first */
     uint32_t n_specials;
     int32_t eog[3];
 };
@@ -219,8 +219,7 @@ int tok_create(const tok_vocab *v, tokenizer **out, char *err, size_t errlen)
                 ty = TOK_TYPE_UNKNOWN;
         }
         t->types[i] = ty;
-        if (ty == TOK_TYPE_BYTE && is_byte_piece(v->tokens[i], len, &byte) &&
-            t->byte_id[byte] < 0)
+        if (ty == TOK_TYPE_BYTE && is_byte_piece(v->tokens[i], len, &byte) && t->byte_id[byte] < 0)
             t->byte_id[byte] = (int32_t)i;
         /* first id wins for duplicate texts (as in llama.cpp's token_to_id map) */
         uint64_t h = hash_bytes(piece(t, (int32_t)i), len) & t->piece_mask;
@@ -379,7 +378,7 @@ static void ids_push(idbuf *b, int32_t id)
 /* ---- BPE over one word ---- */
 
 typedef struct {
-    int32_t id;     /* vocabulary id of the symbol's text, or -1 */
+    int32_t id; /* vocabulary id of the symbol's text, or -1 */
     uint32_t start, len;
     int32_t prev, next;
 } sym;
@@ -515,8 +514,7 @@ static int bpe_word(const tokenizer *t, bpe_work *w, const char *text, size_t le
     while (w->q.n) {
         cand c = heap_pop(&w->q);
         sym *l = &w->s[c.left], *r = &w->s[c.right];
-        if (l->len == 0 || r->len == 0 || l->next != c.right || l->id != c.lid ||
-            r->id != c.rid)
+        if (l->len == 0 || r->len == 0 || l->next != c.right || l->id != c.lid || r->id != c.rid)
             continue; /* stale */
         l->len += r->len;
         l->id = c.merged;
@@ -547,8 +545,8 @@ static int bpe_word(const tokenizer *t, bpe_work *w, const char *text, size_t le
 
 /* Encodes plain text (no special tokens): spaces become U+2581, then runs of newlines and
  * runs of other bytes are BPE'd separately. */
-static int encode_raw(const tokenizer *t, bpe_work *w, const char *text, size_t len,
-                      idbuf *out, char *err, size_t errlen)
+static int encode_raw(const tokenizer *t, bpe_work *w, const char *text, size_t len, idbuf *out,
+                      char *err, size_t errlen)
 {
     size_t nsp = 0;
     for (size_t i = 0; i < len; i++)
@@ -578,8 +576,9 @@ static int encode_raw(const tokenizer *t, bpe_work *w, const char *text, size_t 
     }
     free(esc);
     if (rc == -2)
-        set_err(err, errlen, "tokenizer: text needs byte fallback but the vocabulary has no "
-                             "<0xNN> tokens and no unk");
+        set_err(err, errlen,
+                "tokenizer: text needs byte fallback but the vocabulary has no "
+                "<0xNN> tokens and no unk");
     else if (rc)
         set_err(err, errlen, "tokenizer: out of memory");
     return rc ? -1 : 0;
@@ -753,13 +752,11 @@ int tok_chat_prompt(const tokenizer *t, const char *system, const char *user, in
 {
     *ids = NULL;
     *n = 0;
-    static const char *const needed[] = {"<bos>", "<|turn>", "<turn|>", "<|channel>",
-                                         "<channel|>"};
+    static const char *const needed[] = {"<bos>", "<|turn>", "<turn|>", "<|channel>", "<channel|>"};
     for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
         int32_t id = tok_find(t, needed[i], strlen(needed[i]));
         if (id < 0 || t->types[id] == TOK_TYPE_NORMAL || t->types[id] == TOK_TYPE_BYTE) {
-            set_err(err, errlen, "tokenizer: chat template needs the special token %s",
-                    needed[i]);
+            set_err(err, errlen, "tokenizer: chat template needs the special token %s", needed[i]);
             return -1;
         }
     }
@@ -776,18 +773,18 @@ int tok_chat_prompt(const tokenizer *t, const char *system, const char *user, in
     static const char end_turn[] = "<turn|>\n";
     static const char head_user[] = "<|turn>user\n";
     static const char tail[] = "<|turn>model\n<|channel>thought\n<channel|>";
-    size_t cap = 5 + sizeof head_sys + sl + sizeof end_turn * 2 + sizeof head_user + ul +
-                 sizeof tail + 1;
+    size_t cap =
+        5 + sizeof head_sys + sl + sizeof end_turn * 2 + sizeof head_user + ul + sizeof tail + 1;
     char *s = malloc(cap);
     if (!s) {
         set_err(err, errlen, "tokenizer: out of memory");
         return -1;
     }
     size_t o = 0;
-#define PUT(p, l)                                                                              \
-    do {                                                                                       \
-        memcpy(s + o, (p), (l));                                                               \
-        o += (l);                                                                              \
+#define PUT(p, l)                                                                                  \
+    do {                                                                                           \
+        memcpy(s + o, (p), (l));                                                                   \
+        o += (l);                                                                                  \
     } while (0)
     PUT("<bos>", 5);
     if (sy) {

@@ -5,13 +5,18 @@
  * SentencePiece-style pieces. A space is written as U+2581 "▁" inside pieces; no space prefix
  * is added (add_space_prefix false). Text is split into runs that are either special tokens
  * (control and user-defined tokens, matched as whole tokens by their text, longest first) or
- * plain text; plain text becomes one symbol per UTF-8 character (spaces mapped to "▁"), then
- * the pair with the best merge rank is merged repeatedly (rank = position in the merges list,
- * "a b" meaning pieces a and b). A final symbol that is not in the vocabulary is written as its
- * UTF-8 bytes with the byte-fallback tokens "<0xNN>" (or unk if the vocabulary has none).
- * "llama" (SentencePiece unigram/BPE by scores, no merges) is also accepted: then pairs are
- * merged by the score of the merged piece instead of a merge rank, and a space prefix is not
- * added either.
+ * plain text; in plain text spaces become "▁" and it is cut into runs of newlines and runs of
+ * other characters (llama.cpp's gemma4 pre-tokenizer; a run of newlines that is a token stays
+ * whole); each run becomes one symbol per UTF-8 character, then the adjacent pair with the best
+ * merge rank (lowest; ties: leftmost) is merged repeatedly (rank = position in the merges list,
+ * "a b" meaning pieces a and b; merges whose parts or result are not tokens are ignored). A final
+ * symbol that is not in the vocabulary is written as its UTF-8 bytes with the byte-fallback tokens
+ * "<0xNN>" (or unk if the vocabulary has none). Splitting special tokens follows llama.cpp: special
+ * tokens (types control, user-defined, unknown) are taken longest first (ties: lowest id), and each
+ * cuts every remaining plain-text fragment at all its occurrences. tok_encode always matches them
+ * (llama.cpp's parse_special = true), so "<turn|>" inside user text becomes the control token, as
+ * it does when the reference renders its chat template and tokenizes the result. Only
+ * tokenizer.ggml.model "gemma4" is supported; other models are refused at creation.
  *
  * Decoding: "▁" becomes a space, "<0xNN>" becomes the raw byte NN, normal and user-defined
  * tokens render as their text, control tokens (type 3: <bos>, <eos>, <|turn>, ...) render as
@@ -42,16 +47,16 @@ enum {
 /* A vocabulary as arrays (what a GGUF holds). Borrowed: tok_create copies what it needs. */
 typedef struct {
     uint32_t n_tokens;
-    const char *const *tokens;     /* n_tokens pieces (UTF-8, not necessarily NUL-terminated) */
-    const uint32_t *token_lens;    /* their lengths in bytes */
-    const float *scores;           /* may be NULL */
-    const int32_t *token_types;    /* may be NULL (all normal, "<0xNN>" = byte) */
+    const char *const *tokens;  /* n_tokens pieces (UTF-8, not necessarily NUL-terminated) */
+    const uint32_t *token_lens; /* their lengths in bytes */
+    const float *scores;        /* may be NULL */
+    const int32_t *token_types; /* may be NULL (all normal, "<0xNN>" = byte) */
     uint32_t n_merges;
-    const char *const *merges;     /* "left right", the space separating the two pieces */
+    const char *const *merges; /* "left right", the space separating the two pieces */
     const uint32_t *merge_lens;
-    int32_t bos, eos, pad, unk;    /* -1 if absent */
-    int add_bos;                   /* tokenizer.ggml.add_bos_token */
-    const char *model;             /* "gemma4", "llama", ... (NUL-terminated) */
+    int32_t bos, eos, pad, unk; /* -1 if absent */
+    int add_bos;                /* tokenizer.ggml.add_bos_token */
+    const char *model;          /* "gemma4", "llama", ... (NUL-terminated) */
 } tok_vocab;
 
 /* A vocabulary that owns its arrays (from tok_build_small_vocab); v points into it. */
@@ -105,12 +110,13 @@ int tok_decode(const tokenizer *t, const int32_t *ids, size_t n, unsigned flags,
 int tok_chat_prompt(const tokenizer *t, const char *system, const char *user, int32_t **ids,
                     size_t *n, char *err, size_t errlen);
 
-/* A small valid Gemma 4 style vocabulary of n_tokens entries (n_tokens >= 384) for test
- * models: specials at Gemma 4's ids (0 <pad>, 1 <eos>, 2 <bos>, 3 <unk>, 46..52 tool tokens,
- * 100 <|channel>, 101 <channel|>, 105 <|turn>, 106 <turn|>, 107 "\n" and the rest of 4..107
- * as "<unused_N>"), then the 256 byte tokens <0x00>..<0xFF> at 108..363, then single
- * characters, common English pieces and the merges that build them, until n_tokens. Any
- * UTF-8 text can be tokenized (byte fallback). Deterministic. Free with tok_vocab_free. */
+/* A small valid Gemma 4 style vocabulary of n_tokens (>= 459) entries for test models:
+ * specials at Gemma 4's ids (0 <pad>, 1 <eos>, 2 <bos>, 3 <unk>, 46..52 tool tokens,
+ * 100 <|channel>, 101 <channel|>, 105 <|turn>, 106 <turn|>, 107 "\n", the rest of 4..107
+ * "<unusedN>"), the 256 byte tokens <0x00>..<0xFF> at 108..363, "▁" and printable ASCII at
+ * 364..458, then BPE pieces for common English words (with and without "▁"), then "<unusedN>"
+ * filler up to n_tokens. Any UTF-8 text can be tokenized (byte fallback). Deterministic.
+ * Free with tok_vocab_free. */
 int tok_build_small_vocab(uint32_t n_tokens, tok_vocab_owned *out, char *err, size_t errlen);
 void tok_vocab_free(tok_vocab_owned *v);
 

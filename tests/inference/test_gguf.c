@@ -403,10 +403,18 @@ static void test_byte_flips(void **state)
         for (int k = 0; k < flips; k++) {
             size_t pos = (size_t)(rng() % n);
             switch (rng() % 4) {
-            case 0: b[pos] ^= (uint8_t)(1u << (rng() % 8)); break;
-            case 1: b[pos] = 0xff; break;
-            case 2: b[pos] = 0; break;
-            default: b[pos] = (uint8_t)rng(); break;
+            case 0:
+                b[pos] ^= (uint8_t)(1u << (rng() % 8));
+                break;
+            case 1:
+                b[pos] = 0xff;
+                break;
+            case 2:
+                b[pos] = 0;
+                break;
+            default:
+                b[pos] = (uint8_t)rng();
+                break;
             }
         }
         gguf_file *f = NULL;
@@ -429,9 +437,9 @@ static void test_byte_flips(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_type_table),
+        cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_type_table),
         cmocka_unit_test(test_writer_errors), cmocka_unit_test(test_open_errors),
-        cmocka_unit_test(test_truncations),  cmocka_unit_test(test_byte_flips),
+        cmocka_unit_test(test_truncations),   cmocka_unit_test(test_byte_flips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,7 +79,10 @@ static void test_gguf_py_file(void **state)
         assert_int_equal(gguf_get_arr_f32(f, "t.arr_f32", (uint64_t)i, &f32), 0);
         assert_true(f32 == af[i]);
     }
-    const char *as[3] = {"a", "\xe2\x96\x81" "bc", "<0x0A>"};
+    const char *as[3] = {"a",
+                         "\xe2\x96\x81"
+                         "bc",
+                         "<0x0A>"};
     for (int i = 0; i < 3; i++) {
         assert_int_equal(gguf_get_arr_str(f, "t.arr_str", (uint64_t)i, &s, &len), 0);
         assert_int_equal(len, strlen(as[i]));
@@ -98,8 +101,7 @@ static void test_gguf_py_file(void **state)
     assert_int_equal(t->n_dims, 2);
     assert_int_equal(t->ne[0], 32);
     assert_int_equal(t->ne[1], 3);
-    assert_int_equal((uintptr_t)((const uint8_t *)t->data - (const uint8_t *)gguf_base(f)) % 64,
-                     0);
+    assert_int_equal((uintptr_t)((const uint8_t *)t->data - (const uint8_t *)gguf_base(f)) % 64, 0);
     for (int i = 0; i < 96; i++) {
         float v;
         memcpy(&v, (const uint8_t *)t->data + 4 * i, 4);

@@ -28,9 +28,18 @@ static tokenizer *make_tok(const char *const *pieces, const int32_t *types, uint
         lens[i] = (uint32_t)strlen(pieces[i]);
     for (uint32_t i = 0; i < nm; i++)
         mlens[i] = (uint32_t)strlen(merges[i]);
-    tok_vocab v = {.n_tokens = n, .tokens = pieces, .token_lens = lens, .token_types = types,
-                   .n_merges = nm, .merges = merges, .merge_lens = mlens, .bos = -1,
-                   .eos = -1, .pad = -1, .unk = -1, .model = "gemma4"};
+    tok_vocab v = {.n_tokens = n,
+                   .tokens = pieces,
+                   .token_lens = lens,
+                   .token_types = types,
+                   .n_merges = nm,
+                   .merges = merges,
+                   .merge_lens = mlens,
+                   .bos = -1,
+                   .eos = -1,
+                   .pad = -1,
+                   .unk = -1,
+                   .model = "gemma4"};
     tokenizer *t;
     char err[256];
     if (tok_create(&v, &t, err, sizeof err))
@@ -119,7 +128,8 @@ static void test_small_round_trips(void **state)
         "The quick brown fox jumps over the lazy dog.",
         "  leading and trailing spaces  ",
         "line one\nline two\n\n\nline five\r\n\ttab",
-        "caf\xc3\xa9 na\xc3\xafve \xe4\xb8\xad\xe6\x96\x87 \xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82",
+        "caf\xc3\xa9 na\xc3\xafve \xe4\xb8\xad\xe6\x96\x87 "
+        "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82",
         "emoji \xf0\x9f\x98\x80\xf0\x9f\x8c\x8d and more",
         "special <|turn> inside <turn|> text <bos>",
         "",
@@ -161,8 +171,8 @@ static void test_small_pieces(void **state)
     expect_ids(t, "the<turn|>the", (const int32_t[]){the, 106, the}, 3);
     expect_ids(t, "\n", (const int32_t[]){107}, 1);
     /* emoji: 4 bytes -> 4 byte tokens (108 + byte value) */
-    expect_ids(t, "\xf0\x9f\x98\x80", (const int32_t[]){108 + 0xf0, 108 + 0x9f, 108 + 0x98,
-                                                       108 + 0x80}, 4);
+    expect_ids(t, "\xf0\x9f\x98\x80",
+               (const int32_t[]){108 + 0xf0, 108 + 0x9f, 108 + 0x98, 108 + 0x80}, 4);
     assert_true(tok_is_eog(t, 1));
     assert_true(tok_is_eog(t, 106));
     assert_true(tok_is_eog(t, 50));
@@ -181,8 +191,7 @@ static void test_small_pieces(void **state)
     assert_int_equal(tok_decode(t, ids, 3, 0, &s, &sl, err, sizeof err), 0);
     assert_string_equal(s, "<bos>the<turn|>");
     free(s);
-    assert_int_equal(tok_decode(t, ids, 3, TOK_DECODE_SKIP_CONTROL, &s, &sl, err, sizeof err),
-                     0);
+    assert_int_equal(tok_decode(t, ids, 3, TOK_DECODE_SKIP_CONTROL, &s, &sl, err, sizeof err), 0);
     assert_string_equal(s, "the");
     free(s);
     const int32_t bad[] = {5000};
@@ -204,16 +213,15 @@ static void test_chat_template(void **state)
             is = tok_find(t, SP "is", 5), the = tok_find(t, SP "the", 6),
             sky = tok_find(t, SP "sky", 6), blue = tok_find(t, SP "blue", 7),
             q = tok_find(t, "?", 1);
-    assert_true(user > 0 && model > 0 && thought > 0 && why > 0 && is > 0 && the > 0 &&
-                sky > 0 && blue > 0 && q > 0);
-    const int32_t want[] = {2,   105, user, 107, why,   is,  the, sky, blue, q,
+    assert_true(user > 0 && model > 0 && thought > 0 && why > 0 && is > 0 && the > 0 && sky > 0 &&
+                blue > 0 && q > 0);
+    const int32_t want[] = {2,   105, user, 107,   why, is,  the,     sky, blue, q,
                             106, 107, 105,  model, 107, 100, thought, 107, 101};
     int32_t *ids;
     size_t n;
     char err[256];
-    assert_int_equal(tok_chat_prompt(t, NULL, "  Why is the sky blue?\n", &ids, &n, err,
-                                     sizeof err),
-                     0);
+    assert_int_equal(
+        tok_chat_prompt(t, NULL, "  Why is the sky blue?\n", &ids, &n, err, sizeof err), 0);
     assert_int_equal(n, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(ids[i], want[i]);
@@ -272,8 +280,7 @@ static void test_from_gguf(void **state)
     gguf_writer_add_str(w, "tokenizer.ggml.model", "gemma4");
     gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", vo.v.tokens, vo.v.token_lens,
                             vo.v.n_tokens);
-    gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, vo.v.scores,
-                        vo.v.n_tokens);
+    gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, vo.v.scores, vo.v.n_tokens);
     gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, vo.v.token_types,
                         vo.v.n_tokens);
     gguf_writer_add_arr_str(w, "tokenizer.ggml.merges", vo.v.merges, vo.v.merge_lens,
@@ -315,8 +322,14 @@ static void test_rejects(void **state)
     (void)state;
     const char *pieces[] = {"a"};
     uint32_t lens[] = {1};
-    tok_vocab v = {.n_tokens = 1, .tokens = pieces, .token_lens = lens, .bos = -1, .eos = -1,
-                   .pad = -1, .unk = -1, .model = "llama"};
+    tok_vocab v = {.n_tokens = 1,
+                   .tokens = pieces,
+                   .token_lens = lens,
+                   .bos = -1,
+                   .eos = -1,
+                   .pad = -1,
+                   .unk = -1,
+                   .model = "llama"};
     tokenizer *t;
     char err[256];
     assert_int_not_equal(tok_create(&v, &t, err, sizeof err), 0);
@@ -337,8 +350,8 @@ static void test_rejects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_merge_rank_order), cmocka_unit_test(test_small_round_trips),
-        cmocka_unit_test(test_small_pieces),     cmocka_unit_test(test_chat_template),
+        cmocka_unit_test(test_merge_rank_order),  cmocka_unit_test(test_small_round_trips),
+        cmocka_unit_test(test_small_pieces),      cmocka_unit_test(test_chat_template),
         cmocka_unit_test(test_small_vocab_sizes), cmocka_unit_test(test_from_gguf),
         cmocka_unit_test(test_rejects),
     };
