@@ -8,5 +8,6 @@ int cmd_generate(int argc, char **argv); /* cmd_generate.c */
 int cmd_bench(int argc, char **argv);    /* cmd_bench.c */
 int cmd_logits(int argc, char **argv);   /* cmd_logits.c */
 int cmd_mkmodel(int argc, char **argv); /* cli/cmd_mkmodel.c */
+int cmd_eval_demo(int argc, char **argv); /* cmd_demo.c */
 
 #endif
