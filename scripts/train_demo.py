@@ -226,40 +226,45 @@ class DGemma(torch.nn.Module):
         return r + rmsnorm(m + e, b.post_ffw_norm)
 
     def forward(self, prompt, plen, canvas, sc_probs=None):
-        """prompt [B,Pm] (padded), plen [B], canvas [B,C], sc_probs [B,C,V] or None.
-        Returns canvas logits [B,C,V] (softcapped)."""
+        """prompt [B,Pm] (padded), plen [B], canvas [B,K,C]: K independent canvases per prompt
+        (each one decoder pass over the same encoded prompt; they do not see each other),
+        sc_probs [B,K,C,V] or None. Returns canvas logits [B,K,C,V] (softcapped)."""
         c = self.c
         B, Pm = prompt.shape
-        C = canvas.shape[1]
-        T = Pm + C
+        _, K, C = canvas.shape
+        N = K * C
+        T = Pm + N
         s = math.sqrt(c.hidden)
         dev = prompt.device
         ar_p = torch.arange(Pm, device=dev)
+        ar_n = torch.arange(N, device=dev)
         pvalid = ar_p[None, :] < plen[:, None]                        # [B,Pm]
         pos = torch.cat([ar_p[None, :].expand(B, Pm),
-                         plen[:, None] + torch.arange(C, device=dev)[None, :]], 1)  # [B,T]
+                         plen[:, None] + (ar_n % C)[None, :]], 1)     # [B,T]
         # encoder rows
         xe = self.embd[prompt] * s
         # decoder rows: embedding + self-conditioning, then the weightless norm
-        e = self.embd[canvas] * s
+        e = self.embd[canvas.reshape(B, N)] * s
         if sc_probs is not None:
-            soft = torch.matmul(sc_probs, self.embd) * s
+            soft = torch.matmul(sc_probs.reshape(B, N, -1), self.embd) * s
             g = rmsnorm(soft, self.sc_pre_norm)
             e = e + F.linear(gelu_tanh(F.linear(g, self.sc_gate)) * F.linear(g, self.sc_up),
                              self.sc_down)
         xd = rmsnorm(e)
         x = torch.cat([xe, xd], 1)                                    # [B,T,H]
         is_dec = torch.cat([torch.zeros(Pm, dtype=torch.bool, device=dev),
-                            torch.ones(C, dtype=torch.bool, device=dev)])
+                            torch.ones(N, dtype=torch.bool, device=dev)])
+        block = torch.cat([torch.full((Pm,), -1, device=dev), ar_n // C])
         # masks [B,T(query),T(key)]
-        kvalid = torch.cat([pvalid, torch.ones(B, C, dtype=torch.bool, device=dev)], 1)
+        kvalid = torch.cat([pvalid, torch.ones(B, N, dtype=torch.bool, device=dev)], 1)
         qi = torch.arange(T, device=dev)
         causal = qi[None, :] <= qi[:, None]                           # key <= query
         enc_mask = causal[None] & kvalid[:, None, :] & ~is_dec[None, None, :]
-        dec_mask = kvalid[:, None, :].expand(B, T, T)
+        same = (block[:, None] == block[None, :]) & is_dec[None, :]  # canvas key, own canvas
+        dec_mask = (kvalid & ~is_dec[None, :])[:, None, :] | same[None]
         base = torch.where(is_dec[None, :, None], dec_mask, enc_mask)
         # sliding: encoder query i sees key j iff pos_i - W < pos_j; decoder sees the last W-1
-        # cached prompt positions (and the whole canvas)
+        # cached prompt positions (and its whole canvas)
         pq, pk = pos[:, :, None], pos[:, None, :]
         enc_win = pk > pq - c.window
         dec_win = (pk >= plen[:, None, None] - (c.window - 1)) | is_dec[None, None, :]
@@ -289,7 +294,7 @@ class DGemma(torch.nn.Module):
             x = self.ffn(b, x) * lsc
         h = rmsnorm(x[:, Pm:], self.output_norm)
         logits = F.linear(h, self.embd)
-        return c.softcap * torch.tanh(logits / c.softcap)
+        return (c.softcap * torch.tanh(logits / c.softcap)).view(B, K, C, -1)
 
 
 # ---------------------------------------------------------------------------- export
@@ -400,9 +405,10 @@ def check_against_reference(model, path, tok, pairs):
         p = tok.prompt("%d+%d" % (a, b))
         cv = torch.randint(0, model.c.vocab, (model.c.canvas,), generator=g)
         with torch.no_grad():
-            lt = model(torch.tensor([p]), torch.tensor([len(p)]), cv[None])[0]
+            lt = model(torch.tensor([p]), torch.tensor([len(p)]), cv[None, None])[0, 0]
             sc = torch.softmax(lt / 0.6, -1)
-            lt2 = model(torch.tensor([p]), torch.tensor([len(p)]), cv[None], sc[None])[0]
+            lt2 = model(torch.tensor([p]), torch.tensor([len(p)]), cv[None, None],
+                        sc[None, None])[0, 0]
         cache = ref.new_cache()
         ref.encode(p, cache)
         lr = ref.decode(cv.numpy(), cache)
@@ -450,20 +456,17 @@ def train(args, cfg, tok, test_pairs):
         for grp in opt.param_groups:
             grp["lr"] = lr
         P, plen, tgt = batch(rng, tok, cfg, args.batch, args.digits, test_pairs)
-        B, C = tgt.shape
-        t = torch.rand(B, 1, generator=ng)
-        noise = torch.rand(B, C, generator=ng) < t
-        rnd = torch.randint(0, cfg.vocab, (B, C), generator=ng)
+        B, C, K = tgt.shape[0], tgt.shape[1], args.canvases
+        tgt = tgt[:, None, :].expand(B, K, C)
+        t = torch.rand(B, K, 1, generator=ng)
+        noise = torch.rand(B, K, C, generator=ng) < t
+        rnd = torch.randint(0, cfg.vocab, (B, K, C), generator=ng)
         x = torch.where(noise, rnd, tgt)
-        use_sc = torch.rand(B, generator=ng) < 0.5
-        tau = 0.4 + 0.4 * torch.rand(B, 1, 1, generator=ng)
-        sc = None
-        if bool(use_sc.any()):
-            idx = use_sc.nonzero()[:, 0]
-            with torch.no_grad():
-                z = model(P[idx], plen[idx], x[idx])
-            sc = torch.zeros(B, C, cfg.vocab)
-            sc[idx] = torch.softmax(z / tau[idx], -1)
+        use_sc = (torch.rand(B, K, 1, 1, generator=ng) < 0.5).float()
+        tau = 0.4 + 0.4 * torch.rand(B, K, 1, 1, generator=ng)
+        with torch.no_grad():
+            z = model(P, plen, x)
+        sc = torch.softmax(z / tau, -1) * use_sc
         logits = model(P, plen, x, sc)
         loss = F.cross_entropy(logits.reshape(-1, cfg.vocab), tgt.reshape(-1))
         opt.zero_grad(set_to_none=True)
@@ -479,8 +482,10 @@ def train(args, cfg, tok, test_pairs):
             print("step %5d  lr %.2e  loss %.4f  canvas-exact %.3f  %.0f s"
                   % (step, lr, run_loss / k, run_acc / k, time.time() - t0), flush=True)
             run_loss, run_acc = 0.0, 0.0
-        if args.ckpt and step % 500 == 0:
+        if args.ckpt and step % args.ckpt_every == 0:
             torch.save({"step": step, "model": model.state_dict()}, args.ckpt)
+        if step == args.stop_after:
+            break
     return model, n_params, time.time() - t0
 
 
@@ -492,12 +497,17 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--digits", type=int, default=3)
     ap.add_argument("--steps", type=int, default=4000)
-    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=32, help="questions per step")
+    ap.add_argument("--canvases", type=int, default=4,
+                    help="noised answer canvases per question (share one encoder pass)")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--log-every", type=int, default=50)
-    ap.add_argument("--ckpt", help="save a torch checkpoint here every 500 steps")
+    ap.add_argument("--ckpt", help="save a torch checkpoint here every --ckpt-every steps")
+    ap.add_argument("--ckpt-every", type=int, default=250)
+    ap.add_argument("--stop-after", type=int, default=0,
+                    help="end training after this step (the schedule still spans --steps)")
     ap.add_argument("--from-ckpt", help="skip training: export this checkpoint")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
