@@ -129,13 +129,23 @@ def draw_numbers(rng, n, digits):
     return lo + (rng.random(n) * (hi - lo)).astype(np.int64)
 
 
+def held_out(a, b):
+    """The fixed split of the question space: a pair is held out (never trained on) iff this
+    hash puts it in the first of 10 buckets. Splitting the pair space, rather than holding out
+    whatever the test draw happens to hit, keeps 90 % of every small pool (e.g. the 100
+    one-digit + one-digit pairs) in training."""
+    h = ((int(a) * 1000003 + int(b)) * 0x9E3779B1) & 0xFFFFFFFF
+    return (h >> 16) % 10 == 0
+
+
 def test_set(seed, digits, n=1000):
-    """The held-out examples: fixed by (seed, digits), distinct pairs."""
+    """The held-out examples: n distinct held-out pairs drawn from the task's distribution,
+    fixed by (seed, digits)."""
     rng = np.random.Generator(np.random.PCG64([seed, 0x7e57]))
     pairs, seen = [], set()
     while len(pairs) < n:
         a, b = draw_numbers(rng, 1, digits)[0], draw_numbers(rng, 1, digits)[0]
-        if (a, b) not in seen:
+        if held_out(a, b) and (a, b) not in seen:
             seen.add((a, b))
             pairs.append((int(a), int(b)))
     return pairs
@@ -420,10 +430,10 @@ def check_against_reference(model, path, tok, pairs):
 
 # ---------------------------------------------------------------------------- training
 
-def batch(rng, tok, cfg, n, digits, test_pairs):
+def batch(rng, tok, cfg, n, digits):
     a = draw_numbers(rng, n, digits)
     b = draw_numbers(rng, n, digits)
-    keep = np.array([(int(x), int(y)) not in test_pairs for x, y in zip(a, b)])
+    keep = np.array([not held_out(x, y) for x, y in zip(a, b)])
     a, b = a[keep], b[keep]
     prompts = [tok.prompt("%d+%d" % (x, y)) for x, y in zip(a, b)]
     plen = torch.tensor([len(p) for p in prompts])
@@ -435,7 +445,7 @@ def batch(rng, tok, cfg, n, digits, test_pairs):
     return P, plen, tgt
 
 
-def train(args, cfg, tok, test_pairs):
+def train(args, cfg, tok):
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     model = DGemma(cfg, gen)
@@ -455,7 +465,7 @@ def train(args, cfg, tok, test_pairs):
         lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / args.steps)))
         for grp in opt.param_groups:
             grp["lr"] = lr
-        P, plen, tgt = batch(rng, tok, cfg, args.batch, args.digits, test_pairs)
+        P, plen, tgt = batch(rng, tok, cfg, args.batch, args.digits)
         B, C, K = tgt.shape[0], tgt.shape[1], args.canvases
         tgt = tgt[:, None, :].expand(B, K, C)
         t = torch.rand(B, K, 1, generator=ng)
@@ -495,14 +505,14 @@ def main():
     ap.add_argument("--out", required=True, help="output GGUF")
     ap.add_argument("--test-out", help="write the 1000 held-out examples here (QUESTION\\tANSWER)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--digits", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--digits", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=2400)
     ap.add_argument("--batch", type=int, default=32, help="questions per step")
     ap.add_argument("--canvases", type=int, default=4,
                     help="noised answer canvases per question (share one encoder pass)")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--warmup", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--ckpt", help="save a torch checkpoint here every --ckpt-every steps")
     ap.add_argument("--ckpt-every", type=int, default=250)
@@ -529,13 +539,12 @@ def main():
             with open(args.test_out, "w") as f:
                 for a, b in pairs:
                     f.write("%d+%d\t%d\n" % (a, b, a + b))
-        test_pairs = set(pairs)
         if args.from_ckpt:
             model = DGemma(cfg, torch.Generator().manual_seed(args.seed))
             model.load_state_dict(torch.load(args.from_ckpt)["model"])
             n_params, secs = sum(p.numel() for p in model.parameters()), 0.0
         else:
-            model, n_params, secs = train(args, cfg, tok, test_pairs)
+            model, n_params, secs = train(args, cfg, tok)
         model.eval()
         name = "sibyl-demo-add%d" % args.digits
         export(model, base, args.out, cfg, name)
