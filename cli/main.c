@@ -28,6 +28,7 @@ static const struct command commands[] = {
     {"bench", cmd_bench, "time the engine on a model (step time, per-op breakdown)"},
     {"logits", cmd_logits, "canvas logits of one decoder pass, for the fidelity check"},
     {"mkmodel", cmd_mkmodel, "write a random-weight DiffusionGemma GGUF (test models)"},
+    {"eval-demo", cmd_eval_demo, "exact-match accuracy of a model on QUESTION<TAB>ANSWER lines"},
 #ifdef SIBYL_WITH_NODE
     {"keys", cmd_keys, "the node's signing key: new, import, address (keystore v3)"},
     {"run", cmd_run, "run the oracle node (sibyl run -c oracle.conf)"},
