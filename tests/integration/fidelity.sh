@@ -54,6 +54,9 @@ suite tiny_q8_0 0.95 0.01 redraw
 suite mk_tiny_f32 0.75 0.15 off
 suite mk_tiny_q8_0 0.75 0.15 off
 [ "${FIDELITY_SMALL:-0}" = 1 ] && suite mk_small_q8_0 0.75 0.15 off
+# The trained demo model (docs/demo-model.md): the target, top-1 >= 99 %, KL <= 1e-3.
+cp "$ROOT/models/sibyl-demo-add.gguf" "$TMP/demo_add.gguf"
+suite demo_add 0.99 0.001 off
 
 # Bad input must give a clear error, not a crash.
 if "$SIBYL" logits -m "$TMP/tiny_f32.gguf" --prompt-ids 2,x --canvas-ids 1 -o "$TMP/x.f32" \
