@@ -747,7 +747,7 @@ static void process(node *n, const uint8_t id[32])
             res.engine_seconds = secs;
         metrics_observe_engine(n->m, res.engine_seconds);
         if (res.cancelled) {
-            log_msg(LOG_INFO, id, "engine run cancelled");
+            log_msg(LOG_INFO, id, "engine run cancelled after %.3f s", secs);
             jreq_free(&r);
             return;
         }
