@@ -52,6 +52,8 @@ typedef struct {
     sibyl_domain domain;
     served_model models[CONFIG_MAX_MODELS];
     int n_models;
+    uint8_t quorum1_models[CONFIG_MAX_MODELS][32]; /* registered with quorum 1 at start */
+    int n_quorum1;
     abi_signature event;
     uint8_t topic0[32];
     submitter *sub;
@@ -643,8 +645,8 @@ static int registered_model_hash(node *n, const uint8_t id[32], uint8_t out[32],
 
 /* The registry's modelHash for model_id (models(bytes32), word 0); all zero when the model was
  * never registered. */
-static int registry_model_hash(node *n, const uint8_t model_id[32], uint8_t out[32], char *err,
-                               size_t errlen)
+static int registry_model_hash(node *n, const uint8_t model_id[32], uint8_t out[32],
+                               unsigned *quorum, char *err, size_t errlen)
 {
     uint8_t sel[32];
     const char *sig = "models(bytes32)";
@@ -675,6 +677,7 @@ static int registry_model_hash(node *n, const uint8_t model_id[32], uint8_t out[
         return -1;
     }
     memcpy(out, b, 32);
+    *quorum = (unsigned)b[2 * 32 + 30] << 8 | b[2 * 32 + 31]; /* word 2: uint16 quorum */
     return 0;
 }
 
@@ -937,7 +940,8 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
          * refuse to serve it, so its requests get an honest UNKNOWN_MODEL reject (this node has
          * no file with the registered hash) instead of a failed transaction. */
         uint8_t reg[32], zero[32] = {0};
-        if (registry_model_hash(n, sm->model_id, reg, e2, sizeof e2)) {
+        unsigned quorum = 0;
+        if (registry_model_hash(n, sm->model_id, reg, &quorum, e2, sizeof e2)) {
             snprintf(err, errlen, "reading the model registry: %s", e2);
             goto out;
         }
@@ -964,6 +968,8 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
             snprintf(err, errlen, "model %s: %s", cfg->models[i].path, e2);
             goto out;
         }
+        if (quorum == 1)
+            memcpy(n->quorum1_models[n->n_quorum1++], sm->model_id, 32);
         n->n_models++;
         log_msg(LOG_INFO, NULL, "model %s loaded, sha256 %s", cfg->models[i].path, fh);
     }
@@ -977,7 +983,8 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &block, &old);
-    submitter_deps sd = {cfg, n->j, n->m, n->secp, n->key, n->addr};
+    submitter_deps sd = {cfg,         n->j, n->m, n->secp, n->key, n->addr, n->quorum1_models,
+                         n->n_quorum1};
     if (submitter_create(&sd, &n->sub, err, errlen) || submitter_start(n->sub, err, errlen)) {
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         goto out;

@@ -669,7 +669,11 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
     /* With quorum k > 1 the first fulfill stores the output bytes on chain; a later vote for
      * the same output only needs the hash (attest: no output calldata, no storage write). */
     uint8_t kind = r.f.reject_code ? TXK_REJECT : TXK_FULFILL;
-    if (kind == TXK_FULFILL) {
+    int quorum1 = 0;
+    for (int i = 0; i < s->d.n_quorum1_models; i++)
+        if (!memcmp(s->d.quorum1_models[i], r.f.model_id, 32))
+            quorum1 = 1;
+    if (kind == TXK_FULFILL && !quorum1) {
         int sup = output_supplied(s, r.f.id, r.f.output_hash);
         if (sup < 0) {
             jreq_free(&r);
