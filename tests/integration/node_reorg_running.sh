@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A reorg while the engine is already running the request: the run stops at the next step (the
-# engine's step callback) and nothing is sent for it. A long run (small preset, 256 tokens, 64
+# engine's step callback) and nothing is sent for it. A long run (small preset, 512 tokens, 128
 # steps) is started, the request's block is replaced with anvil_reorg while the run is in
 # progress, and then: the log says the run was cancelled after less than half the time the same
 # job takes uncancelled (measured afterwards on the new branch), the node's nonce is still 0
@@ -28,7 +28,7 @@ wait_log() { # wait_log PATTERN COUNT SECONDS
 metric() { curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -F "$1 " | awk '{print $2}'; }
 nonce() { printf '%d' "$(rpc eth_getTransactionCount "[\"$NODE_ADDR\",\"latest\"]" | tr -d '"')"; }
 TEXT=$("$CAST" format-bytes32-string text)
-LONG=$("$CAST" abi-encode 'f(uint32,uint32)' 256 64)
+LONG=$("$CAST" abi-encode 'f(uint32,uint32)' 512 128)
 PROMPT=0x$(printf 'a long answer please' | od -An -v -tx1 | tr -d ' \n')
 
 # 1. the request is confirmed (1 block), the engine starts, then its block is replaced
@@ -40,7 +40,7 @@ until [ "$(metric 'sibyl_requests{state="computing"}')" = 1 ]; do
   [ $SECONDS -lt $end ] || die "the request never reached computing"
   sleep 0.05
 done
-sleep 0.3 # well inside the run
+sleep 0.1 # inside the run (it takes seconds)
 rpc anvil_reorg '[2, []]' >/dev/null
 wait_log 'request cancelled .* in state computing' 1 20
 wait_log 'engine run cancelled after' 1 20
