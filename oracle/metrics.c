@@ -29,6 +29,7 @@ struct metrics {
     uint64_t counters[MC_COUNT];
     uint64_t head;
     int connected;
+    int models_served, models_refused;
     time_t last_head_time;
 };
 
@@ -114,6 +115,14 @@ void metrics_set_head(metrics *m, uint64_t head)
     pthread_mutex_lock(&m->mu);
     m->head = head;
     m->last_head_time = time(NULL);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_set_models(metrics *m, int served, int refused)
+{
+    pthread_mutex_lock(&m->mu);
+    m->models_served = served;
+    m->models_refused = refused;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -217,6 +226,13 @@ char *metrics_render(metrics *m, size_t *len)
               "# HELP sibyl_ws_connected 1 while the websocket subscription is up.\n"
               "# TYPE sibyl_ws_connected gauge\nsibyl_ws_connected %d\n",
               m->connected);
+    sb_printf(&b,
+              "# HELP sibyl_models_served Configured models this node serves.\n"
+              "# TYPE sibyl_models_served gauge\nsibyl_models_served %d\n"
+              "# HELP sibyl_models_hash_mismatch Configured models not served: the file's sha256 "
+              "differs from the modelHash registered on-chain.\n"
+              "# TYPE sibyl_models_hash_mismatch gauge\nsibyl_models_hash_mismatch %d\n",
+              m->models_served, m->models_refused);
     pthread_mutex_unlock(&m->mu);
     if (b.failed) {
         free(b.p);

@@ -56,6 +56,8 @@ void metrics_observe_stage(metrics *m, metrics_stage s, double seconds);
 void metrics_observe_engine(metrics *m, double seconds);
 void metrics_add(metrics *m, metrics_counter c, uint64_t n);
 void metrics_set_head(metrics *m, uint64_t head);
+/* Configured models: how many are served, how many refused (file sha256 != registered hash). */
+void metrics_set_models(metrics *m, int served, int refused);
 /* Health inputs: the websocket is up or down. */
 void metrics_set_connected(metrics *m, int connected);
 

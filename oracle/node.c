@@ -52,6 +52,8 @@ typedef struct {
     sibyl_domain domain;
     served_model models[CONFIG_MAX_MODELS];
     int n_models;
+    uint8_t quorum1_models[CONFIG_MAX_MODELS][32]; /* registered with quorum 1 at start */
+    int n_quorum1;
     abi_signature event;
     uint8_t topic0[32];
     submitter *sub;
@@ -641,6 +643,44 @@ static int registered_model_hash(node *n, const uint8_t id[32], uint8_t out[32],
     return 0;
 }
 
+/* The registry's modelHash for model_id (models(bytes32), word 0); all zero when the model was
+ * never registered. */
+static int registry_model_hash(node *n, const uint8_t model_id[32], uint8_t out[32],
+                               unsigned *quorum, char *err, size_t errlen)
+{
+    uint8_t sel[32];
+    const char *sig = "models(bytes32)";
+    keccak256(sig, strlen(sig), sel);
+    char data[2 + 8 + 64 + 1], to[43], idhex[67];
+    hex_encode(idhex, model_id, 32);
+    snprintf(data, sizeof data, "0x%02x%02x%02x%02x%s", sel[0], sel[1], sel[2], sel[3], idhex + 2);
+    hex_encode(to, n->cfg->oracle_address, 20);
+    cJSON *p = cJSON_CreateArray(), *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "to", to);
+    cJSON_AddStringToObject(o, "data", data);
+    cJSON_AddItemToArray(p, o);
+    cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
+    cJSON *res = NULL;
+    int rc = rpc_call(n->rpc, "eth_call", p, &res, NULL, err, errlen);
+    cJSON_Delete(p);
+    if (rc)
+        return -1;
+    uint8_t b[4 * 32];
+    size_t len = 0;
+    rc = cJSON_IsString(res) ? hex_decode(res->valuestring, b, sizeof b, &len, err, errlen) : -1;
+    cJSON_Delete(res);
+    if (rc || len != sizeof b) {
+        snprintf(err, errlen,
+                 "models() returned %zu bytes, expected %zu (is oracle_address an "
+                 "InferenceOracle?)",
+                 len, sizeof b);
+        return -1;
+    }
+    memcpy(out, b, 32);
+    *quorum = (unsigned)b[2 * 32 + 30] << 8 | b[2 * 32 + 31]; /* word 2: uint16 quorum */
+    return 0;
+}
+
 static void process(node *n, const uint8_t id[32])
 {
     char err[512];
@@ -710,7 +750,7 @@ static void process(node *n, const uint8_t id[32])
             res.engine_seconds = secs;
         metrics_observe_engine(n->m, res.engine_seconds);
         if (res.cancelled) {
-            log_msg(LOG_INFO, id, "engine run cancelled");
+            log_msg(LOG_INFO, id, "engine run cancelled after %.3f s", secs);
             jreq_free(&r);
             return;
         }
@@ -889,12 +929,36 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
         goto out;
     }
 
-    /* models: hash (cached) and open */
+    /* models: hash (cached), compare with the registry, open */
+    int refused = 0;
     for (int i = 0; i < cfg->n_models; i++) {
-        served_model *sm = &n->models[i];
+        served_model *sm = &n->models[n->n_models];
         memcpy(sm->model_id, cfg->models[i].id, 32);
         if (attest_model_hash(cfg->models[i].path, n->j, 1, sm->hash, err, errlen))
             goto out;
+        /* A file that is not the registered model would only earn WrongModelHash reverts:
+         * refuse to serve it, so its requests get an honest UNKNOWN_MODEL reject (this node has
+         * no file with the registered hash) instead of a failed transaction. */
+        uint8_t reg[32], zero[32] = {0};
+        unsigned quorum = 0;
+        if (registry_model_hash(n, sm->model_id, reg, &quorum, e2, sizeof e2)) {
+            snprintf(err, errlen, "reading the model registry: %s", e2);
+            goto out;
+        }
+        char fh[67], rh[67];
+        hex_encode(fh, sm->hash, 32);
+        hex_encode(rh, reg, 32);
+        if (!memcmp(reg, zero, 32)) {
+            log_msg(LOG_WARN, NULL, "model %s: its model id is not registered on-chain (yet)",
+                    cfg->models[i].path);
+        } else if (memcmp(reg, sm->hash, 32)) {
+            log_msg(LOG_ERROR, NULL,
+                    "model %s: sha256 %s differs from the modelHash %s registered for its model "
+                    "id: NOT serving it (its requests get reject UNKNOWN_MODEL)",
+                    cfg->models[i].path, fh, rh);
+            refused++;
+            continue;
+        }
         engine_options eo;
         memset(&eo, 0, sizeof eo);
         eo.model_path = cfg->models[i].path;
@@ -904,11 +968,12 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
             snprintf(err, errlen, "model %s: %s", cfg->models[i].path, e2);
             goto out;
         }
+        if (quorum == 1)
+            memcpy(n->quorum1_models[n->n_quorum1++], sm->model_id, 32);
         n->n_models++;
-        char hh[67];
-        hex_encode(hh, sm->hash, 32);
-        log_msg(LOG_INFO, NULL, "model %s loaded, sha256 %s", cfg->models[i].path, hh);
+        log_msg(LOG_INFO, NULL, "model %s loaded, sha256 %s", cfg->models[i].path, fh);
     }
+    metrics_set_models(n->m, n->n_models, refused);
 
     journal_foreach(n->j, 0, gauge_fn, n->m, e2, sizeof e2);
 
@@ -918,7 +983,8 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &block, &old);
-    submitter_deps sd = {cfg, n->j, n->m, n->secp, n->key, n->addr};
+    submitter_deps sd = {cfg,         n->j, n->m, n->secp, n->key, n->addr, n->quorum1_models,
+                         n->n_quorum1};
     if (submitter_create(&sd, &n->sub, err, errlen) || submitter_start(n->sub, err, errlen)) {
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         goto out;

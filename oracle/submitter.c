@@ -51,8 +51,9 @@ struct submitter {
     submitter_deps d;
     char addr_hex[43], oracle_hex[43];
     rpc_client *rpc;
-    abi_signature sig_fulfill, sig_reject;
-    uint8_t sel_not_open[4], sel_already_voted[4], sel_expired[4];
+    abi_signature sig_fulfill, sig_reject, sig_attest;
+    uint8_t sel_not_open[4], sel_already_voted[4], sel_expired[4], sel_not_supplied[4];
+    uint8_t sel_output_supplied[4];
 
     pthread_t thread;
     int started;
@@ -151,7 +152,12 @@ int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t
                             &s->sig_fulfill, err, errlen) ||
         abi_signature_parse("reject(uint256,(uint256,bytes32,bytes32,bytes32,bytes32,uint256,"
                             "bytes32,uint16),bytes)",
-                            &s->sig_reject, err, errlen)) {
+                            &s->sig_reject, err, errlen) ||
+        abi_signature_parse("attest(uint256,(uint256,bytes32,bytes32,bytes32,bytes32,uint256,"
+                            "bytes32,uint16),bytes)",
+                            &s->sig_attest, err, errlen)) {
+        abi_signature_free(&s->sig_fulfill);
+        abi_signature_free(&s->sig_reject);
         rpc_client_free(s->rpc);
         free(s);
         return -1;
@@ -159,6 +165,8 @@ int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t
     selector_of("RequestNotOpen(uint256,uint8)", s->sel_not_open);
     selector_of("AlreadyVoted(uint256,address)", s->sel_already_voted);
     selector_of("RequestExpired(uint256,uint64)", s->sel_expired);
+    selector_of("OutputNotSupplied(uint256,bytes32)", s->sel_not_supplied);
+    selector_of("outputSupplied(uint256,bytes32)", s->sel_output_supplied);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     *out = s;
@@ -274,8 +282,9 @@ static cJSON *call_object(submitter *s, const uint8_t *data, size_t len)
     return o;
 }
 
-/* What a revert means for us. */
-enum { REVERT_OTHER = 0, REVERT_DONE = 1 };
+/* What a revert means for us. REVERT_REFULFILL: an attest whose output bytes are no longer
+ * stored on chain (a reorg dropped the fulfill that supplied them): send fulfill instead. */
+enum { REVERT_OTHER = 0, REVERT_DONE = 1, REVERT_REFULFILL = 2 };
 
 /* Reads revert data "0x<selector>..." and says whether it means "the request is finished
  * anyway". final_state gets the state to record. */
@@ -303,6 +312,10 @@ static int classify_revert(submitter *s, const char *data, int *final_state, cha
         *final_state = RS_FAILED;
         snprintf(name, namecap, "RequestExpired");
         return REVERT_DONE;
+    }
+    if (!memcmp(b, s->sel_not_supplied, 4)) {
+        snprintf(name, namecap, "OutputNotSupplied");
+        return REVERT_REFULFILL;
     }
     return REVERT_OTHER;
 }
@@ -421,7 +434,7 @@ static int sign_new_fn(journal_txn *t, jreq *r, void *user)
         snprintf(a->err, sizeof a->err, "cannot read the nonce counter");
         return -1;
     }
-    if (sign_into(a, r, r->f.reject_code ? TXK_REJECT : TXK_FULFILL, nonce))
+    if (sign_into(a, r, a->kind, nonce))
         return -1;
     if (journal_txn_set_next_nonce(t, nonce + 1) || journal_txn_claim_nonce(t, nonce, r->f.id)) {
         snprintf(a->err, sizeof a->err, "cannot store the nonce");
@@ -485,11 +498,13 @@ static int resubmit_fn(journal_txn *t, jreq *r, void *user)
 
 /* ---- encoding the call ---- */
 
-static int encode_call(submitter *s, const jreq *r, buf *out, char *err, size_t errlen)
+/* kind: TXK_FULFILL (output bytes + attestation), TXK_ATTEST (attestation only, for an output
+ * another node already supplied) or TXK_REJECT. */
+static int encode_call(submitter *s, const jreq *r, int kind, buf *out, char *err, size_t errlen)
 {
-    int is_reject = r->f.reject_code != 0;
+    int with_output = kind == TXK_FULFILL;
     abi_value args;
-    if (abi_value_list(&args, ABI_TUPLE, is_reject ? 3 : 4)) {
+    if (abi_value_list(&args, ABI_TUPLE, with_output ? 4 : 3)) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -499,7 +514,7 @@ static int encode_call(submitter *s, const jreq *r, buf *out, char *err, size_t 
     size_t i = 0;
     int rc = 0;
     abi_value_u256(&args.items[i++], &id);
-    if (!is_reject)
+    if (with_output)
         rc |= abi_value_bytes(&args.items[i++], r->output, r->output_len);
     abi_value *att = &args.items[i++];
     rc |= abi_value_list(att, ABI_TUPLE, 8);
@@ -519,7 +534,10 @@ static int encode_call(submitter *s, const jreq *r, buf *out, char *err, size_t 
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    rc = abi_encode_call(is_reject ? &s->sig_reject : &s->sig_fulfill, &args, out, err, errlen);
+    const abi_signature *fn = kind == TXK_REJECT   ? &s->sig_reject
+                              : kind == TXK_ATTEST ? &s->sig_attest
+                                                   : &s->sig_fulfill;
+    rc = abi_encode_call(fn, &args, out, err, errlen);
     abi_value_free(&args);
     return rc;
 }
@@ -602,6 +620,37 @@ static void remove_inflight(submitter *s, size_t i)
     s->n_fl--;
 }
 
+/* outputSupplied(id, outputHash) at the latest block: 1 yes, 0 no, -1 RPC trouble. */
+static int output_supplied(submitter *s, const uint8_t id[32], const uint8_t output_hash[32])
+{
+    uint8_t data[4 + 64];
+    memcpy(data, s->sel_output_supplied, 4);
+    memcpy(data + 4, id, 32);
+    memcpy(data + 36, output_hash, 32);
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, call_object(s, data, sizeof data));
+    cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
+    cJSON *res = NULL;
+    char err[512];
+    int rc = rpc_call(s->rpc, "eth_call", p, &res, NULL, err, sizeof err);
+    cJSON_Delete(p);
+    if (rc) {
+        cJSON_Delete(res);
+        rpc_failed(s, "eth_call outputSupplied", err);
+        return -1;
+    }
+    uint8_t word[32];
+    size_t n = 0;
+    rc = cJSON_IsString(res) ? hex_decode(res->valuestring, word, sizeof word, &n, err, sizeof err)
+                             : -1;
+    cJSON_Delete(res);
+    if (rc || n != 32) {
+        rpc_failed(s, "eth_call outputSupplied", "not one 32-byte word");
+        return -1;
+    }
+    return word[31] != 0;
+}
+
 /* 0 done (sent or finished), -1 retry later. */
 static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
 {
@@ -617,8 +666,24 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
         jreq_free(&r);
         return 0;
     }
+    /* With quorum k > 1 the first fulfill stores the output bytes on chain; a later vote for
+     * the same output only needs the hash (attest: no output calldata, no storage write). */
+    uint8_t kind = r.f.reject_code ? TXK_REJECT : TXK_FULFILL;
+    int quorum1 = 0;
+    for (int i = 0; i < s->d.n_quorum1_models; i++)
+        if (!memcmp(s->d.quorum1_models[i], r.f.model_id, 32))
+            quorum1 = 1;
+    if (kind == TXK_FULFILL && !quorum1) {
+        int sup = output_supplied(s, r.f.id, r.f.output_hash);
+        if (sup < 0) {
+            jreq_free(&r);
+            return -1;
+        }
+        if (sup)
+            kind = TXK_ATTEST;
+    }
     buf data = BUF_INIT;
-    if (encode_call(s, &r, &data, err, sizeof err)) {
+    if (encode_call(s, &r, kind, &data, err, sizeof err)) {
         log_msg(LOG_ERROR, id, "cannot encode the transaction: %s", err);
         finish(s, id, RS_COMPUTED, RS_FAILED, "cannot encode the transaction");
         jreq_free(&r);
@@ -626,8 +691,8 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
         return 0;
     }
     int64_t t_computed = r.f.t_computed, t_seen = r.f.t_seen;
-    uint8_t kind = r.f.reject_code ? TXK_REJECT : TXK_FULFILL;
-    uint32_t cb_gas = r.f.callback_gas_limit, out_words = (r.output_len + 63) / 64;
+    uint32_t cb_gas = r.f.callback_gas_limit,
+             out_words = kind == TXK_FULFILL ? (uint32_t)((r.output_len + 63) / 64) : 0;
     /* not the node's own time: waiting for the engine and the engine run */
     int64_t engine_ns =
         (r.f.t_dequeued - r.f.t_confirmed) + (r.f.t_engine_end - r.f.t_engine_start);
@@ -666,6 +731,11 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
             snprintf(msg, sizeof msg, "%s", re.message);
             rpc_error_clear(&re);
             buf_free(&data);
+            if (rk == REVERT_REFULFILL) {
+                /* the supplying fulfill was reorged out since we looked: look again shortly */
+                log_msg(LOG_INFO, id, "attest refused (output no longer supplied): retrying");
+                return -1;
+            }
             if (rk == REVERT_DONE) {
                 char why[256];
                 snprintf(why, sizeof why, "nothing to send: %s (another node answered or it ended)",
@@ -698,6 +768,7 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
     a.max_fee = max_fee;
     a.tip = tip;
     a.head = head;
+    a.kind = kind;
     rc = journal_update(s->d.j, id, sign_new_fn, &a, err, sizeof err);
     buf_free(&data);
     if (rc > 0)
@@ -737,8 +808,11 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
         char txh[67];
         hex_encode(txh, a.hash, 32);
         log_msg(LOG_INFO, id, "sent %s nonce %llu tx %s (gas %llu, maxFee %llu wei)",
-                a.kind == TXK_REJECT ? "reject" : "fulfill", (unsigned long long)a.nonce, txh,
-                (unsigned long long)gas, (unsigned long long)max_fee);
+                a.kind == TXK_REJECT   ? "reject"
+                : a.kind == TXK_ATTEST ? "attest"
+                                       : "fulfill",
+                (unsigned long long)a.nonce, txh, (unsigned long long)gas,
+                (unsigned long long)max_fee);
     }
     /* on failure the tracker re-sends it after resend_after_blocks or on reconnect */
     return 0;
@@ -753,7 +827,7 @@ static void resend(submitter *s, const uint8_t id[32], uint64_t head)
         return;
     int cancelled = r.f.state == RS_CANCELLED && r.f.cancel_pending;
     buf data = BUF_INIT;
-    if (!cancelled && encode_call(s, &r, &data, err, sizeof err)) {
+    if (!cancelled && encode_call(s, &r, r.f.tx_kind, &data, err, sizeof err)) {
         jreq_free(&r);
         buf_free(&data);
         return;
@@ -856,7 +930,7 @@ static int explain_revert(submitter *s, const uint8_t id[32], int *final_state, 
     if (journal_get(s->d.j, id, &r, err, sizeof err) != 1)
         return 0;
     buf data = BUF_INIT;
-    if (encode_call(s, &r, &data, err, sizeof err)) {
+    if (encode_call(s, &r, r.f.tx_kind, &data, err, sizeof err)) {
         jreq_free(&r);
         buf_free(&data);
         return 0;
@@ -874,7 +948,14 @@ static int explain_revert(submitter *s, const uint8_t id[32], int *final_state, 
     cJSON_Delete(res);
     if (rc == RPC_EERROR) {
         char name[128];
-        if (classify_revert(s, re.data, final_state, name, sizeof name) == REVERT_DONE)
+        int rk = classify_revert(s, re.data, final_state, name, sizeof name);
+        if (rk == REVERT_REFULFILL) {
+            /* our attest lost the output it confirmed (reorg): submit again, as fulfill */
+            rpc_error_clear(&re);
+            snprintf(why, cap, "our attest reverted with OutputNotSupplied");
+            return 1;
+        }
+        if (rk == REVERT_DONE)
             snprintf(why, cap,
                      "our transaction reverted with %s: answered by another node or "
                      "ended; done",
@@ -934,8 +1015,9 @@ static void track(submitter *s, uint64_t head)
                     int retry = explain_revert(s, e->id, &fs, why, sizeof why);
                     if (retry && r.f.state == RS_SUBMITTED) {
                         /* out of gas: forget the shape's cached estimate, sign it again */
-                        gas_entry *g = gas_lookup(s, r.f.reject_code ? TXK_REJECT : TXK_FULFILL,
-                                                  r.f.callback_gas_limit, (r.output_len + 63) / 64);
+                        gas_entry *g = gas_lookup(
+                            s, r.f.tx_kind, r.f.callback_gas_limit,
+                            r.f.tx_kind == TXK_FULFILL ? (uint32_t)((r.output_len + 63) / 64) : 0);
                         if (g)
                             g->valid = 0;
                         if (journal_update(s->d.j, e->id, resubmit_fn, NULL, err, sizeof err) ==
@@ -977,8 +1059,9 @@ static void track(submitter *s, uint64_t head)
                 else
                     finish(s, e->id, RS_SUBMITTED,
                            r.f.tx_kind == TXK_REJECT ? RS_REJECTED : RS_FULFILLED,
-                           r.f.tx_kind == TXK_REJECT ? "attested reject mined"
-                                                     : "fulfillment mined");
+                           r.f.tx_kind == TXK_REJECT   ? "attested reject mined"
+                           : r.f.tx_kind == TXK_ATTEST ? "attestation mined"
+                                                       : "fulfillment mined");
                 jreq_free(&r);
                 remove_inflight(s, i);
                 continue;
@@ -1204,6 +1287,7 @@ void submitter_destroy(submitter *s)
     rpc_client_free(s->rpc);
     abi_signature_free(&s->sig_fulfill);
     abi_signature_free(&s->sig_reject);
+    abi_signature_free(&s->sig_attest);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s->q.ids);

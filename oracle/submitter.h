@@ -41,6 +41,11 @@ typedef struct {
     const secp256k1_context *secp;
     const uint8_t *key;  /* 32 bytes: the node's private key */
     const uint8_t *addr; /* 20 bytes: its address */
+    /* Model ids registered with quorum 1 when the node started: their answers skip the
+     * outputSupplied check (a quorum-1 fulfill never leaves bytes to attest to). Only a hint:
+     * a wrong entry costs gas (fulfill instead of attest), never correctness. */
+    const uint8_t (*quorum1_models)[32];
+    int n_quorum1_models;
 } submitter_deps;
 
 int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t errlen);
