@@ -609,17 +609,16 @@ static int failed_fn(journal_txn *t, jreq *r, void *user)
     return 0;
 }
 
-/* For a request whose model this node does not serve: the model hash the request committed
- * to (the attestation must carry it), read with getRequest(id). */
-static int registered_model_hash(node *n, const uint8_t id[32], uint8_t out[32], char *err,
-                                 size_t errlen)
+/* Calls the oracle's view `sig` (one bytes32/uint256 argument) at the latest block and decodes
+ * its return data into out, which must be exactly `want` bytes long. */
+static int oracle_view(node *n, rpc_client *rpc, const char *sig, const uint8_t arg[32],
+                       uint8_t *out, size_t want, char *err, size_t errlen)
 {
     uint8_t sel[32];
-    const char *sig = "getRequest(uint256)";
     keccak256(sig, strlen(sig), sel);
-    char data[2 + 8 + 64 + 1], to[43], idhex[67];
-    hex_encode(idhex, id, 32);
-    snprintf(data, sizeof data, "0x%02x%02x%02x%02x%s", sel[0], sel[1], sel[2], sel[3], idhex + 2);
+    char data[2 + 8 + 64 + 1], to[43], arghex[67];
+    hex_encode(arghex, arg, 32);
+    snprintf(data, sizeof data, "0x%02x%02x%02x%02x%s", sel[0], sel[1], sel[2], sel[3], arghex + 2);
     hex_encode(to, n->cfg->oracle_address, 20);
     cJSON *p = cJSON_CreateArray(), *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "to", to);
@@ -627,18 +626,31 @@ static int registered_model_hash(node *n, const uint8_t id[32], uint8_t out[32],
     cJSON_AddItemToArray(p, o);
     cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
     cJSON *res = NULL;
-    int rc = rpc_call(n->worker_rpc, "eth_call", p, &res, NULL, err, errlen);
+    int rc = rpc_call(rpc, "eth_call", p, &res, NULL, err, errlen);
     cJSON_Delete(p);
     if (rc)
         return -1;
-    uint8_t b[16 * 32];
     size_t len = 0;
-    rc = cJSON_IsString(res) ? hex_decode(res->valuestring, b, sizeof b, &len, err, errlen) : -1;
+    rc = cJSON_IsString(res) ? hex_decode(res->valuestring, out, want, &len, err, errlen) : -1;
     cJSON_Delete(res);
-    if (rc || len != sizeof b) {
-        snprintf(err, errlen, "getRequest returned %zu bytes, expected %zu", len, sizeof b);
+    if (rc || len != want) {
+        snprintf(err, errlen,
+                 "%s returned %zu bytes, expected %zu (is oracle_address an "
+                 "InferenceOracle?)",
+                 sig, len, want);
         return -1;
     }
+    return 0;
+}
+
+/* For a request whose model this node does not serve: the model hash the request committed
+ * to (the attestation must carry it), read with getRequest(id). */
+static int registered_model_hash(node *n, const uint8_t id[32], uint8_t out[32], char *err,
+                                 size_t errlen)
+{
+    uint8_t b[16 * 32];
+    if (oracle_view(n, n->worker_rpc, "getRequest(uint256)", id, b, sizeof b, err, errlen))
+        return -1;
     memcpy(out, b + 10 * 32, 32); /* Request.modelHash: the 11th word */
     return 0;
 }
@@ -648,34 +660,9 @@ static int registered_model_hash(node *n, const uint8_t id[32], uint8_t out[32],
 static int registry_model_hash(node *n, const uint8_t model_id[32], uint8_t out[32],
                                unsigned *quorum, char *err, size_t errlen)
 {
-    uint8_t sel[32];
-    const char *sig = "models(bytes32)";
-    keccak256(sig, strlen(sig), sel);
-    char data[2 + 8 + 64 + 1], to[43], idhex[67];
-    hex_encode(idhex, model_id, 32);
-    snprintf(data, sizeof data, "0x%02x%02x%02x%02x%s", sel[0], sel[1], sel[2], sel[3], idhex + 2);
-    hex_encode(to, n->cfg->oracle_address, 20);
-    cJSON *p = cJSON_CreateArray(), *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "to", to);
-    cJSON_AddStringToObject(o, "data", data);
-    cJSON_AddItemToArray(p, o);
-    cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
-    cJSON *res = NULL;
-    int rc = rpc_call(n->rpc, "eth_call", p, &res, NULL, err, errlen);
-    cJSON_Delete(p);
-    if (rc)
-        return -1;
     uint8_t b[4 * 32];
-    size_t len = 0;
-    rc = cJSON_IsString(res) ? hex_decode(res->valuestring, b, sizeof b, &len, err, errlen) : -1;
-    cJSON_Delete(res);
-    if (rc || len != sizeof b) {
-        snprintf(err, errlen,
-                 "models() returned %zu bytes, expected %zu (is oracle_address an "
-                 "InferenceOracle?)",
-                 len, sizeof b);
+    if (oracle_view(n, n->rpc, "models(bytes32)", model_id, b, sizeof b, err, errlen))
         return -1;
-    }
     memcpy(out, b, 32);
     *quorum = (unsigned)b[2 * 32 + 30] << 8 | b[2 * 32 + 31]; /* word 2: uint16 quorum */
     return 0;
