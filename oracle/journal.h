@@ -124,6 +124,15 @@ typedef int (*journal_update_fn)(journal_txn *t, jreq *r, void *user);
 int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void *user, char *err,
                    size_t errlen);
 
+/* Several transitions in ONE write transaction (one commit, one fsync with journal_sync): fn is
+ * called for each ids[i] with users[i] (users may be NULL: fn gets NULL), in order, so a later
+ * call sees what an earlier one wrote (e.g. the nonce counter). results[i] gets fn's return, or
+ * -2 for an unknown id (skipped). A record whose fn returns > 0 is left unchanged. Any fn < 0
+ * or LMDB failure aborts the whole transaction: nothing is written and -1 is returned.
+ * Returns 0 when committed. */
+int journal_update_many(journal *j, const uint8_t (*ids)[32], size_t n, journal_update_fn fn,
+                        void *const *users, int *results, char *err, size_t errlen);
+
 /* Inside journal_update: the nonce counter (the next nonce to hand out) and which request
  * owns a nonce. */
 int journal_txn_next_nonce(journal_txn *t, uint64_t *nonce);
