@@ -24,6 +24,7 @@
 #include "oracle/secp.h"
 #include "oracle/submitter.h"
 #include "oracle/testhook.h"
+#include "oracle/tx.h"
 #include "oracle/watcher.h"
 
 #define RING 1024       /* recent block hashes kept for reorg detection */
@@ -456,7 +457,14 @@ static void handle_head(node *n, const cJSON *head)
         }
         i++;
     }
-    submitter_on_head(n->sub, number);
+    /* the next block's base fee, from this header: the submitter prices without a round trip */
+    uint64_t base_fee, gas_used, gas_limit, next_fee;
+    int has_fee = !json_hex_u64(head, "baseFeePerGas", &base_fee) &&
+                  !json_hex_u64(head, "gasUsed", &gas_used) &&
+                  !json_hex_u64(head, "gasLimit", &gas_limit);
+    if (has_fee)
+        next_fee = tx_next_base_fee(base_fee, gas_used, gas_limit);
+    submitter_on_head(n->sub, number, has_fee ? &next_fee : NULL);
 }
 
 /* ---- watcher callbacks ---- */
