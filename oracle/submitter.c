@@ -1229,8 +1229,10 @@ static void track(submitter *s, uint64_t head)
     s->n_fl = w;
     n = w;
     uint64_t latest;
+    int64_t t0 = now_ns();
     if (!n || fetch_receipts(s, recs, rcpt, &latest))
         goto out;
+    int64_t t1 = now_ns();
     for (size_t i = 0, r_i = 0; r_i < n; r_i++) {
         inflight *e = &s->fl[i];
         jreq *r = &recs[r_i];
@@ -1331,6 +1333,11 @@ static void track(submitter *s, uint64_t head)
         else
             i++;
     }
+    log_msg(LOG_DEBUG, NULL,
+            "track: head %llu, %zu in flight, nonce %llu mined, receipts batch %lld us, %zu "
+            "to record",
+            (unsigned long long)head, n, (unsigned long long)latest, (long long)((t1 - t0) / 1000),
+            ns);
 out:
     /* receipts and final states: one commit */
     if (ns) {
