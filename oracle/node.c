@@ -848,6 +848,8 @@ static void process(node *n, const uint8_t id[32])
             jreq_free(&r);
             return;
         }
+        if (rc == 0 && !res.reject_code && res.output_len && testhook_wrong_output())
+            res.output[res.output_len - 1] ^= 1;
         if (rc < 0) {
             log_msg(LOG_ERROR, id, "node-side failure, request not answered: %s", why);
             if (journal_update(n->j, id, failed_fn, NULL, err, sizeof err) == 0)

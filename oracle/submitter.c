@@ -54,6 +54,7 @@ struct submitter {
     abi_signature sig_fulfill, sig_reject, sig_attest;
     uint8_t sel_not_open[4], sel_already_voted[4], sel_expired[4], sel_not_supplied[4];
     uint8_t sel_output_supplied[4];
+    uint8_t topic_disagreement[32]; /* QuorumDisagreement */
 
     pthread_t thread;
     int started;
@@ -172,6 +173,8 @@ int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t
     selector_of("RequestExpired(uint256,uint64)", s->sel_expired);
     selector_of("OutputNotSupplied(uint256,bytes32)", s->sel_not_supplied);
     selector_of("outputSupplied(uint256,bytes32)", s->sel_output_supplied);
+    const char *qd = "QuorumDisagreement(uint256,address,bytes32,uint16,bytes32,uint16)";
+    keccak256(qd, strlen(qd), s->topic_disagreement);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     *out = s;
@@ -1106,6 +1109,37 @@ static int explain_revert(submitter *s, const uint8_t id[32], int *final_state, 
     return rc == RPC_OK;
 }
 
+/* Our mined vote differs from the request's first vote: the contract says so with a
+ * QuorumDisagreement log naming this node. Worth a warning: with deterministic engines it means
+ * another node (or this one) computes something else. */
+static void note_disagreement(submitter *s, const uint8_t id[32], const cJSON *receipt)
+{
+    const cJSON *lg;
+    cJSON_ArrayForEach(lg, cJSON_GetObjectItemCaseSensitive(receipt, "logs"))
+    {
+        const cJSON *topics = cJSON_GetObjectItemCaseSensitive(lg, "topics");
+        const cJSON *t0 = cJSON_GetArrayItem(topics, 0), *t2 = cJSON_GetArrayItem(topics, 2);
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(lg, "data");
+        uint8_t topic[32], who[32], d[4 * 32];
+        size_t dn = 0;
+        if (!cJSON_IsString(t0) || !cJSON_IsString(t2) || !cJSON_IsString(data) ||
+            hex_decode_exact(t0->valuestring, topic, 32, NULL, 0) ||
+            memcmp(topic, s->topic_disagreement, 32) ||
+            hex_decode_exact(t2->valuestring, who, 32, NULL, 0) ||
+            memcmp(who + 12, s->d.addr, 20) ||
+            hex_decode(data->valuestring, d, sizeof d, &dn, NULL, 0) || dn != sizeof d)
+            continue;
+        char first[67], ours[67];
+        hex_encode(first, d, 32);
+        hex_encode(ours, d + 64, 32);
+        log_msg(LOG_WARN, id,
+                "quorum disagreement: our vote (output hash %s, reject code %u) differs from the "
+                "first vote (output hash %s, reject code %u)",
+                ours, (unsigned)(d[3 * 32 + 30] << 8 | d[3 * 32 + 31]), first,
+                (unsigned)(d[32 + 30] << 8 | d[32 + 31]));
+    }
+}
+
 /* A receipt seen and/or a final state, written for many requests in one journal transaction. */
 typedef struct {
     mined_args m;
@@ -1285,6 +1319,7 @@ static void track(submitter *s, uint64_t head)
                     }
                     done = 1;
                 } else {
+                    note_disagreement(s, e->id, rcpt[r_i]);
                     settle_args *a = &sa[ns];
                     a->m = m;
                     a->has_mined = 1;
