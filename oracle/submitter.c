@@ -1385,8 +1385,13 @@ out:
         } else {
             for (size_t k = 0; k < ns; k++) {
                 settle_args *a = &sa[k];
-                if (!a->finished || a->old_state == RS_CANCELLED)
+                if (!a->finished)
                     continue;
+                if (a->old_state == RS_CANCELLED) {
+                    log_msg(LOG_INFO, sids[k], "cancelled request: %s (nonce %llu)", a->why,
+                            (unsigned long long)a->nonce);
+                    continue;
+                }
                 metrics_transition(s->d.m, a->old_state, a->to);
                 log_msg(a->to == RS_FAILED ? LOG_WARN : LOG_INFO, sids[k], "request %s: %s",
                         req_state_name(a->to), a->why);
@@ -1502,7 +1507,9 @@ static void *thread_main(void *arg)
             }
         }
         work.n = 0;
-        if (head != s->tracked_head || backoff || reconnect) {
+        if (head != s->tracked_head || backoff || reconnect || reorg) {
+            /* after a reorg at once, even at the same height: a request cancelled after its
+             * transaction was signed needs its filler now, not at the next block */
             track(s, head);
             s->tracked_head = head;
         }
