@@ -1106,6 +1106,8 @@ static int explain_revert(submitter *s, const uint8_t id[32], int *final_state, 
             snprintf(why, cap, "our transaction reverted: %s (%s)", re.message, name);
     }
     rpc_error_clear(&re);
+    if (rc == RPC_OK)
+        snprintf(why, cap, "our transaction reverted but the call succeeds now (out of gas?)");
     return rc == RPC_OK;
 }
 
@@ -1305,8 +1307,9 @@ static void track(submitter *s, uint64_t head)
                         if (journal_update(s->d.j, e->id, resubmit_fn, NULL, err, sizeof err) ==
                             0) {
                             log_msg(LOG_WARN, e->id,
-                                    "our transaction reverted but the call succeeds now (out of "
-                                    "gas?): submitting again with a fresh gas estimate");
+                                    "%s: submitting again (fulfill or attest as the chain "
+                                    "says now) with a fresh gas estimate",
+                                    why);
                             metrics_transition(s->d.m, RS_SUBMITTED, RS_COMPUTED);
                             pthread_mutex_lock(&s->mu);
                             idq_push(&s->q, e->id);
