@@ -3,8 +3,10 @@
  * everything needed to finish it after a crash (the event, the output, the signed attestation,
  * the signed raw transaction and the fees), plus the watcher's cursor and the nonce counter.
  *
- * Rule: one LMDB write transaction per state transition, committed BEFORE the side effect that
- * depends on it (computing before the engine runs, the signed transaction before it is sent).
+ * Rule: every state transition is in an LMDB write transaction committed BEFORE the side effect
+ * that depends on it (computing before the engine runs, the signed transaction before it is
+ * sent). Transitions that happen together may share one transaction (journal_update_many: one
+ * commit, one fsync).
  * A restart therefore finds every open request in a state from which it can safely go on:
  * re-running the engine gives the same output (it is deterministic), and re-sending the same
  * signed bytes is harmless ("already known" / "nonce too low").

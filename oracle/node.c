@@ -290,8 +290,12 @@ static void handle_log(node *n, const cJSON *log)
         jreq_free(&r);
         return;
     }
-    r.f.state = RS_SEEN;
+    /* with no confirmations to wait for, "seen" and "confirmed" are one journal commit */
+    int direct = n->cfg->confirmations == 0;
+    r.f.state = direct ? RS_CONFIRMED : RS_SEEN;
     r.f.t_seen = now_ns();
+    if (direct)
+        r.f.t_confirmed = r.f.t_seen;
     int rc = journal_insert_seen(n->j, &r, err, sizeof err);
     if (rc < 0) {
         log_msg(LOG_ERROR, r.f.id, "journal: %s", err);
@@ -306,10 +310,11 @@ static void handle_log(node *n, const cJSON *log)
     testhook_crash_point("after_seen");
     log_msg(LOG_INFO, r.f.id, "request seen in block %llu (%u input bytes)",
             (unsigned long long)r.f.block_number, r.input_len);
-    track_add(n, r.f.id, r.f.block_number, r.f.block_hash, 0);
-    if (n->cfg->confirmations == 0) {
-        n->tr[n->n_tr - 1].confirmed = 1;
-        confirm(n, r.f.id);
+    track_add(n, r.f.id, r.f.block_number, r.f.block_hash, direct);
+    if (direct) {
+        metrics_transition(n->m, RS_SEEN, RS_CONFIRMED);
+        testhook_crash_point("after_confirm");
+        queue_push(n, r.f.id);
     }
     jreq_free(&r);
 }
