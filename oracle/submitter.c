@@ -829,7 +829,7 @@ static int prepare_new(submitter *s, const uint8_t id[32], uint64_t head, prepar
  * failed (nothing was signed: retry later). */
 static int sign_and_send(submitter *s, prepared *p, size_t n, uint64_t head)
 {
-    char err[512];
+    char err[512] = "";
     uint8_t(*ids)[32] = malloc(n * 32);
     void **users = calloc(n, sizeof *users);
     int *res = malloc(n * sizeof *res);
@@ -870,6 +870,7 @@ static int sign_and_send(submitter *s, prepared *p, size_t n, uint64_t head)
     if (!m)
         goto out;
     int brc = RPC_ENOMEM;
+    snprintf(err, sizeof err, "out of memory");
     for (size_t k = 0; k < m; k++)
         if (!params[k])
             goto sent;
