@@ -424,8 +424,19 @@ static void handle_head(node *n, const cJSON *head)
         log_msg(LOG_WARN, NULL, "newHeads: header without number/hash/parentHash");
         return;
     }
-    metrics_set_head(n->m, number);
     uint8_t known[32];
+    if (n->head && number < n->head && !(ring_get(n, number, known) && memcmp(known, hash, 32))) {
+        /* An older block than our head: usually a late notification (at a (re)connect the head
+         * is read with eth_blockNumber while the subscription still delivers the blocks before
+         * it). Only a reorg if our head has left the chain. */
+        uint8_t ours[32], canon[32];
+        if (ring_get(n, n->head, ours) && fetch_block_hash(n, n->head, canon) == 1 &&
+            !memcmp(ours, canon, 32)) {
+            ring_set(n, number, hash);
+            return;
+        }
+    }
+    metrics_set_head(n->m, number);
     int reorg = 0;
     if (ring_get(n, number, known) && memcmp(known, hash, 32))
         reorg = 1; /* the same height announced again with another hash */
