@@ -119,6 +119,7 @@ typedef struct {
     uint32_t canvas, step;
     int sc_now;           /* also build the next step's SC input */
     uint8_t *row_hash;    /* C x 32: each row's hash (A9's logits hash, level 2) */
+    int hash_rows;        /* 0: the backend already hashed the rows (backend_ops.row_hashes) */
     double *hash_seconds; /* per worker: time spent hashing (profile) */
 } step_job;
 
@@ -193,9 +194,11 @@ static void step_range(void *arg, int b, int e, int wk)
     uint32_t V = j->c->hp->vocab, Vp = j->c->hp->vocab_pad, nc = (V + CHUNK - 1) / CHUNK;
     for (int i = b; i < e; i++) {
         const float *zr = j->z + (size_t)i * V;
-        double t0 = prof_now();
-        sampler_row_hash(zr, V, j->row_hash + 32 * (size_t)i);
-        j->hash_seconds[wk] += prof_now() - t0;
+        if (j->hash_rows) {
+            double t0 = prof_now();
+            sampler_row_hash(zr, V, j->row_hash + 32 * (size_t)i);
+            j->hash_seconds[wk] += prof_now() - t0;
+        }
         float *z = j->zt + (size_t)wk * V;
         for (uint32_t v = 0; v < V; v++)
             z[v] = zr[v] / j->tau;
@@ -321,11 +324,28 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             memset(&st, 0, sizeof st);
             /* The SC input of the next step is built with the statistics (it depends only on
              * this step's logits); the last step of a canvas needs none. */
-            step_job j = {c, p, z,    zt,     probs, chunks, S,          H,
-                          a, y, 0.0f, canvas, step,  k != 1, row_hashes, hash_secs};
+            step_job j = {.c = c,
+                          .p = p,
+                          .z = z,
+                          .zt = zt,
+                          .probs = probs,
+                          .chunks = chunks,
+                          .S = S,
+                          .H = H,
+                          .a = a,
+                          .y = y,
+                          .canvas = canvas,
+                          .step = step,
+                          .sc_now = k != 1,
+                          .row_hash = row_hashes,
+                          .hash_rows = 1,
+                          .hash_seconds = hash_secs};
             j.tau = p->t_min + (p->t_max - p->t_min) * ((float)k / (float)N);
             for (int w = 0; w < n_workers; w++)
                 hash_secs[w] = 0.0;
+            j.hash_rows = c->ops->row_hashes == NULL;
+            if (!j.hash_rows && (rc = c->ops->row_hashes(c->state, C, row_hashes, err, errlen)))
+                goto done;
             tp_parallel_for_dynamic(c->tp, (int)C, 1, step_range, &j);
             unsigned int hl = 32;
             EVP_Digest(row_hashes, (size_t)C * 32, st.logits_hash, &hl, EVP_sha256(), NULL);
