@@ -43,6 +43,7 @@ typedef struct {
     int32_t *exp_row;                       /* [t*K + rank]: that selection's expert row */
     float *exp_w;
     float *e_gu, *e_act, *e_out;      /* expert scratch: TK x 2F, TK x F, TK x H (TK = T*K) */
+    mm_workspace mm_ws;               /* q8_matmul's scratch, kept between calls */
     q8_act a_in, a_big, a_g, a_e;     /* quantised activations (a_g: TK x H, a_e: TK x F) */
     float *rope_cos[2], *rope_sin[2]; /* [sliding?1:0]: T x rope_dims/2 */
     float *freq[2];
@@ -131,7 +132,7 @@ static q8_act quantize(cpu_state *s, const float *x, int rows, int cols, const q
 static void mm(cpu_state *s, prof_op op, const q8_weight *W, const q8_act *A, float *y, int ldy)
 {
     double t0 = prof_now();
-    q8_matmul(W, A, y, ldy, s->tp);
+    q8_matmul_ws(W, A, y, ldy, s->tp, &s->mm_ws);
     s->prof.seconds[op] += prof_now() - t0;
 }
 
@@ -205,6 +206,7 @@ static void cpu_destroy(void *state)
     q8_act_free(&s->a_in);
     q8_act_free(&s->a_big);
     q8_act_free(&s->a_g);
+    mm_workspace_free(&s->mm_ws);
     q8_act_free(&s->a_e);
     free(s);
 }
