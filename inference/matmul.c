@@ -294,6 +294,16 @@ int q8_matmul_ws(const q8_weight *W, const q8_act *A, float *y, int ldy, threadp
         task.fn = path == KERNEL_AVX2 ? q8_matmul_rows_avx2 : q8_matmul_rows_avx512vnni;
         /* chunks of a few panels: each chunk allocates its kernel's scratch once */
         grain = path == KERNEL_AVX2 ? 4 * MM_AVX2_PANEL : 2 * MM_AVX512_PANEL;
+        if (path == KERNEL_AVX512VNNI) {
+            /* Longer ranges: the kernel prefetches each next panel's weights while it works
+             * on the current one, so a range's first panel is the only one that waits on
+             * memory. About two ranges per thread keep some balance on a busy machine. */
+            const int nt = tp ? tp_threads(tp) : 1;
+            const int per = (W->rows + 2 * nt - 1) / (2 * nt);
+            const int panels = (per + MM_AVX512_PANEL - 1) / MM_AVX512_PANEL;
+            if (panels * MM_AVX512_PANEL > grain)
+                grain = panels * MM_AVX512_PANEL;
+        }
     }
 #endif
     tp_parallel_for_dynamic(tp, W->rows, grain, mm_range, &task);
