@@ -149,22 +149,21 @@ typedef struct {
     q8_act *out;
 } normq_job;
 
-/* RMSNorm of each row into y, then A3 of that row: the two steps of norm_rows + quantize in
- * one parallel region (each row's values are the same; one fork/join less). */
+/* RMSNorm of each row into y, then A3 of that row: a norm pass and a quantize pass in one
+ * parallel region (each row's values are the same; one fork/join less). */
 static void normq_range(void *arg, int b, int e, int wk)
 {
     (void)wk;
     normq_job *j = arg;
-    const int n = j->nj.n, nb = n / QK;
+    const int n = j->nj.n;
     for (int t = b; t < e; t++) {
         float *y = j->nj.y + (size_t)t * (size_t)n;
         rmsnorm(j->nj.x + (size_t)t * (size_t)n, j->nj.w, y, n, j->nj.eps);
-        q8_act row = {j->out->q + (size_t)t * (size_t)n, j->out->d + (size_t)t * (size_t)nb, 1, n};
-        q8_quantize_rows(y, 1, n, &row);
+        quantize_row(j->out, t, y, n);
     }
 }
 
-/* norm_rows(x, w -> y) then quantize(y) into buf (viewed as rows x n). */
+/* y = RMSNorm(x, w) row by row, then A3 of y into buf (viewed as rows x n). */
 static q8_act norm_quantize(cpu_state *s, const float *x, const float *w, float *y, int rows, int n,
                             const q8_act *buf)
 {
