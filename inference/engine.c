@@ -29,6 +29,19 @@ struct engine {
     engine_profile sampler_prof;
 };
 
+/* profile.h: the clock of the per-op profile (process-wide, set once by the bench). */
+static _Atomic int g_prof_cpu_clock = 0;
+
+void prof_use_cpu_clock(int on)
+{
+    g_prof_cpu_clock = on != 0;
+}
+
+clockid_t prof_clock(void)
+{
+    return g_prof_cpu_clock ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
+}
+
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
     if (err && errlen) {
