@@ -3,16 +3,16 @@
  *
  *   input  = abi.encode(string prompt), prompt well-formed UTF-8 without NUL bytes (anything
  *            else -> REJECT_ADAPTER_PARSE).
- *   params = as the text kind; a nonzero maxNewTokens below 2 -> REJECT_PARAMS_INVALID.
+ *   params = as the text kind (the answer is 1 token).
  *   output = abi.encode(bool answer).
  *
  * The user turn is the prompt as given (Gemma 4 chat template, no system prompt, thinking off).
- * The sampler restricts output position 0 to the yes and no tokens and forces position 1 to the
- * end-of-generation token (A9c). Yes tokens: normal tokens whose text, leading spaces removed
- * and lowercased, is "yes" or "true"; no tokens: "no" or "false". A vocabulary that lacks a
- * yes or a no token of that kind (the small test vocabularies) uses the single letters
- * "y"/"t" (yes) and "n"/"f" (no), either case, instead. The answer is true iff the token is a
- * yes token, for every seed.
+ * The answer is one token: the sampler restricts output position 0 to the yes and no tokens
+ * (A9c) and generation stops after it (maxNewTokens = 1). Yes tokens: normal tokens whose text,
+ * leading spaces removed and lowercased, is "yes" or "true"; no tokens: "no" or "false". A
+ * vocabulary that lacks a yes or a no token of that kind (the small test vocabularies) uses the
+ * single letters "y"/"t" (yes) and "n"/"f" (no), either case, instead. The answer is true iff the
+ * token is a yes token, for every seed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +57,7 @@ static int bool_run(const adapter_job *job, adapter_result *res, char *err, size
     uint32_t max_new_req;
     if ((rc = kind_params(job, &gp, &max_new_req, res, err, errlen)) != KIND_OK)
         goto out;
-    if ((rc = kind_fixed_length(job->eng, &gp, 2, max_new_req, res, err, errlen)) != KIND_OK)
+    if ((rc = kind_fixed_length(job->eng, &gp, 1, max_new_req, res, err, errlen)) != KIND_OK)
         goto out;
 
     rc = KIND_FAIL;
@@ -67,16 +67,15 @@ static int bool_run(const adapter_job *job, adapter_result *res, char *err, size
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    int32_t end = kind_end_id(tok);
-    if (kind_bool_classes(tok, cls) || end < 0) {
+    if (kind_bool_classes(tok, cls)) {
         rc = kind_reject(res, REJECT_ENGINE_FAILURE, err, errlen,
-                         "the model's vocabulary has no %s tokens", end < 0 ? "end" : "yes/no");
+                         "the model's vocabulary has no yes/no tokens");
         goto out;
     }
     uint8_t *m = rb_mask(&rb, k);
     for (uint32_t v = 0; v < V; v++)
         m[v] = cls[v] != 0;
-    if (rb_masked(&rb, k) || rb_force(&rb, end)) {
+    if (rb_masked(&rb, k)) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }

@@ -4,15 +4,15 @@
  *   input  = abi.encode(string prompt, string[] options): 2..26 options, each non-empty, all
  *            strings well-formed UTF-8 (anything else -> REJECT_ADAPTER_PARSE).
  *   params = as the text kind (empty, or abi.encode(uint32 maxNewTokens, uint32 steps)); the
- *            answer is 2 tokens, so a nonzero maxNewTokens below 2 -> REJECT_PARAMS_INVALID.
+ *            answer is 1 token (a nonzero maxNewTokens is fine: it is never below 1).
  *   output = abi.encode(uint256 index), 0-based index into options.
  *
  * The user turn (Gemma 4 chat template, no system prompt, thinking off) is
  *     {prompt}\n\nA. {options[0]}\nB. {options[1]}\n...\n\nAnswer with the letter of one option.
- * The sampler restricts output position 0 to the label tokens of the options (every normal
- * token whose text, leading spaces removed, is exactly one of the letters "A".."Z" of an
- * option) and forces position 1 to the end-of-generation token; the index is the letter's.
- * So every seed gives a valid index, without retrying.
+ * The answer is one token: the sampler restricts output position 0 to the label tokens of the
+ * options (every normal token whose text, leading spaces removed, is exactly one of the
+ * letters "A".."Z" of an option; A9c), and generation stops after it (maxNewTokens = 1). The
+ * index is the letter's, so every seed gives a valid index, without retrying.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +75,7 @@ static int choice_run(const adapter_job *job, adapter_result *res, char *err, si
     uint32_t max_new_req;
     if ((rc = kind_params(job, &gp, &max_new_req, res, err, errlen)) != KIND_OK)
         goto out;
-    if ((rc = kind_fixed_length(job->eng, &gp, 2, max_new_req, res, err, errlen)) != KIND_OK)
+    if ((rc = kind_fixed_length(job->eng, &gp, 1, max_new_req, res, err, errlen)) != KIND_OK)
         goto out;
 
     /* The label tokens. */
@@ -109,13 +109,7 @@ static int choice_run(const adapter_job *job, adapter_result *res, char *err, si
                              "the model's vocabulary has no token for the label %c", 'A' + (int)i);
             goto out;
         }
-    int32_t end = kind_end_id(tok);
-    if (end < 0) {
-        rc = kind_reject(res, REJECT_ENGINE_FAILURE, err, errlen,
-                         "the model's vocabulary has no end-of-generation token");
-        goto out;
-    }
-    if (rb_masked(&rb, k) || rb_force(&rb, end)) {
+    if (rb_masked(&rb, k)) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }

@@ -14,13 +14,14 @@
  * The user turn is the prompt as given (Gemma 4 chat template, thinking off). The answer has a
  * fixed layout of token positions that the sampler restricts (A9c); the skeleton is forced
  * token by token (each piece tokenized on its own) and each value gets a slot:
- *     {"k1": <slot>, "k2": "<slot>"}<end>     (a string value's quotes are skeleton)
+ *     {"k1": <slot>, "k2": "<slot>"}      (a string value's quotes are skeleton)
  *   number slot, 12 positions: position 0 a digit or "-"; the others a digit, "." or a
  *     terminator (a token whose text starts with ",", "}" or is only spaces/newlines).
  *   string slot, 24 positions: safe tokens (normal tokens whose text is valid UTF-8 without
  *     '"', '\' or control characters) or a quote token (text starting with '"').
  *   bool slot, 1 position: the bool kind's yes/no tokens (adapters/bool.c).
- *   no schema: "\"", a 48-position string slot, "\"", then the end token.
+ *   no schema: "\"", a 48-position string slot, "\"".
+ * Generation stops after the layout (maxNewTokens = its length).
  * Classes come from reading every vocabulary entry once. Reading a slot (part of the kind's
  * definition): a string value is the text of its tokens before the first quote token; a
  * number value is an optional "-", the digits, then optionally "." and digits, read until a
@@ -309,10 +310,9 @@ static int json_run(const adapter_job *job, adapter_result *res, char *err, size
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    int32_t end = kind_end_id(tok);
-    if (end < 0 || classify(tok, cls)) {
+    if (classify(tok, cls)) {
         rc = kind_reject(res, REJECT_ENGINE_FAILURE, err, errlen,
-                         "the model's vocabulary has no %s tokens", end < 0 ? "end" : "yes/no");
+                         "the model's vocabulary has no yes/no tokens");
         goto out;
     }
     /* Masks: 0 number first, 1 number rest, 2 string, 3 bool. */
@@ -375,8 +375,6 @@ static int json_run(const adapter_job *job, adapter_result *res, char *err, size
             }
         }
     }
-    if (!frc)
-        frc = rb_force(&rb, end);
     if (frc == -2) { /* a key whose text is an end-of-generation token */
         rc = KIND_REJECTED;
         res->reject_code = REJECT_ADAPTER_PARSE;
@@ -397,7 +395,7 @@ static int json_run(const adapter_job *job, adapter_result *res, char *err, size
         goto out;
     if ((rc = kind_generate(job, ids, n_ids, &gp, &gr, res, err, errlen)) != KIND_OK)
         goto out;
-    if (gr.n_tokens != rb.n) { /* the forced end token is the last position */
+    if (gr.n_tokens != rb.n) { /* no end token can occur inside the layout */
         rc = kind_reject(res, REJECT_ENGINE_FAILURE, err, errlen,
                          "the engine's answer has %u tokens, the layout %u", gr.n_tokens, rb.n);
         goto out;

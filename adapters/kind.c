@@ -230,18 +230,6 @@ uint32_t kind_mark_end(const tokenizer *tok, uint8_t *mask)
     return n;
 }
 
-int32_t kind_end_id(const tokenizer *tok)
-{
-    int32_t e = tok_eos(tok);
-    if (e >= 0 && tok_is_eog(tok, e))
-        return e;
-    uint32_t V = tok_n_vocab(tok);
-    for (uint32_t v = 0; v < V; v++)
-        if (tok_is_eog(tok, (int32_t)v))
-            return (int32_t)v;
-    return -1;
-}
-
 /* s[0..n) without leading spaces, lowercased ASCII, into out (cap bytes); 0 or -1 if too long. */
 static int fold(const char *s, size_t n, char *out, size_t cap)
 {
@@ -382,6 +370,7 @@ const gen_restriction *rb_finish(rbuild *b)
     b->r.mask = b->mask;
     b->r.n_masks = b->n_masks;
     b->r.masks = (const uint8_t *const *)b->masks;
+    b->r.free_noise = 1; /* see kind.h */
     return &b->r;
 }
 

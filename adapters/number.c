@@ -4,8 +4,8 @@
  *   input  = abi.encode(string prompt, int256 min, int256 max): min <= max, both in
  *            [-(10^18 - 1), 10^18 - 1], prompt well-formed UTF-8 without NUL bytes (anything
  *            else -> REJECT_ADAPTER_PARSE).
- *   params = as the text kind; a nonzero maxNewTokens below the answer's length (below) ->
- *            REJECT_PARAMS_INVALID.
+ *   params = as the text kind; a nonzero maxNewTokens below the answer's length (D or D + 1,
+ *            below) -> REJECT_PARAMS_INVALID.
  *   output = abi.encode(int256 value) with min <= value <= max, for every seed.
  *
  * The user turn is the prompt as given (Gemma 4 chat template, no system prompt, thinking off):
@@ -13,10 +13,12 @@
  * number of decimal digits of max(|min|, |max|) (at least 1). The sampler restricts the
  * answer's positions (A9c): a "digit" is a normal token whose text is exactly one of "0".."9",
  * "minus" one whose text is exactly "-", "end" any end-of-generation token (tok_is_eog):
- *     min >= 0:  position 0 a digit; positions 1..D-1 a digit or end; position D forced to
- *                the end token (tok_eos). At most D digits.
- *     min <  0:  position 0 minus or a digit; positions 1..D a digit or end; position D+1
- *                forced to the end token. At most D+1 digits (or minus and D digits).
+ *     min >= 0:  position 0 a digit; positions 1..D-1 a digit or end. At most D digits.
+ *     min <  0:  position 0 minus or a digit; positions 1..D a digit or end. At most D+1
+ *                digits (or minus and D digits).
+ * and generation stops after those positions (maxNewTokens = D, or D + 1 when min < 0). No
+ * end token is forced after the last digit: forcing one told the demo model how many digits
+ * to write, and it then wrote wrong ones (docs/arithmetic.md A9c).
  * Reading (part of the kind's definition): the answer's tokens up to the first end token are
  * an optional minus then decimal digits (leading zeros allowed); no digit at all reads as 0;
  * the value is then clamped (saturated) to [min, max]: anything below min gives min, above max
@@ -111,7 +113,7 @@ static int number_run(const adapter_job *job, adapter_result *res, char *err, si
     uint32_t max_new_req;
     if ((rc = kind_params(job, &gp, &max_new_req, res, err, errlen)) != KIND_OK)
         goto out;
-    uint32_t L = (uint32_t)D + 1 + (uint32_t)neg;
+    uint32_t L = (uint32_t)D + (uint32_t)neg;
     if ((rc = kind_fixed_length(job->eng, &gp, L, max_new_req, res, err, errlen)) != KIND_OK)
         goto out;
 
@@ -147,17 +149,15 @@ static int number_run(const adapter_job *job, adapter_result *res, char *err, si
                              "the model's vocabulary has no token for the digit %d", d);
             goto out;
         }
-    int32_t end = kind_end_id(tok);
-    if (end < 0 || (neg && !have_minus)) {
+    if (neg && !have_minus) {
         rc = kind_reject(res, REJECT_ENGINE_FAILURE, err, errlen,
-                         "the model's vocabulary has no %s token", end < 0 ? "end" : "minus");
+                         "the model's vocabulary has no minus token");
         goto out;
     }
     kind_mark_end(tok, mr);
     int bad = rb_masked(&rb, first);
-    for (uint32_t j = 1; j + 1 < L; j++)
+    for (uint32_t j = 1; j < L; j++)
         bad |= rb_masked(&rb, rest);
-    bad |= rb_force(&rb, end);
     if (bad) {
         snprintf(err, errlen, "out of memory");
         goto out;

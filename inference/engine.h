@@ -76,7 +76,11 @@ typedef struct {
  * Positions j >= n_positions follow `allowed`. Each mask has vocab_size entries (nonzero =
  * allowed) and must allow at least one id. forced may be NULL (no forced position), mask may
  * be NULL (no masked position). A position's mask replaces `allowed` (they are not combined).
- * Disallowed ids never become the argmax, a draw, an initial or a renoise id. */
+ * A disallowed id never becomes the argmax or a draw, so it never enters the answer. Noise:
+ * a forced position starts as its id and is renoised to it; a masked position's initial and
+ * renoise ids come from its mask, or, with free_noise, from `allowed` like an unrestricted
+ * position (the noise distribution the model was trained on: the answer is still restricted,
+ * only the canvas the model reads holds noise there). */
 #define GEN_MASK_NONE 0xFFFFu
 typedef struct gen_restriction {
     uint32_t n_positions;
@@ -84,6 +88,7 @@ typedef struct gen_restriction {
     const uint16_t *mask;        /* n_positions entries, or NULL */
     uint32_t n_masks;            /* at most 65535 */
     const uint8_t *const *masks; /* n_masks masks of vocab_size bytes */
+    int free_noise;              /* masked positions: noise from `allowed`, not the mask */
 } gen_restriction;
 
 /* Called after every denoising step with the argmax canvas of that step. Return nonzero to

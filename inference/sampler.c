@@ -296,8 +296,12 @@ static int32_t uniform_id(const gen_params *p, const pos_rules *pr, uint64_t out
     const int32_t *allowed_ids;
     uint32_t n_allowed;
     pos_rule(pr, out_pos, &forced, &mask, &allowed_ids, &n_allowed);
-    if (forced >= 0)
-        return forced; /* the one id of its list: no random word is needed */
+    if (forced >= 0) /* the one id of its list: no random word is needed */
+        return forced;
+    if (pr->r && pr->r->free_noise) { /* A9c: noise as at an unrestricted position */
+        allowed_ids = pr->allowed_ids;
+        n_allowed = pr->n_allowed;
+    }
     uint32_t w = philox_word(p->seed, canvas, step, pos, purpose);
     if (!allowed_ids)
         return (int32_t)philox_id_from_word(w, V);

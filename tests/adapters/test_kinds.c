@@ -21,7 +21,13 @@
 #include "inference/mkmodel.h"
 #include "oracle/abi.h"
 
+/* Seeds per kind and model. The sanitizer build (gcc defines __SANITIZE_ADDRESS__) runs the
+ * engine about 20 times slower; it checks memory safety on fewer seeds, Release checks 40. */
+#ifdef __SANITIZE_ADDRESS__
+#define SEEDS 8
+#else
 #define SEEDS 40
+#endif
 
 static engine *tiny, *demo;
 static char tiny_path[128];
@@ -186,7 +192,9 @@ static int64_t word(const adapter_result *r)
     return (int64_t)u;
 }
 
-static const uint8_t steps4[64] = {[63] = 4}; /* abi.encode(uint32 0, uint32 4) */
+/* abi.encode(uint32 0, uint32 2): two denoising steps per canvas keep the many-seed loops fast
+ * (the restriction holds at every step, so fewer steps test it as well). */
+static const uint8_t fast[64] = {[63] = 2};
 
 /* ---- choice ---- */
 
@@ -206,7 +214,7 @@ static void test_choice_always_an_option(void **state)
             size_t n = e == 0 ? 2 + (size_t)(s * 7 % 25) : 2 + (size_t)(s % 3);
             buf in = choice_input("Which one?", letters, n);
             adapter_result r;
-            run_kind(es[e], &adapter_choice, in.data, in.len, NULL, 0, s, &r);
+            run_kind(es[e], &adapter_choice, in.data, in.len, fast, 64, s, &r);
             int64_t idx = word(&r);
             assert_true(idx >= 0 && (size_t)idx < n);
             seen[idx] = 1;
@@ -248,18 +256,18 @@ static void test_number_always_in_range(void **state)
     size_t nr = sizeof ranges / sizeof ranges[0];
     engine *es[2] = {tiny, demo};
     for (int e = 0; e < 2; e++)
-        for (size_t k = 0; k < nr; k++)
-            for (uint64_t s = 0; s < SEEDS / 2; s++) {
-                buf in = number_input("How many?", ranges[k][0], ranges[k][1]);
-                adapter_result r;
-                run_kind(es[e], &adapter_number, in.data, in.len, steps4, 64, s * 31 + k, &r);
-                int64_t x = word(&r);
-                if (x < ranges[k][0] || x > ranges[k][1])
-                    fail_msg("range [%lld, %lld] seed %llu: %lld", (long long)ranges[k][0],
-                             (long long)ranges[k][1], (unsigned long long)s, (long long)x);
-                adapter_result_free(&r);
-                buf_free(&in);
-            }
+        for (uint64_t s = 0; s < SEEDS * 2; s++) { /* each range 10 times per model */
+            size_t k = s % nr;
+            buf in = number_input("How many?", ranges[k][0], ranges[k][1]);
+            adapter_result r;
+            run_kind(es[e], &adapter_number, in.data, in.len, fast, 64, s, &r);
+            int64_t x = word(&r);
+            if (x < ranges[k][0] || x > ranges[k][1])
+                fail_msg("range [%lld, %lld] seed %llu: %lld", (long long)ranges[k][0],
+                         (long long)ranges[k][1], (unsigned long long)s, (long long)x);
+            adapter_result_free(&r);
+            buf_free(&in);
+        }
 }
 
 /* The demo model adds: the number kind restricted to [0, 198] gives the sum of "12+34" for
@@ -284,7 +292,7 @@ static void test_number_demo_adds(void **state)
     assert_non_null(f);
     char line[64];
     int n = 0, right = 0;
-    while (n < 100 && fgets(line, sizeof line, f)) {
+    while (n < SEEDS + 10 && fgets(line, sizeof line, f)) {
         char q[32];
         long long want;
         if (sscanf(line, "%31[^\t]\t%lld", q, &want) != 2)
@@ -299,8 +307,8 @@ static void test_number_demo_adds(void **state)
     }
     fclose(f);
     fprintf(stderr, "number kind on the demo model: %d/%d held-out sums exact\n", right, n);
-    assert_int_equal(n, 100);
-    assert_true(right >= 90);
+    assert_int_equal(n, SEEDS + 10);
+    assert_true(right * 10 >= n * 9); /* at least 90 % */
 }
 
 /* ---- bool ---- */
@@ -314,7 +322,7 @@ static void test_bool_always_decodes(void **state)
         for (uint64_t s = 0; s < SEEDS; s++) {
             buf in = strings_input("(string)", "Is the sky blue?", NULL);
             adapter_result r;
-            run_kind(es[e], &adapter_bool, in.data, in.len, NULL, 0, s, &r);
+            run_kind(es[e], &adapter_bool, in.data, in.len, fast, 64, s, &r);
             int64_t b = word(&r);
             assert_true(b == 0 || b == 1);
             seen[b] = 1;
@@ -365,7 +373,7 @@ static void test_json_schema_always_parses(void **state)
         for (uint64_t s = 0; s < SEEDS; s++) {
             buf in = strings_input("(string,string)", "Describe someone.", e ? schema2 : schema4);
             adapter_result r;
-            run_kind(e ? demo : tiny, &adapter_json, in.data, in.len, steps4, 64, s, &r);
+            run_kind(e ? demo : tiny, &adapter_json, in.data, in.len, fast, 64, s, &r);
             if (e)
                 check_schema_output(&r, keys2, "nb", 2);
             else
@@ -383,7 +391,7 @@ static void test_json_free_always_parses(void **state)
         for (uint64_t s = 0; s < SEEDS; s++) {
             buf in = strings_input("(string,string)", "Say something.", "");
             adapter_result r;
-            run_kind(es[e], &adapter_json, in.data, in.len, steps4, 64, s, &r);
+            run_kind(es[e], &adapter_json, in.data, in.len, fast, 64, s, &r);
             assert_int_equal(r.reject_code, 0);
             cJSON *j = cJSON_ParseWithLength((const char *)r.output, r.output_len);
             if (!j)
@@ -484,8 +492,11 @@ static void test_rejects(void **state)
     p[0] = 1;
     expect_reject(&adapter_choice, in.data, in.len, p, 64, REJECT_PARAMS_INVALID);
     p[0] = 0;
-    p[31] = 1; /* maxNewTokens 1 < 2 */
-    expect_reject(&adapter_choice, in.data, in.len, p, 64, REJECT_PARAMS_INVALID);
+    p[31] = 1; /* maxNewTokens 1: the answer is one token */
+    adapter_result one;
+    run_kind(tiny, &adapter_choice, in.data, in.len, p, 64, 1, &one);
+    assert_true(word(&one) < 3);
+    adapter_result_free(&one);
     p[31] = 0;
     p[62] = 0x10; /* steps 4096 */
     expect_reject(&adapter_choice, in.data, in.len, p, 64, REJECT_PARAMS_INVALID);
@@ -507,10 +518,10 @@ static void test_rejects(void **state)
     in = number_input("\xff", 0, 5);
     expect_reject(&adapter_number, in.data, in.len, NULL, 0, REJECT_ADAPTER_PARSE);
     buf_free(&in);
-    in = number_input("q", 0, 999); /* 3 digits + end = 4 tokens */
-    uint8_t p3[64] = {[31] = 3};
+    in = number_input("q", 0, 999); /* 3 digits = 3 tokens */
+    uint8_t p3[64] = {[31] = 2};
     expect_reject(&adapter_number, in.data, in.len, p3, 64, REJECT_PARAMS_INVALID);
-    p3[31] = 4;
+    p3[31] = 3;
     adapter_result ok;
     run_kind(tiny, &adapter_number, in.data, in.len, p3, 64, 1, &ok);
     assert_true(word(&ok) >= 0 && word(&ok) <= 999);
@@ -597,6 +608,8 @@ int main(int argc, char **argv)
         return 1;
     }
     demo_path = argv[1];
+    if (argc > 2)
+        cmocka_set_test_filter(argv[2]); /* one test by name, e.g. when timing them */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_choice_always_an_option),

@@ -3,7 +3,8 @@
  * the real engine with the tiny test model:
  *   - a forced position gives exactly what a mask allowing only that id gives;
  *   - at every step of every canvas, a restricted position's argmax is allowed (and a forced
- *     one is its id), for many seeds, across several canvases;
+ *     one is its id), for many seeds, across several canvases, with the noise drawn from the
+ *     masks or (free_noise) from the whole vocabulary;
  *   - a restriction that restricts nothing leaves the generation bit-identical (trace hash);
  *   - bad restrictions are refused by gen_params_check.
  */
@@ -119,6 +120,7 @@ static void build_restriction(gen_restriction *r)
     r->mask = maskidx;
     r->n_masks = 3;
     r->masks = masks;
+    r->free_noise = 0;
 }
 
 static int allowed_at(uint32_t j, int32_t id)
@@ -152,6 +154,7 @@ static void test_restriction_holds_every_step(void **state)
     int32_t prompt[] = {2, 105, 400, 401, 402, 106, 107};
     n_checked = 0;
     for (uint64_t seed = 0; seed < 40; seed++) {
+        r.free_noise = seed % 2; /* noise from the masks, or from the whole vocabulary */
         gen_params gp;
         gen_params_default(eng, &gp);
         gp.seed = seed;
@@ -181,7 +184,7 @@ static void test_empty_restriction_identical(void **state)
         none_forced[j] = -1;
         none_mask[j] = GEN_MASK_NONE;
     }
-    gen_restriction r = {NPOS, none_forced, none_mask, 3, masks};
+    gen_restriction r = {NPOS, none_forced, none_mask, 3, masks, 1};
     build_restriction(&(gen_restriction){0}); /* fills the masks */
     int32_t prompt[] = {2, 105, 410, 411, 106, 107};
     for (uint64_t seed = 0; seed < 4; seed++) {
@@ -213,7 +216,7 @@ static void test_bad_restrictions_refused(void **state)
     gen_params gp;
     gen_params_default(eng, &gp);
     char err[256];
-    gen_restriction r = {2, f, mk, 1, m1}; /* a mask that allows nothing */
+    gen_restriction r = {2, f, mk, 1, m1, 0}; /* a mask that allows nothing */
     gp.restriction = &r;
     assert_int_equal(gen_params_check(eng, &gp, err, sizeof err), ENGINE_EINVAL);
     empty[5] = 1;
