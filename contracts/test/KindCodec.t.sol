@@ -132,9 +132,8 @@ contract KindCodecTest is Test {
         if (cp < 0x80) return abi.encodePacked(uint8(cp));
         if (cp < 0x800) return abi.encodePacked(uint8(0xC0 | (cp >> 6)), uint8(0x80 | (cp & 0x3F)));
         if (cp < 0x10000) {
-            return abi.encodePacked(
-                uint8(0xE0 | (cp >> 12)), uint8(0x80 | ((cp >> 6) & 0x3F)), uint8(0x80 | (cp & 0x3F))
-            );
+            return
+                abi.encodePacked(uint8(0xE0 | (cp >> 12)), uint8(0x80 | ((cp >> 6) & 0x3F)), uint8(0x80 | (cp & 0x3F)));
         }
         return abi.encodePacked(
             uint8(0xF0 | (cp >> 18)),
@@ -172,8 +171,7 @@ contract KindCodecTest is Test {
     function testFuzz_utf8_overlongIsInvalid(uint256 cp) public view {
         cp = bound(cp, 0, 0x7FF);
         // cp in 3 bytes (its shortest form is 1 or 2)
-        bytes memory three =
-            abi.encodePacked(uint8(0xE0), uint8(0x80 | ((cp >> 6) & 0x3F)), uint8(0x80 | (cp & 0x3F)));
+        bytes memory three = abi.encodePacked(uint8(0xE0), uint8(0x80 | ((cp >> 6) & 0x3F)), uint8(0x80 | (cp & 0x3F)));
         assertFalse(h.isUtf8(three));
         if (cp < 0x80) {
             assertFalse(h.isUtf8(abi.encodePacked(uint8(0xC0 | (cp >> 6)), uint8(0x80 | (cp & 0x3F)))));
@@ -278,9 +276,7 @@ contract KindCodecTest is Test {
 
     /// JSON that forge's serializer (an independent implementation) writes is accepted, and
     /// every proper prefix of it is refused.
-    function testFuzz_json_serializedObjects(string calldata key, string calldata value, int256 n, bool flag)
-        public
-    {
+    function testFuzz_json_serializedObjects(string calldata key, string calldata value, int256 n, bool flag) public {
         string memory obj = "fuzz";
         vm.serializeString(obj, "s", value);
         vm.serializeInt(obj, "n", n);

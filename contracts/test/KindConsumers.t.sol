@@ -23,7 +23,8 @@ contract KindConsumersTest is OracleBase {
     JsonConsumer internal json;
     address internal user = makeAddr("user");
 
-    bytes internal constant KPARAMS = hex"00000000000000000000000000000000000000000000000000000000000000080000000000000000000000000000000000000000000000000000000000000000"; // abi.encode(uint32(8), uint32(0))
+    bytes internal constant KPARAMS =
+        hex"00000000000000000000000000000000000000000000000000000000000000080000000000000000000000000000000000000000000000000000000000000000"; // abi.encode(uint32(8), uint32(0))
     uint32 internal constant KGAS = 1_000_000;
     uint32 internal constant JSON_GAS = 1_500_000;
 

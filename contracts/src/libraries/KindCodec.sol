@@ -261,8 +261,7 @@ library KindCodec {
                     }
                     i += 6;
                 } else if (
-                    e == 0x22 || e == 0x5C || e == 0x2F || e == 0x62 || e == 0x66 || e == 0x6E || e == 0x72
-                        || e == 0x74
+                    e == 0x22 || e == 0x5C || e == 0x2F || e == 0x62 || e == 0x66 || e == 0x6E || e == 0x72 || e == 0x74
                 ) {
                     // \" \\ \/ \b \f \n \r \t
                     i += 2;
