@@ -101,7 +101,56 @@ float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float
     return S;
 }
 
+float sampler_position_forced(uint32_t V, int32_t id, float *e, float *chunk_sums, float *H,
+                              int32_t *argmax, int32_t *drawn)
+{
+    uint32_t nc = (V + CHUNK - 1) / CHUNK;
+    memset(e, 0, (size_t)V * sizeof(float));
+    for (uint32_t c = 0; c < nc; c++)
+        chunk_sums[c] = 0.0f;
+    /* As sampler_position with a mask allowing only id: m = z_id, e_id = cm_expf(0), every
+     * other e_v and every entropy term +0, so S = e_id, Z = +0 and the draw is id. */
+    e[id] = cm_expf(0.0f);
+    chunk_sums[(uint32_t)id / CHUNK] = e[id];
+    float S = e[id];
+    *H = cm_logf(S) - 0.0f / S;
+    *argmax = id;
+    *drawn = id;
+    return S;
+}
+
 /* ------------------------------------------------------------------ step work */
+
+/* The rule of output position j (A9c): *forced >= 0, or else the mask (NULL = any id) with its
+ * allowed-id list (NULL = all ids). */
+typedef struct {
+    const gen_restriction *r;
+    const uint8_t *allowed;     /* gen_params.allowed */
+    const int32_t *allowed_ids; /* its list (NULL = all) */
+    uint32_t n_allowed;
+    const int32_t *const *mask_ids; /* per restriction mask: its allowed ids ascending */
+    const uint32_t *mask_n;
+} pos_rules;
+
+static void pos_rule(const pos_rules *pr, uint64_t j, int32_t *forced, const uint8_t **mask,
+                     const int32_t **ids, uint32_t *n_ids)
+{
+    *forced = -1;
+    *mask = pr->allowed;
+    *ids = pr->allowed_ids;
+    *n_ids = pr->n_allowed;
+    const gen_restriction *r = pr->r;
+    if (!r || j >= r->n_positions)
+        return;
+    if (r->forced && r->forced[j] >= 0) {
+        *forced = r->forced[j];
+    } else if (r->mask && r->mask[j] != GEN_MASK_NONE) {
+        uint16_t k = r->mask[j];
+        *mask = r->masks[k];
+        *ids = pr->mask_ids[k];
+        *n_ids = pr->mask_n[k];
+    }
+}
 
 typedef struct {
     const sampler_ctx *c;
@@ -118,17 +167,19 @@ typedef struct {
     int sc_now;          /* also build the next step's SC input */
     uint8_t *hash;       /* 32 bytes: sha256 of z */
     double hash_seconds; /* time spent hashing (profile) */
+    const pos_rules *rules;
+    uint64_t first_pos; /* output position of canvas position 0 */
 } step_job;
 
 /* Self-conditioning input for the next step (A9), position i from its tempered logits z:
  * P = softmax(z) over the whole vocabulary (the allowed mask restricts choices only, not what
  * the model is shown). Without a mask the e_v and S of the statistics are reused. */
-static void sc_position(const step_job *j, int i, const float *z)
+static void sc_position(const step_job *j, int i, const float *z, int masked)
 {
     uint32_t V = j->c->hp->vocab, Vp = j->c->hp->vocab_pad, nc = (V + CHUNK - 1) / CHUNK;
     float *p = j->probs + (size_t)i * Vp;
     float S = j->S[i];
-    if (j->p->allowed) {
+    if (masked) {
         float m = z[0];
         for (uint32_t v = 1; v < V; v++)
             if (z[v] > m)
@@ -170,10 +221,20 @@ static void step_range(void *arg, int b, int e, int wk)
             z[v] = zr[v] / j->tau;
         float u =
             philox_uniform(j->p->seed, j->canvas, j->step, (uint32_t)i, PHILOX_PURPOSE_CATEGORICAL);
-        j->S[i] = sampler_position(z, V, j->p->allowed, u, j->probs + (size_t)i * Vp,
+        int32_t forced;
+        const uint8_t *mask;
+        const int32_t *ids;
+        uint32_t n_ids;
+        pos_rule(j->rules, j->first_pos + (uint64_t)i, &forced, &mask, &ids, &n_ids);
+        if (forced >= 0)
+            j->S[i] =
+                sampler_position_forced(V, forced, j->probs + (size_t)i * Vp,
+                                        j->chunks + (size_t)i * nc, &j->H[i], &j->a[i], &j->y[i]);
+        else
+            j->S[i] = sampler_position(z, V, mask, u, j->probs + (size_t)i * Vp,
                                    j->chunks + (size_t)i * nc, &j->H[i], &j->a[i], &j->y[i]);
         if (j->sc_now)
-            sc_position(j, i, z);
+            sc_position(j, i, z, forced >= 0 || mask != NULL);
     }
 }
 
@@ -193,10 +254,16 @@ static void sort_by_h(const float *H, int32_t *idx, uint32_t n)
 
 /* ------------------------------------------------------------------ generation */
 
-static int32_t uniform_id(const gen_params *p, const int32_t *allowed_ids, uint32_t n_allowed,
-                          uint32_t V, uint32_t canvas, uint32_t step, uint32_t pos,
-                          uint32_t purpose)
+static int32_t uniform_id(const gen_params *p, const pos_rules *pr, uint64_t out_pos, uint32_t V,
+                          uint32_t canvas, uint32_t step, uint32_t pos, uint32_t purpose)
 {
+    int32_t forced;
+    const uint8_t *mask;
+    const int32_t *allowed_ids;
+    uint32_t n_allowed;
+    pos_rule(pr, out_pos, &forced, &mask, &allowed_ids, &n_allowed);
+    if (forced >= 0)
+        return forced; /* the one id of its list: no random word is needed */
     uint32_t w = philox_word(p->seed, canvas, step, pos, purpose);
     if (!allowed_ids)
         return (int32_t)philox_id_from_word(w, V);
@@ -243,6 +310,9 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     int32_t *tokens = malloc((size_t)n_canvas * C * sizeof(int32_t));
     int32_t *allowed_ids = NULL;
     uint32_t n_allowed = V;
+    const gen_restriction *rs = p->restriction;
+    int32_t **mask_ids = NULL;
+    uint32_t *mask_n = NULL;
     EVP_MD_CTX *trace = EVP_MD_CTX_new();
     if (!z || !zt || !probs || !chunks || !S || !H || !a || !y || !x || !aprev || !order ||
         !acc_mask || !tokens || !trace) {
@@ -264,6 +334,32 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             goto done;
         }
     }
+    if (rs && rs->n_masks) {
+        mask_ids = calloc(rs->n_masks, sizeof *mask_ids);
+        mask_n = calloc(rs->n_masks, sizeof *mask_n);
+        if (!mask_ids || !mask_n) {
+            rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (uint32_t k = 0; k < rs->n_masks; k++) {
+            uint32_t n = 0;
+            for (uint32_t v = 0; v < V; v++)
+                n += rs->masks[k][v] != 0;
+            if (n == 0) {
+                rc = fail(err, errlen, ENGINE_EINVAL, "restriction mask %u allows no token", k);
+                goto done;
+            }
+            if (!(mask_ids[k] = malloc((size_t)n * sizeof(int32_t)))) {
+                rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory");
+                goto done;
+            }
+            for (uint32_t v = 0; v < V; v++)
+                if (rs->masks[k][v])
+                    mask_ids[k][mask_n[k]++] = (int32_t)v;
+        }
+    }
+    pos_rules rules = {rs,    p->allowed, allowed_ids, n_allowed, (const int32_t *const *)mask_ids,
+                       mask_n};
     EVP_DigestInit_ex(trace, EVP_sha256(), NULL);
     if ((rc = c->ops->reset(c->state, (uint32_t)need, err, errlen)))
         goto done;
@@ -272,7 +368,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     uint32_t L = n_prompt, n_tok = 0;
     for (uint32_t canvas = 0; canvas < n_canvas; canvas++) {
         for (uint32_t i = 0; i < C; i++) {
-            x[i] = uniform_id(p, allowed_ids, n_allowed, V, canvas, 0, i, PHILOX_PURPOSE_INIT_ID);
+            x[i] = uniform_id(p, &rules, (uint64_t)canvas * C + i, V, canvas, 0, i,
+                              PHILOX_PURPOSE_INIT_ID);
             aprev[i] = -1;
         }
         uint32_t run = 0;
@@ -287,8 +384,9 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             memset(&st, 0, sizeof st);
             /* The SC input of the next step is built with the statistics (it depends only on
              * this step's logits); the last step of a canvas needs none. */
-            step_job j = {c, p,    z,      zt,   probs,  chunks,         S,  H, a,
-                          y, 0.0f, canvas, step, k != 1, st.logits_hash, 0.0};
+            step_job j = {
+                c, p,    z,      zt,   probs,  chunks,         S,   H,      a,
+                y, 0.0f, canvas, step, k != 1, st.logits_hash, 0.0, &rules, (uint64_t)canvas * C};
             j.tau = p->t_min + (p->t_max - p->t_min) * ((float)k / (float)N);
             tp_parallel_for_dynamic(c->tp, (int)C + 1, 1, step_range, &j);
             EVP_DigestUpdate(trace, st.logits_hash, 32);
@@ -306,8 +404,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             }
             for (uint32_t i = 0; i < C; i++)
                 x[i] = acc_mask[i] ? y[i]
-                                   : uniform_id(p, allowed_ids, n_allowed, V, canvas, step, i,
-                                                PHILOX_PURPOSE_RENOISE_ID);
+                                   : uniform_id(p, &rules, (uint64_t)canvas * C + i, V, canvas,
+                                                step, i, PHILOX_PURPOSE_RENOISE_ID);
             float hsum = 0.0f;
             for (uint32_t i = 0; i < C; i++)
                 hsum = hsum + H[i];
@@ -393,5 +491,10 @@ done:
     free(acc_mask);
     free(tokens);
     free(allowed_ids);
+    if (mask_ids)
+        for (uint32_t k = 0; k < rs->n_masks; k++)
+            free(mask_ids[k]);
+    free(mask_ids);
+    free(mask_n);
     return rc;
 }

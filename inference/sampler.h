@@ -33,6 +33,12 @@ typedef struct {
 float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float u, float *e,
                        float *chunk_sums, float *H, int32_t *argmax, int32_t *drawn);
 
+/* The same for a position forced to id (A9c): the exact results of sampler_position with a
+ * mask allowing only id (e_id = cm_expf(0), every other e_v 0, H = cm_logf(S) - 0/S, argmax
+ * and draw = id), without reading the logits. Returns S. */
+float sampler_position_forced(uint32_t V, int32_t id, float *e, float *chunk_sums, float *H,
+                              int32_t *argmax, int32_t *drawn);
+
 /* The whole generation. Same contract as engine_generate. */
 int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_prompt,
                      const gen_params *p, engine_step_fn on_step, void *user, gen_result *out,
