@@ -57,7 +57,7 @@ static int bool_run(const adapter_job *job, adapter_result *res, char *err, size
     uint32_t max_new_req;
     if ((rc = kind_params(job, &gp, &max_new_req, res, err, errlen)) != KIND_OK)
         goto out;
-    if ((rc = kind_fixed_length(&gp, 2, max_new_req, res, err, errlen)) != KIND_OK)
+    if ((rc = kind_fixed_length(job->eng, &gp, 2, max_new_req, res, err, errlen)) != KIND_OK)
         goto out;
 
     rc = KIND_FAIL;

@@ -355,7 +355,7 @@ static int json_run(const adapter_job *job, adapter_result *res, char *err, size
                 put(&seg, fs[i].type == T_STRING ? "\": \"" : "\": ");
             }
             buf_append(&seg, "", 1); /* NUL-terminate */
-            if (!buf_ok(&seg)) {
+            if (buf_ok(&seg)) {
                 snprintf(err, errlen, "out of memory");
                 goto out;
             }
@@ -387,7 +387,7 @@ static int json_run(const adapter_job *job, adapter_result *res, char *err, size
             snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if ((rc = kind_fixed_length(&gp, rb.n, max_new_req, res, err, errlen)) != KIND_OK)
+    if ((rc = kind_fixed_length(job->eng, &gp, rb.n, max_new_req, res, err, errlen)) != KIND_OK)
         goto out;
     gp.restriction = rb_finish(&rb);
 
@@ -421,7 +421,7 @@ static int json_run(const adapter_job *job, adapter_result *res, char *err, size
         }
         put(&out, "}");
     }
-    if (!buf_ok(&out)) {
+    if (buf_ok(&out)) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }

@@ -385,9 +385,14 @@ const gen_restriction *rb_finish(rbuild *b)
     return &b->r;
 }
 
-int kind_fixed_length(gen_params *gp, uint32_t n, uint32_t max_new_req, adapter_result *res,
-                      char *err, size_t errlen)
+int kind_fixed_length(const engine *eng, gen_params *gp, uint32_t n, uint32_t max_new_req,
+                      adapter_result *res, char *err, size_t errlen)
 {
+    uint32_t ctx = engine_get_info(eng)->context_length;
+    if (n > ctx)
+        return kind_reject(res, REJECT_INPUT_TOO_LONG, err, errlen,
+                           "the answer's layout needs %u tokens; the model's context is %u", n,
+                           ctx);
     if (max_new_req && max_new_req < n)
         return kind_reject(res, REJECT_PARAMS_INVALID, err, errlen,
                            "maxNewTokens %u is below the %u tokens this answer needs", max_new_req,

@@ -94,9 +94,10 @@ int rb_force_text(rbuild *b, const tokenizer *tok, const char *text, char *err, 
 const gen_restriction *rb_finish(rbuild *b);
 
 /* Sets gp->max_new_tokens to the restricted answer's length n (its last position ends the
- * answer); a requested maxNewTokens below n -> REJECT_PARAMS_INVALID. */
-int kind_fixed_length(gen_params *gp, uint32_t n, uint32_t max_new_req, adapter_result *res,
-                      char *err, size_t errlen);
+ * answer); a requested maxNewTokens below n -> REJECT_PARAMS_INVALID, n beyond the model's
+ * context -> REJECT_INPUT_TOO_LONG. */
+int kind_fixed_length(const engine *eng, gen_params *gp, uint32_t n, uint32_t max_new_req,
+                      adapter_result *res, char *err, size_t errlen);
 
 /* The output tokens up to (not including) the first end-of-generation token. */
 size_t kind_answer_len(const tokenizer *tok, const gen_result *gr);

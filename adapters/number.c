@@ -112,7 +112,7 @@ static int number_run(const adapter_job *job, adapter_result *res, char *err, si
     if ((rc = kind_params(job, &gp, &max_new_req, res, err, errlen)) != KIND_OK)
         goto out;
     uint32_t L = (uint32_t)D + 1 + (uint32_t)neg;
-    if ((rc = kind_fixed_length(&gp, L, max_new_req, res, err, errlen)) != KIND_OK)
+    if ((rc = kind_fixed_length(job->eng, &gp, L, max_new_req, res, err, errlen)) != KIND_OK)
         goto out;
 
     rc = KIND_FAIL;
