@@ -9,8 +9,8 @@ import {KindConsumerBase} from "./KindConsumerBase.sol";
 /// @notice
 ///   cast send $CHAT "askChat(string[],string[])" '["system","user"]' '["Be brief.","Hi!"]' --value 0.001ether ...
 ///   cast call $CHAT "replyOf(uint256)(string)" 1
-/// Input abi.encode(string[] roles, string[] contents): roles "system" (first only), "user",
-/// "model", as many as contents, the last one "user". Output: the reply as UTF-8 text; bytes
+/// Input abi.encode(string[] roles, string[] contents): "system" (first only), then "user" and
+/// "model" alternating, the first and the last "user"; as many roles as contents. Output: the reply as UTF-8 text; bytes
 /// that are not UTF-8 are Invalid. Storing the reply costs about 22k gas per 32 bytes: give the
 /// callback enough gas for the longest reply the params allow.
 contract ChatConsumer is KindConsumerBase {

@@ -17,8 +17,8 @@ import {KindConsumerBase} from "./KindConsumerBase.sol";
 /// re-checked here.
 contract JsonConsumer is KindConsumerBase {
     /// @notice Outputs longer than this are Invalid without parsing. It bounds the callback's
-    /// gas: checking and storing 512 bytes costs at most about 1.2M gas (a list of one-digit
-    /// numbers, the costliest shape per byte; an object of strings is about half).
+    /// gas: checking and storing 512 bytes costs at most about 1.15M gas (a list of one-digit
+    /// numbers, the costliest shape per byte; a 512-byte string 0.42M).
     uint256 public constant MAX_JSON_BYTES = 512;
 
     /// @notice The JSON text (empty until Answered).
