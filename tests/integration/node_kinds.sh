@@ -84,7 +84,8 @@ RJ_ID=$(send "$JSON_C" "askJson(string,string)" "12+34" '{"sum":"date"}')       
 BAD=6
 TOTAL=$((GOOD + BAD))
 
-for _ in $(seq 600); do
+end=$((SECONDS + 120))
+while [ $SECONDS -lt $end ]; do
   done_=$(($(count_events "Fulfilled(uint256,bytes32,bytes)") + $(count_events "Rejected(uint256,uint16)")))
   [ "$done_" -ge $TOTAL ] && break
   sleep 0.2
@@ -132,16 +133,25 @@ assert isinstance(v["sum"], (int, float)) and not isinstance(v["sum"], bool), v
 assert isinstance(v["odd"], bool), v
 PY
 
-# the rejects: recorded by each consumer with the attested non-zero code
+# the rejects: recorded by each consumer with the non-zero code the oracle's Rejected event has
+topic=$("$CASTN" keccak "Rejected(uint256,uint16)")
+rejects=$(rpc eth_getLogs "[{\"fromBlock\":\"0x0\",\"toBlock\":\"latest\",\"address\":\"$ORACLE\",\"topics\":[\"$topic\"]}]")
+attested_code() { # attested_code ID -> the code of request ID's Rejected event
+  echo "$rejects" | jq -r --arg id "$(printf '0x%064x' "$1")" '.[] | select(.topics[1] == $id) | .topics[2]' |
+    xargs -r printf '%d\n'
+}
 rt=$("$CASTN" call --rpc-url "$RPC" "$TEXT_C" "answers(uint256)(uint8,uint16,address,bytes)" "$RT_ID")
 [ "$(echo "$rt" | sed -n 1p)" = 3 ] || die "text: malformed input not rejected ($rt)"
-codes="text $(echo "$rt" | sed -n 2p | cut -d' ' -f1)"
+code=$(echo "$rt" | sed -n 2p | cut -d' ' -f1)
+[ "$code" -gt 0 ] && [ "$code" = "$(attested_code "$RT_ID")" ] || die "text: reject code $code"
+codes="text $code"
 for c in "chat:$CHAT_C:$RC_ID" "choice:$CHOICE_C:$RO_ID" "number:$NUMBER_C:$RN_ID" "bool:$BOOL_C:$RB_ID" "json:$JSON_C:$RJ_ID"; do
   IFS=: read -r kind addr_ id <<<"$c"
   a=$("$CASTN" call --rpc-url "$RPC" "$addr_" "asks(uint256)(uint8,uint16,address)" "$id")
   [ "$(echo "$a" | sed -n 1p)" = 4 ] || die "$kind: malformed input not rejected ($a)"
   code=$(echo "$a" | sed -n 2p | cut -d' ' -f1)
-  [ "$code" -gt 0 ] || die "$kind: reject code $code"
+  [ "$code" -gt 0 ] && [ "$code" = "$(attested_code "$id")" ] ||
+    die "$kind: reject code $code, attested $(attested_code "$id")"
   codes="$codes, $kind $code"
 done
 log "reject codes: $codes"
