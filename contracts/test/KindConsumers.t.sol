@@ -9,6 +9,7 @@ import {ChoiceConsumer} from "../src/examples/ChoiceConsumer.sol";
 import {NumberConsumer} from "../src/examples/NumberConsumer.sol";
 import {BoolConsumer} from "../src/examples/BoolConsumer.sol";
 import {JsonConsumer} from "../src/examples/JsonConsumer.sol";
+import {KindCodec} from "../src/libraries/KindCodec.sol";
 import {OracleBase} from "./OracleBase.sol";
 
 /// The typed example consumers against the real oracle: each request's adapter, input and
@@ -487,6 +488,51 @@ contract KindConsumersTest is OracleBase {
         vm.expectRevert(abi.encodeWithSelector(KindConsumerBase.UnknownRequest.selector, id));
         yesno.onInferenceResult(id, abi.encode(false));
         assertTrue(yesno.boolOf(id));
+    }
+
+    /// Whatever bytes the node delivers, every consumer's callback succeeds and records the
+    /// request as Answered exactly when the bytes are a valid value of its kind, else Invalid.
+    function testFuzz_all_anyOutputIsRecorded(bytes calldata output, int8 lo, uint8 span) public {
+        int256 min = lo;
+        int256 max = min + int256(uint256(span));
+        KindConsumerBase[5] memory cs = _all();
+        bytes[5] memory inputs;
+        uint256[5] memory ids;
+        vm.startPrank(user);
+        ids[0] = chat.ask{value: FEE}("", "hi");
+        inputs[0] = _chatInput();
+        ids[1] = choice.askChoice{value: FEE}("q", _options3());
+        inputs[1] = abi.encode("q", _options3());
+        ids[2] = number.askNumber{value: FEE}("q", min, max);
+        inputs[2] = abi.encode("q", min, max);
+        ids[3] = yesno.askBool{value: FEE}("q");
+        inputs[3] = abi.encode("q");
+        ids[4] = json.askJson{value: FEE}("q", "");
+        inputs[4] = abi.encode("q", "");
+        vm.stopPrank();
+        bool[5] memory valid;
+        valid[0] = KindCodec.isUtf8(output); // the text checks are fuzzed in KindCodec.t.sol
+
+        valid[1] = output.length == 32 && uint256(bytes32(output)) < 3;
+        if (output.length == 32) {
+            int256 v = int256(uint256(bytes32(output)));
+            valid[2] = min <= v && v <= max;
+        }
+        valid[3] = output.length == 32 && uint256(bytes32(output)) <= 1;
+        valid[4] = output.length <= 512 && KindCodec.isJson(output);
+        for (uint256 k; k < 5; ++k) {
+            vm.expectEmit(address(oracle));
+            emit CallbackResult(ids[k], true);
+            _answer(ids[k], inputs[k], output);
+            _assertState(cs[k], ids[k], valid[k] ? KindConsumerBase.State.Answered : KindConsumerBase.State.Invalid);
+        }
+    }
+
+    function _chatInput() internal pure returns (bytes memory) {
+        string[] memory r = new string[](1);
+        string[] memory c = new string[](1);
+        (r[0], c[0]) = ("user", "hi");
+        return abi.encode(r, c);
     }
 
     function test_all_ownerOnlySettings() public {
