@@ -3,9 +3,10 @@
 # (the oracle, ExampleConsumer for `text` and one typed consumer per other kind), `sibyl run`
 # serving the demo model (models/sibyl-demo-add.gguf), one question of each kind asked through
 # its consumer with cast. Each is answered exactly once, and the value the consumer decoded and
-# stored is checked: `number` "12+34" in [0, 198] is 46, a `choice` index is below the number
-# of options, a `bool` decoded, `json` parses (and has exactly the schema's keys and types when
-# one is given), `chat` and `text` replies are non-empty. No consumer saw an invalid output, so
+# stored is checked: `number` "12+34" in [0, 198] is 46 (at least 3 times of 5: the model is
+# right 97 % of the time), a `choice` index is below the number of options, a `bool` decoded,
+# `json` parses (and has exactly the schema's keys and types when one is given), `chat` and
+# `text` replies are non-empty. No consumer saw an invalid output, so
 # the node's output encodings are the contracts' (docs/protocol.md, "Consumers"). Then one
 # malformed input per kind gets an attested reject with a non-zero code, recorded by the
 # consumer, and the node keeps serving.
@@ -67,11 +68,15 @@ log "asking one question of each kind"
 T_ID=$(send "$TEXT_C" "ask(string)" "12+34")
 C_ID=$(send "$CHAT_C" "ask(string,string)" "" "12+34")
 O_ID=$(send "$CHOICE_C" "askChoice(string,string[])" "12+34" '["45","46","47"]')
-N_ID=$(send "$NUMBER_C" "askNumber(string,int256,int256)" "12+34" 0 198)
+# the demo model is not always right: `sibyl generate --chat -p 12+34` gave 46 for 97 of 100
+# seeds (56 for 3), and on-chain seeds differ from run to run. So five askings, at least three
+# of them 46 (all wrong answers still in range): a wrong majority has odds of about 3 in 10,000.
+N_IDS=()
+for _ in 1 2 3 4 5; do N_IDS+=("$(send "$NUMBER_C" "askNumber(string,int256,int256)" "12+34" 0 198)"); done
 B_ID=$(send "$BOOL_C" "askBool(string)" "Is 12+34 equal to 46?")
 J_ID=$(send "$JSON_C" "askJson(string,string)" "12+34" "")
 S_ID=$(send "$JSON_C" "askJson(string,string)" "12+34" '{"sum":"number","odd":"bool"}')
-GOOD=7
+GOOD=11
 
 log "and one malformed input of each kind"
 RT_ID=$(send "$TEXT_C" "askWith(bytes32,bytes32,bytes,bytes,uint32)" "$("$CASTN" format-bytes32-string $MODEL_ID)" \
@@ -103,7 +108,7 @@ cb=$(rpc eth_getLogs "[{\"fromBlock\":\"0x0\",\"toBlock\":\"latest\",\"address\"
 
 # states of KindConsumerBase: 2 Answered, 3 Invalid, 4 Rejected (ExampleConsumer: 2 Answered, 3 Rejected)
 state() { call1 "$1" "stateOf(uint256)(uint8)" "$2"; }
-for c in "$CHAT_C:$C_ID" "$CHOICE_C:$O_ID" "$NUMBER_C:$N_ID" "$BOOL_C:$B_ID" "$JSON_C:$J_ID" "$JSON_C:$S_ID"; do
+for c in "$CHAT_C:$C_ID" "$CHOICE_C:$O_ID" "${N_IDS[@]/#/$NUMBER_C:}" "$BOOL_C:$B_ID" "$JSON_C:$J_ID" "$JSON_C:$S_ID"; do
   s=$(state "${c%:*}" "${c#*:}")
   [ "$s" = 2 ] || die "request ${c#*:}: consumer state $s, expected 2 (Answered; 3 = the output did not decode)"
 done
@@ -114,15 +119,21 @@ done
 text=$(str "$TEXT_C" "answerText(uint256)" "$T_ID")
 reply=$(str "$CHAT_C" "replyOf(uint256)" "$C_ID")
 index=$(call1 "$CHOICE_C" "choiceOf(uint256)(uint256)" "$O_ID")
-number=$(call1 "$NUMBER_C" "numberOf(uint256)(int256)" "$N_ID")
+numbers=()
+for id in "${N_IDS[@]}"; do numbers+=("$(call1 "$NUMBER_C" "numberOf(uint256)(int256)" "$id")"); done
 yes=$(call1 "$BOOL_C" "boolOf(uint256)(bool)" "$B_ID")
 json_any=$(str "$JSON_C" "jsonOf(uint256)" "$J_ID")
 json_schema=$(str "$JSON_C" "jsonOf(uint256)" "$S_ID")
-log "text '$text', chat '$reply', choice $index, number $number, bool $yes, json '$json_any', json+schema '$json_schema'"
+log "text '$text', chat '$reply', choice $index, numbers ${numbers[*]}, bool $yes, json '$json_any', json+schema '$json_schema'"
 [ -n "$text" ] || die "empty text answer"
 [ -n "$reply" ] || die "empty chat reply"
 [ "$index" -lt 3 ] || die "choice index $index of 3 options"
-[ "$number" = 46 ] || die "number: 12+34 gave $number, expected 46"
+right=0
+for x in "${numbers[@]}"; do
+  [ "$x" -ge 0 ] && [ "$x" -le 198 ] || die "number: $x is outside [0, 198]"
+  [ "$x" != 46 ] || right=$((right + 1))
+done
+[ $right -ge 3 ] || die "number: 12+34 gave ${numbers[*]}, expected 46 at least 3 times of 5"
 [ "$yes" = true ] || [ "$yes" = false ] || die "bool: '$yes'"
 /usr/bin/python3 -c 'import json, sys; json.loads(sys.argv[1])' "$json_any" || die "json does not parse: $json_any"
 /usr/bin/python3 - "$json_schema" <<'PY' || die "json does not fit its schema: $json_schema"
@@ -159,4 +170,4 @@ log "reject codes: $codes"
 kill -0 "$NODE_PID" || die "the node died"
 node_stop
 grep -q '"level":"error"' "$WORK/node.log" && die "errors in the node log"
-log "ok: $GOOD typed answers (number 12+34 = $number) and $BAD attested rejects, each exactly once"
+log "ok: $GOOD typed answers (number 12+34 = 46 $right times of 5) and $BAD attested rejects, each exactly once"
