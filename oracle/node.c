@@ -790,8 +790,8 @@ static void process(node *n, const uint8_t id[32])
         jreq_free(&r);
         return;
     }
-    computed_args ca = {&res, &att, sig, now_ns(), t_dequeued, t_engine_start, t_engine_end};
-    ca.audit = &audit;
+    computed_args ca = {&res,       &att,           sig,          now_ns(),
+                        t_dequeued, t_engine_start, t_engine_end, &audit};
     rc = journal_update(n->j, id, computed_fn, &ca, err, sizeof err);
     buf_free(&audit);
     int64_t t_confirmed = r.f.t_confirmed;
