@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 
@@ -241,12 +242,12 @@ static int export_main(int argc, char **argv)
             dir = "journal";
         }
     }
-    FILE *probe = fopen(dir, "r");
-    if (!probe) {
-        fprintf(stderr, "sibyl attest export: no journal at %s: %s\n", dir, strerror(errno));
+    struct stat st;
+    if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+        /* journal_open would create an empty one */
+        fprintf(stderr, "sibyl attest export: no journal directory at %s\n", dir);
         return EXIT_USAGE;
     }
-    fclose(probe);
     journal *j;
     if (journal_open(dir, map_mb, 0, &j, err, sizeof err)) {
         fprintf(stderr, "sibyl attest export: %s\n", err);

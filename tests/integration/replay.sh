@@ -32,8 +32,10 @@ ask "9+58" "0+7" "41+62"
 # one with params: abi.encode(uint32 maxNewTokens = 0 (default), uint32 steps = 4)
 P4=0x$(printf '%064x%064x' 0 4)
 ask_with "$MODEL_ID_HEX" "$("$CAST" format-bytes32-string text)" "$("$CAST" from-utf8 "12+30")" "$P4"
-wait_done 4 60
-N=4
+# and one the text adapter refuses: params that are not abi.encode(uint32, uint32) -> reject 3
+ask_with "$MODEL_ID_HEX" "$("$CAST" format-bytes32-string text)" "$("$CAST" from-utf8 "1+2")" 0x01
+wait_done 5 60
+N=5
 AUD=(--rpc "$RPC" --oracle "$ORACLE")
 
 # ---- verify from chain data
@@ -57,7 +59,7 @@ has "$WORK/vtx2" "request 2 on oracle"
 log "verify: OK for $N requests (by id, request tx and answer tx)"
 
 # ---- online replay (no trace: output comparison)
-for id in 1 4; do
+for id in 1 4 5; do
   expect_rc 0 "$WORK/r$id" "$SIBYL" replay "$id" -m "$MODEL" "${AUD[@]}" --threads 1
   has "$WORK/r$id" "MATCH request $id"
   has "$WORK/r$id" "trace: none recorded"
@@ -72,14 +74,17 @@ node_stop
 expect_rc 0 "$WORK/export.log" "$SIBYL" attest export --journal "$WORK/journal" -o "$WORK/rec.jsonl"
 has "$WORK/export.log" "$N attestation(s), $N with a trace"
 [ "$(wc -l <"$WORK/rec.jsonl")" = $N ] || die "export: not $N lines"
-[ "$(jq -r 'select(.trace.steps | length > 0) | .requestId' "$WORK/rec.jsonl" | wc -l)" = $N ] ||
-  die "export: a record without trace steps"
+[ "$(jq -r 'select(.trace.steps | length > 0) | .requestId' "$WORK/rec.jsonl" | tr '\n' ' ')" = "1 2 3 4 " ] ||
+  die "export: the answers must have trace steps, the reject none"
+[ "$(jq -r 'select(.requestId == "5") | .rejectCode' "$WORK/rec.jsonl")" = 3 ] || die "export: request 5 is not reject 3"
 for line in $(seq $N); do
   expect_rc 0 "$WORK/o$line" "$SIBYL" replay --record "$WORK/rec.jsonl" --line "$line" -m "$MODEL" --threads 1
   has "$WORK/o$line" "MATCH request $line"
   has "$WORK/o$line" "every logits hash and argmax canvas equal"
   has "$WORK/o$line" "OK   record: signature recovers to the recorded signer $NODE_ADDR"
 done
+has "$WORK/o5" "OK   answer: both reject with code 3 (PARAMS_INVALID)"
+has "$WORK/r5" "OK   answer: both reject with code 3 (PARAMS_INVALID)"
 expect_rc 0 "$WORK/oid" "$SIBYL" replay --record "$WORK/rec.jsonl" --id 3 -m "$MODEL" --threads 1
 has "$WORK/oid" "MATCH request 3"
 log "offline replay: MATCH for $N exported records"
@@ -137,10 +142,10 @@ has "$WORK/f1" "no request 1 on oracle"
 expect_rc 3 "$WORK/f2" "$SIBYL" attest verify 99 "${AUD[@]}"
 has "$WORK/f2" "no request 99"
 ask "1+1" # the node is stopped: nobody answers it
-expect_rc 3 "$WORK/f3" "$SIBYL" attest verify 5 "${AUD[@]}"
-has "$WORK/f3" "request 5 exists"
+expect_rc 3 "$WORK/f3" "$SIBYL" attest verify 6 "${AUD[@]}"
+has "$WORK/f3" "request 6 exists"
 has "$WORK/f3" "has no answer yet"
-expect_rc 3 "$WORK/f4" "$SIBYL" replay 5 -m "$MODEL" "${AUD[@]}"
+expect_rc 3 "$WORK/f4" "$SIBYL" replay 6 -m "$MODEL" "${AUD[@]}"
 expect_rc 2 "$WORK/f5" "$SIBYL" attest verify 1 --rpc "$RPC" --oracle 0x1234
 expect_rc 2 "$WORK/f6" "$SIBYL" replay --record "$WORK/nonexistent.jsonl" -m "$MODEL"
 echo '{"format":"sibyl-audit-1","requestId":"1"}' >"$WORK/bad.jsonl"
