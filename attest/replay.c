@@ -214,13 +214,21 @@ void replay_print(FILE *f, const audit_record *rec, const replay_run_result *run
     else
         fprintf(f, "     trace: none recorded; comparing the output only (%u replayed steps)\n",
                 run->trace.n_steps);
-    if (!rep->reject_ok)
-        fprintf(f, "FAIL answer: attested %s%d%s, replay gives %s%d%s%s%s\n",
-                rec->reject_code ? "reject code " : "an answer (", rec->reject_code,
-                rec->reject_code ? "" : ")", run->res.reject_code ? "reject code " : "an answer (",
-                run->res.reject_code, run->res.reject_code ? "" : ")",
+    if (!rep->reject_ok) {
+        char a[48], b[48];
+        snprintf(a, sizeof a, rec->reject_code ? "reject code %d" : "an answer", rec->reject_code);
+        snprintf(b, sizeof b, run->res.reject_code ? "reject code %d" : "an answer",
+                 run->res.reject_code);
+        fprintf(f, "FAIL answer: attested %s, the replay gives %s%s%s\n", a, b,
                 run->res.reject_code ? ": " : "", run->res.reject_code ? run->why : "");
-    else if (rec->reject_code)
+    }
+    if (!rep->reject_ok &&
+        (rec->reject_code == REJECT_UNKNOWN_MODEL || rec->reject_code == REJECT_INPUT_TOO_LONG))
+        fprintf(f,
+                "     note: reject %d can be the node's own decision (a model it does not "
+                "serve, its max_input_bytes), not an engine result: a replay cannot show it\n",
+                rec->reject_code);
+    if (rep->reject_ok && rec->reject_code)
         fprintf(f, "OK   answer: both reject with code %d (%s)\n", rec->reject_code,
                 reject_code_name(rec->reject_code));
     if (rep->output_ok) {

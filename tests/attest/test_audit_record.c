@@ -334,6 +334,16 @@ static void test_compare(void **state)
     replay_compare(&rec, &run, &rep);
     assert_true(rep.match);
     assert_true(rep.signature_checked && rep.signature_ok);
+    char *ok_text = NULL;
+    size_t ok_len = 0;
+    FILE *okf = open_memstream(&ok_text, &ok_len);
+    replay_print(okf, &rec, &run, &rep, NULL);
+    fclose(okf);
+    assert_non_null(
+        strstr(ok_text, "OK   trace: 3 steps, every logits hash and argmax canvas equal"));
+    assert_non_null(strstr(ok_text, "\nMATCH request 7: replayed the same output, outputHash 0x"));
+    assert_null(strstr(ok_text, "FAIL"));
+    free(ok_text);
     replay_run_result_free(&run);
 
     /* another output: first differing byte, hash differs, the trace still equal */
@@ -365,9 +375,22 @@ static void test_compare(void **state)
     /* a reject where an answer was attested */
     fake_run(&run, &rec, "");
     run.res.reject_code = REJECT_PARAMS_INVALID;
+    snprintf(run.why, sizeof run.why, "bad params");
     replay_compare(&rec, &run, &rep);
     assert_false(rep.reject_ok);
     assert_false(rep.match);
+    char *text = NULL;
+    size_t tl = 0;
+    FILE *mf = open_memstream(&text, &tl);
+    replay_print(mf, &rec, &run, &rep, NULL);
+    fclose(mf);
+    assert_non_null(strstr(text, "FAIL answer: attested an answer, the replay gives reject code 3: "
+                                 "bad params\n"));
+    assert_non_null(strstr(text, "FAIL output: first difference at byte 0 (record 2 bytes, "
+                                 "replay 0): record \"67\", replay \"\"\n"));
+    assert_non_null(strstr(text, "MISMATCH request 7: reject code differs; output differs at "
+                                 "byte 0; replayed output hash differs;"));
+    free(text);
     replay_run_result_free(&run);
 
     /* an edited record: its output no longer hashes to the attestation, and the seed edit
