@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The auditor's tools end to end on a real anvil with the trained demo model:
-#   - the node answers a few requests; `sibyl attest verify` is OK for each (by id and by tx);
+#   - the node answers a few requests (text, an attested reject, a number and a choice);
+#     `sibyl attest verify` is OK for each (by id and by tx);
 #   - `sibyl replay` from chain data and `sibyl attest export` + `sibyl replay --record` MATCH;
 #   - tampering is caught at the right place: an edited output, params, seed or prompt, and a
 #     model file with one flipped weight byte ("model differs"; a trace mismatch from canvas 0
@@ -34,8 +35,13 @@ P4=0x$(printf '%064x%064x' 0 4)
 ask_with "$MODEL_ID_HEX" "$("$CAST" format-bytes32-string text)" "$("$CAST" from-utf8 "12+30")" "$P4"
 # and one the text adapter refuses: params that are not abi.encode(uint32, uint32) -> reject 3
 ask_with "$MODEL_ID_HEX" "$("$CAST" format-bytes32-string text)" "$("$CAST" from-utf8 "1+2")" 0x01
-wait_done 5 60
-N=5
+# typed kinds go through the same adapters on replay: a number in [0, 200] and a choice
+ask_with "$MODEL_ID_HEX" "$("$CAST" format-bytes32-string number)" \
+  "$("$CAST" abi-encode "f(string,int256,int256)" "12+34" 0 200)" 0x
+ask_with "$MODEL_ID_HEX" "$("$CAST" format-bytes32-string choice)" \
+  "$("$CAST" abi-encode "f(string,string[])" "20+22" "[41,42,43]")" 0x
+wait_done 7 60
+N=7
 AUD=(--rpc "$RPC" --oracle "$ORACLE")
 
 # ---- verify from chain data
@@ -59,7 +65,7 @@ has "$WORK/vtx2" "request 2 on oracle"
 log "verify: OK for $N requests (by id, request tx and answer tx)"
 
 # ---- online replay (no trace: output comparison)
-for id in 1 4 5; do
+for id in 1 4 5 6 7; do
   expect_rc 0 "$WORK/r$id" "$SIBYL" replay "$id" -m "$MODEL" "${AUD[@]}" --threads 1
   has "$WORK/r$id" "MATCH request $id"
   has "$WORK/r$id" "trace: none recorded"
@@ -74,7 +80,7 @@ node_stop
 expect_rc 0 "$WORK/export.log" "$SIBYL" attest export --journal "$WORK/journal" -o "$WORK/rec.jsonl"
 has "$WORK/export.log" "$N attestation(s), $N with a trace"
 [ "$(wc -l <"$WORK/rec.jsonl")" = $N ] || die "export: not $N lines"
-[ "$(jq -r 'select(.trace.steps | length > 0) | .requestId' "$WORK/rec.jsonl" | tr '\n' ' ')" = "1 2 3 4 " ] ||
+[ "$(jq -r 'select(.trace.steps | length > 0) | .requestId' "$WORK/rec.jsonl" | tr '\n' ' ')" = "1 2 3 4 6 7 " ] ||
   die "export: the answers must have trace steps, the reject none"
 [ "$(jq -r 'select(.requestId == "5") | .rejectCode' "$WORK/rec.jsonl")" = 3 ] || die "export: request 5 is not reject 3"
 for line in $(seq $N); do
@@ -83,6 +89,14 @@ for line in $(seq $N); do
   has "$WORK/o$line" "every logits hash and argmax canvas equal"
   has "$WORK/o$line" "OK   record: signature recovers to the recorded signer $NODE_ADDR"
 done
+# the typed answers: 46 as abi.encode(int256); for the choice some option index (the demo model
+# knows sums, not the choice template: which option it picks does not matter here)
+[ "$(jq -r 'select(.requestId == "6") | .output' "$WORK/rec.jsonl")" = "0x$(printf '%064x' 46)" ] ||
+  die "number: not 46"
+jq -r 'select(.requestId == "7") | .output' "$WORK/rec.jsonl" | grep -qE '^0x0{63}[012]$' ||
+  die "choice: not an option index"
+has "$WORK/o6" 'adapter "number"'
+has "$WORK/o7" 'adapter "choice"'
 has "$WORK/o5" "OK   answer: both reject with code 3 (PARAMS_INVALID)"
 has "$WORK/r5" "OK   answer: both reject with code 3 (PARAMS_INVALID)"
 expect_rc 0 "$WORK/oid" "$SIBYL" replay --record "$WORK/rec.jsonl" --id 3 -m "$MODEL" --threads 1
@@ -142,10 +156,10 @@ has "$WORK/f1" "no request 1 on oracle"
 expect_rc 3 "$WORK/f2" "$SIBYL" attest verify 99 "${AUD[@]}"
 has "$WORK/f2" "no request 99"
 ask "1+1" # the node is stopped: nobody answers it
-expect_rc 3 "$WORK/f3" "$SIBYL" attest verify 6 "${AUD[@]}"
-has "$WORK/f3" "request 6 exists"
+expect_rc 3 "$WORK/f3" "$SIBYL" attest verify 8 "${AUD[@]}"
+has "$WORK/f3" "request 8 exists"
 has "$WORK/f3" "has no answer yet"
-expect_rc 3 "$WORK/f4" "$SIBYL" replay 6 -m "$MODEL" "${AUD[@]}"
+expect_rc 3 "$WORK/f4" "$SIBYL" replay 8 -m "$MODEL" "${AUD[@]}"
 expect_rc 2 "$WORK/f5" "$SIBYL" attest verify 1 --rpc "$RPC" --oracle 0x1234
 expect_rc 2 "$WORK/f6" "$SIBYL" replay --record "$WORK/nonexistent.jsonl" -m "$MODEL"
 echo '{"format":"sibyl-audit-1","requestId":"1"}' >"$WORK/bad.jsonl"
