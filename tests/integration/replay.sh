@@ -89,10 +89,12 @@ for line in $(seq $N); do
   has "$WORK/o$line" "every logits hash and argmax canvas equal"
   has "$WORK/o$line" "OK   record: signature recovers to the recorded signer $NODE_ADDR"
 done
-# the typed answers: 46 as abi.encode(int256); for the choice some option index (the demo model
-# knows sums, not the choice template: which option it picks does not matter here)
-[ "$(jq -r 'select(.requestId == "6") | .output' "$WORK/rec.jsonl")" = "0x$(printf '%064x' 46)" ] ||
-  die "number: not 46"
+# the typed answers: a number in [0, 200] as abi.encode(int256) (usually 46: the seed comes from
+# the block hash, and the demo model is not always right) and some option index for the choice
+# (the demo model knows sums, not the choice template)
+num=$(jq -r 'select(.requestId == "6") | .output' "$WORK/rec.jsonl")
+/usr/bin/python3 -c 'import sys; v = int(sys.argv[1], 16); sys.exit(0 if len(sys.argv[1]) == 66 and v <= 200 else 1)' "$num" ||
+  die "number: $num is not abi.encode(int256) in [0, 200]"
 jq -r 'select(.requestId == "7") | .output' "$WORK/rec.jsonl" | grep -qE '^0x0{63}[012]$' ||
   die "choice: not an option index"
 has "$WORK/o6" 'adapter "number"'
@@ -109,29 +111,38 @@ tamper() { # tamper NAME JQ-FILTER: record 1 edited
   expect_rc 1 "$WORK/t_$1.out" "$SIBYL" replay --record "$WORK/t_$1.jsonl" -m "$MODEL" --threads 1
   has "$WORK/t_$1.out" "MISMATCH request 1"
 }
+# What the node computed for request 1 (the seed comes from the block hash: the run's length and
+# even the answer can vary from one test run to the next; usually "67" in 2 steps).
+ORIG=$(/usr/bin/python3 -c 'import sys; print(bytes.fromhex(sys.argv[1][2:]).decode())' \
+  "$(jq -r 'select(.requestId == "1") | .output' "$WORK/rec.jsonl")")
+NSTEPS=$(jq -r 'select(.requestId == "1") | .trace.steps | length' "$WORK/rec.jsonl")
 # the output: the computation is the same (trace equal), the recorded output is not what it gives
-tamper output '.output = "0x3939"'
+tamper output '.output = "0x7a7a"'
 has "$WORK/t_output.out" "FAIL record: output matches the attested outputHash"
 has "$WORK/t_output.out" "OK   trace:"
-has "$WORK/t_output.out" 'FAIL output: first difference at byte 0 (record 2 bytes, replay 2): record "99", replay "67"'
+has "$WORK/t_output.out" "FAIL output: first difference at byte 0 (record 2 bytes, replay ${#ORIG}): record \"zz\", replay \"$ORIG\""
 # params: steps = 1 instead of the default 8. (The demo model is so sure of its sums that
 # steps = 2..16 give the very same run: it converges in 2 steps.) Step 0 is the same (same
 # prompt, same all-mask canvas); the replay stops there, the node's run went on to step 1.
 P1=0x$(printf '%064x%064x' 0 1)
 tamper params ".params = \"$P1\""
 has "$WORK/t_params.out" "FAIL record: params match the attested paramsHash"
-has "$WORK/t_params.out" "FAIL trace: the record has 2 steps, the replay 1: first unmatched step is canvas 0 step 1"
+if [ "$NSTEPS" -ge 2 ]; then
+  has "$WORK/t_params.out" "FAIL trace: the record has $NSTEPS steps, the replay 1: first unmatched step is canvas 0 step 1"
+fi
 # the seed: the starting canvas is drawn from it, so the very first logits differ (the argmax
 # of this confident model does not); and the signature no longer recovers to the node
 tamper seed '.seed = "0x0000000000000000000000000000000000000000000000000000000000000001"'
-has "$WORK/t_seed.out" "FAIL trace: first difference at canvas 0 step 0 (step entry 0 of 2): logits hash differs"
+has "$WORK/t_seed.out" "FAIL trace: first difference at canvas 0 step 0 (step entry 0 of $NSTEPS): logits hash differs"
 has "$WORK/t_seed.out" "FAIL record: signature recovers to the recorded signer"
 # the prompt: the very first logits differ
 tamper input ".input = \"$("$CAST" from-utf8 "9+59")\""
 has "$WORK/t_input.out" "FAIL record: input matches the attested inputHash"
 has "$WORK/t_input.out" "FAIL trace: first difference at canvas 0 step 0 (step entry 0 of"
 has "$WORK/t_input.out" "logits hash differs, argmax canvas differs"
-has "$WORK/t_input.out" "position 1: recorded token 387 \"7\", replayed token 388 \"8\""
+# (usually "position 1: recorded token 387 "7", replayed token 388 "8"")
+grep -qE '^     position [0-9]+: recorded token [0-9]+ ".*", replayed token [0-9]+ ".*"$' "$WORK/t_input.out" ||
+  { cat "$WORK/t_input.out" >&2; die "input: no differing position with both tokens"; }
 # one flipped byte in the model file's last tensor data
 cp "$MODEL" "$WORK/flipped.gguf"
 size=$(stat -c %s "$WORK/flipped.gguf")
