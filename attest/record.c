@@ -314,7 +314,7 @@ static int trace_from_json(const cJSON *o, sibyl_trace *t, char *err, size_t err
     const cJSON *steps = cJSON_GetObjectItemCaseSensitive(o, "steps");
     if (!cJSON_IsObject(o) || get_u64(o, "canvasLength", 1u << 20, &cl, err, errlen))
         goto bad_shape;
-    if (!cJSON_IsBool(trunc) || !cJSON_IsArray(steps))
+    if (!cJSON_IsBool(trunc) || !cJSON_IsArray(steps) || (!cl && cJSON_GetArraySize(steps)))
         goto bad_shape;
     t->max_bytes = (size_t)-1; /* what the file holds is what it holds */
     int32_t *ids = malloc((cl ? cl : 1) * sizeof *ids);
