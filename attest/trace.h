@@ -1,6 +1,6 @@
 /*
  * trace: what a replay compares, step by step. For every denoising step of a generation
- * (engine_step) it keeps the (canvas, step) index, the sha256 of the step's logits and the
+ * (engine_step) it keeps the (canvas, step) index, the step's logits hash (engine_step) and the
  * argmax canvas. The node records one per answered request (in its journal, with the
  * attestation); `sibyl replay` records another while it re-runs the request and compares them.
  *
