@@ -543,9 +543,16 @@ static void tick(lws_sorted_usec_list_t *sul)
         lws_cancel_service(n->lws);
         return;
     }
-    /* the cursor trails the head by one block: logs of the newest block may still come */
-    if (n->head > 1 && n->head - 1 > n->cursor_saved && n->connected_once)
-        save_cursor(n, n->head - 1);
+    /* The cursor moves only over blocks whose logs this node fetched with eth_getLogs and
+     * handled (the subscription's copies are deduplicated). The logs and newHeads
+     * subscriptions are separate streams: under load a block's logs can arrive after later
+     * heads, and a cursor that followed the heads alone could pass a log that a kill -9 then
+     * loses for good. It trails the head by one block, whose logs may still be indexed. */
+    if (n->head > 1 && n->head - 1 > n->cursor_saved && n->connected_once) {
+        uint64_t to = n->head - 1;
+        if (backfill(n, n->cursor_saved + 1, to) == 0)
+            save_cursor(n, to);
+    }
     lws_sul_schedule(n->lws, 0, &n->tick, tick, 200 * LWS_US_PER_MS);
 }
 
@@ -1068,9 +1075,7 @@ out:
         submitter_destroy(n->sub);
     if (n->lws) {
         lws_sul_cancel(&n->tick);
-        if (n->j && n->head > 1 && n->connected_once)
-            save_cursor(n, n->head - 1);
-        lws_context_destroy(n->lws);
+        lws_context_destroy(n->lws); /* the cursor stays where tick() last checked it */
     }
     watcher_destroy(n->w);
     for (int i = 0; i < n->n_models; i++)
