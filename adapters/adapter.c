@@ -3,7 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const adapter_def *const adapters[] = {&adapter_text};
+static const adapter_def *const adapters[] = {&adapter_text,   &adapter_chat, &adapter_choice,
+                                              &adapter_number, &adapter_bool, &adapter_json};
 
 const adapter_def *adapter_find(const uint8_t name[32])
 {

@@ -61,7 +61,12 @@ typedef struct {
 const adapter_def *adapter_find(const uint8_t name[32]);
 void adapter_result_free(adapter_result *r);
 
-/* The text adapter (adapters/text.c). */
-extern const adapter_def adapter_text;
+/* The request kinds (one file each in adapters/; encodings in docs/operating.md). */
+extern const adapter_def adapter_text;   /* text.c */
+extern const adapter_def adapter_chat;   /* chat.c */
+extern const adapter_def adapter_choice; /* choice.c */
+extern const adapter_def adapter_number; /* number.c */
+extern const adapter_def adapter_bool;   /* bool.c */
+extern const adapter_def adapter_json;   /* json.c */
 
 #endif

@@ -30,7 +30,10 @@ static void generate_usage(FILE *f)
                "      --threads N         CPU threads (default: all cores)\n"
                "      --backend cpu|cuda  (default cpu)\n"
                "      --trace-hash        print 'trace-hash: <hex>' as the last line\n"
-               "      --quiet             no progress output\n");
+               "      --quiet             no progress output\n"
+               "      --kind KIND         one request of a request kind (text, chat, choice,\n"
+               "                          number, bool, json) as the node runs it; see\n"
+               "                          `sibyl generate --kind text --help`\n");
 }
 
 /* Parses an unsigned decimal number; -1 on junk or overflow beyond max. */
@@ -91,6 +94,15 @@ int cmd_generate(int argc, char **argv)
     int chat = 0, trace = 0, quiet = 0;
     unsigned long long seed = 0, steps = 0, max_new = 0, threads = 0;
     int have_steps = 0, have_max = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--kind")) {
+#ifdef SIBYL_WITH_NODE
+            return generate_kind(argc, argv);
+#else
+            fprintf(stderr, "sibyl generate: --kind needs the node build (adapters/)\n");
+            return 2;
+#endif
+        }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;

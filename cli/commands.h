@@ -11,5 +11,8 @@ int cmd_mkmodel(int argc, char **argv); /* cli/cmd_mkmodel.c */
 int cmd_run(int argc, char **argv);     /* cli/cmd_run.c */
 int cmd_keys(int argc, char **argv); /* cli/cmd_keys.c */
 int cmd_eval_demo(int argc, char **argv); /* cmd_demo.c */
+int generate_kind(int argc, char **argv); /* cli/cmd_kind.c: sibyl generate --kind (node build) */
+int cmd_attest(int argc, char **argv);    /* cmd_attest.c */
+int cmd_replay(int argc, char **argv);    /* cmd_attest.c */
 
 #endif

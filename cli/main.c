@@ -32,6 +32,8 @@ static const struct command commands[] = {
 #ifdef SIBYL_WITH_NODE
     {"keys", cmd_keys, "the node's signing key: new, import, address (keystore v3)"},
     {"run", cmd_run, "run the oracle node (sibyl run -c oracle.conf)"},
+    {"attest", cmd_attest, "auditors: verify an answer on chain, export the node's attestations"},
+    {"replay", cmd_replay, "auditors: re-run an attested request here and compare (MATCH)"},
 #endif
 };
 

@@ -36,6 +36,10 @@ typedef struct backend_ops {
      * first step. Writes n x vocab softcapped logits (row stride vocab). */
     int (*decode)(void *state, const int32_t *ids, uint32_t n, uint32_t pos0, const float *sc_probs,
                   float *logits, char *err, size_t errlen);
+    /* Optional (may be NULL): the row hashes (sampler_row_hash, A9) of the n rows of logits the
+     * last decode returned, n x 32 bytes, for a backend that can hash where the logits are
+     * made. When NULL the sampler hashes the rows on the host. */
+    int (*row_hashes)(void *state, uint32_t n, uint8_t *out, char *err, size_t errlen);
     /* Optional: per-op timings since the last reset of the profile (may be NULL). */
     engine_profile *(*profile)(void *state);
 } backend_ops;

@@ -174,6 +174,13 @@ int cuk_sampler_update(cuda_ctx *c, const uint8_t *d_accepted, const int32_t *d_
 int cuk_philox(cuda_ctx *c, uint64_t seed, uint32_t canvas, uint32_t step, uint32_t purpose, int n,
                uint32_t *d_out);
 
+/* ---- The step's logits hash (A9) ----
+ * Row hashes of a rows x V logits block (sampler_row_hash of each row) into d_row_hashes
+ * (rows x 32 bytes); d_leaves is scratch of rows x ceil(V / 4096) x 32 bytes. The host folds
+ * the row hashes into logits_hash (sha256 of their concatenation). */
+int cuk_row_hashes(cuda_ctx *c, const float *d_logits, int rows, int V, uint8_t *d_leaves,
+                   uint8_t *d_row_hashes);
+
 /* ---- Self-conditioning (A9) ----
  * q/d [rows][Vpad] (Vpad = V rounded up to 32): A3 quantisation of p_v = e_v / S (0 beyond V)
  * over the whole vocabulary (no mask: the mask restricts choices, not what the model sees),

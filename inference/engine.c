@@ -29,6 +29,19 @@ struct engine {
     engine_profile sampler_prof;
 };
 
+/* profile.h: the clock of the per-op profile (process-wide, set once by the bench). */
+static _Atomic int g_prof_cpu_clock = 0;
+
+void prof_use_cpu_clock(int on)
+{
+    g_prof_cpu_clock = on != 0;
+}
+
+clockid_t prof_clock(void)
+{
+    return g_prof_cpu_clock ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
+}
+
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
     if (err && errlen) {
@@ -194,6 +207,37 @@ int gen_params_check(const engine *e, const gen_params *p, char *err, size_t err
             n += p->allowed[v] != 0;
         if (n == 0)
             return fail(err, errlen, ENGINE_EINVAL, "the allowed-token mask allows no token");
+    }
+    const gen_restriction *r = p->restriction;
+    if (r) {
+        if (r->n_masks > 0xFFFFu || (r->n_masks && !r->masks))
+            return fail(err, errlen, ENGINE_EINVAL, "restriction: %u masks (at most 65535)",
+                        r->n_masks);
+        for (uint32_t k = 0; k < r->n_masks; k++) {
+            uint32_t n = 0;
+            if (r->masks[k])
+                for (uint32_t v = 0; v < hp->vocab; v++)
+                    n += r->masks[k][v] != 0;
+            if (n == 0)
+                return fail(err, errlen, ENGINE_EINVAL, "restriction: mask %u allows no token", k);
+        }
+        for (uint32_t j = 0; j < r->n_positions; j++) {
+            if (r->forced && r->forced[j] >= 0) {
+                if ((uint32_t)r->forced[j] >= hp->vocab)
+                    return fail(err, errlen, ENGINE_EINVAL,
+                                "restriction: position %u forced to id %d outside the vocabulary "
+                                "(%u)",
+                                j, r->forced[j], hp->vocab);
+            } else if (r->forced && r->forced[j] != -1) {
+                return fail(err, errlen, ENGINE_EINVAL,
+                            "restriction: position %u has forced id %d (must be >= 0 or -1)", j,
+                            r->forced[j]);
+            } else if (r->mask && r->mask[j] != GEN_MASK_NONE && r->mask[j] >= r->n_masks) {
+                return fail(err, errlen, ENGINE_EINVAL,
+                            "restriction: position %u uses mask %u of %u", j, r->mask[j],
+                            r->n_masks);
+            }
+        }
     }
     return 0;
 }

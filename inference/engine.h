@@ -61,7 +61,35 @@ typedef struct {
     /* Optional restriction: allowed[v] != 0 for the ids that may be chosen (argmax, samples,
      * renoise). NULL = every id. The array has vocab_size entries. */
     const uint8_t *allowed;
+    /* Optional per-position restriction (typed answers: number, choice, json). NULL = none;
+     * then every position follows `allowed`. */
+    const struct gen_restriction *restriction;
 } gen_params;
+
+/* Per-position restriction of the output (docs/arithmetic.md A9c). Output position j counts
+ * the generated tokens from 0 (canvas c, canvas position i is j = c * canvas_length + i). For
+ * j < n_positions:
+ *   forced[j] >= 0       the position can only be that id (same result as a mask allowing
+ *                        exactly that id);
+ *   forced[j] == -1      the position is restricted to masks[mask[j]], or, when mask[j] is
+ *                        GEN_MASK_NONE, follows `allowed` like an unrestricted position.
+ * Positions j >= n_positions follow `allowed`. Each mask has vocab_size entries (nonzero =
+ * allowed) and must allow at least one id. forced may be NULL (no forced position), mask may
+ * be NULL (no masked position). A position's mask replaces `allowed` (they are not combined).
+ * A disallowed id never becomes the argmax or a draw, so it never enters the answer. Noise:
+ * a forced position starts as its id and is renoised to it; a masked position's initial and
+ * renoise ids come from its mask, or, with free_noise, from `allowed` like an unrestricted
+ * position (the noise distribution the model was trained on: the answer is still restricted,
+ * only the canvas the model reads holds noise there). */
+#define GEN_MASK_NONE 0xFFFFu
+typedef struct gen_restriction {
+    uint32_t n_positions;
+    const int32_t *forced;       /* n_positions entries, or NULL */
+    const uint16_t *mask;        /* n_positions entries, or NULL */
+    uint32_t n_masks;            /* at most 65535 */
+    const uint8_t *const *masks; /* n_masks masks of vocab_size bytes */
+    int free_noise;              /* masked positions: noise from `allowed`, not the mask */
+} gen_restriction;
 
 /* Called after every denoising step with the argmax canvas of that step. Return nonzero to
  * cancel the generation (engine_generate then returns ENGINE_ECANCELLED). */

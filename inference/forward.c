@@ -40,9 +40,11 @@ typedef struct {
     int32_t *top_e; /* T x k */
     float *top_w;
     int32_t *exp_count, *exp_off, *exp_tok; /* counting sort of (token, slot) by expert */
+    int32_t *exp_row;                       /* [t*K + rank]: that selection's expert row */
     float *exp_w;
-    float *e_gu, *e_act, *e_out;      /* expert scratch: T x 2F, T x F, T x H */
-    q8_act a_in, a_big, a_g;          /* quantised activations (capacity T x max K) */
+    float *e_gu, *e_act, *e_out;      /* expert scratch: TK x 2F, TK x F, TK x H (TK = T*K) */
+    mm_workspace mm_ws;               /* q8_matmul's scratch, kept between calls */
+    q8_act a_in, a_big, a_g, a_e;     /* quantised activations (a_g: TK x H, a_e: TK x F) */
     float *rope_cos[2], *rope_sin[2]; /* [sliding?1:0]: T x rope_dims/2 */
     float *freq[2];
     float *scores;          /* nt x (cap + T) */
@@ -96,6 +98,13 @@ static q8_act act_view(const q8_act *buf, int rows, int cols)
 
 /* ---------------------------------------------------------------- parallel helpers */
 
+/* A3 of one row x (n values) into row t of out. */
+static void quantize_row(q8_act *out, int t, const float *x, int n)
+{
+    q8_act row = {out->q + (size_t)t * (size_t)n, out->d + (size_t)t * (size_t)(n / QK), 1, n};
+    q8_quantize_rows(x, 1, n, &row);
+}
+
 typedef struct {
     const float *x;
     int cols;
@@ -123,7 +132,7 @@ static q8_act quantize(cpu_state *s, const float *x, int rows, int cols, const q
 static void mm(cpu_state *s, prof_op op, const q8_weight *W, const q8_act *A, float *y, int ldy)
 {
     double t0 = prof_now();
-    q8_matmul(W, A, y, ldy, s->tp);
+    q8_matmul_ws(W, A, y, ldy, s->tp, &s->mm_ws);
     s->prof.seconds[op] += prof_now() - t0;
 }
 
@@ -135,19 +144,33 @@ typedef struct {
     float eps;
 } norm_job;
 
-static void norm_range(void *arg, int b, int e, int wk)
+typedef struct {
+    norm_job nj;
+    q8_act *out;
+} normq_job;
+
+/* RMSNorm of each row into y, then A3 of that row: a norm pass and a quantize pass in one
+ * parallel region (each row's values are the same; one fork/join less). */
+static void normq_range(void *arg, int b, int e, int wk)
 {
     (void)wk;
-    norm_job *j = arg;
-    for (int t = b; t < e; t++)
-        rmsnorm(j->x + (size_t)t * (size_t)j->n, j->w, j->y + (size_t)t * (size_t)j->n, j->n,
-                j->eps);
+    normq_job *j = arg;
+    const int n = j->nj.n;
+    for (int t = b; t < e; t++) {
+        float *y = j->nj.y + (size_t)t * (size_t)n;
+        rmsnorm(j->nj.x + (size_t)t * (size_t)n, j->nj.w, y, n, j->nj.eps);
+        quantize_row(j->out, t, y, n);
+    }
 }
 
-static void norm_rows(cpu_state *s, const float *x, const float *w, float *y, int rows, int n)
+/* y = RMSNorm(x, w) row by row, then A3 of y into buf (viewed as rows x n). */
+static q8_act norm_quantize(cpu_state *s, const float *x, const float *w, float *y, int rows, int n,
+                            const q8_act *buf)
 {
-    norm_job j = {x, w, y, n, s->m->hp.eps};
-    tp_parallel_for(s->tp, rows, 4, norm_range, &j);
+    q8_act a = act_view(buf, rows, n);
+    normq_job j = {{x, w, y, n, s->m->hp.eps}, &a};
+    tp_parallel_for(s->tp, rows, 4, normq_range, &j);
+    return a;
 }
 
 /* ---------------------------------------------------------------- state */
@@ -178,9 +201,12 @@ static void cpu_destroy(void *state)
     free(s->exp_count);
     free(s->exp_off);
     free(s->exp_tok);
+    free(s->exp_row);
     q8_act_free(&s->a_in);
     q8_act_free(&s->a_big);
     q8_act_free(&s->a_g);
+    mm_workspace_free(&s->mm_ws);
+    q8_act_free(&s->a_e);
     free(s);
 }
 
@@ -243,7 +269,9 @@ static int cpu_create(const model *m, threadpool *tp, void **state, char *err, s
     s->exp_tok = malloc(T * K * sizeof(int32_t));
     s->exp_count = malloc((E + 1) * sizeof(int32_t));
     s->exp_off = malloc((E + 1) * sizeof(int32_t));
-    s->e_gu = fa(T * 2 * (F ? F : 1)), s->e_act = fa(T * (F ? F : 1)), s->e_out = fa(T * H);
+    s->exp_row = malloc(T * K * sizeof(int32_t));
+    s->e_gu = fa(T * K * 2 * (F ? F : 1)), s->e_act = fa(T * K * (F ? F : 1));
+    s->e_out = fa(T * K * H);
     for (int sl = 0; sl < 2; sl++) {
         uint32_t half = (sl ? hp->rope_dims_swa : hp->rope_dims) / 2;
         s->freq[sl] = fa(half);
@@ -257,13 +285,14 @@ static int cpu_create(const model *m, threadpool *tp, void **state, char *err, s
         kmax = ffmax;
     int ok = s->x && s->r && s->h && s->tmp && s->mlp && s->moe && s->emb && s->q && s->att &&
              s->k && s->v && s->gate && s->up && s->rlog && s->top_w && s->exp_w && s->top_e &&
-             s->exp_tok && s->exp_count && s->exp_off && s->e_gu && s->e_act && s->e_out &&
-             s->freq[0] && s->freq[1] && s->rope_cos[0] && s->rope_cos[1] && s->rope_sin[0] &&
-             s->rope_sin[1];
+             s->exp_tok && s->exp_row && s->exp_count && s->exp_off && s->e_gu && s->e_act &&
+             s->e_out && s->freq[0] && s->freq[1] && s->rope_cos[0] && s->rope_cos[1] &&
+             s->rope_sin[0] && s->rope_sin[1];
     ok = ok && q8_act_alloc(&s->a_in, (int)T, (int)kmax) == 0;
     ok = ok &&
          q8_act_alloc(&s->a_big, (int)T, (int)(kmax > hp->vocab_pad ? kmax : hp->vocab_pad)) == 0;
-    ok = ok && q8_act_alloc(&s->a_g, (int)T, (int)H) == 0;
+    ok = ok && q8_act_alloc(&s->a_g, (int)(T * K), (int)H) == 0;
+    ok = ok && q8_act_alloc(&s->a_e, (int)(T * K), (int)(F ? F : QK)) == 0;
     s->kc = calloc(hp->n_layers, sizeof(float *));
     s->vc = calloc(hp->n_layers, sizeof(float *));
     s->slots = calloc(hp->n_layers, sizeof(uint32_t));
@@ -440,6 +469,7 @@ typedef struct {
     cpu_state *s;
     const model_layer *L;
     int T;
+    q8_act *out; /* router_in_range: A3 of each router input row */
 } route_job;
 
 /* Router input (A8) for rows [b,e). */
@@ -456,6 +486,7 @@ static void router_in_range(void *arg, int b, int e, int wk)
         rmsnorm(r, NULL, z, H, hp->eps);
         for (int i = 0; i < H; i++)
             z[i] = (z[i] * j->L->router_scale[i]) * inv;
+        quantize_row(j->out, t, z, H);
     }
 }
 
@@ -494,16 +525,48 @@ typedef struct {
     float *gu;
     float *act;
     int F, rows;
+    q8_act *out; /* A3 of each result row */
 } glu_job;
 
-/* act = gelu(gate) * up, gate/up as the two halves of each gu row (2F wide). */
+/* act = gelu(gate) * up, gate/up as the two halves of each gu row (2F wide), then A3 of the
+ * row (one parallel region for both). */
 static void glu_range(void *arg, int b, int e, int wk)
 {
     (void)wk;
     glu_job *j = arg;
     for (int t = b; t < e; t++) {
         const float *g = j->gu + (size_t)t * 2 * j->F;
-        vm_gelu_glu(g, g + j->F, j->act + (size_t)t * j->F, (size_t)j->F);
+        float *a = j->act + (size_t)t * j->F;
+        vm_gelu_glu(g, g + j->F, a, (size_t)j->F);
+        quantize_row(j->out, t, a, j->F);
+    }
+}
+
+/* moe = sum over the token's experts in ascending expert id of w * y (A8), from +0. */
+static void combine_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    route_job *j = arg;
+    cpu_state *s = j->s;
+    const int H = (int)s->m->hp.hidden, K = (int)s->m->hp.n_exp_used;
+    for (int t = b; t < e; t++) {
+        const int32_t *sel = s->top_e + (size_t)t * K;
+        float *acc = s->moe + (size_t)t * H;
+        for (int c = 0; c < H; c++)
+            acc[c] = 0.0f;
+        int32_t prev = -1; /* the selections are distinct experts: walk them by ascending id */
+        for (int q = 0; q < K; q++) {
+            int rk = -1;
+            for (int r = 0; r < K; r++)
+                if (sel[r] > prev && (rk < 0 || sel[r] < sel[rk]))
+                    rk = r;
+            prev = sel[rk];
+            const int at = s->exp_row[(size_t)t * K + rk];
+            const float *y = s->e_out + (size_t)at * H;
+            const float w = s->exp_w[at];
+            for (int c = 0; c < H; c++)
+                acc[c] = acc[c] + w * y[c];
+        }
     }
 }
 
@@ -512,9 +575,9 @@ static void moe(cpu_state *s, const model_layer *L, int T)
     const model_hparams *hp = &s->m->hp;
     int H = (int)hp->hidden, E = (int)hp->n_exp, K = (int)hp->n_exp_used, F = (int)hp->exp_ff;
     double t0 = prof_now();
-    route_job rj = {s, L, T};
+    q8_act a = act_view(&s->a_in, T, H);
+    route_job rj = {s, L, T, &a};
     tp_parallel_for(s->tp, T, 4, router_in_range, &rj);
-    q8_act a = quantize(s, s->tmp, T, H, &s->a_in);
     s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
     mm(s, PROF_MM_ROUTER, &L->router, &a, s->rlog, E);
     t0 = prof_now();
@@ -533,54 +596,54 @@ static void moe(cpu_state *s, const model_layer *L, int T)
             int at = s->exp_off[x] + s->exp_count[x]++;
             s->exp_tok[at] = t;
             s->exp_w[at] = s->top_w[(size_t)t * K + r];
+            s->exp_row[(size_t)t * K + r] = at;
         }
     /* b = RMSNorm(r, pre_ffw_norm_2), quantised once; expert inputs are gathered rows. */
-    norm_rows(s, s->r, L->pre_ffw_norm_2, s->h, T, H);
-    q8_act ab = quantize(s, s->h, T, H, &s->a_in);
-    memset(s->moe, 0, (size_t)T * H * sizeof(float));
-    s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
+    q8_act ab = norm_quantize(s, s->r, L->pre_ffw_norm_2, s->h, T, H, &s->a_in);
+    /* Expert inputs: the quantised rows gathered in expert order (row exp_off[x] + i is the
+     * i-th token of expert x), so every expert's rows are one contiguous block. */
     size_t nbH = (size_t)H / QK, nbF = (size_t)F / QK;
+    const int rowsK = T * K;
+    for (int at = 0; at < rowsK; at++) {
+        const int t = s->exp_tok[at];
+        memcpy(s->a_g.q + (size_t)at * H, ab.q + (size_t)t * H, (size_t)H);
+        memcpy(s->a_g.d + (size_t)at * nbH, ab.d + (size_t)t * nbH, nbH * sizeof(float));
+    }
+    s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
     for (int x = 0; x < E; x++) {
-        int n = s->exp_off[x + 1] - s->exp_off[x];
+        const int off = s->exp_off[x], n = s->exp_off[x + 1] - off;
         if (!n)
             continue;
-        t0 = prof_now();
-        const int32_t *toks = s->exp_tok + s->exp_off[x];
-        const float *ws = s->exp_w + s->exp_off[x];
-        q8_act g = act_view(&s->a_g, n, H);
-        for (int i = 0; i < n; i++) {
-            memcpy(g.q + (size_t)i * H, ab.q + (size_t)toks[i] * H, (size_t)H);
-            memcpy(g.d + (size_t)i * nbH, ab.d + (size_t)toks[i] * nbH, nbH * sizeof(float));
-        }
-        s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
+        q8_act g = {s->a_g.q + (size_t)off * H, s->a_g.d + (size_t)off * nbH, n, H};
+        float *gu = s->e_gu + (size_t)off * 2 * F;
         if (L->fused) {
             q8_weight w = {L->gate_up_exps + (size_t)x * 2 * F * nbH, 2 * F, H};
-            mm(s, PROF_MM_EXPERTS, &w, &g, s->e_gu, 2 * F);
+            mm(s, PROF_MM_EXPERTS, &w, &g, gu, 2 * F);
         } else {
             q8_weight wg = {L->gate_exps + (size_t)x * F * nbH, F, H};
             q8_weight wu = {L->up_exps + (size_t)x * F * nbH, F, H};
-            mm(s, PROF_MM_EXPERTS, &wg, &g, s->e_gu, 2 * F);
-            mm(s, PROF_MM_EXPERTS, &wu, &g, s->e_gu + F, 2 * F);
+            mm(s, PROF_MM_EXPERTS, &wg, &g, gu, 2 * F);
+            mm(s, PROF_MM_EXPERTS, &wu, &g, gu + F, 2 * F);
         }
-        t0 = prof_now();
-        glu_job gj = {s->e_gu, s->e_act, F, n};
-        tp_parallel_for(s->tp, n, 4, glu_range, &gj);
-        q8_act ea = quantize(s, s->e_act, n, F, &s->a_big);
-        s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
-        q8_weight wd = {L->down_exps + (size_t)x * H * nbF, H, F};
-        mm(s, PROF_MM_EXPERTS, &wd, &ea, s->e_out, H);
-        /* A8 combine: experts are visited in ascending id, so each token's accumulator gets
-         * its experts' contributions in ascending expert id. */
-        t0 = prof_now();
-        for (int i = 0; i < n; i++) {
-            float *acc = s->moe + (size_t)toks[i] * H;
-            const float *y = s->e_out + (size_t)i * H;
-            float w = ws[i];
-            for (int c = 0; c < H; c++)
-                acc[c] = acc[c] + w * y[c];
-        }
-        s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
     }
+    /* one region for every expert row: GELU-GLU and A3 */
+    t0 = prof_now();
+    q8_act ea = act_view(&s->a_e, rowsK, F);
+    glu_job gj = {s->e_gu, s->e_act, F, rowsK, &ea};
+    tp_parallel_for(s->tp, rowsK, 4, glu_range, &gj);
+    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+    for (int x = 0; x < E; x++) {
+        const int off = s->exp_off[x], n = s->exp_off[x + 1] - off;
+        if (!n)
+            continue;
+        q8_act ex = {ea.q + (size_t)off * F, ea.d + (size_t)off * nbF, n, F};
+        q8_weight wd = {L->down_exps + (size_t)x * H * nbF, H, F};
+        mm(s, PROF_MM_EXPERTS, &wd, &ex, s->e_out + (size_t)off * H, H);
+    }
+    /* A8 combine, per token in ascending expert id (one region over the tokens). */
+    t0 = prof_now();
+    tp_parallel_for(s->tp, T, 4, combine_range, &rj);
+    s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
 }
 
 /* ---------------------------------------------------------------- layers */
@@ -603,6 +666,7 @@ static void attn_res_range(void *arg, int b, int e, int wk)
         rmsnorm(y, j->L->post_attn_norm, y, H, j->s->m->hp.eps);
         for (int i = 0; i < H; i++)
             x[i] = x[i] + y[i];
+        memcpy(j->s->r + (size_t)t * H, x, (size_t)H * sizeof(float)); /* r = x, for the FFN */
     }
 }
 
@@ -632,10 +696,11 @@ static void ffn_res_range(void *arg, int b, int e, int wk)
 static void glu2_range(void *arg, int b, int e, int wk)
 {
     (void)wk;
-    glu_job *j = arg; /* gate in gu, up in act (separate buffers), result into gu */
+    glu_job *j = arg; /* gate in gu, up in act (separate buffers), result into gu, then A3 */
     for (int t = b; t < e; t++) {
         float *g = j->gu + (size_t)t * j->F;
         vm_gelu_glu(g, j->act + (size_t)t * j->F, g, (size_t)j->F);
+        quantize_row(j->out, t, g, j->F);
     }
 }
 
@@ -645,15 +710,14 @@ static void dense_mlp(cpu_state *s, const float *in, const float *w, const q8_we
 {
     int H = (int)s->m->hp.hidden, F = (int)s->m->hp.ff;
     double t0 = prof_now();
-    norm_rows(s, in, w, s->h, T, H);
-    q8_act a = quantize(s, s->h, T, H, &s->a_in);
+    q8_act a = norm_quantize(s, in, w, s->h, T, H, &s->a_in);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     mm(s, op, Wg, &a, s->gate, F);
     mm(s, op, Wu, &a, s->up, F);
     t0 = prof_now();
-    glu_job gj = {s->gate, s->up, F, T};
+    q8_act g = act_view(&s->a_big, T, F);
+    glu_job gj = {s->gate, s->up, F, T, &g};
     tp_parallel_for(s->tp, T, 4, glu2_range, &gj);
-    q8_act g = quantize(s, s->gate, T, F, &s->a_big);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     mm(s, op, Wd, &g, out, H);
 }
@@ -668,8 +732,7 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
     int H = (int)hp->hidden, d = (int)L->head_dim, nh = (int)hp->n_head, nkv = (int)L->n_kv;
     size_t kvw = (size_t)nkv * d;
     double t0 = prof_now();
-    norm_rows(s, s->x, L->attn_norm, s->h, T, H);
-    q8_act a = quantize(s, s->h, T, H, &s->a_in);
+    q8_act a = norm_quantize(s, s->x, L->attn_norm, s->h, T, H, &s->a_in);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     mm(s, PROF_MM_QKV, &L->wq, &a, s->q, nh * d);
     mm(s, PROF_MM_QKV, &L->wk, &a, s->k, (int)kvw);
@@ -700,7 +763,6 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
     t0 = prof_now();
     res_job rj = {s, L, T, decoder ? L->out_scale : L->enc_out_scale};
     tp_parallel_for(s->tp, T, 4, attn_res_range, &rj);
-    memcpy(s->r, s->x, (size_t)T * H * sizeof(float));
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     dense_mlp(s, s->r, L->ffn_norm, &L->ffn_gate, &L->ffn_up, &L->ffn_down, s->mlp, T, PROF_MM_MLP);
     if (hp->n_exp)
@@ -860,8 +922,7 @@ static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
     for (uint32_t l = 0; l < hp->n_layers; l++)
         layer_forward(s, l, T, pos0, 1);
     t0 = prof_now();
-    norm_rows(s, s->x, m->output_norm, s->h, T, H);
-    q8_act a = quantize(s, s->h, T, H, &s->a_in);
+    q8_act a = norm_quantize(s, s->x, m->output_norm, s->h, T, H, &s->a_in);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     mm(s, PROF_MM_HEAD, &m->tok_embd, &a, logits, (int)hp->vocab);
     if (hp->softcap > 0) {

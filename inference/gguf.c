@@ -795,17 +795,64 @@ static int int_in_range(const gguf_file *f, const char *what, gguf_type t, const
     return 0;
 }
 
-int gguf_get_u32(const gguf_file *f, const char *key, uint32_t *v)
+/* Locates element i of a numeric array key. */
+static int arr_elem(const gguf_file *f, const char *key, uint64_t i, gguf_type *t,
+                    const uint8_t **p)
 {
     int rc;
     const gguf_kv *kv = lookup(f, key, &rc);
     if (!kv)
         return rc;
+    if (kv->type != GGUF_TYPE_ARRAY || kv->arr_type == GGUF_TYPE_STRING)
+        return getter_fail(f, GGUF_ETYPE, "key '%s' is not a numeric array", key);
+    if (i >= kv->n)
+        return getter_fail(f, GGUF_ERANGE, "key '%s': index %llu out of range (%llu)", key,
+                           (unsigned long long)i, (unsigned long long)kv->n);
+    *t = kv->arr_type;
+    *p = f->base + kv->val_off + i * kv_type_sizes[kv->arr_type];
+    return 0;
+}
+
+/* Locates the value of a scalar key (idx < 0) or element idx of a numeric array key, and names
+ * it for messages ("key 'k'" or "key 'k'[i]"). */
+static int locate(const gguf_file *f, const char *key, int64_t idx, gguf_type *t, const uint8_t **p,
+                  char what[128])
+{
+    int rc;
+    if (idx >= 0) {
+        rc = arr_elem(f, key, (uint64_t)idx, t, p);
+        snprintf(what, 128, "key '%s'[%lld]", key, (long long)idx);
+        return rc;
+    }
+    const gguf_kv *kv = lookup(f, key, &rc);
+    if (!kv)
+        return rc;
+    *t = kv->type;
+    *p = f->base + kv->val_off;
+    snprintf(what, 128, "key '%s'", key);
+    return 0;
+}
+
+/* The integer at (key, idx) checked against [lo, hi]. */
+static int get_int(const gguf_file *f, const char *key, int64_t idx, int64_t lo, uint64_t hi,
+                   int is_u64_target, int64_t *s, uint64_t *u)
+{
+    gguf_type t = GGUF_TYPE_COUNT;
+    const uint8_t *p = NULL;
+    char what[128];
+    int rc = locate(f, key, idx, &t, &p, what);
+    if (rc)
+        return rc;
+    *s = 0;
+    *u = 0;
+    return int_in_range(f, what, t, p, lo, hi, is_u64_target, s, u);
+}
+
+int gguf_get_u32(const gguf_file *f, const char *key, uint32_t *v)
+{
     int64_t s;
     uint64_t u;
-    char what[128];
-    snprintf(what, sizeof what, "key '%s'", key);
-    rc = int_in_range(f, what, kv->type, f->base + kv->val_off, 0, UINT32_MAX, 0, &s, &u);
+    int rc = get_int(f, key, -1, 0, UINT32_MAX, 0, &s, &u);
     if (rc == 0)
         *v = (uint32_t)u;
     return rc;
@@ -813,15 +860,9 @@ int gguf_get_u32(const gguf_file *f, const char *key, uint32_t *v)
 
 int gguf_get_i32(const gguf_file *f, const char *key, int32_t *v)
 {
-    int rc;
-    const gguf_kv *kv = lookup(f, key, &rc);
-    if (!kv)
-        return rc;
     int64_t s;
     uint64_t u;
-    char what[128];
-    snprintf(what, sizeof what, "key '%s'", key);
-    rc = int_in_range(f, what, kv->type, f->base + kv->val_off, INT32_MIN, INT32_MAX, 0, &s, &u);
+    int rc = get_int(f, key, -1, INT32_MIN, INT32_MAX, 0, &s, &u);
     if (rc == 0)
         *v = (int32_t)s;
     return rc;
@@ -829,15 +870,9 @@ int gguf_get_i32(const gguf_file *f, const char *key, int32_t *v)
 
 int gguf_get_u64(const gguf_file *f, const char *key, uint64_t *v)
 {
-    int rc;
-    const gguf_kv *kv = lookup(f, key, &rc);
-    if (!kv)
-        return rc;
     int64_t s;
     uint64_t u;
-    char what[128];
-    snprintf(what, sizeof what, "key '%s'", key);
-    rc = int_in_range(f, what, kv->type, f->base + kv->val_off, 0, UINT64_MAX, 1, &s, &u);
+    int rc = get_int(f, key, -1, 0, UINT64_MAX, 1, &s, &u);
     if (rc == 0)
         *v = u;
     return rc;
@@ -858,28 +893,39 @@ static int read_f32(const gguf_file *f, const char *what, gguf_type t, const uin
     return getter_fail(f, GGUF_ETYPE, "%s is %s, wanted f32", what, gguf_type_name(t));
 }
 
+/* The f32 (or f64, narrowed) at (key, idx). */
+static int get_f32(const gguf_file *f, const char *key, int64_t idx, float *v)
+{
+    gguf_type t = GGUF_TYPE_COUNT;
+    const uint8_t *p = NULL;
+    char what[128];
+    int rc = locate(f, key, idx, &t, &p, what);
+    return rc ? rc : read_f32(f, what, t, p, v);
+}
+
+/* The bool at (key, idx). */
+static int get_bool(const gguf_file *f, const char *key, int64_t idx, int *v)
+{
+    gguf_type t = GGUF_TYPE_COUNT;
+    const uint8_t *p = NULL;
+    char what[128];
+    int rc = locate(f, key, idx, &t, &p, what);
+    if (rc)
+        return rc;
+    if (t != GGUF_TYPE_BOOL)
+        return getter_fail(f, GGUF_ETYPE, "%s is %s, wanted bool", what, gguf_type_name(t));
+    *v = p[0] != 0;
+    return 0;
+}
+
 int gguf_get_f32(const gguf_file *f, const char *key, float *v)
 {
-    int rc;
-    const gguf_kv *kv = lookup(f, key, &rc);
-    if (!kv)
-        return rc;
-    char what[128];
-    snprintf(what, sizeof what, "key '%s'", key);
-    return read_f32(f, what, kv->type, f->base + kv->val_off, v);
+    return get_f32(f, key, -1, v);
 }
 
 int gguf_get_bool(const gguf_file *f, const char *key, int *v)
 {
-    int rc;
-    const gguf_kv *kv = lookup(f, key, &rc);
-    if (!kv)
-        return rc;
-    if (kv->type != GGUF_TYPE_BOOL)
-        return getter_fail(f, GGUF_ETYPE, "key '%s' is %s, wanted bool", key,
-                           gguf_type_name(kv->type));
-    *v = f->base[kv->val_off] != 0;
-    return 0;
+    return get_bool(f, key, -1, v);
 }
 
 int gguf_get_str(const gguf_file *f, const char *key, const char **ptr, uint64_t *len)
@@ -948,36 +994,11 @@ int gguf_get_arr_str(const gguf_file *f, const char *key, uint64_t i, const char
     return rc;
 }
 
-/* Locates element i of a numeric array key. */
-static int arr_elem(const gguf_file *f, const char *key, uint64_t i, gguf_type *t,
-                    const uint8_t **p)
-{
-    int rc;
-    const gguf_kv *kv = lookup(f, key, &rc);
-    if (!kv)
-        return rc;
-    if (kv->type != GGUF_TYPE_ARRAY || kv->arr_type == GGUF_TYPE_STRING)
-        return getter_fail(f, GGUF_ETYPE, "key '%s' is not a numeric array", key);
-    if (i >= kv->n)
-        return getter_fail(f, GGUF_ERANGE, "key '%s': index %llu out of range (%llu)", key,
-                           (unsigned long long)i, (unsigned long long)kv->n);
-    *t = kv->arr_type;
-    *p = f->base + kv->val_off + i * kv_type_sizes[kv->arr_type];
-    return 0;
-}
-
 int gguf_get_arr_u32(const gguf_file *f, const char *key, uint64_t i, uint32_t *v)
 {
-    gguf_type t = GGUF_TYPE_COUNT;
-    const uint8_t *p = NULL;
-    int rc = arr_elem(f, key, i, &t, &p);
-    if (rc)
-        return rc;
-    char what[128];
-    snprintf(what, sizeof what, "key '%s'[%llu]", key, (unsigned long long)i);
     int64_t s;
-    uint64_t u = 0;
-    rc = int_in_range(f, what, t, p, 0, UINT32_MAX, 0, &s, &u);
+    uint64_t u;
+    int rc = get_int(f, key, (int64_t)i, 0, UINT32_MAX, 0, &s, &u);
     if (rc == 0)
         *v = (uint32_t)u;
     return rc;
@@ -985,16 +1006,9 @@ int gguf_get_arr_u32(const gguf_file *f, const char *key, uint64_t i, uint32_t *
 
 int gguf_get_arr_i32(const gguf_file *f, const char *key, uint64_t i, int32_t *v)
 {
-    gguf_type t = GGUF_TYPE_COUNT;
-    const uint8_t *p = NULL;
-    int rc = arr_elem(f, key, i, &t, &p);
-    if (rc)
-        return rc;
-    char what[128];
-    snprintf(what, sizeof what, "key '%s'[%llu]", key, (unsigned long long)i);
-    int64_t s = 0;
+    int64_t s;
     uint64_t u;
-    rc = int_in_range(f, what, t, p, INT32_MIN, INT32_MAX, 0, &s, &u);
+    int rc = get_int(f, key, (int64_t)i, INT32_MIN, INT32_MAX, 0, &s, &u);
     if (rc == 0)
         *v = (int32_t)s;
     return rc;
@@ -1002,28 +1016,12 @@ int gguf_get_arr_i32(const gguf_file *f, const char *key, uint64_t i, int32_t *v
 
 int gguf_get_arr_f32(const gguf_file *f, const char *key, uint64_t i, float *v)
 {
-    gguf_type t = GGUF_TYPE_COUNT;
-    const uint8_t *p = NULL;
-    int rc = arr_elem(f, key, i, &t, &p);
-    if (rc)
-        return rc;
-    char what[128];
-    snprintf(what, sizeof what, "key '%s'[%llu]", key, (unsigned long long)i);
-    return read_f32(f, what, t, p, v);
+    return get_f32(f, key, (int64_t)i, v);
 }
 
 int gguf_get_arr_bool(const gguf_file *f, const char *key, uint64_t i, int *v)
 {
-    gguf_type t = GGUF_TYPE_COUNT;
-    const uint8_t *p = NULL;
-    int rc = arr_elem(f, key, i, &t, &p);
-    if (rc)
-        return rc;
-    if (t != GGUF_TYPE_BOOL)
-        return getter_fail(f, GGUF_ETYPE, "key '%s' is an array of %s, wanted bool", key,
-                           gguf_type_name(t));
-    *v = p[0] != 0;
-    return 0;
+    return get_bool(f, key, (int64_t)i, v);
 }
 
 /* ---- tensors ---- */

@@ -206,8 +206,9 @@ static void mm_range(void *arg, int begin, int end, int worker)
     task->fn(task->job, begin, end);
 }
 
-/* Builds the token-interleaved copy of A described in matmul_internal.h. */
-static int pack_activations(mm_job *job, void **mem)
+/* Builds the token-interleaved copy of A described in matmul_internal.h, in ws when given
+ * (grown as needed) or in a new buffer returned in *mem (the caller frees it). */
+static int pack_activations(mm_job *job, mm_workspace *ws, void **mem)
 {
     const q8_act *A = job->A;
     const int nb = job->nb, K = A->cols;
@@ -215,9 +216,25 @@ static int pack_activations(mm_job *job, void **mem)
     const size_t nblk = groups * (size_t)nb; /* (group, block) pairs */
     const size_t qbytes = nblk * MM_TGROUP * QK;
     const size_t sbytes = nblk * MM_TGROUP * sizeof(float);
-    uint8_t *m = aligned_alloc(64, qbytes + 2 * sbytes);
-    if (!m)
-        return -1;
+    const size_t need = qbytes + 2 * sbytes;
+    uint8_t *m;
+    *mem = NULL;
+    if (ws) {
+        if (ws->size < need) {
+            void *grown = aligned_alloc(64, (need + 63) & ~(size_t)63);
+            if (!grown)
+                return -1;
+            free(ws->mem);
+            ws->mem = grown;
+            ws->size = need;
+        }
+        m = ws->mem;
+    } else {
+        m = aligned_alloc(64, (need + 63) & ~(size_t)63);
+        if (!m)
+            return -1;
+        *mem = m;
+    }
     int8_t *apack = (int8_t *)m;
     float *adp = (float *)(m + qbytes);
     int32_t *asn = (int32_t *)(m + qbytes + sbytes);
@@ -240,11 +257,25 @@ static int pack_activations(mm_job *job, void **mem)
     job->apack = apack;
     job->adp = adp;
     job->asn = asn;
-    *mem = m;
     return 0;
 }
 
+void mm_workspace_free(mm_workspace *ws)
+{
+    if (!ws)
+        return;
+    free(ws->mem);
+    ws->mem = NULL;
+    ws->size = 0;
+}
+
 int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool *tp)
+{
+    return q8_matmul_ws(W, A, y, ldy, tp, NULL);
+}
+
+int q8_matmul_ws(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool *tp,
+                 mm_workspace *ws)
 {
     if (!W || !A || !y || W->cols != A->cols || W->cols % QK != 0 || ldy < W->rows || W->rows < 0 ||
         A->rows < 0)
@@ -258,11 +289,21 @@ int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool
 #ifdef SIBYL_HAVE_X86_KERNELS
     kernel_path path = kernels_selected();
     if (path == KERNEL_AVX2 || path == KERNEL_AVX512VNNI) {
-        if (pack_activations(&job, &packed) != 0)
+        if (pack_activations(&job, ws, &packed) != 0)
             return -1;
         task.fn = path == KERNEL_AVX2 ? q8_matmul_rows_avx2 : q8_matmul_rows_avx512vnni;
         /* chunks of a few panels: each chunk allocates its kernel's scratch once */
         grain = path == KERNEL_AVX2 ? 4 * MM_AVX2_PANEL : 2 * MM_AVX512_PANEL;
+        if (path == KERNEL_AVX512VNNI) {
+            /* Longer ranges: the kernel prefetches each next panel's weights while it works
+             * on the current one, so a range's first panel is the only one that waits on
+             * memory. About two ranges per thread keep some balance on a busy machine. */
+            const int nt = tp ? tp_threads(tp) : 1;
+            const int per = (W->rows + 2 * nt - 1) / (2 * nt);
+            const int panels = (per + MM_AVX512_PANEL - 1) / MM_AVX512_PANEL;
+            if (panels * MM_AVX512_PANEL > grain)
+                grain = panels * MM_AVX512_PANEL;
+        }
     }
 #endif
     tp_parallel_for_dynamic(tp, W->rows, grain, mm_range, &task);

@@ -33,4 +33,16 @@ float dot8(const float *x, const float *y, size_t n);
  * mismatch or when scratch memory cannot be allocated. */
 int q8_matmul(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool *tp);
 
+/* Scratch memory kept between q8_matmul_ws calls (the SIMD paths' rearranged copy of A, up to
+ * tokens x K bytes): allocating it afresh on every call costs page faults on every call once
+ * it is larger than malloc's mmap threshold. Start zeroed; free with mm_workspace_free. */
+typedef struct {
+    void *mem;
+    size_t size;
+} mm_workspace;
+void mm_workspace_free(mm_workspace *ws);
+/* q8_matmul with the scratch taken from (and grown in) ws; ws NULL: allocated per call. */
+int q8_matmul_ws(const q8_weight *W, const q8_act *A, float *y, int ldy, threadpool *tp,
+                 mm_workspace *ws);
+
 #endif

@@ -133,11 +133,14 @@ static void repack(const mm_job *job, int n0, int rows, int b0, int kc, struct s
 }
 
 /* One tile of TT tokens (the first TT of token group G) over blocks [b0, b0+kc) of the current
- * chunk. acc_in: previous partial sums (NULL: start at +0); results go to acc_out, rows of 16
+ * chunk. acc_in: previous partial sums (NULL: start at +0), rows of PANEL floats per token;
+ * results go to acc_out, rows of ldo floats (the panel buffer, or y itself on the last chunk of
+ * a full panel, so the output stores spread over the tiles instead of one burst at the end); 16
  * floats per token. */
 static inline __attribute__((always_inline)) void tile(const mm_job *job, const struct scratch *s,
                                                        int TT, int G, int h, int b0, int kc,
-                                                       const float *acc_in, float *acc_out)
+                                                       const float *acc_in, float *acc_out,
+                                                       size_t ldo)
 {
     const size_t o = ((size_t)G * job->nb + (size_t)b0) * MM_TGROUP;
     const int8_t *ap = job->apack + o * QK + (size_t)h * TT_MAX * QK;
@@ -199,15 +202,15 @@ static inline __attribute__((always_inline)) void tile(const mm_job *job, const 
     for (int j = 0; j < TT; j++)
 #pragma GCC unroll 4
         for (int v = 0; v < MM512_NV; v++)
-            _mm512_storeu_ps(acc_out + (size_t)j * PANEL + v * VROWS, acc[v][j]);
+            _mm512_storeu_ps(acc_out + (size_t)j * ldo + v * VROWS, acc[v][j]);
 }
 
 /* Instantiations with a constant tile height, so acc[] lives in registers. */
 #define TILE_FN(n)                                                                                 \
     static void tile_##n(const mm_job *job, const struct scratch *s, int G, int h, int b0, int kc, \
-                         const float *acc_in, float *acc_out)                                      \
+                         const float *acc_in, float *acc_out, size_t ldo)                          \
     {                                                                                              \
-        tile(job, s, n, G, h, b0, kc, acc_in, acc_out);                                            \
+        tile(job, s, n, G, h, b0, kc, acc_in, acc_out, ldo);                                       \
     }
 TILE_FN(1)
 TILE_FN(2)
@@ -221,13 +224,29 @@ TILE_FN(8)
 #endif
 
 typedef void (*tile_fn)(const mm_job *, const struct scratch *, int, int, int, int, const float *,
-                        float *);
+                        float *, size_t);
 static const tile_fn tiles[TT_MAX + 1] = {
     NULL,   tile_1, tile_2, tile_3, tile_4,
 #if TT_MAX == 8
     tile_5, tile_6, tile_7, tile_8,
 #endif
 };
+
+/* Prefetches a share of the weight bytes the next repack will read: rows [r0, r1) of the panel
+ * starting at row n, blocks [b0, b0 + kc). The weights stream from memory once per call (the
+ * model is far larger than the caches) and the repack reads 48 rows at once, more streams
+ * than the hardware prefetchers follow; fetched while the tiles of the current chunk run, the
+ * repack finds them in L2 instead of waiting on each row in turn. */
+static void prefetch_rows(const mm_job *job, int n, int r0, int r1, int b0, int kc)
+{
+    for (int r = r0; r < r1; r++) {
+        const char *p = (const char *)(job->W->blocks + (size_t)(n + r) * job->nb + b0);
+        const size_t bytes = (size_t)kc * sizeof(block_q8_0);
+        for (size_t o = 0; o < bytes; o += 64)
+            _mm_prefetch(p + o, _MM_HINT_T1);
+        _mm_prefetch(p + bytes - 1, _MM_HINT_T1);
+    }
+}
 
 void q8_matmul_rows_avx512vnni(const mm_job *job, int n0, int n1)
 {
@@ -251,21 +270,45 @@ void q8_matmul_rows_avx512vnni(const mm_job *job, int n0, int n1)
         for (int c = 0; c < nchunks; c++) {
             const int b0 = c * KC, kc = nb - b0 < KC ? nb - b0 : KC;
             repack(job, p0, rows, b0, kc, &s);
-            for (int t0 = 0; t0 < T; t0 += TT_MAX) {
+            /* what the next repack reads: the next chunk of this panel, or the first chunk of
+             * the next panel of this range */
+            int pn = p0, pb = b0 + KC, prows = rows;
+            if (c + 1 == nchunks) {
+                pn = p0 + PANEL;
+                pb = 0;
+                prows = n1 - pn < PANEL ? n1 - pn : PANEL;
+            }
+            const int pkc = nb - pb < KC ? nb - pb : KC;
+            const int direct = rows == PANEL && c + 1 == nchunks; /* results straight to y */
+            const int ntiles = (T + TT_MAX - 1) / TT_MAX;
+            for (int t0 = 0, i = 0; t0 < T; t0 += TT_MAX, i++) {
                 const int tt = T - t0 < TT_MAX ? T - t0 : TT_MAX;
                 float *acc = s.acc + (size_t)t0 * PANEL;
-                tiles[tt](job, &s, t0 / MM_TGROUP, (t0 % MM_TGROUP) / TT_MAX, b0, kc,
-                          c ? acc : NULL, acc);
+                if (prows > 0)
+                    prefetch_rows(job, pn, i * prows / ntiles, (i + 1) * prows / ntiles, pb, pkc);
+                if (direct)
+                    tiles[tt](job, &s, t0 / MM_TGROUP, (t0 % MM_TGROUP) / TT_MAX, b0, kc,
+                              c ? acc : NULL, job->y + (size_t)t0 * job->ldy + p0,
+                              (size_t)job->ldy);
+                else
+                    tiles[tt](job, &s, t0 / MM_TGROUP, (t0 % MM_TGROUP) / TT_MAX, b0, kc,
+                              c ? acc : NULL, acc, PANEL);
             }
         }
-        /* scatter the panel's results: token t, rows p0 .. p0+rows-1 */
+        if (rows == PANEL)
+            continue; /* written by the tiles */
+        /* scatter a partial panel's results: token t, rows p0 .. p0+rows-1 */
         for (int t = 0; t < T; t++) {
             float *y = job->y + (size_t)t * job->ldy + p0;
             const float *src = s.acc + (size_t)t * PANEL;
             for (int v = 0; v * VROWS < rows; v++) {
                 const int r = rows - v * VROWS < VROWS ? rows - v * VROWS : VROWS;
-                _mm512_mask_storeu_ps(y + v * VROWS, (__mmask16)((1u << r) - 1),
-                                      _mm512_loadu_ps(src + v * VROWS));
+                /* masked stores are slow on AMD even with every lane on: only the tail */
+                if (r == VROWS)
+                    _mm512_storeu_ps(y + v * VROWS, _mm512_loadu_ps(src + v * VROWS));
+                else
+                    _mm512_mask_storeu_ps(y + v * VROWS, (__mmask16)((1u << r) - 1),
+                                          _mm512_loadu_ps(src + v * VROWS));
             }
         }
     }

@@ -1,6 +1,7 @@
 /*
- * Per-op wall time of the forward pass and sampler, for `sibyl bench`. Collected with
- * CLOCK_MONOTONIC around each op (a few hundred calls per step: negligible cost).
+ * Per-op time of the forward pass and sampler, for `sibyl bench`. Collected with
+ * CLOCK_MONOTONIC (or the process CPU clock, see prof_clock) around each op (a few hundred
+ * calls per step: negligible cost).
  */
 #ifndef SIBYL_INFERENCE_PROFILE_H
 #define SIBYL_INFERENCE_PROFILE_H
@@ -28,10 +29,18 @@ typedef struct {
     double seconds[PROF_COUNT];
 } engine_profile;
 
+/* The clock prof_now() reads: CLOCK_MONOTONIC (wall time, the default) or, with
+ * prof_use_cpu_clock(1), CLOCK_PROCESS_CPUTIME_ID: the CPU time of all the process's threads,
+ * i.e. the work an op costs whatever else runs on the machine (for measurements on a shared,
+ * overloaded machine; `sibyl bench --cpu-clock`). A process-wide setting made once at start,
+ * like kernels_select(); defined in engine.c. */
+void prof_use_cpu_clock(int on);
+clockid_t prof_clock(void);
+
 static inline double prof_now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(prof_clock(), &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 

@@ -19,6 +19,8 @@
 #include "inference/vmath.h"
 
 #define CHUNK 1024
+/* Leaf size of the logits hash (A9): 4096 floats = 16 KiB. */
+#define LEAF_FLOATS 4096u
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
@@ -101,7 +103,56 @@ float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float
     return S;
 }
 
+float sampler_position_forced(uint32_t V, int32_t id, float *e, float *chunk_sums, float *H,
+                              int32_t *argmax, int32_t *drawn)
+{
+    uint32_t nc = (V + CHUNK - 1) / CHUNK;
+    memset(e, 0, (size_t)V * sizeof(float));
+    for (uint32_t c = 0; c < nc; c++)
+        chunk_sums[c] = 0.0f;
+    /* As sampler_position with a mask allowing only id: m = z_id, e_id = cm_expf(0), every
+     * other e_v and every entropy term +0, so S = e_id, Z = +0 and the draw is id. */
+    e[id] = cm_expf(0.0f);
+    chunk_sums[(uint32_t)id / CHUNK] = e[id];
+    float S = e[id];
+    *H = cm_logf(S) - 0.0f / S;
+    *argmax = id;
+    *drawn = id;
+    return S;
+}
+
 /* ------------------------------------------------------------------ step work */
+
+/* The rule of output position j (A9c): *forced >= 0, or else the mask (NULL = any id) with its
+ * allowed-id list (NULL = all ids). */
+typedef struct {
+    const gen_restriction *r;
+    const uint8_t *allowed;     /* gen_params.allowed */
+    const int32_t *allowed_ids; /* its list (NULL = all) */
+    uint32_t n_allowed;
+    const int32_t *const *mask_ids; /* per restriction mask: its allowed ids ascending */
+    const uint32_t *mask_n;
+} pos_rules;
+
+static void pos_rule(const pos_rules *pr, uint64_t j, int32_t *forced, const uint8_t **mask,
+                     const int32_t **ids, uint32_t *n_ids)
+{
+    *forced = -1;
+    *mask = pr->allowed;
+    *ids = pr->allowed_ids;
+    *n_ids = pr->n_allowed;
+    const gen_restriction *r = pr->r;
+    if (!r || j >= r->n_positions)
+        return;
+    if (r->forced && r->forced[j] >= 0) {
+        *forced = r->forced[j];
+    } else if (r->mask && r->mask[j] != GEN_MASK_NONE) {
+        uint16_t k = r->mask[j];
+        *mask = r->masks[k];
+        *ids = pr->mask_ids[k];
+        *n_ids = pr->mask_n[k];
+    }
+}
 
 typedef struct {
     const sampler_ctx *c;
@@ -115,20 +166,23 @@ typedef struct {
     int32_t *a, *y;
     float tau;
     uint32_t canvas, step;
-    int sc_now;          /* also build the next step's SC input */
-    uint8_t *hash;       /* 32 bytes: sha256 of z */
-    double hash_seconds; /* time spent hashing (profile) */
+    int sc_now;           /* also build the next step's SC input */
+    uint8_t *row_hash;    /* C x 32: each row's hash (A9's logits hash, level 2) */
+    int hash_rows;        /* 0: the backend already hashed the rows (backend_ops.row_hashes) */
+    double *hash_seconds; /* per worker: time spent hashing (profile) */
+    const pos_rules *rules;
+    uint64_t first_pos; /* output position of canvas position 0 */
 } step_job;
 
 /* Self-conditioning input for the next step (A9), position i from its tempered logits z:
  * P = softmax(z) over the whole vocabulary (the allowed mask restricts choices only, not what
  * the model is shown). Without a mask the e_v and S of the statistics are reused. */
-static void sc_position(const step_job *j, int i, const float *z)
+static void sc_position(const step_job *j, int i, const float *z, int masked)
 {
     uint32_t V = j->c->hp->vocab, Vp = j->c->hp->vocab_pad, nc = (V + CHUNK - 1) / CHUNK;
     float *p = j->probs + (size_t)i * Vp;
     float S = j->S[i];
-    if (j->p->allowed) {
+    if (masked) {
         float m = z[0];
         for (uint32_t v = 1; v < V; v++)
             if (z[v] > m)
@@ -146,34 +200,75 @@ static void sc_position(const step_job *j, int i, const float *z)
         p[v] = 0.0f;
 }
 
-/* Item 0: the sha256 of the whole logits block (one serial stream, so it runs beside the
- * positions instead of before them). Item 1 + i: position i's tempering, statistics, argmax,
- * draw and (sc_now) SC input. Every value is computed by one thread as before, so the results
- * do not depend on the thread count. */
+/* A row's hash (A9): sha256 over the sha256 of each LEAF_FLOATS-float leaf of the row, so the
+ * rows and their leaves can be hashed in parallel (here one row per item; on a GPU one leaf per
+ * thread). */
+void sampler_row_hash(const float *row, uint32_t V, uint8_t out[32])
+{
+    uint8_t leaves[32 * 64];
+    uint32_t n_leaves = (V + LEAF_FLOATS - 1) / LEAF_FLOATS, have = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int l = 32;
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (uint32_t j = 0; j < n_leaves; j++) {
+        uint32_t b0 = j * LEAF_FLOATS, n = V - b0 < LEAF_FLOATS ? V - b0 : LEAF_FLOATS;
+        EVP_Digest(row + b0, (size_t)n * sizeof(float), leaves + 32 * have, &l, EVP_sha256(), NULL);
+        if (++have == 64) { /* feed the level-2 stream in batches */
+            EVP_DigestUpdate(ctx, leaves, 32 * have);
+            have = 0;
+        }
+    }
+    EVP_DigestUpdate(ctx, leaves, 32 * have);
+    EVP_DigestFinal_ex(ctx, out, &l);
+    EVP_MD_CTX_free(ctx);
+}
+
+void sampler_logits_hash(const float *z, uint32_t C, uint32_t V, uint8_t out[32])
+{
+    uint8_t row[32];
+    unsigned int l = 32;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (uint32_t i = 0; i < C; i++) {
+        sampler_row_hash(z + (size_t)i * V, V, row);
+        EVP_DigestUpdate(ctx, row, 32);
+    }
+    EVP_DigestFinal_ex(ctx, out, &l);
+    EVP_MD_CTX_free(ctx);
+}
+
+/* Item i: position i's row hash, tempering, statistics, argmax, draw and (sc_now) SC input.
+ * Every value is computed by one thread, so the results do not depend on the thread count. */
 static void step_range(void *arg, int b, int e, int wk)
 {
     step_job *j = arg;
     uint32_t V = j->c->hp->vocab, Vp = j->c->hp->vocab_pad, nc = (V + CHUNK - 1) / CHUNK;
-    for (int it = b; it < e; it++) {
-        if (it == 0) {
-            double t0 = prof_now();
-            unsigned int hl = 32;
-            EVP_Digest(j->z, (size_t)j->c->hp->canvas_length * V * sizeof(float), j->hash, &hl,
-                       EVP_sha256(), NULL);
-            j->hash_seconds = prof_now() - t0;
-            continue;
-        }
-        int i = it - 1;
+    for (int i = b; i < e; i++) {
         const float *zr = j->z + (size_t)i * V;
+        if (j->hash_rows) {
+            double t0 = prof_now();
+            sampler_row_hash(zr, V, j->row_hash + 32 * (size_t)i);
+            j->hash_seconds[wk] += prof_now() - t0;
+        }
         float *z = j->zt + (size_t)wk * V;
         for (uint32_t v = 0; v < V; v++)
             z[v] = zr[v] / j->tau;
         float u =
             philox_uniform(j->p->seed, j->canvas, j->step, (uint32_t)i, PHILOX_PURPOSE_CATEGORICAL);
-        j->S[i] = sampler_position(z, V, j->p->allowed, u, j->probs + (size_t)i * Vp,
-                                   j->chunks + (size_t)i * nc, &j->H[i], &j->a[i], &j->y[i]);
+        int32_t forced;
+        const uint8_t *mask;
+        const int32_t *ids;
+        uint32_t n_ids;
+        pos_rule(j->rules, j->first_pos + (uint64_t)i, &forced, &mask, &ids, &n_ids);
+        if (forced >= 0)
+            j->S[i] =
+                sampler_position_forced(V, forced, j->probs + (size_t)i * Vp,
+                                        j->chunks + (size_t)i * nc, &j->H[i], &j->a[i], &j->y[i]);
+        else
+            j->S[i] = sampler_position(z, V, mask, u, j->probs + (size_t)i * Vp,
+                                       j->chunks + (size_t)i * nc, &j->H[i], &j->a[i], &j->y[i]);
         if (j->sc_now)
-            sc_position(j, i, z);
+            sc_position(j, i, z, forced >= 0 || mask != NULL);
     }
 }
 
@@ -193,10 +288,20 @@ static void sort_by_h(const float *H, int32_t *idx, uint32_t n)
 
 /* ------------------------------------------------------------------ generation */
 
-static int32_t uniform_id(const gen_params *p, const int32_t *allowed_ids, uint32_t n_allowed,
-                          uint32_t V, uint32_t canvas, uint32_t step, uint32_t pos,
-                          uint32_t purpose)
+static int32_t uniform_id(const gen_params *p, const pos_rules *pr, uint64_t out_pos, uint32_t V,
+                          uint32_t canvas, uint32_t step, uint32_t pos, uint32_t purpose)
 {
+    int32_t forced;
+    const uint8_t *mask;
+    const int32_t *allowed_ids;
+    uint32_t n_allowed;
+    pos_rule(pr, out_pos, &forced, &mask, &allowed_ids, &n_allowed);
+    if (forced >= 0) /* the one id of its list: no random word is needed */
+        return forced;
+    if (pr->r && pr->r->free_noise) { /* A9c: noise as at an unrestricted position */
+        allowed_ids = pr->allowed_ids;
+        n_allowed = pr->n_allowed;
+    }
     uint32_t w = philox_word(p->seed, canvas, step, pos, purpose);
     if (!allowed_ids)
         return (int32_t)philox_id_from_word(w, V);
@@ -233,7 +338,10 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     size_t CV = (size_t)C * V;
     float *z = malloc(CV * sizeof(float));
     float *probs = malloc((size_t)C * Vp * sizeof(float));
-    float *zt = malloc((size_t)(c->tp ? tp_threads(c->tp) : 1) * V * sizeof(float));
+    int n_workers = c->tp ? tp_threads(c->tp) : 1;
+    float *zt = malloc((size_t)n_workers * V * sizeof(float));
+    uint8_t *row_hashes = malloc((size_t)C * 32);
+    double *hash_secs = malloc((size_t)n_workers * sizeof(double));
     float *chunks = malloc((size_t)C * nc * sizeof(float));
     float *S = malloc(C * sizeof(float)), *H = malloc(C * sizeof(float));
     int32_t *a = malloc(C * sizeof(int32_t)), *y = malloc(C * sizeof(int32_t));
@@ -243,9 +351,12 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     int32_t *tokens = malloc((size_t)n_canvas * C * sizeof(int32_t));
     int32_t *allowed_ids = NULL;
     uint32_t n_allowed = V;
+    const gen_restriction *rs = p->restriction;
+    int32_t **mask_ids = NULL;
+    uint32_t *mask_n = NULL;
     EVP_MD_CTX *trace = EVP_MD_CTX_new();
-    if (!z || !zt || !probs || !chunks || !S || !H || !a || !y || !x || !aprev || !order ||
-        !acc_mask || !tokens || !trace) {
+    if (!z || !zt || !row_hashes || !hash_secs || !probs || !chunks || !S || !H || !a || !y || !x ||
+        !aprev || !order || !acc_mask || !tokens || !trace) {
         rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory for the sampler buffers");
         goto done;
     }
@@ -264,6 +375,32 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             goto done;
         }
     }
+    if (rs && rs->n_masks) {
+        mask_ids = calloc(rs->n_masks, sizeof *mask_ids);
+        mask_n = calloc(rs->n_masks, sizeof *mask_n);
+        if (!mask_ids || !mask_n) {
+            rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (uint32_t k = 0; k < rs->n_masks; k++) {
+            uint32_t n = 0;
+            for (uint32_t v = 0; v < V; v++)
+                n += rs->masks[k][v] != 0;
+            if (n == 0) {
+                rc = fail(err, errlen, ENGINE_EINVAL, "restriction mask %u allows no token", k);
+                goto done;
+            }
+            if (!(mask_ids[k] = malloc((size_t)n * sizeof(int32_t)))) {
+                rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory");
+                goto done;
+            }
+            for (uint32_t v = 0; v < V; v++)
+                if (rs->masks[k][v])
+                    mask_ids[k][mask_n[k]++] = (int32_t)v;
+        }
+    }
+    pos_rules rules = {rs,    p->allowed, allowed_ids, n_allowed, (const int32_t *const *)mask_ids,
+                       mask_n};
     EVP_DigestInit_ex(trace, EVP_sha256(), NULL);
     if ((rc = c->ops->reset(c->state, (uint32_t)need, err, errlen)))
         goto done;
@@ -272,7 +409,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     uint32_t L = n_prompt, n_tok = 0;
     for (uint32_t canvas = 0; canvas < n_canvas; canvas++) {
         for (uint32_t i = 0; i < C; i++) {
-            x[i] = uniform_id(p, allowed_ids, n_allowed, V, canvas, 0, i, PHILOX_PURPOSE_INIT_ID);
+            x[i] = uniform_id(p, &rules, (uint64_t)canvas * C + i, V, canvas, 0, i,
+                              PHILOX_PURPOSE_INIT_ID);
             aprev[i] = -1;
         }
         uint32_t run = 0;
@@ -287,13 +425,40 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             memset(&st, 0, sizeof st);
             /* The SC input of the next step is built with the statistics (it depends only on
              * this step's logits); the last step of a canvas needs none. */
-            step_job j = {c, p,    z,      zt,   probs,  chunks,         S,  H, a,
-                          y, 0.0f, canvas, step, k != 1, st.logits_hash, 0.0};
+            step_job j = {.c = c,
+                          .p = p,
+                          .z = z,
+                          .zt = zt,
+                          .probs = probs,
+                          .chunks = chunks,
+                          .S = S,
+                          .H = H,
+                          .a = a,
+                          .y = y,
+                          .canvas = canvas,
+                          .step = step,
+                          .sc_now = k != 1,
+                          .row_hash = row_hashes,
+                          .hash_rows = 1,
+                          .hash_seconds = hash_secs,
+                          .rules = &rules,
+                          .first_pos = (uint64_t)canvas * C};
             j.tau = p->t_min + (p->t_max - p->t_min) * ((float)k / (float)N);
-            tp_parallel_for_dynamic(c->tp, (int)C + 1, 1, step_range, &j);
+            for (int w = 0; w < n_workers; w++)
+                hash_secs[w] = 0.0;
+            j.hash_rows = c->ops->row_hashes == NULL;
+            if (!j.hash_rows && (rc = c->ops->row_hashes(c->state, C, row_hashes, err, errlen)))
+                goto done;
+            tp_parallel_for_dynamic(c->tp, (int)C, 1, step_range, &j);
+            unsigned int hl = 32;
+            EVP_Digest(row_hashes, (size_t)C * 32, st.logits_hash, &hl, EVP_sha256(), NULL);
             EVP_DigestUpdate(trace, st.logits_hash, 32);
+            double hash_wall = 0.0; /* the workers hashed side by side: their mean */
+            for (int w = 0; w < n_workers; w++)
+                hash_wall += hash_secs[w];
+            hash_wall /= n_workers;
             if (c->prof)
-                c->prof->seconds[PROF_HASH] += j.hash_seconds;
+                c->prof->seconds[PROF_HASH] += hash_wall;
             /* Entropy-bound acceptance (A9). */
             sort_by_h(H, order, C);
             float acc = 0.0f;
@@ -306,8 +471,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             }
             for (uint32_t i = 0; i < C; i++)
                 x[i] = acc_mask[i] ? y[i]
-                                   : uniform_id(p, allowed_ids, n_allowed, V, canvas, step, i,
-                                                PHILOX_PURPOSE_RENOISE_ID);
+                                   : uniform_id(p, &rules, (uint64_t)canvas * C + i, V, canvas,
+                                                step, i, PHILOX_PURPOSE_RENOISE_ID);
             float hsum = 0.0f;
             for (uint32_t i = 0; i < C; i++)
                 hsum = hsum + H[i];
@@ -316,8 +481,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             run = same ? run + 1 : 0;
             memcpy(aprev, a, C * sizeof(int32_t));
             int stop = run >= p->stability_threshold && mean_h < p->confidence_threshold;
-            if (c->prof) { /* the rest of the step's wall time; the hash overlapped it */
-                double rest = prof_now() - t1 - j.hash_seconds;
+            if (c->prof) { /* the rest of the step's wall time */
+                double rest = prof_now() - t1 - hash_wall;
                 c->prof->seconds[PROF_SAMPLER] += rest > 0.0 ? rest : 0.0;
             }
             if (on_step) {
@@ -381,6 +546,8 @@ done:
     EVP_MD_CTX_free(trace);
     free(z);
     free(zt);
+    free(row_hashes);
+    free(hash_secs);
     free(probs);
     free(chunks);
     free(S);
@@ -393,5 +560,10 @@ done:
     free(acc_mask);
     free(tokens);
     free(allowed_ids);
+    if (mask_ids)
+        for (uint32_t k = 0; k < rs->n_masks; k++)
+            free(mask_ids[k]);
+    free(mask_ids);
+    free(mask_n);
     return rc;
 }

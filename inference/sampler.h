@@ -33,6 +33,18 @@ typedef struct {
 float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float u, float *e,
                        float *chunk_sums, float *H, int32_t *argmax, int32_t *drawn);
 
+/* The logits hash of A9, in two parts so that callers can spread the rows over threads:
+ * sampler_row_hash is sha256 over the sha256 of each 4096-float leaf of one row (f32
+ * little-endian); sampler_logits_hash is sha256 over the C row hashes in order. */
+void sampler_row_hash(const float *row, uint32_t V, uint8_t out[32]);
+void sampler_logits_hash(const float *z, uint32_t C, uint32_t V, uint8_t out[32]);
+
+/* The same for a position forced to id (A9c): the exact results of sampler_position with a
+ * mask allowing only id (e_id = cm_expf(0), every other e_v 0, H = cm_logf(S) - 0/S, argmax
+ * and draw = id), without reading the logits. Returns S. */
+float sampler_position_forced(uint32_t V, int32_t id, float *e, float *chunk_sums, float *H,
+                              int32_t *argmax, int32_t *drawn);
+
 /* The whole generation. Same contract as engine_generate. */
 int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_prompt,
                      const gen_params *p, engine_step_fn on_step, void *user, gen_result *out,

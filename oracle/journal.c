@@ -11,7 +11,7 @@
 
 struct journal {
     MDB_env *env;
-    MDB_dbi req, log, nonce, meta;
+    MDB_dbi req, log, nonce, meta, audit;
 };
 
 struct journal_txn {
@@ -162,6 +162,10 @@ int journal_open(const char *dir, uint64_t map_mb, int sync, journal **out, char
         rc = mdb_dbi_open(txn, "nonce", MDB_CREATE, &j->nonce);
     if (!rc)
         rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &j->meta);
+    /* added after the first journals were written: MDB_CREATE adds it to an existing journal,
+     * whose older requests simply have no audit entry */
+    if (!rc)
+        rc = mdb_dbi_open(txn, "audit", MDB_CREATE, &j->audit);
     if (!rc)
         rc = mdb_txn_commit(txn);
     else
@@ -526,4 +530,44 @@ int journal_nonce_owner(journal *j, uint64_t nonce, uint8_t id[32])
         memcpy(id, v.mv_data, 32);
     mdb_txn_abort(txn);
     return rc && rc != MDB_NOTFOUND ? -1 : found;
+}
+
+/* ---- audit entries ---- */
+
+int journal_txn_put_audit(journal_txn *t, const uint8_t id[32], const void *p, size_t n)
+{
+    MDB_val k = {32, (void *)id}, v = {n, (void *)p};
+    return mdb_put(t->txn, t->j->audit, &k, &v, 0) ? -1 : 0;
+}
+
+int journal_get_audit(journal *j, const uint8_t id[32], uint8_t **out, size_t *len, char *err,
+                      size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(j->env, NULL, MDB_RDONLY, &txn);
+    if (rc) {
+        lmdb_err(err, errlen, "begin read", rc);
+        return -1;
+    }
+    MDB_val k = {32, (void *)id}, v;
+    rc = mdb_get(txn, j->audit, &k, &v);
+    int result = 0;
+    if (rc == 0) {
+        *out = malloc(v.mv_size ? v.mv_size : 1);
+        if (!*out) {
+            snprintf(err, errlen, "journal: out of memory");
+            result = -1;
+        } else {
+            memcpy(*out, v.mv_data, v.mv_size);
+            *len = v.mv_size;
+            result = 1;
+        }
+    } else if (rc != MDB_NOTFOUND) {
+        lmdb_err(err, errlen, "get audit", rc);
+        result = -1;
+    }
+    mdb_txn_abort(txn);
+    return result;
 }

@@ -13,8 +13,11 @@
  *
  * Databases: "req" (requestId -> record), "log" ((txHash, logIndex) -> requestId: dedupe),
  * "nonce" (nonce -> requestId: which request owns each nonce), "meta" (cursor, nonce counter,
- * model hash cache). Records are stored in this host's byte order (the journal is a local file,
- * not an exchange format); a version byte guards the layout.
+ * model hash cache), "audit" (requestId -> what an auditor's replay needs beyond the record:
+ * the chain, the oracle and the per-step trace; opaque bytes here, attest/record.h owns the
+ * format; written in the same transaction as the attestation). Records are stored in this host's
+ * byte order (the journal is a local file, not an exchange format); a version byte guards the
+ * layout.
  *
  * All functions return 0 on success, negative on failure (message in err).
  */
@@ -140,6 +143,14 @@ int journal_update_many(journal *j, const uint8_t (*ids)[32], size_t n, journal_
 int journal_txn_next_nonce(journal_txn *t, uint64_t *nonce);
 int journal_txn_set_next_nonce(journal_txn *t, uint64_t nonce);
 int journal_txn_claim_nonce(journal_txn *t, uint64_t nonce, const uint8_t id[32]);
+
+/* Inside journal_update: stores the request's audit entry (opaque bytes, attest/record.h),
+ * committed together with the record. 0 or -1. */
+int journal_txn_put_audit(journal_txn *t, const uint8_t id[32], const void *p, size_t n);
+/* Reads it into a malloc'd copy: 1 found, 0 none (e.g. a request computed by a node version
+ * before audit entries), -1 error. */
+int journal_get_audit(journal *j, const uint8_t id[32], uint8_t **out, size_t *len, char *err,
+                      size_t errlen);
 
 /* Calls fn for every record (open == 1: only those not in a final state). fn's return != 0
  * stops the walk and becomes the result. Records passed to fn are freed after it returns. */

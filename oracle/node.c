@@ -10,6 +10,8 @@
 
 #include "adapters/adapter.h"
 #include "attest/attestation.h"
+#include "attest/record.h"
+#include "attest/trace.h"
 #include "inference/engine.h"
 #include "oracle/abi.h"
 #include "oracle/eip712.h"
@@ -90,6 +92,7 @@ typedef struct {
     int has_current;
     atomic_int cancel_current;
     rpc_client *worker_rpc;
+    sibyl_trace trace; /* the current request's per-step trace (for auditors' replays) */
 } node;
 
 static int64_t now_ns(void)
@@ -573,9 +576,16 @@ static void tick(lws_sorted_usec_list_t *sul)
     }
     if (now_ns() - n->registry_read_ns >= (int64_t)n->cfg->registry_refresh_s * 1000000000LL)
         registry_refresh(n);
-    /* the cursor trails the head by one block: logs of the newest block may still come */
-    if (n->head > 1 && n->head - 1 > n->cursor_saved && n->connected_once)
-        save_cursor(n, n->head - 1);
+    /* The cursor moves only over blocks whose logs this node fetched with eth_getLogs and
+     * handled (the subscription's copies are deduplicated). The logs and newHeads
+     * subscriptions are separate streams: under load a block's logs can arrive after later
+     * heads, and a cursor that followed the heads alone could pass a log that a kill -9 then
+     * loses for good. It trails the head by one block, whose logs may still be indexed. */
+    if (n->head > 1 && n->head - 1 > n->cursor_saved && n->connected_once) {
+        uint64_t to = n->head - 1;
+        if (backfill(n, n->cursor_saved + 1, to) == 0)
+            save_cursor(n, to);
+    }
     lws_sul_schedule(n->lws, 0, &n->tick, tick, 200 * LWS_US_PER_MS);
 }
 
@@ -583,8 +593,8 @@ static void tick(lws_sorted_usec_list_t *sul)
 
 static int step_cb(void *user, const engine_step *st)
 {
-    (void)st;
     node *n = user;
+    trace_append(&n->trace, st);
     return atomic_load(&n->cancel_current) || *n->stop;
 }
 
@@ -604,11 +614,11 @@ typedef struct {
     const sibyl_attestation *att;
     const uint8_t *sig;
     int64_t t, t_dequeued, t_engine_start, t_engine_end;
+    const buf *audit; /* attest/record.h's audit blob: stored with the attestation */
 } computed_args;
 
 static int computed_fn(journal_txn *t, jreq *r, void *user)
 {
-    (void)t;
     computed_args *a = user;
     if (r->f.state != RS_COMPUTING)
         return 1;
@@ -627,6 +637,8 @@ static int computed_fn(journal_txn *t, jreq *r, void *user)
     r->f.t_dequeued = a->t_dequeued;
     r->f.t_engine_start = a->t_engine_start ? a->t_engine_start : a->t;
     r->f.t_engine_end = a->t_engine_end ? a->t_engine_end : a->t;
+    if (journal_txn_put_audit(t, r->f.id, a->audit->data, a->audit->len))
+        return -1;
     r->f.state = RS_COMPUTED;
     return 0;
 }
@@ -797,6 +809,7 @@ static void process(node *n, const uint8_t id[32])
 
     adapter_result res;
     memset(&res, 0, sizeof res);
+    trace_reset(&n->trace);
     const served_model *sm = NULL;
     for (int i = 0; i < n->n_models; i++)
         if (!memcmp(n->models[i].model_id, r.f.model_id, 32))
@@ -897,8 +910,19 @@ static void process(node *n, const uint8_t id[32])
         jreq_free(&r);
         return;
     }
-    computed_args ca = {&res, &att, sig, now_ns(), t_dequeued, t_engine_start, t_engine_end};
+    buf audit = BUF_INIT;
+    audit_blob_encode(n->cfg->chain_id, n->cfg->oracle_address, n->addr, &n->trace, &audit);
+    if (buf_ok(&audit)) {
+        log_msg(LOG_ERROR, id, "out of memory for the audit trace");
+        buf_free(&audit);
+        adapter_result_free(&res);
+        jreq_free(&r);
+        return;
+    }
+    computed_args ca = {&res,       &att,           sig,          now_ns(),
+                        t_dequeued, t_engine_start, t_engine_end, &audit};
     rc = journal_update(n->j, id, computed_fn, &ca, err, sizeof err);
+    buf_free(&audit);
     int64_t t_confirmed = r.f.t_confirmed;
     jreq_free(&r);
     if (rc == 0) {
@@ -1000,6 +1024,7 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
     n->stop = stop;
     pthread_mutex_init(&n->mu, NULL);
     pthread_cond_init(&n->cv, NULL);
+    trace_init(&n->trace, 0);
     log_set_level(cfg->log_level);
 
     if (!(n->secp = secp_context_create(err, errlen)))
@@ -1190,9 +1215,7 @@ out:
         submitter_destroy(n->sub);
     if (n->lws) {
         lws_sul_cancel(&n->tick);
-        if (n->j && n->head > 1 && n->connected_once)
-            save_cursor(n, n->head - 1);
-        lws_context_destroy(n->lws);
+        lws_context_destroy(n->lws); /* the cursor stays where tick() last checked it */
     }
     watcher_destroy(n->w);
     for (int i = 0; i < n->n_models; i++)
@@ -1206,6 +1229,7 @@ out:
     memset(n->key, 0, sizeof n->key);
     free(n->tr);
     free(n->q);
+    trace_free(&n->trace);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     free(n);

@@ -4,14 +4,21 @@ pragma solidity ^0.8.27;
 import {Script, console} from "forge-std/Script.sol";
 import {InferenceOracle} from "../src/InferenceOracle.sol";
 import {ExampleConsumer} from "../src/examples/ExampleConsumer.sol";
+import {ChatConsumer} from "../src/examples/ChatConsumer.sol";
+import {ChoiceConsumer} from "../src/examples/ChoiceConsumer.sol";
+import {NumberConsumer} from "../src/examples/NumberConsumer.sol";
+import {BoolConsumer} from "../src/examples/BoolConsumer.sol";
+import {JsonConsumer} from "../src/examples/JsonConsumer.sol";
 
-/// @title Deploy: InferenceOracle (+ nodes, one model) and an ExampleConsumer, from env vars
+/// @title Deploy: InferenceOracle (+ nodes, one model), an ExampleConsumer (kind text) and one
+/// typed consumer per other request kind, from env vars
 /// @notice From contracts/ (anvil's account 0 as deployer):
 ///   NODES=0x70997970C51812dc3A010C7d01b50e0d17dc79C8 MODEL_ID=diffusiongemma-tiny \
 ///   MODEL_HASH=0x<sha256 of the GGUF> MODEL_FEE=1000000000000000 \
 ///   node_modules/.bin/forge script script/Deploy.s.sol:Deploy --rpc-url http://127.0.0.1:8545 \
 ///     --private-key 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 --broadcast
-/// Prints one "NAME ADDRESS" line per contract (`InferenceOracle 0x...`, `ExampleConsumer 0x...`).
+/// Prints one "NAME ADDRESS" line per contract (`InferenceOracle 0x...`, `ExampleConsumer 0x...`,
+/// `ChatConsumer 0x...`, `ChoiceConsumer`, `NumberConsumer`, `BoolConsumer`, `JsonConsumer`).
 ///
 /// Variables (all optional):
 ///   REQUEST_TIMEOUT      seconds a request stays open            (3600)
@@ -26,11 +33,19 @@ import {ExampleConsumer} from "../src/examples/ExampleConsumer.sol";
 ///   CONSUMER_ADAPTER     ASCII adapter name for ask(string)       ("text")
 ///   CONSUMER_PARAMS      hex bytes params for ask(string)         (empty)
 ///   CONSUMER_CALLBACK_GAS callbackGasLimit for ask(string)        (500000)
+///   DEPLOY_KIND_CONSUMERS false to skip the typed consumers      (true)
+///   KIND_PARAMS          hex bytes params of the typed consumers  (CONSUMER_PARAMS)
+///   KIND_CALLBACK_GAS    their callbackGasLimit                   (1500000: JsonConsumer's worst case)
 ///   ORACLE_OWNER         hand ownership over (Ownable2Step: that address must call acceptOwnership)
 contract Deploy is Script {
     struct Deployed {
         InferenceOracle oracle;
         ExampleConsumer consumer;
+        ChatConsumer chat;
+        ChoiceConsumer choice;
+        NumberConsumer number;
+        BoolConsumer yesno;
+        JsonConsumer json;
     }
 
     function run() external returns (Deployed memory d) {
@@ -72,12 +87,32 @@ contract Deploy is Script {
             );
         }
 
+        if (vm.envOr("DEPLOY_KIND_CONSUMERS", true)) _deployKindConsumers(d, modelId);
+
         address newOwner = vm.envOr("ORACLE_OWNER", address(0));
         if (newOwner != address(0) && newOwner != deployer) d.oracle.transferOwnership(newOwner);
         vm.stopBroadcast();
 
         console.log("InferenceOracle", address(d.oracle));
         if (address(d.consumer) != address(0)) console.log("ExampleConsumer", address(d.consumer));
+        if (address(d.chat) != address(0)) {
+            console.log("ChatConsumer", address(d.chat));
+            console.log("ChoiceConsumer", address(d.choice));
+            console.log("NumberConsumer", address(d.number));
+            console.log("BoolConsumer", address(d.yesno));
+            console.log("JsonConsumer", address(d.json));
+        }
+    }
+
+    /// One consumer per typed kind, all with the same model, params and callback gas.
+    function _deployKindConsumers(Deployed memory d, bytes32 modelId) private {
+        bytes memory p = vm.envOr("KIND_PARAMS", vm.envOr("CONSUMER_PARAMS", bytes("")));
+        uint32 gasLimit = uint32(vm.envOr("KIND_CALLBACK_GAS", uint256(1_500_000)));
+        d.chat = new ChatConsumer(d.oracle, modelId, p, gasLimit);
+        d.choice = new ChoiceConsumer(d.oracle, modelId, p, gasLimit);
+        d.number = new NumberConsumer(d.oracle, modelId, p, gasLimit);
+        d.yesno = new BoolConsumer(d.oracle, modelId, p, gasLimit);
+        d.json = new JsonConsumer(d.oracle, modelId, p, gasLimit);
     }
 
     /// ASCII name, left-aligned and zero-padded (the on-chain form of model ids, adapters and

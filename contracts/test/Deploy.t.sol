@@ -4,6 +4,7 @@ pragma solidity ^0.8.27;
 import {Test} from "forge-std/Test.sol";
 import {Deploy} from "../script/Deploy.s.sol";
 import {InferenceOracle} from "../src/InferenceOracle.sol";
+import {KindConsumerBase} from "../src/examples/KindConsumerBase.sol";
 
 /// The deploy script as the demo runs it, from the same environment variables.
 contract DeployScriptTest is Test {
@@ -39,6 +40,32 @@ contract DeployScriptTest is Test {
         assertEq(d.consumer.params(), hex"0102");
         assertEq(d.consumer.callbackGasLimit(), 500_000);
         assertEq(address(d.consumer.oracle()), address(oracle));
+        // the typed consumers: one per kind, the consumer's params, 1.5M callback gas
+        address[5] memory typed =
+            [address(d.chat), address(d.choice), address(d.number), address(d.yesno), address(d.json)];
+        bytes32[5] memory kinds = [bytes32("chat"), "choice", "number", "bool", "json"];
+        for (uint256 k; k < 5; ++k) {
+            KindConsumerBase c = KindConsumerBase(typed[k]);
+            assertEq(c.kind(), kinds[k]);
+            assertEq(address(c.oracle()), address(oracle));
+            assertEq(c.modelId(), bytes32("diffusiongemma-tiny"));
+            assertEq(c.params(), hex"0102");
+            assertEq(c.callbackGasLimit(), 1_500_000);
+        }
+
+        // their own settings, or none of them (one test function: the environment is shared by
+        // tests that run in parallel)
+        vm.setEnv("KIND_PARAMS", "0x03");
+        vm.setEnv("KIND_CALLBACK_GAS", "700000");
+        vm.setEnv("NODES", "");
+        d = script.run();
+        assertEq(d.number.params(), hex"03");
+        assertEq(d.json.callbackGasLimit(), 700_000);
+        vm.setEnv("DEPLOY_KIND_CONSUMERS", "false");
+        d = script.run();
+        assertEq(address(d.chat), address(0));
+        assertEq(address(d.json), address(0));
+        assertTrue(address(d.consumer) != address(0));
     }
 
     function test_deploy_toBytes32IsLeftAligned() public view {

@@ -43,6 +43,7 @@ typedef struct {
     float **kc, **vc;
     float *x, *r, *h, *q, *k, *v, *att, *tmp, *mlp, *moe, *gate, *up, *embx, *rlog, *top_w;
     float *e_gu, *e_act, *e_out, *scores, *logits, *probs;
+    uint8_t *leaf_hashes, *row_hashes; /* the logits hash tree's device levels (A9) */
     int8_t *aq, *bq;
     float *ad, *bd;
     int32_t *ids, *top_e, *exp_off, *exp_rows, *slot_row;
@@ -362,6 +363,8 @@ static int cuda_create(const model *m, threadpool *tp, void **state, char *err, 
     A(s->e_act, T * K * F * sizeof(float));
     A(s->e_out, T * K * H * sizeof(float));
     A(s->logits, T * hp->vocab * sizeof(float));
+    A(s->leaf_hashes, T * ((hp->vocab + 4095) / 4096) * 32);
+    A(s->row_hashes, T * 32);
     A(s->probs, T * hp->vocab_pad * sizeof(float));
     A(s->aq, T * s->kmax);
     A(s->ad, T * s->kmax / QK * sizeof(float));
@@ -680,6 +683,21 @@ static int cuda_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos
     return 0;
 }
 
+/* The row hashes of the last decode's logits, hashed on the device where they still are: only
+ * n x 32 bytes come back instead of a host pass over n x vocab floats. */
+static int cuda_row_hashes(void *state, uint32_t n, uint8_t *out, char *err, size_t errlen)
+{
+    cuda_state *s = state;
+    if (n == 0 || n > s->T)
+        return fail(err, errlen, EINVAL_, "row hashes of %u rows: need 1..%u", n, s->T);
+    if (cuk_row_hashes(s->c, s->logits, (int)n, (int)s->m->hp.vocab, s->leaf_hashes,
+                       s->row_hashes) ||
+        cuda_download(s->c, out, s->row_hashes, (size_t)n * 32, err, errlen) ||
+        cuda_sync(s->c, err, errlen))
+        return EBACKEND_;
+    return 0;
+}
+
 /* Per-op times of the device timeline (events between ops; see MARK). */
 static engine_profile *cuda_profile(void *state)
 {
@@ -693,6 +711,7 @@ static const backend_ops cuda_ops = {
     .reset = cuda_reset,
     .encode = cuda_encode,
     .decode = cuda_decode,
+    .row_hashes = cuda_row_hashes,
     .profile = cuda_profile,
 };
 

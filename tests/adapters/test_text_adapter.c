@@ -104,7 +104,7 @@ static void test_cancel_and_lookup(void **state)
     assert_null(r.output);
     uint8_t name[32] = "text";
     assert_ptr_equal(adapter_find(name), &adapter_text);
-    uint8_t other[32] = "number";
+    uint8_t other[32] = "nosuchkind";
     assert_null(adapter_find(other));
     uint8_t dirty[32] = "text";
     dirty[31] = 1; /* not zero-padded */

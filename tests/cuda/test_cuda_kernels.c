@@ -814,6 +814,30 @@ static void test_philox(void)
     cuda_free(g_ctx, d);
 }
 
+/* The logits hash (A9): GPU row hashes against sampler_row_hash, for vocabularies that end on
+ * a leaf boundary, in a short leaf, and inside the first leaf; then the host fold. */
+static void test_logits_hash(int big)
+{
+    static const int Vs[] = {9000, 4096, 777, 262144};
+    int nV = big ? 4 : 3, C = 37;
+    for (int t = 0; t < nV; t++) {
+        int V = Vs[t], n_leaves = (V + 4095) / 4096;
+        float *z = rand_vec((size_t)C * V, 30.0f);
+        void *dz = dup_to_dev(z, sizeof(float) * C * V);
+        uint8_t *dl = dev_alloc((size_t)C * n_leaves * 32), *dr = dev_alloc((size_t)C * 32);
+        uint8_t *g = malloc((size_t)C * 32), *c = malloc((size_t)C * 32);
+        check_rc(cuk_row_hashes(g_ctx, dz, C, V, dl, dr), "row hashes");
+        from_dev(g, dr, (size_t)C * 32);
+        for (int r = 0; r < C; r++)
+            sampler_row_hash(z + (size_t)r * V, (uint32_t)V, c + 32 * r);
+        char what[64];
+        snprintf(what, sizeof what, "row hashes V=%d", V);
+        same_bytes(what, g, c, (size_t)C * 32);
+        free(z), free(g), free(c);
+        cuda_free(g_ctx, dz), cuda_free(g_ctx, dl), cuda_free(g_ctx, dr);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int big = argc > 1 && strcmp(argv[1], "--big") == 0;
@@ -850,6 +874,9 @@ int main(int argc, char **argv)
     int before = g_fail;
     test_matmul(big);
     printf("%-48s %s\n", "block-int8 product dp4a + mma (A5)", g_fail == before ? "ok" : "FAILED");
+    before = g_fail;
+    test_logits_hash(big);
+    printf("%-48s %s\n", "logits hash tree (A9)", g_fail == before ? "ok" : "FAILED");
     before = g_fail;
     test_sampler(big);
     printf("%-48s %s\n", "sampler (A9, A10)", g_fail == before ? "ok" : "FAILED");

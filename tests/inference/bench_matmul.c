@@ -55,8 +55,13 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) static uint64_t
 peak_vnni512(long iters, int seed)
 {
     __m512i a = _mm512_set1_epi32(0x01020304 + seed), b = _mm512_set1_epi32(0x05060708);
-    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0,
-            c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+    /* Distinct start values: with equal ones the twelve chains compute equal values and the
+     * compiler merges them into ONE dependent vpdpbusd per iteration (gcc 12 does), which
+     * measures the instruction's latency times 12 instead of its throughput. */
+    __m512i c0 = _mm512_set1_epi32(0), c1 = _mm512_set1_epi32(1), c2 = _mm512_set1_epi32(2),
+            c3 = _mm512_set1_epi32(3), c4 = _mm512_set1_epi32(4), c5 = _mm512_set1_epi32(5),
+            c6 = _mm512_set1_epi32(6), c7 = _mm512_set1_epi32(7), c8 = _mm512_set1_epi32(8),
+            c9 = _mm512_set1_epi32(9), c10 = _mm512_set1_epi32(10), c11 = _mm512_set1_epi32(11);
     for (long i = 0; i < iters; i++) {
         c0 = _mm512_dpbusd_epi32(c0, a, b);
         c1 = _mm512_dpbusd_epi32(c1, a, b);
@@ -125,8 +130,11 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), noinline)) static
 peak_vnni256(long iters, int seed)
 {
     __m256i a = _mm256_set1_epi32(0x01020304 + seed), b = _mm256_set1_epi32(0x05060708);
-    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0,
-            c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+    /* distinct start values, as in peak_vnni512 */
+    __m256i c0 = _mm256_set1_epi32(0), c1 = _mm256_set1_epi32(1), c2 = _mm256_set1_epi32(2),
+            c3 = _mm256_set1_epi32(3), c4 = _mm256_set1_epi32(4), c5 = _mm256_set1_epi32(5),
+            c6 = _mm256_set1_epi32(6), c7 = _mm256_set1_epi32(7), c8 = _mm256_set1_epi32(8),
+            c9 = _mm256_set1_epi32(9), c10 = _mm256_set1_epi32(10), c11 = _mm256_set1_epi32(11);
     for (long i = 0; i < iters; i++) {
         c0 = _mm256_dpbusd_epi32(c0, a, b);
         c1 = _mm256_dpbusd_epi32(c1, a, b);
@@ -153,18 +161,24 @@ peak_vnni256(long iters, int seed)
 
 __attribute__((target("avx2"), noinline)) static uint64_t peak_avx2(long iters, int seed)
 {
-    __m256i a = _mm256_set1_epi32(0x01020304 + seed), b = _mm256_set1_epi32(0x05060708);
+    __m256i a = _mm256_set1_epi32(0x01020304 + seed);
+    /* A different second operand per chain: the multiplies do not depend on the accumulator,
+     * so with one shared (a, b) the compiler computes the product once per iteration and
+     * only the six vpaddd remain. */
+    __m256i b0 = _mm256_set1_epi32(0x05060708), b1 = _mm256_set1_epi32(0x05060709),
+            b2 = _mm256_set1_epi32(0x0506070a), b3 = _mm256_set1_epi32(0x0506070b),
+            b4 = _mm256_set1_epi32(0x0506070c), b5 = _mm256_set1_epi32(0x0506070d);
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-#define AVX2_STEP(c) c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones))
+#define AVX2_STEP(c, b) c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones))
     for (long i = 0; i < iters; i++) {
-        AVX2_STEP(c0);
-        AVX2_STEP(c1);
-        AVX2_STEP(c2);
-        AVX2_STEP(c3);
-        AVX2_STEP(c4);
-        AVX2_STEP(c5);
-        __asm__ volatile("" : "+x"(a), "+x"(b));
+        AVX2_STEP(c0, b0);
+        AVX2_STEP(c1, b1);
+        AVX2_STEP(c2, b2);
+        AVX2_STEP(c3, b3);
+        AVX2_STEP(c4, b4);
+        AVX2_STEP(c5, b5);
+        __asm__ volatile("" : "+x"(a));
     }
     __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), c2),
                                  _mm256_add_epi32(_mm256_add_epi32(c3, c4), c5));

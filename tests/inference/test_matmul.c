@@ -126,7 +126,9 @@ static void fill_acts(q8_act *A, int T, int K)
     free(x);
 }
 
-static void check_shape(int T, int N, int K, threadpool *tps[3])
+/* ws: one workspace shared by every call of the test, so it is reused by larger and smaller
+ * shapes after it grew. */
+static void check_shape(int T, int N, int K, threadpool *tps[3], mm_workspace *ws)
 {
     int nb = K / QK;
     block_q8_0 *w = malloc((size_t)N * nb * sizeof *w);
@@ -147,12 +149,18 @@ static void check_shape(int T, int N, int K, threadpool *tps[3])
         for (int ti = 0; ti < 3; ti++) {
             for (size_t i = 0; i < ny; i++)
                 got[i] = -1.0f;
-            assert_int_equal(q8_matmul(&W, &A, got, ldy, tps[ti]), 0);
-            for (size_t i = 0; i < ny; i++) {
-                if (bits(got[i]) != bits(want[i]))
-                    fail_msg("path %s threads %d T=%d N=%d K=%d: y[%zu] = %a, want %a",
-                             kernel_path_name(all_paths[p]), tp_threads(tps[ti]), T, N, K, i,
-                             got[i], want[i]);
+            for (int use_ws = 0; use_ws < 2; use_ws++) {
+                for (size_t i = 0; i < ny; i++)
+                    got[i] = -1.0f;
+                assert_int_equal(use_ws ? q8_matmul_ws(&W, &A, got, ldy, tps[ti], ws)
+                                        : q8_matmul(&W, &A, got, ldy, tps[ti]),
+                                 0);
+                for (size_t i = 0; i < ny; i++) {
+                    if (bits(got[i]) != bits(want[i]))
+                        fail_msg("path %s threads %d T=%d N=%d K=%d%s: y[%zu] = %a, want %a",
+                                 kernel_path_name(all_paths[p]), tp_threads(tps[ti]), T, N, K,
+                                 use_ws ? " (workspace)" : "", i, got[i], want[i]);
+                }
             }
         }
     }
@@ -178,11 +186,15 @@ static void test_matmul_paths(void **state)
         {1, 1, 32},    {1, 17, 32},   {3, 5, 64},    {5, 33, 96},    {8, 16, 256}, {9, 31, 160},
         {1, 64, 1024}, {17, 47, 288}, {33, 40, 128}, {2, 100, 4096}, {70, 19, 64}, {4, 8, 32},
     };
+    mm_workspace ws = {0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        check_shape(shapes[s][0], shapes[s][1], shapes[s][2], tps);
+        check_shape(shapes[s][0], shapes[s][1], shapes[s][2], tps, &ws);
     for (int r = 0; r < 12; r++)
-        check_shape(1 + (int)(rnd() % 40), 1 + (int)(rnd() % 70), 32 * (1 + (int)(rnd() % 20)),
-                    tps);
+        check_shape(1 + (int)(rnd() % 40), 1 + (int)(rnd() % 70), 32 * (1 + (int)(rnd() % 20)), tps,
+                    &ws);
+    assert_non_null(ws.mem);
+    mm_workspace_free(&ws);
+    assert_null(ws.mem);
     tp_destroy(tps[1]);
     tp_destroy(tps[2]);
 }

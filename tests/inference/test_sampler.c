@@ -1,12 +1,14 @@
 /*
  * The per-position sampler arithmetic of A9: argmax ties to the lowest id, the allowed mask,
- * the entropy formula, and the chunked categorical draw (edges and a frequency check).
+ * the entropy formula, the chunked categorical draw (edges and a frequency check), and the
+ * logits hash (its expected values were computed independently with Python's hashlib).
  */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +20,36 @@
 #define V 3000 /* three chunks: 1024, 1024, 952 */
 
 static float z[V], e[V], cs[3];
+
+static void hex32(const uint8_t *b, char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* 3 rows of 9000 floats: leaves of 4096, 4096 and 808 floats per row. */
+static void test_logits_hash(void **st)
+{
+    (void)st;
+    enum { HC = 3, HV = 9000 };
+    float *zz = malloc(sizeof(float) * HC * HV);
+    assert_non_null(zz);
+    for (int i = 0; i < HC * HV; i++)
+        zz[i] = (float)(i % 1000) * 0.25f - 100.0f;
+    uint8_t h[32];
+    char hx[65];
+    sampler_row_hash(zz + HV, HV, h);
+    hex32(h, hx);
+    assert_string_equal(hx, "9b1e4fced18d19b54a42598c8b1b5dc89cfc7843d587d391ccf9e65590ef53e5");
+    sampler_logits_hash(zz, HC, HV, h);
+    hex32(h, hx);
+    assert_string_equal(hx, "021fb8ba6aaf78993d347204bd6e725019ce787bf929a4a88e29418f994c6cf7");
+    zz[HV + 8999] = -zz[HV + 8999]; /* the last float of the middle row's short leaf */
+    sampler_logits_hash(zz, HC, HV, h);
+    hex32(h, hx);
+    assert_string_not_equal(hx, "021fb8ba6aaf78993d347204bd6e725019ce787bf929a4a88e29418f994c6cf7");
+    free(zz);
+}
 
 static void test_argmax_ties_lowest(void **st)
 {
@@ -111,6 +143,7 @@ static void test_draw_frequencies(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_logits_hash),
         cmocka_unit_test(test_argmax_ties_lowest),
         cmocka_unit_test(test_entropy),
         cmocka_unit_test(test_draw_frequencies),

@@ -154,4 +154,10 @@ if [ "$K" = 2 ]; then # the third vote of each phase-1 request: refused, not an 
   cat "$WORK"/node*.log | grep -c 'nothing to send: RequestNotOpen(status 2)\|reverted with RequestNotOpen(status 2)' >"$WORK/late" || true
   [ "$(cat "$WORK/late")" -ge $N ] || die "expected >= $N late votes ended as done, saw $(cat "$WORK/late")"
 fi
+# the auditor's view of a phase-1 request: A's fulfill and the others' attest calls all check out
+"$SIBYL" attest verify 1 --rpc "$RPC" --oracle "$ORACLE" >"$WORK/verify1" 2>&1 ||
+  { cat "$WORK/verify1" >&2; die "attest verify 1 failed"; }
+grep -q "calldata: fulfill" "$WORK/verify1" && grep -q "calldata: attest" "$WORK/verify1" &&
+  grep -q "^OK   final: $K votes for the final answer, quorum $K" "$WORK/verify1" ||
+  { cat "$WORK/verify1" >&2; die "attest verify 1: not the expected votes"; }
 log "ok: $N requests, k = $K of 3 nodes, each finalised once with $K votes, fee split to the wei"
