@@ -27,6 +27,7 @@ void config_defaults(config *c)
     c->receipt_depth = 1;
     c->gas_margin_percent = 25;
     c->gas_estimate_cache = 1;
+    c->registry_refresh_s = 30;
     c->log_level = 1;
 }
 
@@ -141,6 +142,7 @@ enum {
     K_RECEIPT_DEPTH,
     K_GAS_MARGIN,
     K_GAS_CACHE,
+    K_REGISTRY_REFRESH,
     K_LOG_LEVEL,
     K_COUNT
 };
@@ -169,6 +171,7 @@ static const char *const key_names[K_COUNT] = {"rpc_http",
                                                "receipt_depth",
                                                "gas_margin_percent",
                                                "gas_estimate_cache",
+                                               "registry_refresh_seconds",
                                                "log_level"};
 
 /* Sets one key; returns 0, or -1 with a description of the expected value in why. */
@@ -321,6 +324,12 @@ static int set_key(config *c, int k, const char *v, const char *dir, const char 
         if (parse_u64(v, 10000, &x) || x == 0)
             return -1;
         c->resend_after_blocks = (uint32_t)x;
+        return 0;
+    case K_REGISTRY_REFRESH:
+        *why = "seconds 1..86400";
+        if (parse_u64(v, 86400, &x) || x == 0)
+            return -1;
+        c->registry_refresh_s = (uint32_t)x;
         return 0;
     case K_RECEIPT_DEPTH:
         *why = "a block count 0..1000";

@@ -340,6 +340,47 @@ int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void 
     return commit(txn, err, errlen);
 }
 
+int journal_update_many(journal *j, const uint8_t (*ids)[32], size_t n, journal_update_fn fn,
+                        void *const *users, int *results, char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+    if (rc) {
+        lmdb_err(err, errlen, "begin", rc);
+        return -1;
+    }
+    journal_txn t = {j, txn};
+    for (size_t i = 0; i < n; i++) {
+        jreq r;
+        int found = get_record(j, txn, ids[i], &r, err, errlen);
+        if (found < 0) {
+            mdb_txn_abort(txn);
+            return -1;
+        }
+        if (found == 0) {
+            results[i] = -2;
+            continue;
+        }
+        int frc = fn(&t, &r, users ? users[i] : NULL);
+        results[i] = frc;
+        if (frc < 0) {
+            jreq_free(&r);
+            mdb_txn_abort(txn);
+            snprintf(err, errlen, "journal: transition refused (record %zu of %zu)", i + 1, n);
+            return -1;
+        }
+        if (frc == 0 && put_record(j, txn, &r, err, errlen)) {
+            jreq_free(&r);
+            mdb_txn_abort(txn);
+            return -1;
+        }
+        jreq_free(&r);
+    }
+    return commit(txn, err, errlen);
+}
+
 int journal_foreach(journal *j, int open, journal_each_fn fn, void *user, char *err, size_t errlen)
 {
     MDB_txn *txn;

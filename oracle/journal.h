@@ -3,8 +3,10 @@
  * everything needed to finish it after a crash (the event, the output, the signed attestation,
  * the signed raw transaction and the fees), plus the watcher's cursor and the nonce counter.
  *
- * Rule: one LMDB write transaction per state transition, committed BEFORE the side effect that
- * depends on it (computing before the engine runs, the signed transaction before it is sent).
+ * Rule: every state transition is in an LMDB write transaction committed BEFORE the side effect
+ * that depends on it (computing before the engine runs, the signed transaction before it is
+ * sent). Transitions that happen together may share one transaction (journal_update_many: one
+ * commit, one fsync).
  * A restart therefore finds every open request in a state from which it can safely go on:
  * re-running the engine gives the same output (it is deterministic), and re-sending the same
  * signed bytes is harmless ("already known" / "nonce too low").
@@ -126,6 +128,15 @@ int journal_get(journal *j, const uint8_t id[32], jreq *out, char *err, size_t e
 typedef int (*journal_update_fn)(journal_txn *t, jreq *r, void *user);
 int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void *user, char *err,
                    size_t errlen);
+
+/* Several transitions in ONE write transaction (one commit, one fsync with journal_sync): fn is
+ * called for each ids[i] with users[i] (users may be NULL: fn gets NULL), in order, so a later
+ * call sees what an earlier one wrote (e.g. the nonce counter). results[i] gets fn's return, or
+ * -2 for an unknown id (skipped). A record whose fn returns > 0 is left unchanged. Any fn < 0
+ * or LMDB failure aborts the whole transaction: nothing is written and -1 is returned.
+ * Returns 0 when committed. */
+int journal_update_many(journal *j, const uint8_t (*ids)[32], size_t n, journal_update_fn fn,
+                        void *const *users, int *results, char *err, size_t errlen);
 
 /* Inside journal_update: the nonce counter (the next nonce to hand out) and which request
  * owns a nonce. */

@@ -26,6 +26,7 @@
 #include "oracle/secp.h"
 #include "oracle/submitter.h"
 #include "oracle/testhook.h"
+#include "oracle/tx.h"
 #include "oracle/watcher.h"
 
 #define RING 1024       /* recent block hashes kept for reorg detection */
@@ -42,6 +43,9 @@ typedef struct {
     uint8_t model_id[32];
     engine *eng;
     uint8_t hash[32];
+    const char *path;
+    atomic_int serving; /* the registry's modelHash is this file's (or none is registered) */
+    unsigned quorum;    /* as last read from the registry (lws thread) */
 } served_model;
 
 typedef struct {
@@ -73,6 +77,8 @@ typedef struct {
     size_t n_tr, cap_tr;
     uint64_t cursor_saved;
     int connected_once;
+    int64_t registry_read_ns; /* when the registry was last re-read */
+    int is_node;              /* this key is registered (as last read) */
 
     /* engine worker */
     pthread_t worker;
@@ -287,8 +293,12 @@ static void handle_log(node *n, const cJSON *log)
         jreq_free(&r);
         return;
     }
-    r.f.state = RS_SEEN;
+    /* with no confirmations to wait for, "seen" and "confirmed" are one journal commit */
+    int direct = n->cfg->confirmations == 0;
+    r.f.state = direct ? RS_CONFIRMED : RS_SEEN;
     r.f.t_seen = now_ns();
+    if (direct)
+        r.f.t_confirmed = r.f.t_seen;
     int rc = journal_insert_seen(n->j, &r, err, sizeof err);
     if (rc < 0) {
         log_msg(LOG_ERROR, r.f.id, "journal: %s", err);
@@ -303,10 +313,11 @@ static void handle_log(node *n, const cJSON *log)
     testhook_crash_point("after_seen");
     log_msg(LOG_INFO, r.f.id, "request seen in block %llu (%u input bytes)",
             (unsigned long long)r.f.block_number, r.input_len);
-    track_add(n, r.f.id, r.f.block_number, r.f.block_hash, 0);
-    if (n->cfg->confirmations == 0) {
-        n->tr[n->n_tr - 1].confirmed = 1;
-        confirm(n, r.f.id);
+    track_add(n, r.f.id, r.f.block_number, r.f.block_hash, direct);
+    if (direct) {
+        metrics_transition(n->m, RS_SEEN, RS_CONFIRMED);
+        testhook_crash_point("after_confirm");
+        queue_push(n, r.f.id);
     }
     jreq_free(&r);
 }
@@ -416,8 +427,19 @@ static void handle_head(node *n, const cJSON *head)
         log_msg(LOG_WARN, NULL, "newHeads: header without number/hash/parentHash");
         return;
     }
-    metrics_set_head(n->m, number);
     uint8_t known[32];
+    if (n->head && number < n->head && !(ring_get(n, number, known) && memcmp(known, hash, 32))) {
+        /* An older block than our head: usually a late notification (at a (re)connect the head
+         * is read with eth_blockNumber while the subscription still delivers the blocks before
+         * it). Only a reorg if our head has left the chain. */
+        uint8_t ours[32], canon[32];
+        if (ring_get(n, n->head, ours) && fetch_block_hash(n, n->head, canon) == 1 &&
+            !memcmp(ours, canon, 32)) {
+            ring_set(n, number, hash);
+            return;
+        }
+    }
+    metrics_set_head(n->m, number);
     int reorg = 0;
     if (ring_get(n, number, known) && memcmp(known, hash, 32))
         reorg = 1; /* the same height announced again with another hash */
@@ -459,7 +481,14 @@ static void handle_head(node *n, const cJSON *head)
         }
         i++;
     }
-    submitter_on_head(n->sub, number);
+    /* the next block's base fee, from this header: the submitter prices without a round trip */
+    uint64_t base_fee, gas_used, gas_limit, next_fee;
+    int has_fee = !json_hex_u64(head, "baseFeePerGas", &base_fee) &&
+                  !json_hex_u64(head, "gasUsed", &gas_used) &&
+                  !json_hex_u64(head, "gasLimit", &gas_limit);
+    if (has_fee)
+        next_fee = tx_next_base_fee(base_fee, gas_used, gas_limit);
+    submitter_on_head(n->sub, number, has_fee ? &next_fee : NULL);
 }
 
 /* ---- watcher callbacks ---- */
@@ -536,6 +565,8 @@ static void on_head(void *user, const cJSON *head)
     handle_head(user, head);
 }
 
+static void registry_refresh(node *n);
+
 static void tick(lws_sorted_usec_list_t *sul)
 {
     node *n = lws_container_of(sul, node, tick);
@@ -543,6 +574,8 @@ static void tick(lws_sorted_usec_list_t *sul)
         lws_cancel_service(n->lws);
         return;
     }
+    if (now_ns() - n->registry_read_ns >= (int64_t)n->cfg->registry_refresh_s * 1000000000LL)
+        registry_refresh(n);
     /* The cursor moves only over blocks whose logs this node fetched with eth_getLogs and
      * handled (the subscription's copies are deduplicated). The logs and newHeads
      * subscriptions are separate streams: under load a block's logs can arrive after later
@@ -680,6 +713,82 @@ static int registry_model_hash(node *n, const uint8_t model_id[32], uint8_t out[
     return 0;
 }
 
+/* isNode(this key): 1 yes, 0 no, -1 RPC trouble. */
+static int registry_is_node(node *n, char *err, size_t errlen)
+{
+    uint8_t arg[32] = {0}, b[32];
+    memcpy(arg + 12, n->addr, 20);
+    if (oracle_view(n, n->rpc, "isNode(address)", arg, b, sizeof b, err, errlen))
+        return -1;
+    return b[31] != 0;
+}
+
+/* Whether a model is served, given the registry's modelHash for its id. */
+static int serves(const served_model *sm, const uint8_t reg[32])
+{
+    static const uint8_t zero[32] = {0};
+    return !memcmp(reg, zero, 32) || !memcmp(reg, sm->hash, 32);
+}
+
+/* Re-reads the registry (lws thread, every registry_refresh_seconds): a model whose modelHash
+ * changed to this file's is served from now on, one changed away from it is not (its requests
+ * get reject UNKNOWN_MODEL, unless they were made while the hash was this file's), and a
+ * change of quorum or of this node's registration is logged. */
+static void registry_refresh(node *n)
+{
+    n->registry_read_ns = now_ns();
+    char err[512];
+    int served = 0, refused = 0;
+    for (int i = 0; i < n->n_models; i++) {
+        served_model *sm = &n->models[i];
+        uint8_t reg[32];
+        unsigned quorum = 0;
+        if (registry_model_hash(n, sm->model_id, reg, &quorum, err, sizeof err)) {
+            metrics_add(n->m, MC_RPC_ERRORS, 1);
+            log_msg(LOG_WARN, NULL, "re-reading the model registry: %s", err);
+            return;
+        }
+        int now = serves(sm, reg), was = atomic_load(&sm->serving);
+        if (now != was) {
+            char rh[67];
+            hex_encode(rh, reg, 32);
+            log_msg(now ? LOG_INFO : LOG_WARN, NULL,
+                    now ? "model %s: the registry's modelHash is now %s, this file's: serving it"
+                        : "model %s: the registry's modelHash changed to %s, not this file's: no "
+                          "longer serving it (new requests get reject UNKNOWN_MODEL)",
+                    sm->path, rh);
+            atomic_store(&sm->serving, now);
+        }
+        if (quorum != sm->quorum) {
+            log_msg(LOG_INFO, NULL, "model %s: quorum changed from %u to %u", sm->path, sm->quorum,
+                    quorum);
+            sm->quorum = quorum;
+        }
+        served += now;
+        refused += !now;
+    }
+    metrics_set_models(n->m, served, refused);
+    int is_node = registry_is_node(n, err, sizeof err);
+    if (is_node < 0) {
+        metrics_add(n->m, MC_RPC_ERRORS, 1);
+        log_msg(LOG_WARN, NULL, "re-reading the node registry: %s", err);
+    } else if (is_node != n->is_node) {
+        log_msg(is_node ? LOG_INFO : LOG_WARN, NULL,
+                is_node ? "this node's key is registered with the oracle (again)"
+                        : "this node's key is NOT registered with the oracle (removed?): its "
+                          "votes would revert with NotNode until it is added again");
+        n->is_node = is_node;
+    }
+}
+
+/* Back to the engine queue after an RPC failure: the worker retries it later. */
+static void requeue_later(node *n, const uint8_t id[32])
+{
+    struct timespec ts = {0, 500000000L};
+    nanosleep(&ts, NULL);
+    queue_push(n, id);
+}
+
 static void process(node *n, const uint8_t id[32])
 {
     char err[512];
@@ -707,6 +816,20 @@ static void process(node *n, const uint8_t id[32])
             sm = &n->models[i];
     const adapter_def *ad = adapter_find(r.f.adapter);
     uint8_t model_hash[32];
+    int have_hash = 0;
+    if (sm && !atomic_load(&sm->serving)) {
+        /* the registry names another file now: serve only a request made while it named ours */
+        if (registered_model_hash(n, id, model_hash, err, sizeof err)) {
+            log_msg(LOG_WARN, id, "cannot read the request's model hash: %s", err);
+            metrics_add(n->m, MC_RPC_ERRORS, 1);
+            jreq_free(&r);
+            requeue_later(n, id);
+            return;
+        }
+        have_hash = 1;
+        if (memcmp(model_hash, sm->hash, 32))
+            sm = NULL;
+    }
     char why[512] = "";
     if (!sm) {
         res.reject_code = REJECT_UNKNOWN_MODEL;
@@ -754,6 +877,8 @@ static void process(node *n, const uint8_t id[32])
             jreq_free(&r);
             return;
         }
+        if (rc == 0 && !res.reject_code && res.output_len && testhook_wrong_output())
+            res.output[res.output_len - 1] ^= 1;
         if (rc < 0) {
             log_msg(LOG_ERROR, id, "node-side failure, request not answered: %s", why);
             if (journal_update(n->j, id, failed_fn, NULL, err, sizeof err) == 0)
@@ -765,14 +890,11 @@ static void process(node *n, const uint8_t id[32])
     }
     if (sm) {
         memcpy(model_hash, sm->hash, 32);
-    } else if (registered_model_hash(n, id, model_hash, err, sizeof err)) {
+    } else if (!have_hash && registered_model_hash(n, id, model_hash, err, sizeof err)) {
         log_msg(LOG_WARN, id, "cannot read the request's model hash for the reject: %s", err);
         metrics_add(n->m, MC_RPC_ERRORS, 1);
         jreq_free(&r);
-        /* back to the queue; the worker retries it later */
-        struct timespec ts = {0, 500000000L};
-        nanosleep(&ts, NULL);
-        queue_push(n, id);
+        requeue_later(n, id);
         return;
     }
     if (res.reject_code)
@@ -946,6 +1068,7 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
     for (int i = 0; i < cfg->n_models; i++) {
         served_model *sm = &n->models[n->n_models];
         memcpy(sm->model_id, cfg->models[i].id, 32);
+        sm->path = cfg->models[i].path;
         if (attest_model_hash(cfg->models[i].path, n->j, 1, sm->hash, err, errlen))
             goto out;
         /* A file that is not the registered model would only earn WrongModelHash reverts:
@@ -960,23 +1083,31 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
         char fh[67], rh[67];
         hex_encode(fh, sm->hash, 32);
         hex_encode(rh, reg, 32);
+        int serving = 1;
         if (!memcmp(reg, zero, 32)) {
             log_msg(LOG_WARN, NULL, "model %s: its model id is not registered on-chain (yet)",
                     cfg->models[i].path);
         } else if (memcmp(reg, sm->hash, 32)) {
             log_msg(LOG_ERROR, NULL,
                     "model %s: sha256 %s differs from the modelHash %s registered for its model "
-                    "id: NOT serving it (its requests get reject UNKNOWN_MODEL)",
-                    cfg->models[i].path, fh, rh);
+                    "id: NOT serving it (its requests get reject UNKNOWN_MODEL; the registry is "
+                    "re-read every %u s)",
+                    cfg->models[i].path, fh, rh, cfg->registry_refresh_s);
             refused++;
-            continue;
+            serving = 0;
         }
+        atomic_store(&sm->serving, serving);
+        sm->quorum = quorum;
         engine_options eo;
         memset(&eo, 0, sizeof eo);
         eo.model_path = cfg->models[i].path;
         eo.backend = (engine_backend)cfg->backend;
         eo.n_threads = cfg->threads;
         if (engine_open(&eo, &sm->eng, e2, sizeof e2)) {
+            if (!serving) { /* not needed now; a registry change cannot make it usable either */
+                log_msg(LOG_ERROR, NULL, "model %s: %s", cfg->models[i].path, e2);
+                continue;
+            }
             snprintf(err, errlen, "model %s: %s", cfg->models[i].path, e2);
             goto out;
         }
@@ -985,7 +1116,16 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
         n->n_models++;
         log_msg(LOG_INFO, NULL, "model %s loaded, sha256 %s", cfg->models[i].path, fh);
     }
-    metrics_set_models(n->m, n->n_models, refused);
+    int served = 0;
+    for (int i = 0; i < n->n_models; i++)
+        served += atomic_load(&n->models[i].serving);
+    metrics_set_models(n->m, served, refused);
+    n->is_node = registry_is_node(n, e2, sizeof e2);
+    if (n->is_node == 0)
+        log_msg(LOG_WARN, NULL,
+                "this node's key is NOT registered with the oracle: its votes "
+                "would revert with NotNode until it is added");
+    n->registry_read_ns = now_ns();
 
     journal_foreach(n->j, 0, gauge_fn, n->m, e2, sizeof e2);
 

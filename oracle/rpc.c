@@ -165,6 +165,48 @@ static CURLcode post_once(rpc_client *c, const char *body, struct curl_slist *he
     return rc;
 }
 
+/* POSTs body, retrying transport errors, 429 and 5xx with backoff. */
+static CURLcode post_with_retries(rpc_client *c, const char *body, struct curl_slist *headers,
+                                  long *status, int *attempts)
+{
+    CURLcode crc = CURLE_OK;
+    long delay = c->opts.backoff_ms;
+    *attempts = 0;
+    for (;;) {
+        (*attempts)++;
+        crc = post_once(c, body, headers, status);
+        int retry = 0;
+        if (crc != CURLE_OK)
+            retry = retryable_curl_error(crc);
+        else if (*status == 429 || (*status >= 500 && *status <= 599))
+            retry = 1;
+        if (!retry || *attempts > c->opts.max_retries)
+            break;
+        long wait = delay;
+        if (c->retry_after_s >= 0 && c->retry_after_s * 1000 > wait)
+            wait = c->retry_after_s * 1000;
+        if (wait > c->opts.backoff_max_ms)
+            wait = c->opts.backoff_max_ms;
+        sleep_ms(wait);
+        delay = delay > c->opts.backoff_max_ms / 2 ? c->opts.backoff_max_ms : delay * 2;
+    }
+    return crc;
+}
+
+/* Request headers: JSON, and no "Expect: 100-continue" (libcurl adds it to large POST bodies,
+ * and waiting for the 100 reply costs a round trip, or a second with servers that never send
+ * one). */
+static struct curl_slist *json_headers(void)
+{
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *h2 = h ? curl_slist_append(h, "Expect:") : NULL;
+    if (!h2) {
+        curl_slist_free_all(h);
+        return NULL;
+    }
+    return h2;
+}
+
 /* Fills rerr from a JSON-RPC error object. */
 static void take_error_object(const cJSON *eobj, rpc_error *rerr)
 {
@@ -245,7 +287,7 @@ int rpc_call(rpc_client *c, const char *method, const cJSON *params, cJSON **res
     }
     cJSON_Delete(p);
     cJSON_Delete(req);
-    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *headers = json_headers();
     if (!body || !headers) {
         free(body);
         curl_slist_free_all(headers);
@@ -254,27 +296,8 @@ int rpc_call(rpc_client *c, const char *method, const cJSON *params, cJSON **res
 
     int rc = RPC_ETRANSPORT;
     long status = 0;
-    CURLcode crc = CURLE_OK;
     int attempts = 0;
-    long delay = c->opts.backoff_ms;
-    for (;;) {
-        attempts++;
-        crc = post_once(c, body, headers, &status);
-        int retry = 0;
-        if (crc != CURLE_OK)
-            retry = retryable_curl_error(crc);
-        else if (status == 429 || (status >= 500 && status <= 599))
-            retry = 1;
-        if (!retry || attempts > c->opts.max_retries)
-            break;
-        long wait = delay;
-        if (c->retry_after_s >= 0 && c->retry_after_s * 1000 > wait)
-            wait = c->retry_after_s * 1000;
-        if (wait > c->opts.backoff_max_ms)
-            wait = c->opts.backoff_max_ms;
-        sleep_ms(wait);
-        delay = delay > c->opts.backoff_max_ms / 2 ? c->opts.backoff_max_ms : delay * 2;
-    }
+    CURLcode crc = post_with_retries(c, body, headers, &status, &attempts);
     if (rerr) {
         rerr->http_status = status;
         rerr->attempts = attempts;
@@ -306,6 +329,98 @@ int rpc_call(rpc_client *c, const char *method, const cJSON *params, cJSON **res
     free(body);
     curl_slist_free_all(headers);
     return rc;
+}
+
+int rpc_call_batch(rpc_client *c, size_t n, const char *const *methods, const cJSON *const *params,
+                   cJSON **results, int *status, rpc_error *errs, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n && results; i++)
+        results[i] = NULL;
+    if (!c || !methods || !results || !status || n == 0 || n > RPC_MAX_BATCH)
+        return fail(err, errlen, "rpc batch: bad arguments (n = %zu)", n), RPC_EINVAL;
+    long first_id = c->next_id;
+    c->next_id += (long)n;
+    cJSON *req = cJSON_CreateArray();
+    int ok = req != NULL;
+    for (size_t i = 0; i < n && ok; i++) {
+        status[i] = RPC_EREPLY;
+        if (errs)
+            rpc_error_clear(&errs[i]);
+        if (!methods[i] || (params && params[i] && !cJSON_IsArray(params[i]))) {
+            cJSON_Delete(req);
+            return fail(err, errlen, "rpc batch: call %zu has no method or non-array params", i),
+                   RPC_EINVAL;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON *p = params && params[i] ? cJSON_Duplicate(params[i], 1) : cJSON_CreateArray();
+        ok = o && p && cJSON_AddStringToObject(o, "jsonrpc", "2.0") &&
+             cJSON_AddNumberToObject(o, "id", (double)(first_id + (long)i)) &&
+             cJSON_AddStringToObject(o, "method", methods[i]) &&
+             cJSON_AddItemToObject(o, "params", p);
+        if (ok) {
+            p = NULL;
+            ok = cJSON_AddItemToArray(req, o);
+            if (ok)
+                o = NULL;
+        }
+        cJSON_Delete(p);
+        cJSON_Delete(o);
+    }
+    char *body = ok ? cJSON_PrintUnformatted(req) : NULL;
+    cJSON_Delete(req);
+    struct curl_slist *headers = json_headers();
+    if (!body || !headers) {
+        free(body);
+        curl_slist_free_all(headers);
+        return fail(err, errlen, "rpc batch: out of memory"), RPC_ENOMEM;
+    }
+    long http = 0;
+    int attempts = 0;
+    CURLcode crc = post_with_retries(c, body, headers, &http, &attempts);
+    free(body);
+    curl_slist_free_all(headers);
+    if (crc != CURLE_OK)
+        return fail(err, errlen, "rpc batch of %zu (%s, ...): %s (%s) after %d attempt%s to %s", n,
+                    methods[0], curl_easy_strerror(crc), c->curl_err[0] ? c->curl_err : "no detail",
+                    attempts, attempts == 1 ? "" : "s", c->url),
+               RPC_ETRANSPORT;
+    if (http != 200)
+        return fail(err, errlen, "rpc batch of %zu (%s, ...): HTTP %ld after %d attempt%s to %s", n,
+                    methods[0], http, attempts, attempts == 1 ? "" : "s", c->url),
+               RPC_EHTTP;
+    cJSON *root = cJSON_ParseWithLength((const char *)c->reply.data, c->reply.len);
+    if (!cJSON_IsArray(root)) {
+        /* a node without batch support answers with one error object */
+        const cJSON *eobj = cJSON_GetObjectItemCaseSensitive(root, "error");
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(eobj, "message");
+        fail(err, errlen, "rpc batch of %zu (%s, ...): the reply is not a JSON array%s%s", n,
+             methods[0], cJSON_IsString(msg) ? ": " : "",
+             cJSON_IsString(msg) ? msg->valuestring : "");
+        cJSON_Delete(root);
+        return RPC_EREPLY;
+    }
+    cJSON *item = root->child;
+    while (item) {
+        cJSON *next = item->next;
+        const cJSON *rid = cJSON_GetObjectItemCaseSensitive(item, "id");
+        long id = cJSON_IsNumber(rid) ? (long)rid->valuedouble : -1;
+        if (id >= first_id && id < first_id + (long)n) {
+            size_t i = (size_t)(id - first_id);
+            const cJSON *eobj = cJSON_GetObjectItemCaseSensitive(item, "error");
+            cJSON *res = cJSON_GetObjectItemCaseSensitive(item, "result");
+            if (cJSON_IsObject(eobj)) {
+                if (errs)
+                    take_error_object(eobj, &errs[i]);
+                status[i] = RPC_EERROR;
+            } else if (res && !results[i]) {
+                results[i] = cJSON_DetachItemViaPointer(item, res);
+                status[i] = RPC_OK;
+            }
+        }
+        item = next;
+    }
+    cJSON_Delete(root);
+    return RPC_OK;
 }
 
 int rpc_call_u64(rpc_client *c, const char *method, const cJSON *params, unsigned long long *out,

@@ -65,6 +65,17 @@ void rpc_client_free(rpc_client *c);
 int rpc_call(rpc_client *c, const char *method, const cJSON *params, cJSON **result,
              rpc_error *rerr, char *err, size_t errlen);
 
+/* n calls in ONE HTTP request (a JSON-RPC batch): one round trip instead of n. params[i] is a
+ * JSON array or NULL (not consumed). Returns RPC_OK when the exchange worked; then each call
+ * has its own outcome in status[i]: RPC_OK with results[i] set (detached; the caller frees each
+ * with cJSON_Delete), RPC_EERROR with the node's error in errs[i] (errs may be NULL; clear each
+ * with rpc_error_clear), or RPC_EREPLY when the reply carries nothing for that call. Otherwise
+ * a negative rpc_status for the whole batch (transport, HTTP, not a JSON array), every
+ * results[i] NULL and a message in err. n must be 1..RPC_MAX_BATCH. */
+#define RPC_MAX_BATCH 1024
+int rpc_call_batch(rpc_client *c, size_t n, const char *const *methods, const cJSON *const *params,
+                   cJSON **results, int *status, rpc_error *errs, char *err, size_t errlen);
+
 /* Convenience for calls whose result is a QUANTITY, e.g. eth_chainId, eth_blockNumber. */
 int rpc_call_u64(rpc_client *c, const char *method, const cJSON *params, unsigned long long *out,
                  rpc_error *rerr, char *err, size_t errlen);

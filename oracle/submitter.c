@@ -54,6 +54,7 @@ struct submitter {
     abi_signature sig_fulfill, sig_reject, sig_attest;
     uint8_t sel_not_open[4], sel_already_voted[4], sel_expired[4], sel_not_supplied[4];
     uint8_t sel_output_supplied[4];
+    uint8_t topic_disagreement[32]; /* QuorumDisagreement */
 
     pthread_t thread;
     int started;
@@ -62,8 +63,13 @@ struct submitter {
     idqueue q;     /* computed requests to submit (under mu) */
     uint64_t head; /* newest head (under mu) */
     int reorg, reconnect, stop;
+    int head_fee_valid;      /* the newest head's header gave the next base fee (under mu) */
+    uint64_t head_fee;       /* that base fee, wei (under mu) */
+    uint64_t head_fee_block; /* the head it belongs to (under mu) */
 
     /* thread-owned */
+    int hf_valid; /* copies of head_fee* taken with head at each wake-up */
+    uint64_t hf, hf_block;
     inflight *fl;
     size_t n_fl, cap_fl;
     uint64_t tracked_head;
@@ -167,6 +173,8 @@ int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t
     selector_of("RequestExpired(uint256,uint64)", s->sel_expired);
     selector_of("OutputNotSupplied(uint256,bytes32)", s->sel_not_supplied);
     selector_of("outputSupplied(uint256,bytes32)", s->sel_output_supplied);
+    const char *qd = "QuorumDisagreement(uint256,address,bytes32,uint16,bytes32,uint16)";
+    keccak256(qd, strlen(qd), s->topic_disagreement);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     *out = s;
@@ -212,6 +220,10 @@ static int json_u64(const cJSON *o, const char *name, uint64_t *out)
  * transaction. */
 static int current_base_fee(submitter *s, uint64_t head, uint64_t *out)
 {
+    if (s->hf_valid && s->hf_block == head) {
+        *out = s->hf; /* computed from the newHeads header: no round trip */
+        return 0;
+    }
     int64_t now = now_ns();
     if (s->fee_valid && (s->fee_head == head || now - s->fee_time < 1000000000LL)) {
         *out = s->base_fee;
@@ -372,6 +384,8 @@ typedef struct {
     uint8_t hash[32];
     uint64_t nonce;
     int kind;
+    uint8_t *raw; /* copy of the signed bytes (malloc'd; the caller frees) */
+    size_t raw_len;
     char err[256];
 } sign_args;
 
@@ -400,11 +414,17 @@ static int sign_into(sign_args *a, jreq *r, int kind, uint64_t nonce)
         buf_free(&raw);
         return -1;
     }
-    if (jreq_set(&r->raw_tx, &r->raw_tx_len, raw.data, raw.len)) {
+    uint8_t *copy = malloc(raw.len ? raw.len : 1);
+    if (!copy || jreq_set(&r->raw_tx, &r->raw_tx_len, raw.data, raw.len)) {
+        free(copy);
         buf_free(&raw);
         snprintf(a->err, sizeof a->err, "out of memory");
         return -1;
     }
+    memcpy(copy, raw.data, raw.len);
+    free(a->raw);
+    a->raw = copy;
+    a->raw_len = raw.len;
     buf_free(&raw);
     r->f.nonce = nonce;
     r->f.gas_limit = tx.gas_limit;
@@ -544,29 +564,16 @@ static int encode_call(submitter *s, const jreq *r, int kind, buf *out, char *er
 
 /* ---- sending ---- */
 
-/* 0 sent (or already known / mined), -1 transport failure (retry later), -2 refused. */
-static int send_raw(submitter *s, const uint8_t *raw, size_t len, const uint8_t *id)
+/* What an eth_sendRawTransaction outcome means: 0 sent (or already known / mined), -1 transport
+ * failure (retry later), -2 refused. */
+static int send_outcome(submitter *s, int rc, const rpc_error *re, const char *err,
+                        const uint8_t *id)
 {
-    char *hex = malloc(2 * len + 3);
-    if (!hex)
-        return -1;
-    hex_encode(hex, raw, len);
-    cJSON *p = cJSON_CreateArray();
-    cJSON_AddItemToArray(p, cJSON_CreateString(hex));
-    free(hex);
-    cJSON *res = NULL;
-    rpc_error re;
-    memset(&re, 0, sizeof re);
-    char err[512];
-    int rc = rpc_call(s->rpc, "eth_sendRawTransaction", p, &res, &re, err, sizeof err);
-    cJSON_Delete(p);
-    cJSON_Delete(res);
     if (rc == RPC_OK)
         return 0;
     if (rc == RPC_EERROR) {
         char msg[512];
-        snprintf(msg, sizeof msg, "%s", re.message);
-        rpc_error_clear(&re);
+        snprintf(msg, sizeof msg, "%s", re->message);
         for (char *c = msg; *c; c++)
             if (*c >= 'A' && *c <= 'Z')
                 *c = (char)(*c - 'A' + 'a');
@@ -577,9 +584,38 @@ static int send_raw(submitter *s, const uint8_t *raw, size_t len, const uint8_t 
         metrics_add(s->d.m, MC_RPC_ERRORS, 1);
         return -2;
     }
-    rpc_error_clear(&re);
     rpc_failed(s, "eth_sendRawTransaction", err);
     return -1;
+}
+
+static cJSON *raw_tx_params(const uint8_t *raw, size_t len)
+{
+    char *hex = malloc(2 * len + 3);
+    if (!hex)
+        return NULL;
+    hex_encode(hex, raw, len);
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_CreateString(hex));
+    free(hex);
+    return p;
+}
+
+/* 0 sent (or already known / mined), -1 transport failure (retry later), -2 refused. */
+static int send_raw(submitter *s, const uint8_t *raw, size_t len, const uint8_t *id)
+{
+    cJSON *p = raw_tx_params(raw, len);
+    if (!p)
+        return -1;
+    cJSON *res = NULL;
+    rpc_error re;
+    memset(&re, 0, sizeof re);
+    char err[512];
+    int rc = rpc_call(s->rpc, "eth_sendRawTransaction", p, &res, &re, err, sizeof err);
+    cJSON_Delete(p);
+    cJSON_Delete(res);
+    rc = send_outcome(s, rc, &re, err, id);
+    rpc_error_clear(&re);
+    return rc;
 }
 
 static void add_inflight(submitter *s, const uint8_t id[32], uint64_t nonce, uint64_t sent_block,
@@ -651,20 +687,39 @@ static int output_supplied(submitter *s, const uint8_t id[32], const uint8_t out
     return word[31] != 0;
 }
 
-/* 0 done (sent or finished), -1 retry later. */
-static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
+/* A computed request made ready to sign: its call data, kind, fees and gas. */
+typedef struct {
+    uint8_t id[32];
+    buf data;
+    sign_args a;
+    /* timings for the debug line (ns) */
+    int64_t t_seen, t_computed, engine_ns, st_confirm, st_start, st_finish, t_picked, t_gas;
+} prepared;
+
+static void prepared_free(prepared *p)
+{
+    buf_free(&p->data);
+    free(p->a.raw);
+    p->a.raw = NULL;
+}
+
+/* Everything before the signature (no journal write): 0 ready in *p, 1 nothing to send (not
+ * computed any more, or finished here), -1 RPC trouble: retry later. */
+static int prepare_new(submitter *s, const uint8_t id[32], uint64_t head, prepared *p)
 {
     char err[512];
     jreq r;
+    memset(p, 0, sizeof *p);
+    memcpy(p->id, id, 32);
     int found = journal_get(s->d.j, id, &r, err, sizeof err);
     if (found <= 0) {
         if (found < 0)
             log_msg(LOG_ERROR, id, "journal: %s", err);
-        return 0;
+        return 1;
     }
     if (r.f.state != RS_COMPUTED) {
         jreq_free(&r);
-        return 0;
+        return 1;
     }
     /* With quorum k > 1 the first fulfill stores the output bytes on chain; a later vote for
      * the same output only needs the hash (attest: no output calldata, no storage write). */
@@ -682,28 +737,30 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
         if (sup)
             kind = TXK_ATTEST;
     }
-    buf data = BUF_INIT;
-    if (encode_call(s, &r, kind, &data, err, sizeof err)) {
+    buf_init(&p->data);
+    if (encode_call(s, &r, kind, &p->data, err, sizeof err)) {
         log_msg(LOG_ERROR, id, "cannot encode the transaction: %s", err);
         finish(s, id, RS_COMPUTED, RS_FAILED, "cannot encode the transaction");
         jreq_free(&r);
-        buf_free(&data);
-        return 0;
+        buf_free(&p->data);
+        return 1;
     }
-    int64_t t_computed = r.f.t_computed, t_seen = r.f.t_seen;
+    p->t_computed = r.f.t_computed;
+    p->t_seen = r.f.t_seen;
     uint32_t cb_gas = r.f.callback_gas_limit,
              out_words = kind == TXK_FULFILL ? (uint32_t)((r.output_len + 63) / 64) : 0;
     /* not the node's own time: waiting for the engine and the engine run */
-    int64_t engine_ns =
-        (r.f.t_dequeued - r.f.t_confirmed) + (r.f.t_engine_end - r.f.t_engine_start);
+    p->engine_ns = (r.f.t_dequeued - r.f.t_confirmed) + (r.f.t_engine_end - r.f.t_engine_start);
     /* the node's own stages, for the debug timing line */
-    int64_t st_confirm = r.f.t_confirmed - t_seen, st_start = r.f.t_engine_start - r.f.t_dequeued,
-            st_finish = t_computed - r.f.t_engine_end, t_picked = now_ns(), t_gas = 0, t_signed = 0;
+    p->st_confirm = r.f.t_confirmed - p->t_seen;
+    p->st_start = r.f.t_engine_start - r.f.t_dequeued;
+    p->st_finish = p->t_computed - r.f.t_engine_end;
+    p->t_picked = now_ns();
     jreq_free(&r);
 
     uint64_t base_fee, max_fee, tip;
     if (current_base_fee(s, head, &base_fee)) {
-        buf_free(&data);
+        buf_free(&p->data);
         return -1;
     }
     fees_for(s, base_fee, &max_fee, &tip);
@@ -712,17 +769,15 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
     unsigned long long gas = 0;
     gas_entry *cached =
         s->d.cfg->gas_estimate_cache ? gas_lookup(s, kind, cb_gas, out_words) : NULL;
-    int rc;
     if (cached) {
         gas = cached->gas;
     } else {
-        cJSON *p = cJSON_CreateArray();
-        cJSON *call = call_object(s, data.data, data.len);
-        cJSON_AddItemToArray(p, call);
+        cJSON *prm = cJSON_CreateArray();
+        cJSON_AddItemToArray(prm, call_object(s, p->data.data, p->data.len));
         rpc_error re;
         memset(&re, 0, sizeof re);
-        rc = rpc_call_u64(s->rpc, "eth_estimateGas", p, &gas, &re, err, sizeof err);
-        cJSON_Delete(p);
+        int rc = rpc_call_u64(s->rpc, "eth_estimateGas", prm, &gas, &re, err, sizeof err);
+        cJSON_Delete(prm);
         if (rc == RPC_EERROR) {
             int final_state = RS_FAILED;
             char name[128];
@@ -730,7 +785,7 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
             char msg[600];
             snprintf(msg, sizeof msg, "%s", re.message);
             rpc_error_clear(&re);
-            buf_free(&data);
+            buf_free(&p->data);
             if (rk == REVERT_REFULFILL) {
                 /* the supplying fulfill was reorged out since we looked: look again shortly */
                 log_msg(LOG_INFO, id, "attest refused (output no longer supplied): retrying");
@@ -746,76 +801,160 @@ static int submit_new(submitter *s, const uint8_t id[32], uint64_t head)
                 snprintf(why, sizeof why, "the contract refuses the answer: %s (%s)", msg, name);
                 finish(s, id, RS_COMPUTED, RS_FAILED, why);
             }
-            return 0;
+            return 1;
         }
         rpc_error_clear(&re);
         if (rc) {
             rpc_failed(s, "eth_estimateGas", err);
-            buf_free(&data);
+            buf_free(&p->data);
             return -1;
         }
         gas += gas * s->d.cfg->gas_margin_percent / 100;
         gas_store(s, kind, cb_gas, out_words, gas);
     }
-    t_gas = now_ns();
+    p->t_gas = now_ns();
+    p->a.s = s;
+    p->a.data = p->data.data;
+    p->a.data_len = p->data.len;
+    p->a.gas = gas;
+    p->a.max_fee = max_fee;
+    p->a.tip = tip;
+    p->a.head = head;
+    p->a.kind = kind;
+    return 0;
+}
 
-    sign_args a;
-    memset(&a, 0, sizeof a);
-    a.s = s;
-    a.data = data.data;
-    a.data_len = data.len;
-    a.gas = gas;
-    a.max_fee = max_fee;
-    a.tip = tip;
-    a.head = head;
-    a.kind = kind;
-    rc = journal_update(s->d.j, id, sign_new_fn, &a, err, sizeof err);
-    buf_free(&data);
-    if (rc > 0)
-        return 0; /* cancelled meanwhile */
-    if (rc < 0) {
-        log_msg(LOG_ERROR, id, "signing the transaction failed: %s %s", err, a.err);
-        return -1;
+/* Signs n prepared requests in ONE journal transaction (consecutive nonces, one commit), and
+ * only after that commit sends them in ONE JSON-RPC batch. 0, or -1 when the journal write
+ * failed (nothing was signed: retry later). */
+static int sign_and_send(submitter *s, prepared *p, size_t n, uint64_t head)
+{
+    char err[512] = "";
+    uint8_t(*ids)[32] = malloc(n * 32);
+    void **users = calloc(n, sizeof *users);
+    int *res = malloc(n * sizeof *res);
+    const char **methods = malloc(n * sizeof *methods);
+    cJSON **params = calloc(n, sizeof *params), **results = calloc(n, sizeof *results);
+    int *st = malloc(n * sizeof *st);
+    rpc_error *errs = calloc(n, sizeof *errs);
+    size_t *which = malloc(n * sizeof *which);
+    int rc = -1;
+    if (!ids || !users || !res || !methods || !params || !results || !st || !errs || !which) {
+        log_msg(LOG_ERROR, NULL, "out of memory signing %zu transactions", n);
+        goto out;
     }
-    metrics_transition(s->d.m, RS_COMPUTED, RS_SUBMITTED);
-    t_signed = now_ns();
-    testhook_crash_point("after_sign");
-
-    jreq_init(&r);
-    if (journal_get(s->d.j, id, &r, err, sizeof err) != 1) {
-        log_msg(LOG_ERROR, id, "journal: %s", err);
-        return 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(ids[i], p[i].id, 32);
+        users[i] = &p[i].a;
     }
-    int src = send_raw(s, r.raw_tx, r.raw_tx_len, id);
-    jreq_free(&r);
-    testhook_crash_point("after_send");
+    if (journal_update_many(s->d.j, (const uint8_t(*)[32])ids, n, sign_new_fn, users, res, err,
+                            sizeof err)) {
+        for (size_t i = 0; i < n; i++)
+            if (p[i].a.err[0])
+                log_msg(LOG_ERROR, p[i].id, "signing the transaction failed: %s", p[i].a.err);
+        log_msg(LOG_ERROR, NULL, "signing %zu transaction(s) failed: %s", n, err);
+        goto out;
+    }
+    rc = 0;
+    int64_t t_signed = now_ns();
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (res[i] != 0)
+            continue; /* cancelled meanwhile */
+        metrics_transition(s->d.m, RS_COMPUTED, RS_SUBMITTED);
+        testhook_crash_point("after_sign");
+        params[m] = raw_tx_params(p[i].a.raw, p[i].a.raw_len);
+        methods[m] = "eth_sendRawTransaction";
+        which[m++] = i;
+    }
+    if (!m)
+        goto out;
+    int brc = RPC_ENOMEM;
+    snprintf(err, sizeof err, "out of memory");
+    for (size_t k = 0; k < m; k++)
+        if (!params[k])
+            goto sent;
+    brc = rpc_call_batch(s->rpc, m, methods, (const cJSON *const *)params, results, st, errs, err,
+                         sizeof err);
+sent:;
     int64_t t_sent = now_ns();
-    add_inflight(s, id, a.nonce, head, 0);
-    if (src == 0) {
+    for (size_t k = 0; k < m; k++) {
+        prepared *q = &p[which[k]];
+        testhook_crash_point("after_send");
+        int src = brc == RPC_OK ? send_outcome(s, st[k], &errs[k], errs[k].message, q->id)
+                                : send_outcome(s, brc, &errs[k], err, q->id);
+        add_inflight(s, q->id, q->a.nonce, head, 0);
+        if (src != 0)
+            continue; /* the tracker re-sends it after resend_after_blocks or on reconnect */
         metrics_add(s->d.m, MC_TX_SENT, 1);
-        int64_t overhead_ns = (t_sent - t_seen) - engine_ns;
-        metrics_observe_stage(s->d.m, STAGE_SUBMIT, (double)(t_sent - t_computed) / 1e9);
+        int64_t overhead_ns = (t_sent - q->t_seen) - q->engine_ns;
+        metrics_observe_stage(s->d.m, STAGE_SUBMIT, (double)(t_sent - q->t_computed) / 1e9);
         metrics_observe_stage(s->d.m, STAGE_NODE_OVERHEAD, (double)overhead_ns / 1e9);
-        log_msg(LOG_DEBUG, id,
+        log_msg(LOG_DEBUG, q->id,
                 "timing: seen->sent %lld us, node overhead %lld us (confirm %lld, computing "
                 "commit %lld, sign+commit %lld, submit queue %lld, fees+estimateGas %lld, "
-                "sign+commit %lld, send %lld us)",
-                (long long)((t_sent - t_seen) / 1000), (long long)(overhead_ns / 1000),
-                (long long)(st_confirm / 1000), (long long)(st_start / 1000),
-                (long long)(st_finish / 1000), (long long)((t_picked - t_computed) / 1000),
-                (long long)((t_gas - t_picked) / 1000), (long long)((t_signed - t_gas) / 1000),
-                (long long)((t_sent - t_signed) / 1000));
+                "sign+commit %lld, send %lld us; %zu in this batch)",
+                (long long)((t_sent - q->t_seen) / 1000), (long long)(overhead_ns / 1000),
+                (long long)(q->st_confirm / 1000), (long long)(q->st_start / 1000),
+                (long long)(q->st_finish / 1000), (long long)((q->t_picked - q->t_computed) / 1000),
+                (long long)((q->t_gas - q->t_picked) / 1000),
+                (long long)((t_signed - q->t_gas) / 1000), (long long)((t_sent - t_signed) / 1000),
+                m);
         char txh[67];
-        hex_encode(txh, a.hash, 32);
-        log_msg(LOG_INFO, id, "sent %s nonce %llu tx %s (gas %llu, maxFee %llu wei)",
-                a.kind == TXK_REJECT   ? "reject"
-                : a.kind == TXK_ATTEST ? "attest"
-                                       : "fulfill",
-                (unsigned long long)a.nonce, txh, (unsigned long long)gas,
-                (unsigned long long)max_fee);
+        hex_encode(txh, q->a.hash, 32);
+        log_msg(LOG_INFO, q->id, "sent %s nonce %llu tx %s (gas %llu, maxFee %llu wei)",
+                q->a.kind == TXK_REJECT   ? "reject"
+                : q->a.kind == TXK_ATTEST ? "attest"
+                                          : "fulfill",
+                (unsigned long long)q->a.nonce, txh, (unsigned long long)q->a.gas,
+                (unsigned long long)q->a.max_fee);
     }
-    /* on failure the tracker re-sends it after resend_after_blocks or on reconnect */
-    return 0;
+out:
+    for (size_t k = 0; params && results && k < n; k++) {
+        cJSON_Delete(params[k]);
+        cJSON_Delete(results[k]);
+        if (errs)
+            rpc_error_clear(&errs[k]);
+    }
+    free(ids);
+    free(users);
+    free(res);
+    free(methods);
+    free(params);
+    free(results);
+    free(st);
+    free(errs);
+    free(which);
+    return rc;
+}
+
+/* Submits computed requests: prepares them one by one, then signs all the ready ones in one
+ * journal transaction and sends them in one batch. Returns how many of ids were handled; the
+ * rest (from the first RPC failure on) must be tried again later. */
+#define SUBMIT_CHUNK 128
+static size_t submit_batch(submitter *s, const uint8_t (*ids)[32], size_t n, uint64_t head)
+{
+    if (n > SUBMIT_CHUNK)
+        n = SUBMIT_CHUNK;
+    prepared *p = calloc(n, sizeof *p);
+    if (!p)
+        return 0;
+    size_t np = 0, done = 0;
+    for (; done < n; done++) {
+        int rc = prepare_new(s, ids[done], head, &p[np]);
+        if (rc < 0)
+            break;
+        if (rc == 0)
+            np++;
+    }
+    if (np && sign_and_send(s, p, np, head) < 0) {
+        /* nothing signed: every prepared id goes back with the rest */
+        done = 0;
+    }
+    for (size_t i = 0; i < np; i++)
+        prepared_free(&p[i]);
+    free(p);
+    return done;
 }
 
 /* Re-signs r's nonce with bumped fees (or a filler) and sends it. */
@@ -866,6 +1005,7 @@ static void resend(submitter *s, const uint8_t id[32], uint64_t head)
     int rc = 0;
     if (!same) /* at the cap already: re-broadcast the same bytes */
         rc = journal_update(s->d.j, id, sign_again_fn, &a, err, sizeof err);
+    free(a.raw);
     buf_free(&data);
     if (rc != 0)
         return;
@@ -885,6 +1025,23 @@ static void resend(submitter *s, const uint8_t id[32], uint64_t head)
         }
 }
 
+/* A receipt object (or null): 1 mined (fields filled), 0 not mined. */
+static int parse_receipt(const cJSON *res, mined_args *m, int *success)
+{
+    if (!res || cJSON_IsNull(res))
+        return 0;
+    uint64_t status = 0;
+    const cJSON *bh = cJSON_GetObjectItemCaseSensitive(res, "blockHash");
+    memset(m, 0, sizeof *m);
+    if (json_u64(res, "blockNumber", &m->block) || json_u64(res, "status", &status) ||
+        !cJSON_IsString(bh) || hex_decode_exact(bh->valuestring, m->block_hash, 32, NULL, 0))
+        return 0; /* pending-style receipt: not mined yet */
+    json_u64(res, "gasUsed", &m->gas_used);
+    json_u64(res, "effectiveGasPrice", &m->price);
+    *success = status == 1;
+    return 1;
+}
+
 /* Receipt of one hash: 1 found (fields filled), 0 none, -1 error. */
 static int get_receipt(submitter *s, const uint8_t hash[32], mined_args *m, int *success)
 {
@@ -899,23 +1056,9 @@ static int get_receipt(submitter *s, const uint8_t hash[32], mined_args *m, int 
         rpc_failed(s, "eth_getTransactionReceipt", err);
         return -1;
     }
-    if (!res || cJSON_IsNull(res)) {
-        cJSON_Delete(res);
-        return 0;
-    }
-    uint64_t status = 0;
-    const cJSON *bh = cJSON_GetObjectItemCaseSensitive(res, "blockHash");
-    memset(m, 0, sizeof *m);
-    if (json_u64(res, "blockNumber", &m->block) || json_u64(res, "status", &status) ||
-        !cJSON_IsString(bh) || hex_decode_exact(bh->valuestring, m->block_hash, 32, NULL, 0)) {
-        cJSON_Delete(res);
-        return 0; /* pending-style receipt: not mined yet */
-    }
-    json_u64(res, "gasUsed", &m->gas_used);
-    json_u64(res, "effectiveGasPrice", &m->price);
-    *success = status == 1;
+    rc = parse_receipt(res, m, success);
     cJSON_Delete(res);
-    return 1;
+    return rc;
 }
 
 /* Why a mined call reverted: replays it with eth_call at the latest block. Returns 1 when the
@@ -964,116 +1107,311 @@ static int explain_revert(submitter *s, const uint8_t id[32], int *final_state, 
             snprintf(why, cap, "our transaction reverted: %s (%s)", re.message, name);
     }
     rpc_error_clear(&re);
+    if (rc == RPC_OK)
+        snprintf(why, cap, "our transaction reverted but the call succeeds now (out of gas?)");
     return rc == RPC_OK;
 }
 
-/* One pass over the transactions in flight. */
+/* Our mined vote differs from the request's first vote: the contract says so with a
+ * QuorumDisagreement log naming this node. Worth a warning: with deterministic engines it means
+ * another node (or this one) computes something else. */
+static void note_disagreement(submitter *s, const uint8_t id[32], const cJSON *receipt)
+{
+    const cJSON *lg;
+    cJSON_ArrayForEach(lg, cJSON_GetObjectItemCaseSensitive(receipt, "logs"))
+    {
+        const cJSON *topics = cJSON_GetObjectItemCaseSensitive(lg, "topics");
+        const cJSON *t0 = cJSON_GetArrayItem(topics, 0), *t2 = cJSON_GetArrayItem(topics, 2);
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(lg, "data");
+        uint8_t topic[32], who[32], d[4 * 32];
+        size_t dn = 0;
+        if (!cJSON_IsString(t0) || !cJSON_IsString(t2) || !cJSON_IsString(data) ||
+            hex_decode_exact(t0->valuestring, topic, 32, NULL, 0) ||
+            memcmp(topic, s->topic_disagreement, 32) ||
+            hex_decode_exact(t2->valuestring, who, 32, NULL, 0) ||
+            memcmp(who + 12, s->d.addr, 20) ||
+            hex_decode(data->valuestring, d, sizeof d, &dn, NULL, 0) || dn != sizeof d)
+            continue;
+        char first[67], ours[67];
+        hex_encode(first, d, 32);
+        hex_encode(ours, d + 64, 32);
+        log_msg(LOG_WARN, id,
+                "quorum disagreement: our vote (output hash %s, reject code %u) differs from the "
+                "first vote (output hash %s, reject code %u)",
+                ours, (unsigned)(d[3 * 32 + 30] << 8 | d[3 * 32 + 31]), first,
+                (unsigned)(d[32 + 30] << 8 | d[32 + 31]));
+    }
+}
+
+/* A receipt seen and/or a final state, written for many requests in one journal transaction. */
+typedef struct {
+    mined_args m;
+    int has_mined;
+    int to; /* final state, 0 = none yet */
+    const char *why;
+    int old_state; /* out */
+    int finished;  /* out: the final state was written */
+    uint64_t nonce;
+} settle_args;
+
+static int settle_fn(journal_txn *t, jreq *r, void *user)
+{
+    settle_args *a = user;
+    a->old_state = r->f.state;
+    int changed = 0;
+    if (a->has_mined && mined_fn(t, r, &a->m) == 0)
+        changed = 1;
+    if (a->to) {
+        finish_args fa = {a->to, (1 << RS_COMPUTED) | (1 << RS_SUBMITTED), a->why};
+        a->finished = finish_fn(t, r, &fa) == 0;
+        changed |= a->finished;
+    }
+    return changed ? 0 : 1;
+}
+
+/* Receipts of the newest version of every unmined transaction in flight, and the account's
+ * mined nonce, in ONE JSON-RPC batch. rcpt[i] gets fl[i]'s receipt result (or NULL). 0 or -1. */
+static int fetch_receipts(submitter *s, const jreq *recs, cJSON **rcpt, uint64_t *latest)
+{
+    size_t n = s->n_fl, m = 1;
+    const char **methods = malloc((n + 1) * sizeof *methods);
+    cJSON **params = calloc(n + 1, sizeof *params), **res = calloc(n + 1, sizeof *res);
+    int *st = malloc((n + 1) * sizeof *st);
+    size_t *which = malloc((n + 1) * sizeof *which);
+    int rc = -1;
+    char err[512];
+    if (!methods || !params || !res || !st || !which)
+        goto out;
+    methods[0] = "eth_getTransactionCount";
+    params[0] = cJSON_CreateArray();
+    cJSON_AddItemToArray(params[0], cJSON_CreateString(s->addr_hex));
+    cJSON_AddItemToArray(params[0], cJSON_CreateString("latest"));
+    for (size_t i = 0; i < n && m < RPC_MAX_BATCH; i++) {
+        const jreq *r = &recs[i];
+        if (s->fl[i].mined_block || !r->f.n_tx_hashes)
+            continue;
+        uint32_t k = r->f.n_tx_hashes < JREQ_MAX_TX_HASHES ? r->f.n_tx_hashes : JREQ_MAX_TX_HASHES;
+        char hx[67];
+        hex_encode(hx, r->f.tx_hashes[k - 1], 32);
+        params[m] = cJSON_CreateArray();
+        cJSON_AddItemToArray(params[m], cJSON_CreateString(hx));
+        methods[m] = "eth_getTransactionReceipt";
+        which[m++] = i;
+    }
+    int brc = rpc_call_batch(s->rpc, m, methods, (const cJSON *const *)params, res, st, NULL, err,
+                             sizeof err);
+    if (brc != RPC_OK) {
+        rpc_failed(s, "receipts", err);
+        goto out;
+    }
+    if (st[0] != RPC_OK || !cJSON_IsString(res[0]) ||
+        hex_quantity_to_u64(res[0]->valuestring, latest, NULL, 0)) {
+        rpc_failed(s, "eth_getTransactionCount", "no quantity in the batch reply");
+        goto out;
+    }
+    for (size_t k = 1; k < m; k++) {
+        if (st[k] == RPC_OK) {
+            rcpt[which[k]] = res[k];
+            res[k] = NULL;
+        } else {
+            rpc_failed(s, "eth_getTransactionReceipt", "an error in the batch reply");
+        }
+    }
+    rc = 0;
+out:
+    for (size_t k = 0; params && res && k < m; k++) {
+        cJSON_Delete(params[k]);
+        cJSON_Delete(res[k]);
+    }
+    free(methods);
+    free(params);
+    free(res);
+    free(st);
+    free(which);
+    return rc;
+}
+
+/* One pass over the transactions in flight: one batch of receipts, then every receipt and final
+ * state found is written in one journal transaction. */
 static void track(submitter *s, uint64_t head)
 {
     if (!s->n_fl)
         return;
-    uint64_t latest;
-    if (get_nonce(s, "latest", &latest))
-        return;
     char err[512];
-    for (size_t i = 0; i < s->n_fl;) {
-        inflight *e = &s->fl[i];
+    size_t n = s->n_fl;
+    jreq *recs = calloc(n, sizeof *recs);
+    cJSON **rcpt = calloc(n, sizeof *rcpt);
+    settle_args *sa = calloc(n, sizeof *sa);
+    uint8_t(*sids)[32] = malloc(n * 32);
+    void **susers = calloc(n, sizeof *susers);
+    int *sres = malloc(n * sizeof *sres);
+    size_t ns = 0;
+    if (!recs || !rcpt || !sa || !sids || !susers || !sres) {
+        log_msg(LOG_ERROR, NULL, "out of memory tracking %zu transactions", n);
+        goto out;
+    }
+    /* the records; requests no longer open leave the list */
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
         jreq r;
-        if (journal_get(s->d.j, e->id, &r, err, sizeof err) != 1) {
-            remove_inflight(s, i);
+        if (journal_get(s->d.j, s->fl[i].id, &r, err, sizeof err) != 1)
             continue;
-        }
-        int open = r.f.state == RS_SUBMITTED || (r.f.state == RS_CANCELLED && r.f.cancel_pending);
-        if (!open) {
+        if (!(r.f.state == RS_SUBMITTED || (r.f.state == RS_CANCELLED && r.f.cancel_pending))) {
             jreq_free(&r);
-            remove_inflight(s, i);
             continue;
         }
+        s->fl[w] = s->fl[i];
+        recs[w++] = r;
+    }
+    s->n_fl = w;
+    n = w;
+    uint64_t latest;
+    int64_t t0 = now_ns();
+    if (!n || fetch_receipts(s, recs, rcpt, &latest))
+        goto out;
+    int64_t t1 = now_ns();
+    for (size_t i = 0, r_i = 0; r_i < n; r_i++) {
+        inflight *e = &s->fl[i];
+        jreq *r = &recs[r_i];
+        int done = 0;
         if (!e->mined_block && e->nonce < latest) {
-            /* the nonce is used: find which of our versions made it */
+            /* the nonce is used: find which of our versions made it (newest first) */
             mined_args m;
-            int success = 0, found = 0;
-            for (uint32_t k = r.f.n_tx_hashes; k-- > 0 && !found;) {
-                int g = get_receipt(s, r.f.tx_hashes[k], &m, &success);
-                if (g < 0) {
-                    jreq_free(&r);
-                    return;
-                }
+            int success = 0, found = parse_receipt(rcpt[r_i], &m, &success);
+            uint32_t nh =
+                r->f.n_tx_hashes < JREQ_MAX_TX_HASHES ? r->f.n_tx_hashes : JREQ_MAX_TX_HASHES;
+            for (uint32_t k = nh ? nh - 1 : 0; k-- > 0 && !found;) {
+                int g = get_receipt(s, r->f.tx_hashes[k], &m, &success);
+                if (g < 0)
+                    goto out;
                 found = g;
             }
             if (found) {
-                m.clear = 0;
-                journal_update(s->d.j, e->id, mined_fn, &m, err, sizeof err);
                 e->mined_block = m.block;
-                r.f.mined_block = m.block;
                 metrics_observe_stage(
                     s->d.m, STAGE_MINED,
-                    (double)(now_ns() - (r.f.t_computed ? r.f.t_computed : r.f.t_seen)) / 1e9);
+                    (double)(now_ns() - (r->f.t_computed ? r->f.t_computed : r->f.t_seen)) / 1e9);
                 if (!success) {
+                    m.clear = 0;
+                    journal_update(s->d.j, e->id, mined_fn, &m, err, sizeof err);
                     int fs;
                     char why[700];
                     int retry = explain_revert(s, e->id, &fs, why, sizeof why);
-                    if (retry && r.f.state == RS_SUBMITTED) {
+                    if (retry && r->f.state == RS_SUBMITTED) {
                         /* out of gas: forget the shape's cached estimate, sign it again */
-                        gas_entry *g = gas_lookup(
-                            s, r.f.tx_kind, r.f.callback_gas_limit,
-                            r.f.tx_kind == TXK_FULFILL ? (uint32_t)((r.output_len + 63) / 64) : 0);
+                        gas_entry *g = gas_lookup(s, r->f.tx_kind, r->f.callback_gas_limit,
+                                                  r->f.tx_kind == TXK_FULFILL
+                                                      ? (uint32_t)((r->output_len + 63) / 64)
+                                                      : 0);
                         if (g)
                             g->valid = 0;
                         if (journal_update(s->d.j, e->id, resubmit_fn, NULL, err, sizeof err) ==
                             0) {
                             log_msg(LOG_WARN, e->id,
-                                    "our transaction reverted but the call succeeds now (out of "
-                                    "gas?): submitting again with a fresh gas estimate");
+                                    "%s: submitting again (fulfill or attest as the chain "
+                                    "says now) with a fresh gas estimate",
+                                    why);
                             metrics_transition(s->d.m, RS_SUBMITTED, RS_COMPUTED);
                             pthread_mutex_lock(&s->mu);
                             idq_push(&s->q, e->id);
                             pthread_mutex_unlock(&s->mu);
                         }
-                    } else if (r.f.state == RS_CANCELLED) {
+                    } else if (r->f.state == RS_CANCELLED) {
                         finish(s, e->id, RS_CANCELLED, RS_CANCELLED, "nonce consumed");
                     } else {
                         finish(s, e->id, RS_SUBMITTED, fs, why);
                     }
-                    jreq_free(&r);
-                    remove_inflight(s, i);
-                    continue;
+                    done = 1;
+                } else {
+                    note_disagreement(s, e->id, rcpt[r_i]);
+                    settle_args *a = &sa[ns];
+                    a->m = m;
+                    a->has_mined = 1;
+                    a->nonce = e->nonce;
+                    memcpy(sids[ns], e->id, 32);
+                    susers[ns++] = a;
                 }
             } else if (++e->missing_checks >= 3) {
                 const char *why = "the nonce was used by a transaction this node did not sign "
                                   "(is the key used elsewhere?)";
-                if (r.f.state == RS_CANCELLED)
+                if (r->f.state == RS_CANCELLED)
                     finish(s, e->id, RS_CANCELLED, RS_CANCELLED, "nonce consumed");
                 else
                     finish(s, e->id, RS_SUBMITTED, RS_FAILED, why);
-                jreq_free(&r);
-                remove_inflight(s, i);
-                continue;
+                done = 1;
             }
         }
-        if (e->mined_block) {
+        if (!done && e->mined_block) {
             if (head >= e->mined_block + s->d.cfg->receipt_depth) {
-                if (r.f.state == RS_CANCELLED)
-                    finish(s, e->id, RS_CANCELLED, RS_CANCELLED,
-                           "nonce consumed after cancellation");
-                else
-                    finish(s, e->id, RS_SUBMITTED,
-                           r.f.tx_kind == TXK_REJECT ? RS_REJECTED : RS_FULFILLED,
-                           r.f.tx_kind == TXK_REJECT   ? "attested reject mined"
-                           : r.f.tx_kind == TXK_ATTEST ? "attestation mined"
-                                                       : "fulfillment mined");
-                jreq_free(&r);
-                remove_inflight(s, i);
-                continue;
+                settle_args *a =
+                    ns && susers[ns - 1] == &sa[ns - 1] && !memcmp(sids[ns - 1], e->id, 32)
+                        ? &sa[ns - 1]
+                        : NULL;
+                if (!a) {
+                    a = &sa[ns];
+                    a->nonce = e->nonce;
+                    memcpy(sids[ns], e->id, 32);
+                    susers[ns++] = a;
+                }
+                a->to = r->f.state == RS_CANCELLED   ? RS_CANCELLED
+                        : r->f.tx_kind == TXK_REJECT ? RS_REJECTED
+                                                     : RS_FULFILLED;
+                a->why = r->f.state == RS_CANCELLED   ? "nonce consumed after cancellation"
+                         : r->f.tx_kind == TXK_REJECT ? "attested reject mined"
+                         : r->f.tx_kind == TXK_ATTEST ? "attestation mined"
+                                                      : "fulfillment mined";
+                done = 1;
             }
-        } else if ((head >= e->sent_block + s->d.cfg->resend_after_blocks &&
-                    now_ns() - e->sent_ns >= RESEND_MIN_NS) ||
-                   (r.f.state == RS_CANCELLED && r.f.tx_kind != TXK_FILLER)) {
+        } else if (!done && ((head >= e->sent_block + s->d.cfg->resend_after_blocks &&
+                              now_ns() - e->sent_ns >= RESEND_MIN_NS) ||
+                             (r->f.state == RS_CANCELLED && r->f.tx_kind != TXK_FILLER))) {
             resend(s, e->id, head);
         }
-        jreq_free(&r);
-        i++;
+        if (done)
+            remove_inflight(s, i);
+        else
+            i++;
     }
+    log_msg(LOG_DEBUG, NULL,
+            "track: head %llu, %zu in flight, nonce %llu mined, receipts batch %lld us, %zu "
+            "to record",
+            (unsigned long long)head, n, (unsigned long long)latest, (long long)((t1 - t0) / 1000),
+            ns);
+out:
+    /* receipts and final states: one commit */
+    if (ns) {
+        if (journal_update_many(s->d.j, (const uint8_t(*)[32])sids, ns, settle_fn, susers, sres,
+                                err, sizeof err)) {
+            log_msg(LOG_ERROR, NULL, "journal: recording %zu receipt(s): %s", ns, err);
+            /* nothing written: follow them again from the next head */
+            for (size_t k = 0; k < ns; k++)
+                add_inflight(s, sids[k], sa[k].nonce, head, 0);
+        } else {
+            for (size_t k = 0; k < ns; k++) {
+                settle_args *a = &sa[k];
+                if (!a->finished)
+                    continue;
+                if (a->old_state == RS_CANCELLED) {
+                    log_msg(LOG_INFO, sids[k], "cancelled request: %s (nonce %llu)", a->why,
+                            (unsigned long long)a->nonce);
+                    continue;
+                }
+                metrics_transition(s->d.m, a->old_state, a->to);
+                log_msg(a->to == RS_FAILED ? LOG_WARN : LOG_INFO, sids[k], "request %s: %s",
+                        req_state_name(a->to), a->why);
+            }
+        }
+    }
+    for (size_t k = 0; recs && rcpt && k < n; k++) {
+        jreq_free(&recs[k]);
+        cJSON_Delete(rcpt[k]);
+    }
+    free(recs);
+    free(rcpt);
+    free(sa);
+    free(sids);
+    free(susers);
+    free(sres);
 }
 
 /* After a reorg: receipts we counted may be gone. */
@@ -1146,6 +1484,9 @@ static void *thread_main(void *arg)
         work = tmp;
         s->q.n = 0;
         uint64_t head = s->head;
+        s->hf_valid = s->head_fee_valid;
+        s->hf = s->head_fee;
+        s->hf_block = s->head_fee_block;
         int reorg = s->reorg, reconnect = s->reconnect;
         s->reorg = s->reconnect = 0;
         pthread_mutex_unlock(&s->mu);
@@ -1155,9 +1496,12 @@ static void *thread_main(void *arg)
             rebroadcast_all(s);
         if (reorg)
             recheck_mined(s);
-        for (size_t i = 0; i < work.n; i++) {
-            if (submit_new(s, work.ids[i], head)) {
-                /* RPC trouble: put this and the rest back, try again shortly */
+        for (size_t i = 0; i < work.n;) {
+            size_t want = work.n - i < SUBMIT_CHUNK ? work.n - i : SUBMIT_CHUNK;
+            size_t done = submit_batch(s, (const uint8_t(*)[32])(work.ids + i), want, head);
+            i += done;
+            if (done < want) {
+                /* RPC or journal trouble: put this and the rest back, try again shortly */
                 pthread_mutex_lock(&s->mu);
                 for (size_t k = i; k < work.n; k++)
                     idq_push(&s->q, work.ids[k]);
@@ -1167,7 +1511,9 @@ static void *thread_main(void *arg)
             }
         }
         work.n = 0;
-        if (head != s->tracked_head || backoff || reconnect) {
+        if (head != s->tracked_head || backoff || reconnect || reorg) {
+            /* after a reorg at once, even at the same height: a request cancelled after its
+             * transaction was signed needs its filler now, not at the next block */
             track(s, head);
             s->tracked_head = head;
         }
@@ -1236,9 +1582,12 @@ void submitter_enqueue(submitter *s, const uint8_t id[32])
     pthread_mutex_unlock(&s->mu);
 }
 
-void submitter_on_head(submitter *s, uint64_t head)
+void submitter_on_head(submitter *s, uint64_t head, const uint64_t *next_base_fee)
 {
     pthread_mutex_lock(&s->mu);
+    s->head_fee_valid = next_base_fee != NULL;
+    s->head_fee = next_base_fee ? *next_base_fee : 0;
+    s->head_fee_block = head;
     if (head != s->head) {
         s->head = head;
         pthread_cond_signal(&s->cv);

@@ -54,7 +54,9 @@ int submitter_start(submitter *s, char *err, size_t errlen);
 /* A request reached "computed": submit it. */
 void submitter_enqueue(submitter *s, const uint8_t id[32]);
 /* Chain events from the watcher thread. */
-void submitter_on_head(submitter *s, uint64_t head);
+/* next_base_fee: the base fee of the block after head, from its header (tx_next_base_fee), or
+ * NULL when the header has none: then fees come from eth_feeHistory. */
+void submitter_on_head(submitter *s, uint64_t head, const uint64_t *next_base_fee);
 void submitter_on_reorg(submitter *s);
 void submitter_on_reconnect(submitter *s);
 /* Number of transactions not yet final (for tests and shutdown logs). */

@@ -47,3 +47,9 @@ void testhook_crash_point(const char *point)
         kill(getpid(), SIGKILL);
     }
 }
+
+int testhook_wrong_output(void)
+{
+    const char *v = getenv("SIBYL_TEST_WRONG_OUTPUT");
+    return v && !strcmp(v, "1");
+}

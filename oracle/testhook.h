@@ -17,4 +17,9 @@
 
 void testhook_crash_point(const char *point);
 
+/* SIBYL_TEST_WRONG_OUTPUT=1 (NOT a feature: a test hook) makes the node attest to an output
+ * whose last byte is flipped, i.e. behave like a node that computes something else, so the
+ * quorum tests can show a disagreement. Returns 1 when set. */
+int testhook_wrong_output(void);
+
 #endif

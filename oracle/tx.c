@@ -120,3 +120,17 @@ int tx_sign(const secp256k1_context *ctx, const tx_fields *tx, const uint8_t key
         keccak256(raw->data + start, raw->len - start, tx_hash);
     return 0;
 }
+
+uint64_t tx_next_base_fee(uint64_t base_fee, uint64_t gas_used, uint64_t gas_limit)
+{
+    uint64_t target = gas_limit / 2;
+    if (target == 0 || gas_used == target)
+        return base_fee;
+    if (gas_used > target) {
+        unsigned __int128 d = (unsigned __int128)base_fee * (gas_used - target) / target / 8;
+        uint64_t delta = d > 1 ? (d > UINT64_MAX ? UINT64_MAX : (uint64_t)d) : 1;
+        return base_fee > UINT64_MAX - delta ? UINT64_MAX : base_fee + delta;
+    }
+    unsigned __int128 d = (unsigned __int128)base_fee * (target - gas_used) / target / 8;
+    return base_fee - (uint64_t)d;
+}

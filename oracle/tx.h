@@ -43,4 +43,9 @@ int tx_encode_signed(const tx_fields *tx, const uint8_t sig[65], buf *raw, char 
 int tx_sign(const secp256k1_context *ctx, const tx_fields *tx, const uint8_t key[32], buf *raw,
             uint8_t tx_hash[32], char *err, size_t errlen);
 
+/* EIP-1559: the base fee of the block after one with this base fee, gas used and gas limit
+ * (elasticity 2, change denominator 8). Lets the node price a transaction from the newHeads
+ * header alone, without an eth_feeHistory round trip. */
+uint64_t tx_next_base_fee(uint64_t base_fee, uint64_t gas_used, uint64_t gas_limit);
+
 #endif

@@ -13,6 +13,8 @@ make_model "$WORK/model.gguf"
 register "$WORK/model.gguf"
 make_keystore
 write_conf "$WORK/oracle.conf" "confirmations = 0" "receipt_depth = 0"
+# node_crash_sync.sh runs all of this with journal_sync = true (an fsync per commit)
+sed -i "s/^journal_sync = .*/journal_sync = ${CRASH_JOURNAL_SYNC:-false}/" "$WORK/oracle.conf"
 
 total=0
 batch() { # batch LABEL COUNT: ask COUNT prompts
@@ -60,4 +62,5 @@ ids=$(rpc eth_getLogs "[{\"fromBlock\":\"0x0\",\"toBlock\":\"latest\",\"address\
 [ "$ids" = "$total" ] || die "$ids distinct ids fulfilled, $total requests"
 sent=$(printf '%d' "$(rpc eth_getTransactionCount "[\"$NODE_ADDR\",\"latest\"]" | tr -d '"')")
 [ "$sent" = "$total" ] || die "the node's account sent $sent transactions for $total requests"
-log "ok: $total requests over 9 crashes, each fulfilled once, $sent transactions"
+grep -qx "journal_sync = ${CRASH_JOURNAL_SYNC:-false}" "$WORK/oracle.conf" || die "journal_sync not set"
+log "ok: $total requests over 9 crashes, each fulfilled once, $sent transactions (journal_sync = ${CRASH_JOURNAL_SYNC:-false})"

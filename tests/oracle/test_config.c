@@ -46,7 +46,8 @@ static void test_good_file(void **state)
                                 "max_fee_per_gas_gwei = 1.5\n"
                                 "metrics_listen = 127.0.0.1:9464\n"
                                 "journal_sync = false\n"
-                                "log_level = debug\n");
+                                "log_level = debug\n"
+                                "registry_refresh_seconds = 5\n");
     assert_int_equal(config_load(p, &c, err, sizeof err), 0);
     assert_string_equal(c.rpc_http, "http://127.0.0.1:8545");
     assert_int_equal(c.chain_id, 31337);
@@ -66,6 +67,7 @@ static void test_good_file(void **state)
     assert_int_equal(c.journal_sync, 0);
     assert_int_equal(c.log_level, 0);
     assert_int_equal(c.receipt_depth, 1); /* default */
+    assert_int_equal(c.registry_refresh_s, 5);
 }
 
 static void expect_error(const char *text, const char *needle)
@@ -95,6 +97,7 @@ static void test_errors(void **state)
     expect_error(BASE "metrics_listen = localhost\n", ":7: bad value");
     expect_error(BASE "fee_bump_percent = 5\n", "10..1000");
     expect_error(BASE "backend = tpu\n", "cpu or cuda");
+    expect_error(BASE "registry_refresh_seconds = 0\n", "seconds 1..86400");
     expect_error("rpc_http = http://x\n", "required key 'rpc_ws' is missing");
 }
 

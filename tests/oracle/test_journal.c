@@ -184,6 +184,72 @@ static void test_nonces_cursor_meta_persist(void **state)
     journal_close(j);
 }
 
+static int skip_seen(journal_txn *t, jreq *r, void *user)
+{
+    (void)user;
+    if (r->f.state != RS_SEEN)
+        return 1;
+    uint64_t n;
+    assert_int_equal(journal_txn_next_nonce(t, &n), 0);
+    r->f.nonce = n;
+    r->f.state = RS_SUBMITTED;
+    return journal_txn_set_next_nonce(t, n + 1);
+}
+
+/* Runs after the tests above (ids 1..4 exist; the counter is at 9). */
+static void test_update_many(void **state)
+{
+    (void)state;
+    journal *j = open_j();
+    char err[256];
+    jreq a, b;
+    make_req(&a, 5, 1);
+    make_req(&b, 6, 1);
+    assert_int_equal(journal_insert_seen(j, &a, err, sizeof err), 1);
+    assert_int_equal(journal_insert_seen(j, &b, err, sizeof err), 1);
+    uint8_t ids[4][32] = {{0}};
+    memcpy(ids[0], a.f.id, 32);
+    memcpy(ids[1], a.f.id, 32); /* seen again in the same transaction: now submitted, skipped */
+    ids[2][31] = 77;            /* unknown */
+    memcpy(ids[3], b.f.id, 32);
+    int res[4];
+    assert_int_equal(
+        journal_update_many(j, (const uint8_t(*)[32])ids, 4, skip_seen, NULL, res, err, sizeof err),
+        0);
+    assert_int_equal(res[0], 0);
+    assert_int_equal(res[1], 1);
+    assert_int_equal(res[2], -2);
+    assert_int_equal(res[3], 0);
+    jreq got;
+    assert_int_equal(journal_get(j, a.f.id, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.state, RS_SUBMITTED);
+    assert_int_equal(got.f.nonce, 9);
+    jreq_free(&got);
+    assert_int_equal(journal_get(j, b.f.id, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.nonce, 10); /* the second record saw the first one's counter */
+    jreq_free(&got);
+
+    /* one refusal aborts the whole transaction */
+    memcpy(ids[0], a.f.id, 32);
+    memcpy(ids[1], b.f.id, 32);
+    void *users[2] = {NULL, NULL};
+    assert_int_equal(
+        journal_update_many(j, (const uint8_t(*)[32])ids, 2, refuse, users, res, err, sizeof err),
+        -1);
+    assert_int_equal(res[0], -1);
+    assert_int_equal(journal_get(j, a.f.id, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.state, RS_SUBMITTED);
+    jreq_free(&got);
+    uint64_t next;
+    int found;
+    assert_int_equal(journal_get_next_nonce(j, &next, &found), 0);
+    assert_int_equal(next, 11);
+    assert_int_equal(journal_update_many(j, NULL, 0, refuse, NULL, res, err, sizeof err), 0);
+    jreq_free(&a);
+    jreq_free(&b);
+    journal_close(j);
+}
+
 static void test_bad_dir(void **state)
 {
     (void)state;
@@ -203,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_insert_dedupe_update),
         cmocka_unit_test(test_reinclusion_after_cancel),
         cmocka_unit_test(test_nonces_cursor_meta_persist),
+        cmocka_unit_test(test_update_many),
         cmocka_unit_test(test_bad_dir),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

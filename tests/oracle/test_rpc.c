@@ -25,6 +25,56 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* A batch: results matched by id whatever the reply's order, an error object for one call
+ * leaves the others intact, a revert's data arrives per call. */
+static void test_batch_anvil(void **state)
+{
+    (void)state;
+    char url[64], err[512];
+    pid_t anvil = tu_anvil_start(url, sizeof url);
+    rpc_client *c = rpc_client_new(url, NULL, err, sizeof err);
+    assert_non_null(c);
+    cJSON *block0 = cJSON_CreateArray(), *revert = cJSON_CreateArray(),
+          *call = cJSON_CreateObject();
+    cJSON_AddItemToArray(block0, cJSON_CreateString("0x0"));
+    cJSON_AddItemToArray(block0, cJSON_CreateFalse());
+    cJSON_AddStringToObject(call, "data", "0x60aa60005260206000fd");
+    cJSON_AddItemToArray(revert, call);
+    cJSON_AddItemToArray(revert, cJSON_CreateString("latest"));
+    const char *methods[5] = {"eth_chainId", "sibyl_noSuchMethod", "eth_getBlockByNumber",
+                              "eth_call", "eth_blockNumber"};
+    const cJSON *params[5] = {NULL, NULL, block0, revert, NULL};
+    cJSON *res[5];
+    int st[5];
+    rpc_error errs[5];
+    memset(errs, 0, sizeof errs);
+    assert_int_equal(rpc_call_batch(c, 5, methods, params, res, st, errs, err, sizeof err), RPC_OK);
+    assert_int_equal(st[0], RPC_OK);
+    assert_string_equal(res[0]->valuestring, "0x7a69");
+    assert_int_equal(st[1], RPC_EERROR);
+    assert_null(res[1]);
+    assert_int_equal(errs[1].code, -32601);
+    assert_int_equal(st[2], RPC_OK);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(res[2], "hash")));
+    assert_int_equal(st[3], RPC_EERROR);
+    assert_int_equal(errs[3].code, 3);
+    assert_string_equal(errs[3].data,
+                        "0x00000000000000000000000000000000000000000000000000000000000000aa");
+    assert_int_equal(st[4], RPC_OK);
+    assert_string_equal(res[4]->valuestring, "0x0");
+    for (int i = 0; i < 5; i++) {
+        cJSON_Delete(res[i]);
+        rpc_error_clear(&errs[i]);
+    }
+    /* bad arguments are refused before anything is sent */
+    assert_int_equal(rpc_call_batch(c, 0, methods, params, res, st, NULL, err, sizeof err),
+                     RPC_EINVAL);
+    cJSON_Delete(block0);
+    cJSON_Delete(revert);
+    rpc_client_free(c);
+    tu_stop(anvil);
+}
+
 static void test_anvil(void **state)
 {
     (void)state;
@@ -245,6 +295,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_anvil),
+        cmocka_unit_test(test_batch_anvil),
         cmocka_unit_test(test_retries),
         cmocka_unit_test(test_bad_replies),
         cmocka_unit_test(test_transport_errors),

@@ -206,11 +206,27 @@ static void test_signature_recovers(void **state)
     assert_int_equal(tx_signing_hash(&bad, h, err, sizeof err), -1);
 }
 
+/* EIP-1559's update rule: full block +12.5 %, empty block -12.5 %, at target unchanged, the
+ * increase at least 1 wei. */
+static void test_next_base_fee(void **state)
+{
+    (void)state;
+    assert_int_equal(tx_next_base_fee(1000000000, 30000000, 30000000), 1125000000);
+    assert_int_equal(tx_next_base_fee(1000000000, 0, 30000000), 875000000);
+    assert_int_equal(tx_next_base_fee(1000000000, 15000000, 30000000), 1000000000);
+    assert_int_equal(tx_next_base_fee(7, 15000001, 30000000), 8); /* +1 minimum */
+    /* a block with one 21000-gas transfer */
+    assert_int_equal(tx_next_base_fee(1000000000, 21000, 30000000), 875175000);
+    assert_int_equal(tx_next_base_fee(UINT64_MAX, 30000000, 30000000), UINT64_MAX);
+    assert_int_equal(tx_next_base_fee(5, 1, 0), 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_cast_mktx),
         cmocka_unit_test(test_signature_recovers),
+        cmocka_unit_test(test_next_base_fee),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
