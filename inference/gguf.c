@@ -699,66 +699,39 @@ int gguf_kv_arr(const gguf_file *f, int64_t i, gguf_type *elem_type, uint64_t *n
     return 0;
 }
 
-/* Reads one scalar of type t at p as a signed/unsigned 64-bit pair for range checks. */
+/* Reads one integer scalar of type t at p (little-endian, as GGUF stores it) as a signed or
+ * unsigned 64-bit value for range checks; -1 if t is not an integer type. */
 static int read_int(gguf_type t, const uint8_t *p, int64_t *sv, uint64_t *uv, int *is_signed)
 {
+    int sign;
     switch (t) {
     case GGUF_TYPE_UINT8:
-        *uv = p[0];
-        *is_signed = 0;
-        return 0;
-    case GGUF_TYPE_INT8: {
-        int8_t v;
-        memcpy(&v, p, 1);
-        *sv = v;
-        *is_signed = 1;
-        return 0;
-    }
-    case GGUF_TYPE_UINT16: {
-        uint16_t v;
-        memcpy(&v, p, 2);
-        *uv = v;
-        *is_signed = 0;
-        return 0;
-    }
-    case GGUF_TYPE_INT16: {
-        int16_t v;
-        memcpy(&v, p, 2);
-        *sv = v;
-        *is_signed = 1;
-        return 0;
-    }
-    case GGUF_TYPE_UINT32: {
-        uint32_t v;
-        memcpy(&v, p, 4);
-        *uv = v;
-        *is_signed = 0;
-        return 0;
-    }
-    case GGUF_TYPE_INT32: {
-        int32_t v;
-        memcpy(&v, p, 4);
-        *sv = v;
-        *is_signed = 1;
-        return 0;
-    }
-    case GGUF_TYPE_UINT64: {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        *uv = v;
-        *is_signed = 0;
-        return 0;
-    }
-    case GGUF_TYPE_INT64: {
-        int64_t v;
-        memcpy(&v, p, 8);
-        *sv = v;
-        *is_signed = 1;
-        return 0;
-    }
+    case GGUF_TYPE_UINT16:
+    case GGUF_TYPE_UINT32:
+    case GGUF_TYPE_UINT64:
+        sign = 0;
+        break;
+    case GGUF_TYPE_INT8:
+    case GGUF_TYPE_INT16:
+    case GGUF_TYPE_INT32:
+    case GGUF_TYPE_INT64:
+        sign = 1;
+        break;
     default:
         return -1;
     }
+    unsigned n = kv_type_sizes[t];
+    uint64_t u = 0;
+    for (unsigned i = 0; i < n; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    if (sign && n < 8 && (u >> (8 * n - 1)) & 1)
+        u |= ~UINT64_C(0) << (8 * n); /* sign-extend */
+    *is_signed = sign;
+    if (sign)
+        memcpy(sv, &u, 8); /* two's complement bits as int64 */
+    else
+        *uv = u;
+    return 0;
 }
 
 static const gguf_kv *lookup(const gguf_file *f, const char *key, int *rc)
