@@ -1,9 +1,9 @@
 /*
  * Whole generations on the CUDA backend against the CPU backend and the golden fixtures.
  *
- * 1. The golden cases of tests/inference/test_golden.c (same models, prompts and params; the
- *    table below mirrors that file's): the GPU's per-step logits hashes, tokens and trace
- *    hash must equal tests/inference/golden/<case>.txt byte for byte.
+ * 1. The golden cases (tests/inference/golden_cases.h, the table test_golden.c uses): the GPU's
+ * per-step logits hashes, tokens and trace hash must equal tests/inference/golden/<case>.txt byte
+ * for byte.
  * 2. A sweep of further configurations (models tiny/small, Q8_0/F32/BF16, fused and split
  *    experts, prompts shorter and longer than the sliding window and the canvas, several
  *    canvases, masks, seeds): the GPU run must equal the CPU run on the same machine.
@@ -25,99 +25,12 @@
 #include "inference/mkmodel.h"
 #include "inference/model.h"
 #include "inference/sampler.h"
+#include "tests/inference/golden_cases.h"
 #include "tests/inference/testmodel.h"
 
-#define GOLDEN_DIR "tests/inference/golden"
 #define MAX_STEPS 2048
 
-typedef struct {
-    const char *name;
-    testmodel_opts model;
-    const char *mk_preset; /* non-NULL: mk_write_model(preset) instead of testmodel */
-    ggml_type mk_type;
-    uint64_t mk_seed;
-    int32_t prompt[40];
-    uint32_t n_prompt;
-    uint64_t seed;
-    uint32_t steps;
-    float t_min, t_max, bound;
-    uint32_t max_new;
-    int mask;   /* 1: ids 4..399 except 50 and 106; 2: <eos> and 300..309; 3: only 300 */
-    int golden; /* 1: compare with GOLDEN_DIR/<name>.txt */
-} gcase;
-
-/* Mirrors tests/inference/test_golden.c's table (as of this commit). The GPU is held to the CPU
- * run on the same machine; the fixture comparison is reported too, and a CPU run that differs
- * from its fixture means this copy of the table is stale (test_golden checks the CPU). */
-static const gcase golden[] = {
-    {.name = "tiny_q8_one_canvas",
-     .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
-     .prompt = {2,   105, 236, 107, 120, 130, 140, 150, 200, 210,
-                220, 230, 240, 250, 300, 310, 320, 106, 107, 105},
-     .n_prompt = 20,
-     .seed = 7,
-     .max_new = 16,
-     .golden = 1},
-    {.name = "tiny_q8_three_canvases_masked",
-     .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
-     .prompt = {2, 111, 222, 333, 444, 155, 166, 177, 188, 199, 211, 300},
-     .n_prompt = 12,
-     .seed = 123456789012345ULL,
-     .steps = 3,
-     .max_new = 40,
-     .mask = 1,
-     .golden = 1},
-    {.name = "tiny_f32_split_experts",
-     .model = {.type = GGML_TYPE_F32, .split_experts = 1, .seed = 5},
-     .prompt = {2, 9, 8, 7, 6, 5, 400, 401, 402},
-     .n_prompt = 9,
-     .seed = 99,
-     .steps = 4,
-     .t_min = 0.3f,
-     .t_max = 1.2f,
-     .bound = 2.0f,
-     .max_new = 16,
-     .golden = 1},
-    {.name = "mkmodel_tiny_q8",
-     .mk_preset = "tiny",
-     .mk_type = GGML_TYPE_Q8_0,
-     .mk_seed = 1,
-     .prompt = {2,   105, 236, 107, 300, 301, 302, 303, 304, 305, 306,
-                307, 106, 107, 105, 400, 107, 100, 450, 107, 101},
-     .n_prompt = 21,
-     .seed = 2026,
-     .steps = 4,
-     .max_new = 32,
-     .golden = 1},
-    {.name = "mkmodel_tiny_bf16",
-     .mk_preset = "tiny",
-     .mk_type = GGML_TYPE_BF16,
-     .mk_seed = 2,
-     .prompt = {2, 105, 236, 107, 120, 121, 122, 106, 107, 105, 400, 107},
-     .n_prompt = 12,
-     .seed = 5,
-     .bound = 0.5f,
-     .max_new = 16,
-     .golden = 1},
-    {.name = "tiny_q8_early_stop",
-     .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
-     .prompt = {2, 105, 236, 107, 130, 131, 132, 106},
-     .n_prompt = 8,
-     .seed = 77,
-     .steps = 20,
-     .max_new = 16,
-     .mask = 3,
-     .golden = 1},
-    {.name = "tiny_q8_eos_trim",
-     .model = {.type = GGML_TYPE_Q8_0, .seed = 1},
-     .prompt = {2, 105, 236, 107, 140, 141, 142, 106},
-     .n_prompt = 8,
-     .seed = 31337,
-     .steps = 4,
-     .max_new = 48,
-     .mask = 2,
-     .golden = 1},
-};
+typedef golden_case gcase;
 
 typedef struct {
     uint32_t n;
@@ -166,15 +79,11 @@ static char *run_case(const gcase *gc, const char *model_path, engine_backend be
         p.entropy_bound = gc->bound;
     p.max_new_tokens = gc->max_new;
     uint32_t V = engine_get_info(e)->vocab_size;
-    uint8_t *allowed = NULL;
-    if (gc->mask) {
-        allowed = malloc(V);
-        for (uint32_t v = 0; v < V; v++)
-            allowed[v] = gc->mask == 1   ? (v >= 4 && v < 400 && v != 50 && v != 106)
-                         : gc->mask == 2 ? (v == 1 || (v >= 300 && v < 310))
-                                         : v == 300;
+    uint8_t *allowed = gc->mask ? malloc(V) : NULL;
+    if (allowed && golden_case_mask(gc, V, allowed))
         p.allowed = allowed;
-    }
+    if (gc->confidence > 0)
+        p.confidence_threshold = gc->confidence;
     step_log *log = calloc(1, sizeof *log);
     gen_result r;
     if (engine_generate(e, gc->prompt, gc->n_prompt, &p, log_step, log, &r, err, sizeof err)) {
@@ -385,7 +294,7 @@ static void check(const gcase *gc)
 static int no_gpu_checks(void)
 {
     char path[160], err[512];
-    if (write_case_model(&golden[0], path, sizeof path))
+    if (write_case_model(&golden_cases[0], path, sizeof path))
         return 1;
     engine_options eo = {path, ENGINE_BACKEND_CUDA, 1};
     engine *e = NULL;
@@ -425,8 +334,8 @@ int main(int argc, char **argv)
         goto out;
     }
     printf("GPU: %s\n", info.name);
-    for (size_t i = 0; i < sizeof golden / sizeof *golden; i++)
-        check(&golden[i]);
+    for (size_t i = 0; i < N_GOLDEN_CASES; i++)
+        check(&golden_cases[i]);
 
     /* sweep: CPU vs GPU on the same machine */
     static const struct {
