@@ -305,9 +305,15 @@ static void check(const gcase *gc)
     static const char *const ways[][2] = {{"SIBYL_CUDA_GRAPH", "0"},
                                           {"SIBYL_CUDA_SAMPLER", "host"}};
     for (int w = 0; gc->golden && cpu && w < 2; w++) {
+        const char *was = getenv(ways[w][0]);
+        char *saved = was ? strdup(was) : NULL;
         setenv(ways[w][0], ways[w][1], 1);
         char *other = run_case(gc, path, g_gpu);
-        unsetenv(ways[w][0]);
+        if (saved)
+            setenv(ways[w][0], saved, 1);
+        else
+            unsetenv(ways[w][0]);
+        free(saved);
         if (!other || strcmp(other, cpu)) {
             printf("%-40s gpu with %s=%s == cpu FAILED\n", gc->name, ways[w][0], ways[w][1]);
             if (other)
@@ -373,6 +379,8 @@ int main(int argc, char **argv)
         goto out;
     }
     printf("GPU: %s\n", info.name);
+    /* the device step's graph must work here, not fall back to eager steps with a warning */
+    setenv("SIBYL_CUDA_GRAPH", "require", 0);
     for (size_t i = 0; i < N_GOLDEN_CASES; i++)
         check(&golden_cases[i]);
 
