@@ -367,6 +367,35 @@ static int is_end(const sampler_ctx *c, int32_t id)
     return c->tok && tok_is_eog(c->tok, id);
 }
 
+/* One step on the backend's side (backend.h sample_step) with the step's inputs as the host
+ * step uses them: ids at a canvas's first step (with its per-position rules rix, 3 x C), the SC
+ * input from the last step, the temperature of k remaining steps of N. */
+static int device_step(const sampler_ctx *c, const gen_params *p, const int32_t *x,
+                       const int32_t *rix, int have_sc, uint32_t k, uint32_t N, uint32_t L,
+                       uint32_t canvas, uint8_t *row_hashes, int32_t *a, uint32_t *n_acc,
+                       float *mean_h, char *err, size_t errlen)
+{
+    uint32_t C = c->hp->canvas_length;
+    backend_step bs = {.ids = k == N ? x : NULL,
+                       .forced = rix,
+                       .mask = rix + C,
+                       .noise = rix + 2 * C,
+                       .n = C,
+                       .pos0 = L,
+                       .have_sc = have_sc,
+                       .make_sc = k != 1,
+                       .tau = p->t_min + (p->t_max - p->t_min) * ((float)k / (float)N),
+                       .entropy_bound = p->entropy_bound,
+                       .seed = p->seed,
+                       .canvas = canvas,
+                       .step = N - k};
+    backend_step_out bo = {.row_hashes = row_hashes, .argmax = a};
+    int rc = c->ops->sample_step(c->state, &bs, &bo, err, errlen);
+    *n_acc = bo.n_accepted;
+    *mean_h = bo.mean_entropy;
+    return rc;
+}
+
 int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_prompt,
                      const gen_params *p, engine_step_fn on_step, void *user, gen_result *out,
                      char *err, size_t errlen)
@@ -475,91 +504,79 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
         int have_sc = 0;
         for (uint32_t k = N; k >= 1; k--) {
             uint32_t step = N - k, n_acc = 0;
-            float mean_h;
             double t1, hash_wall = 0.0;
+            float mean_h;
             engine_step st;
             memset(&st, 0, sizeof st);
             if (on_device) { /* the step on the backend's side (backend.h sample_step) */
-                backend_step bs = {.ids = step == 0 ? x : NULL,
-                                   .forced = rix,
-                                   .mask = rix + C,
-                                   .noise = rix + 2 * C,
-                                   .n = C,
-                                   .pos0 = L,
-                                   .have_sc = have_sc,
-                                   .make_sc = k != 1,
-                                   .tau = p->t_min + (p->t_max - p->t_min) * ((float)k / (float)N),
-                                   .entropy_bound = p->entropy_bound,
-                                   .seed = p->seed,
-                                   .canvas = canvas,
-                                   .step = step};
-                backend_step_out bo = {.row_hashes = row_hashes, .argmax = a};
-                if ((rc = c->ops->sample_step(c->state, &bs, &bo, err, errlen)))
+                if ((rc = device_step(c, p, x, rix, have_sc, k, N, L, canvas, row_hashes, a, &n_acc,
+                                      &mean_h, err, errlen)))
                     goto done;
                 out->n_steps++;
                 t1 = prof_now();
-                n_acc = bo.n_accepted;
-                mean_h = bo.mean_entropy;
-            } else {
-                if ((rc =
-                         c->ops->decode(c->state, x, C, L, have_sc ? probs : NULL, z, err, errlen)))
-                    goto done;
-                out->n_steps++;
-                t1 = prof_now();
-                /* The SC input of the next step is built with the statistics (it depends only on
-                 * this step's logits); the last step of a canvas needs none. */
-                step_job j = {.c = c,
-                              .p = p,
-                              .z = z,
-                              .zt = zt,
-                              .probs = probs,
-                              .chunks = chunks,
-                              .S = S,
-                              .H = H,
-                              .a = a,
-                              .y = y,
-                              .canvas = canvas,
-                              .step = step,
-                              .sc_now = k != 1,
-                              .row_hash = row_hashes,
-                              .hash_rows = 1,
-                              .hash_seconds = hash_secs,
-                              .rules = &rules,
-                              .first_pos = (uint64_t)canvas * C};
-                j.tau = p->t_min + (p->t_max - p->t_min) * ((float)k / (float)N);
-                for (int w = 0; w < n_workers; w++)
-                    hash_secs[w] = 0.0;
-                j.hash_rows = c->ops->row_hashes == NULL;
-                if (!j.hash_rows && (rc = c->ops->row_hashes(c->state, C, row_hashes, err, errlen)))
-                    goto done;
-                tp_parallel_for_dynamic(c->tp, (int)C, 1, step_range, &j);
-                /* the workers hashed side by side: their mean */
-                for (int w = 0; w < n_workers; w++)
-                    hash_wall += hash_secs[w];
-                hash_wall /= n_workers;
-                if (c->prof)
-                    c->prof->seconds[PROF_HASH] += hash_wall;
-                /* Entropy-bound acceptance (A9). */
-                sort_by_h(H, order, C);
-                float acc = 0.0f;
-                for (uint32_t r = 0; r < C; r++) {
-                    int32_t i = order[r];
-                    acc_mask[i] = acc <= p->entropy_bound;
-                    n_acc += acc_mask[i];
-                    acc = acc + H[i];
-                }
-                for (uint32_t i = 0; i < C; i++)
-                    x[i] = acc_mask[i] ? y[i]
-                                       : uniform_id(p, &rules, (uint64_t)canvas * C + i, V, canvas,
-                                                    step, i, PHILOX_PURPOSE_RENOISE_ID);
-                float hsum = 0.0f;
-                for (uint32_t i = 0; i < C; i++)
-                    hsum = hsum + H[i];
-                mean_h = hsum / (float)C;
+                unsigned int hl = 32;
+                EVP_Digest(row_hashes, (size_t)C * 32, st.logits_hash, &hl, EVP_sha256(), NULL);
+                EVP_DigestUpdate(trace, st.logits_hash, 32);
+                goto step_done; /* past the host step */
             }
+            if ((rc = c->ops->decode(c->state, x, C, L, have_sc ? probs : NULL, z, err, errlen)))
+                goto done;
+            out->n_steps++;
+            t1 = prof_now();
+            /* The SC input of the next step is built with the statistics (it depends only on
+             * this step's logits); the last step of a canvas needs none. */
+            step_job j = {.c = c,
+                          .p = p,
+                          .z = z,
+                          .zt = zt,
+                          .probs = probs,
+                          .chunks = chunks,
+                          .S = S,
+                          .H = H,
+                          .a = a,
+                          .y = y,
+                          .canvas = canvas,
+                          .step = step,
+                          .sc_now = k != 1,
+                          .row_hash = row_hashes,
+                          .hash_rows = 1,
+                          .hash_seconds = hash_secs,
+                          .rules = &rules,
+                          .first_pos = (uint64_t)canvas * C};
+            j.tau = p->t_min + (p->t_max - p->t_min) * ((float)k / (float)N);
+            for (int w = 0; w < n_workers; w++)
+                hash_secs[w] = 0.0;
+            j.hash_rows = c->ops->row_hashes == NULL;
+            if (!j.hash_rows && (rc = c->ops->row_hashes(c->state, C, row_hashes, err, errlen)))
+                goto done;
+            tp_parallel_for_dynamic(c->tp, (int)C, 1, step_range, &j);
             unsigned int hl = 32;
             EVP_Digest(row_hashes, (size_t)C * 32, st.logits_hash, &hl, EVP_sha256(), NULL);
             EVP_DigestUpdate(trace, st.logits_hash, 32);
+            /* the workers hashed side by side: their mean */
+            for (int w = 0; w < n_workers; w++)
+                hash_wall += hash_secs[w];
+            hash_wall /= n_workers;
+            if (c->prof)
+                c->prof->seconds[PROF_HASH] += hash_wall;
+            /* Entropy-bound acceptance (A9). */
+            sort_by_h(H, order, C);
+            float acc = 0.0f;
+            for (uint32_t r = 0; r < C; r++) {
+                int32_t i = order[r];
+                acc_mask[i] = acc <= p->entropy_bound;
+                n_acc += acc_mask[i];
+                acc = acc + H[i];
+            }
+            for (uint32_t i = 0; i < C; i++)
+                x[i] = acc_mask[i] ? y[i]
+                                   : uniform_id(p, &rules, (uint64_t)canvas * C + i, V, canvas,
+                                                step, i, PHILOX_PURPOSE_RENOISE_ID);
+            float hsum = 0.0f;
+            for (uint32_t i = 0; i < C; i++)
+                hsum = hsum + H[i];
+            mean_h = hsum / (float)C;
+        step_done:;
             int same = memcmp(a, aprev, C * sizeof(int32_t)) == 0;
             run = same ? run + 1 : 0;
             memcpy(aprev, a, C * sizeof(int32_t));
