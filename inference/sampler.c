@@ -438,7 +438,11 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     uint32_t *mask_n = NULL;
     EVP_MD_CTX *trace = EVP_MD_CTX_new();
     if (!z || !zt || !row_hashes || !hash_secs || !probs || !chunks || !S || !H || !a || !y || !x ||
-        !aprev || !order || !acc_mask || !tokens || !rix || !trace) {
+        !aprev || !order || !acc_mask || !tokens || !trace) {
+        rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory for the sampler buffers");
+        goto done;
+    }
+    if (!rix) {
         rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory for the sampler buffers");
         goto done;
     }
