@@ -254,6 +254,18 @@ void sampler_logits_hash(const float *z, uint32_t C, uint32_t V, uint8_t out[32]
     EVP_MD_CTX_free(ctx);
 }
 
+/* The clock of the hash's profile row. With the CPU clock (`bench --cpu-clock`) a row's hash
+ * is timed by its own thread's CPU time and the workers' times are added (the CPU work of the
+ * hash, as the process clock gives for every other row): the process clock would also count
+ * what the other worker does meanwhile. With the wall clock the workers' times are averaged
+ * (they hash side by side). */
+static double hash_clock_now(void)
+{
+    struct timespec ts;
+    clock_gettime(prof_clock() == CLOCK_MONOTONIC ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Item i: position i's row hash, tempering, statistics, argmax, draw and (sc_now) SC input.
  * Every value is computed by one thread, so the results do not depend on the thread count. */
 static void step_range(void *arg, int b, int e, int wk)
@@ -263,9 +275,9 @@ static void step_range(void *arg, int b, int e, int wk)
     for (int i = b; i < e; i++) {
         const float *zr = j->z + (size_t)i * V;
         if (j->hash_rows) {
-            double t0 = prof_now();
+            double t0 = hash_clock_now();
             sampler_row_hash(zr, V, j->row_hash + 32 * (size_t)i);
-            j->hash_seconds[wk] += prof_now() - t0;
+            j->hash_seconds[wk] += hash_clock_now() - t0;
         }
         float *z = j->zt + (size_t)wk * V;
         for (uint32_t v = 0; v < V; v++)
@@ -470,10 +482,12 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             unsigned int hl = 32;
             EVP_Digest(row_hashes, (size_t)C * 32, st.logits_hash, &hl, EVP_sha256(), NULL);
             EVP_DigestUpdate(trace, st.logits_hash, 32);
-            double hash_wall = 0.0; /* the workers hashed side by side: their mean */
+            double hash_wall = 0.0; /* wall: the workers hashed side by side (their mean);
+                                     * CPU clock: the sum of their CPU times (hash_clock_now) */
             for (int w = 0; w < n_workers; w++)
                 hash_wall += hash_secs[w];
-            hash_wall /= n_workers;
+            if (prof_clock() == CLOCK_MONOTONIC)
+                hash_wall /= n_workers;
             if (c->prof)
                 c->prof->seconds[PROF_HASH] += hash_wall;
             /* Entropy-bound acceptance (A9). */
