@@ -190,8 +190,9 @@ int cuk_philox(cuda_ctx *c, uint64_t seed, uint32_t canvas, uint32_t step, uint3
 
 /* ---- The step's logits hash (A9) ----
  * Row hashes of a rows x V logits block (sampler_row_hash of each row) into d_row_hashes
- * (rows x 32 bytes); d_leaves is scratch of rows x ceil(V / 4096) x 32 bytes. The host folds
- * the row hashes into logits_hash (sha256 of their concatenation). */
+ * (rows x 32 bytes); d_leaves is scratch of rows x ceil(V / 4096) x 16 bytes (the leaves'
+ * XXH3-128 digests). The host folds the row hashes into logits_hash (sha256 of their
+ * concatenation). */
 int cuk_row_hashes(cuda_ctx *c, const float *d_logits, int rows, int V, uint8_t *d_leaves,
                    uint8_t *d_row_hashes);
 

@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
+#ifdef SIBYL_XXH3_DISPATCH
+#include <xxh_x86dispatch.h>
+#endif
 
 #include "inference/cmath.h"
 #include "inference/matmul.h"
@@ -252,25 +256,38 @@ static void sc_position(const step_job *j, int i, const float *z, int masked)
         p[v] = 0.0f;
 }
 
-/* A row's hash (A9): sha256 over the sha256 of each LEAF_FLOATS-float leaf of the row, so the
- * rows and their leaves can be hashed in parallel (here one row per item; on a GPU one leaf per
- * thread). */
+/* XXH3-128 of one leaf (A9), digest in xxHash's canonical byte order. libxxhash's x86 build
+ * has a run-time dispatch to its AVX2/AVX-512 code (the plain entry point is its SSE2 code,
+ * ~4x slower here); every variant gives the same bits (the function is specified). */
+static void leaf_hash(const float *leaf, uint32_t n, uint8_t out[16])
+{
+#ifdef SIBYL_XXH3_DISPATCH
+    XXH128_hash_t h = XXH3_128bits_dispatch(leaf, (size_t)n * sizeof(float));
+#else
+    XXH128_hash_t h = XXH3_128bits(leaf, (size_t)n * sizeof(float));
+#endif
+    XXH128_canonicalFromHash((XXH128_canonical_t *)out, h);
+}
+
+/* A row's hash (A9): sha256 over the XXH3-128 digests (16 bytes each) of the row's
+ * LEAF_FLOATS-float leaves in order, so the rows and their leaves can be hashed in parallel
+ * (here one row per item; on a GPU 8 threads per leaf). */
 void sampler_row_hash(const float *row, uint32_t V, uint8_t out[32])
 {
-    uint8_t leaves[32 * 64];
+    uint8_t leaves[16 * 64];
     uint32_t n_leaves = (V + LEAF_FLOATS - 1) / LEAF_FLOATS, have = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int l = 32;
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     for (uint32_t j = 0; j < n_leaves; j++) {
         uint32_t b0 = j * LEAF_FLOATS, n = V - b0 < LEAF_FLOATS ? V - b0 : LEAF_FLOATS;
-        EVP_Digest(row + b0, (size_t)n * sizeof(float), leaves + 32 * have, &l, EVP_sha256(), NULL);
+        leaf_hash(row + b0, n, leaves + 16 * have);
         if (++have == 64) { /* feed the level-2 stream in batches */
-            EVP_DigestUpdate(ctx, leaves, 32 * have);
+            EVP_DigestUpdate(ctx, leaves, 16 * have);
             have = 0;
         }
     }
-    EVP_DigestUpdate(ctx, leaves, 32 * have);
+    EVP_DigestUpdate(ctx, leaves, 16 * have);
     EVP_DigestFinal_ex(ctx, out, &l);
     EVP_MD_CTX_free(ctx);
 }
@@ -289,6 +306,18 @@ void sampler_logits_hash(const float *z, uint32_t C, uint32_t V, uint8_t out[32]
     EVP_MD_CTX_free(ctx);
 }
 
+/* The clock of the hash's profile row. With the CPU clock (`bench --cpu-clock`) a row's hash
+ * is timed by its own thread's CPU time and the workers' times are added (the CPU work of the
+ * hash, as the process clock gives for every other row): the process clock would also count
+ * what the other worker does meanwhile. With the wall clock the workers' times are averaged
+ * (they hash side by side). */
+static double hash_clock_now(void)
+{
+    struct timespec ts;
+    clock_gettime(prof_clock() == CLOCK_MONOTONIC ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Item i: position i's row hash, tempering, statistics, argmax, draw and (sc_now) SC input.
  * Every value is computed by one thread, so the results do not depend on the thread count. */
 static void step_range(void *arg, int b, int e, int wk)
@@ -298,9 +327,9 @@ static void step_range(void *arg, int b, int e, int wk)
     for (int i = b; i < e; i++) {
         const float *zr = j->z + (size_t)i * V;
         if (j->hash_rows) {
-            double t0 = prof_now();
+            double t0 = hash_clock_now();
             sampler_row_hash(zr, V, j->row_hash + 32 * (size_t)i);
-            j->hash_seconds[wk] += prof_now() - t0;
+            j->hash_seconds[wk] += hash_clock_now() - t0;
         }
         float *z = j->zt + (size_t)wk * V;
         for (uint32_t v = 0; v < V; v++)
@@ -557,10 +586,12 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             unsigned int hl = 32;
             EVP_Digest(row_hashes, (size_t)C * 32, st.logits_hash, &hl, EVP_sha256(), NULL);
             EVP_DigestUpdate(trace, st.logits_hash, 32);
-            /* the workers hashed side by side: their mean */
+            /* wall: the workers hashed side by side (their mean); CPU clock: the sum of
+             * their CPU times (hash_clock_now) */
             for (int w = 0; w < n_workers; w++)
                 hash_wall += hash_secs[w];
-            hash_wall /= n_workers;
+            if (prof_clock() == CLOCK_MONOTONIC)
+                hash_wall /= n_workers;
             if (c->prof)
                 c->prof->seconds[PROF_HASH] += hash_wall;
             /* Entropy-bound acceptance (A9). */

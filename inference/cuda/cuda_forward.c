@@ -403,7 +403,7 @@ static int cuda_create(const model *m, threadpool *tp, void **state, char *err, 
     A(s->e_act, T * K * F * sizeof(float));
     A(s->e_out, T * K * H * sizeof(float));
     A(s->logits, T * hp->vocab * sizeof(float));
-    A(s->leaf_hashes, T * ((hp->vocab + 4095) / 4096) * 32);
+    A(s->leaf_hashes, T * ((hp->vocab + 4095) / 4096) * 16);
     A(s->row_hashes, T * 32);
     A(s->probs, T * hp->vocab_pad * sizeof(float));
     A(s->aq, T * s->kmax);

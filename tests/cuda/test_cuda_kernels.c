@@ -781,13 +781,15 @@ static void test_philox(void)
  * a leaf boundary, in a short leaf, and inside the first leaf; then the host fold. */
 static void test_logits_hash(int big)
 {
-    static const int Vs[] = {9000, 4096, 777, 262144};
-    int nV = big ? 4 : 3, C = 37;
+    /* 4146 and 8193: a last leaf of 50 and 1 floats (XXH3's short paths); 60 and 61: one
+     * leaf just under and over the long path (240 bytes) */
+    static const int Vs[] = {9000, 4096, 777, 4146, 8193, 60, 61, 262144};
+    int nV = big ? 8 : 7, C = 37;
     for (int t = 0; t < nV; t++) {
         int V = Vs[t], n_leaves = (V + 4095) / 4096;
         float *z = rand_vec((size_t)C * V, 30.0f);
         void *dz = dup_to_dev(z, sizeof(float) * C * V);
-        uint8_t *dl = dev_alloc((size_t)C * n_leaves * 32), *dr = dev_alloc((size_t)C * 32);
+        uint8_t *dl = dev_alloc((size_t)C * n_leaves * 16), *dr = dev_alloc((size_t)C * 32);
         uint8_t *g = malloc((size_t)C * 32), *c = malloc((size_t)C * 32);
         check_rc(cuk_row_hashes(g_ctx, dz, C, V, dl, dr), "row hashes");
         from_dev(g, dr, (size_t)C * 32);
