@@ -127,12 +127,6 @@ static inline __m512 z_abs(__m512 x)
         _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff)));
 }
 
-static inline __m512 z_neg(__m512 x)
-{
-    return _mm512_castsi512_ps(
-        _mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u)));
-}
-
 static inline __m512 z_expf_nonan(__m512 x)
 {
     x = _mm512_min_ps(x, _mm512_set1_ps(89.0f));   /* x < 89 ? x : 89 */
@@ -168,27 +162,100 @@ static inline __m512 z_expf(__m512 x)
     return _mm512_mask_blend_ps(nan, z_expf_nonan(x), _mm512_add_ps(x, x));
 }
 
-static inline __m512 z_tanhf(__m512 x)
+/* cm_tanhf on u (1..4) vectors at once, its steps interleaved across the vectors: every step of
+ * cm_tanhf is one long dependency chain (two Horner polynomials, a division), so one vector
+ * at a time leaves most of the core idle; four independent chains side by side fill it.
+ * Each lane gets exactly cm_tanhf's operations:
+ * - a branch whose lanes are all unused is skipped (all |x| < 0.55: no exp/division; none
+ *   below 0.55: no polynomial), a NaN lane is never "below 0.55" so it always takes the
+ *   general path;
+ * - the exp branch is cm_expf(2a) for 0.55 <= a < 9: 2a in [1.1, 18) needs neither of
+ *   cm_expf's clamps, and n = rint(2a*log2e) in [1, 26] makes its two exact power-of-two
+ *   scalings one exact scaling by 2^n. Lanes outside that range compute garbage there that
+ *   the blends below discard (no exception is ever unmasked);
+ * - t = 1 - 2/(e + 1) > 0, so "x < 0 ? -t : t" is t with x's sign bit (x is not -0 here:
+ *   tiny lanes return x). */
+static inline __attribute__((always_inline)) void z_tanh_n(const __m512 *x, __m512 *y, const int u)
 {
-    __m512 a = z_abs(x);
-    __m512 z = _mm512_mul_ps(x, x);
-    __m512 p = _mm512_set1_ps(CM_TANH_P5);
-    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P4));
-    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P3));
-    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P2));
-    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P1));
-    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P0));
-    p = _mm512_mul_ps(z, p);
-    __m512 small = _mm512_add_ps(x, _mm512_mul_ps(x, p));
-    const __m512 one = _mm512_set1_ps(1.0f);
-    __m512 e = z_expf_nonan(_mm512_add_ps(a, a));
-    __m512 t = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
-    t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(9.0f), _CMP_LT_OQ), one, t);
-    t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), t, z_neg(t));
-    __m512 y =
-        _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.55f), _CMP_LT_OQ), t, small);
-    y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0x1p-12f), _CMP_LT_OQ), y, x);
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, _mm512_add_ps(x, x));
+    __m512 a[4], small[4], t[4];
+    __mmask16 ms[4], any_small = 0, all_small = 0xffff;
+    for (int k = 0; k < u; k++) {
+        a[k] = z_abs(x[k]);
+        ms[k] = _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(0.55f), _CMP_LT_OQ);
+        any_small |= ms[k];
+        all_small &= ms[k];
+    }
+    if (any_small) {
+        __m512 z[4], p[4];
+        for (int k = 0; k < u; k++)
+            z[k] = _mm512_mul_ps(x[k], x[k]);
+        for (int k = 0; k < u; k++)
+            p[k] = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(CM_TANH_P5), z[k]),
+                                 _mm512_set1_ps(CM_TANH_P4));
+        for (int k = 0; k < u; k++)
+            p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], z[k]), _mm512_set1_ps(CM_TANH_P3));
+        for (int k = 0; k < u; k++)
+            p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], z[k]), _mm512_set1_ps(CM_TANH_P2));
+        for (int k = 0; k < u; k++)
+            p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], z[k]), _mm512_set1_ps(CM_TANH_P1));
+        for (int k = 0; k < u; k++)
+            p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], z[k]), _mm512_set1_ps(CM_TANH_P0));
+        for (int k = 0; k < u; k++)
+            small[k] = _mm512_add_ps(x[k], _mm512_mul_ps(x[k], _mm512_mul_ps(z[k], p[k])));
+        if (all_small == 0xffff) { /* every lane < 0.55 (so none is NaN) */
+            for (int k = 0; k < u; k++)
+                y[k] = _mm512_mask_blend_ps(
+                    _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(0x1p-12f), _CMP_LT_OQ), small[k], x[k]);
+            return;
+        }
+    }
+    const __m512 one = _mm512_set1_ps(1.0f), magic = _mm512_set1_ps(CM_ROUND_MAGIC);
+    __m512 v[4], nf[4], r[4], q[4];
+    __m512i n[4];
+    for (int k = 0; k < u; k++) {
+        v[k] = _mm512_add_ps(a[k], a[k]);
+        nf[k] = _mm512_add_ps(_mm512_mul_ps(v[k], _mm512_set1_ps(CM_LOG2E)), magic);
+    }
+    for (int k = 0; k < u; k++) {
+        nf[k] = _mm512_sub_ps(nf[k], magic);
+        n[k] = _mm512_cvttps_epi32(nf[k]);
+    }
+    for (int k = 0; k < u; k++)
+        r[k] = _mm512_sub_ps(v[k], _mm512_mul_ps(nf[k], _mm512_set1_ps(CM_LN2_HI)));
+    for (int k = 0; k < u; k++)
+        r[k] = _mm512_sub_ps(r[k], _mm512_mul_ps(nf[k], _mm512_set1_ps(CM_LN2_LO)));
+    for (int k = 0; k < u; k++)
+        q[k] = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(CM_EXP_Q4), r[k]),
+                             _mm512_set1_ps(CM_EXP_Q3));
+    for (int k = 0; k < u; k++)
+        q[k] = _mm512_add_ps(_mm512_mul_ps(q[k], r[k]), _mm512_set1_ps(CM_EXP_Q2));
+    for (int k = 0; k < u; k++)
+        q[k] = _mm512_add_ps(_mm512_mul_ps(q[k], r[k]), _mm512_set1_ps(CM_EXP_Q1));
+    for (int k = 0; k < u; k++)
+        q[k] = _mm512_add_ps(_mm512_mul_ps(q[k], r[k]), _mm512_set1_ps(CM_EXP_Q0));
+    for (int k = 0; k < u; k++)
+        q[k] = _mm512_add_ps(r[k], _mm512_mul_ps(_mm512_mul_ps(r[k], r[k]), q[k]));
+    for (int k = 0; k < u; k++) {
+        __m512 p = _mm512_add_ps(one, q[k]);
+        __m512i e2 = _mm512_slli_epi32(_mm512_add_epi32(n[k], _mm512_set1_epi32(127)), 23);
+        __m512 e = _mm512_mul_ps(p, _mm512_castsi512_ps(e2));
+        t[k] = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
+    }
+    for (int k = 0; k < u; k++) {
+        __mmask16 below9 = _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(9.0f), _CMP_LT_OQ);
+        __m512 tk = _mm512_mask_blend_ps(below9, one, t[k]);
+        /* tk ^ (x & sign bit) */
+        tk = _mm512_castsi512_ps(
+            _mm512_ternarylogic_epi32(_mm512_castps_si512(tk), _mm512_castps_si512(x[k]),
+                                      _mm512_set1_epi32((int)0x80000000u), 0x78));
+        if (any_small) {
+            tk = _mm512_mask_blend_ps(ms[k], tk, small[k]);
+            tk = _mm512_mask_blend_ps(
+                _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(0x1p-12f), _CMP_LT_OQ), tk, x[k]);
+        }
+        y[k] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x[k], x[k], _CMP_UNORD_Q), tk,
+                                    _mm512_add_ps(x[k], x[k]));
+    }
 }
 
 /* 16 lanes at a time; the tail (< 16) through the AVX2 versions, which give the same bits. */
@@ -217,33 +284,76 @@ void vm_exp_terms_avx512(const float *z, float m, float *e, float *term, size_t 
 void vm_tanhf_array_avx512(const float *x, float *y, size_t n)
 {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, z_tanhf(_mm512_loadu_ps(x + i)));
+    for (; i + 64 <= n; i += 64) {
+        __m512 v[4], t[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = _mm512_loadu_ps(x + i + 16 * k);
+        z_tanh_n(v, t, 4);
+        for (int k = 0; k < 4; k++)
+            _mm512_storeu_ps(y + i + 16 * k, t[k]);
+    }
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i), t;
+        z_tanh_n(&v, &t, 1);
+        _mm512_storeu_ps(y + i, t);
+    }
     vm_tanhf_array_avx2(x + i, y + i, n - i);
+}
+
+/* y = cap * tanh(y / cap) on u vectors */
+static inline __attribute__((always_inline)) void z_softcap_n(float *y, __m512 c, const int u)
+{
+    __m512 v[4], t[4];
+    for (int k = 0; k < u; k++)
+        v[k] = _mm512_div_ps(_mm512_loadu_ps(y + 16 * k), c);
+    z_tanh_n(v, t, u);
+    for (int k = 0; k < u; k++)
+        _mm512_storeu_ps(y + 16 * k, _mm512_mul_ps(c, t[k]));
 }
 
 void vm_softcap_avx512(float *y, size_t n, float cap)
 {
     size_t i = 0;
     __m512 c = _mm512_set1_ps(cap);
-    for (; i + 16 <= n; i += 16) {
-        __m512 t = z_tanhf(_mm512_div_ps(_mm512_loadu_ps(y + i), c));
-        _mm512_storeu_ps(y + i, _mm512_mul_ps(c, t));
-    }
+    for (; i + 64 <= n; i += 64)
+        z_softcap_n(y + i, c, 4);
+    for (; i + 16 <= n; i += 16)
+        z_softcap_n(y + i, c, 1);
     vm_softcap_avx2(y + i, n - i, cap);
+}
+
+/* out = gelu(gate) * up on u vectors (A6: u = x + 0.044715*((x*x)*x), t = tanh(0.79788*u),
+ * g = (0.5*x)*(1 + t)) */
+static inline __attribute__((always_inline)) void z_gelu_glu_n(const float *gate, const float *up,
+                                                               __m512 *out, const int u)
+{
+    __m512 x[4], v[4], t[4];
+    for (int k = 0; k < u; k++) {
+        x[k] = _mm512_loadu_ps(gate + 16 * k);
+        __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x[k], x[k]), x[k]);
+        __m512 w = _mm512_add_ps(x[k], _mm512_mul_ps(_mm512_set1_ps(0.044715f), x3));
+        v[k] = _mm512_mul_ps(_mm512_set1_ps(0.7978845608f), w);
+    }
+    z_tanh_n(v, t, u);
+    for (int k = 0; k < u; k++) {
+        __m512 g = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x[k]),
+                                 _mm512_add_ps(_mm512_set1_ps(1.0f), t[k]));
+        out[k] = _mm512_mul_ps(g, _mm512_loadu_ps(up + 16 * k));
+    }
 }
 
 void vm_gelu_glu_avx512(const float *gate, const float *up, float *out, size_t n)
 {
     size_t i = 0;
+    __m512 h[4];
+    for (; i + 64 <= n; i += 64) {
+        z_gelu_glu_n(gate + i, up + i, h, 4);
+        for (int k = 0; k < 4; k++)
+            _mm512_storeu_ps(out + i + 16 * k, h[k]);
+    }
     for (; i + 16 <= n; i += 16) {
-        __m512 x = _mm512_loadu_ps(gate + i);
-        __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
-        __m512 u = _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(0.044715f), x3));
-        __m512 t = z_tanhf(_mm512_mul_ps(_mm512_set1_ps(0.7978845608f), u));
-        __m512 g = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x),
-                                 _mm512_add_ps(_mm512_set1_ps(1.0f), t));
-        _mm512_storeu_ps(out + i, _mm512_mul_ps(g, _mm512_loadu_ps(up + i)));
+        z_gelu_glu_n(gate + i, up + i, h, 1);
+        _mm512_storeu_ps(out + i, h[0]);
     }
     vm_gelu_glu_avx2(gate + i, up + i, out + i, n - i);
 }
