@@ -360,48 +360,84 @@ void vm_gelu_glu_avx512(const float *gate, const float *up, float *out, size_t n
 
 /* ---- A3 on 16 lanes: the operations of vmath_avx2.c's q8_quantize_rows_avx2 -------------- */
 
+/* round_half_away(x*id) clamped to [-127, 127] (NaN -> 0) with fewer operations than the
+ * scalar form, same values: v + copysign(0.5, v) is sign(v) * (|v| + 0.5f) exactly (RNE
+ * rounding is symmetric; v = -0 gives -0.5, which truncates to 0), truncation commutes with
+ * the sign and with the clamp to +-127, and a NaN lane (only NaN v is unordered) is zeroed. */
 static inline __m128i z_quant8(__m512 x, __m512 id)
 {
     __m512 v = _mm512_mul_ps(x, id);
-    __m512 a = _mm512_add_ps(z_abs(v), _mm512_set1_ps(0.5f));
-    a = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), a); /* NaN -> 0 */
-    a = _mm512_min_ps(a, _mm512_set1_ps(127.0f)); /* trunc commutes with the clamp */
-    __m512i i = _mm512_cvttps_epi32(a);
-    __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
-    i = _mm512_mask_sub_epi32(i, neg, _mm512_setzero_si512(), i); /* v < 0: -i */
-    return _mm512_cvtsepi32_epi8(i);                              /* |i| <= 127: no saturation */
+    __m512i h = _mm512_ternarylogic_epi32(
+        _mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u),
+        _mm512_castps_si512(_mm512_set1_ps(0.5f)), 0xea); /* (v & sign) | 0.5 */
+    __m512 t = _mm512_add_ps(v, _mm512_castsi512_ps(h));
+    t = _mm512_max_ps(_mm512_min_ps(t, _mm512_set1_ps(127.0f)), _mm512_set1_ps(-127.0f));
+    __m512i i = _mm512_maskz_cvttps_epi32(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), t);
+    return _mm512_cvtsepi32_epi8(i); /* |i| <= 127: no saturation */
 }
 
+/* The 16 block maxima m[0..15] (16 lanes each, all >= +0, no NaN) reduced to one vector
+ * whose lane i is block i's maximum: a transposing tree of shuffles and max (max of non-NaN
+ * values is exact and order-free). */
+static inline __m512 z_hmax16(const __m512 *m)
+{
+    __m512 c[8], d[4], e[2];
+    for (int j = 0; j < 8; j++) /* lanes 0-7: block 2j, lanes 8-15: block 2j+1 */
+        c[j] = _mm512_max_ps(_mm512_shuffle_f32x4(m[2 * j], m[2 * j + 1], 0x44),
+                             _mm512_shuffle_f32x4(m[2 * j], m[2 * j + 1], 0xee));
+    for (int j = 0; j < 4; j++) /* 128-bit chunk k: block 4j+k */
+        d[j] = _mm512_max_ps(_mm512_shuffle_f32x4(c[2 * j], c[2 * j + 1], 0x88),
+                             _mm512_shuffle_f32x4(c[2 * j], c[2 * j + 1], 0xdd));
+    for (int j = 0; j < 2; j++) /* chunk k, floats 0-1: block 8j+k, floats 2-3: block 8j+4+k */
+        e[j] = _mm512_max_ps(_mm512_shuffle_ps(d[2 * j], d[2 * j + 1], 0x44),
+                             _mm512_shuffle_ps(d[2 * j], d[2 * j + 1], 0xee));
+    /* chunk k, float j: block 4j + k */
+    __m512 f =
+        _mm512_max_ps(_mm512_shuffle_ps(e[0], e[1], 0x88), _mm512_shuffle_ps(e[0], e[1], 0xdd));
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(idx, f);
+}
+
+/* Sixteen blocks per step: their maxima by one transposing reduction and d = amax/127,
+ * id = 127/amax by two vector divisions (IEEE division: the scalar quotients' bits). A block
+ * with amax == 0 gets d = +0 and id = 0, so its x*id are +-0 or NaN and all quantise to 0, as
+ * the scalar path's zero block. The last group of a row may be short: its missing blocks are
+ * neither loaded nor stored. */
 void q8_quantize_rows_avx512(const float *x, int rows, int cols, q8_act *out)
 {
     const int nb = cols / QK;
+    __attribute__((aligned(64))) float ids[16];
     for (int r = 0; r < rows; r++) {
-        for (int b = 0; b < nb; b++) {
-            const float *xb = x + (size_t)r * cols + (size_t)b * QK;
-            int8_t *qb = out->q + (size_t)r * cols + (size_t)b * QK;
-            __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
-            /* max(v, acc) = v > acc ? v : acc: NaN never wins; the maximum of the rest is the
-             * same in any order (all values are >= +0 after the absolute value). */
-            __m512 m = _mm512_max_ps(z_abs(x0), _mm512_setzero_ps());
-            m = _mm512_max_ps(z_abs(x1), m);
-            __m256 m8 =
-                _mm256_max_ps(_mm512_castps512_ps256(m),
-                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(m), 1)));
-            __m128 h = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
-            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-            h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-            float amax = _mm_cvtss_f32(h);
-            if (amax == 0.0f) {
-                out->d[(size_t)r * nb + b] = 0.0f;
-                _mm256_storeu_si256((__m256i *)qb, _mm256_setzero_si256());
-                continue;
+        const float *xr = x + (size_t)r * cols;
+        int8_t *qr = out->q + (size_t)r * cols;
+        float *dr = out->d + (size_t)r * nb;
+        for (int g = 0; g < nb; g += 16) {
+            const int ng = nb - g < 16 ? nb - g : 16;
+            __m512 m[16];
+            for (int b = 0; b < 16; b++) {
+                if (b < ng) {
+                    const float *xb = xr + (size_t)(g + b) * QK;
+                    /* max(v, acc) = v > acc ? v : acc: NaN never wins */
+                    __m512 mb = _mm512_max_ps(z_abs(_mm512_loadu_ps(xb)), _mm512_setzero_ps());
+                    m[b] = _mm512_max_ps(z_abs(_mm512_loadu_ps(xb + 16)), mb);
+                } else {
+                    m[b] = _mm512_setzero_ps();
+                }
             }
-            float d = amax / 127.0f;
-            float idf = 127.0f / amax;
-            out->d[(size_t)r * nb + b] = d;
-            __m512 id = _mm512_set1_ps(idf);
-            _mm_storeu_si128((__m128i *)qb, z_quant8(x0, id));
-            _mm_storeu_si128((__m128i *)(qb + 16), z_quant8(x1, id));
+            __m512 amax = z_hmax16(m);
+            __m512 dv = _mm512_div_ps(amax, _mm512_set1_ps(127.0f));
+            __m512 idv = _mm512_div_ps(_mm512_set1_ps(127.0f), amax);
+            idv = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_NEQ_OQ),
+                                      idv);
+            _mm512_mask_storeu_ps(dr + g, (__mmask16)((1u << ng) - 1), dv);
+            _mm512_store_ps(ids, idv);
+            for (int b = 0; b < ng; b++) {
+                const float *xb = xr + (size_t)(g + b) * QK;
+                int8_t *qb = qr + (size_t)(g + b) * QK;
+                __m512 id = _mm512_set1_ps(ids[b]);
+                _mm_storeu_si128((__m128i *)qb, z_quant8(_mm512_loadu_ps(xb), id));
+                _mm_storeu_si128((__m128i *)(qb + 16), z_quant8(_mm512_loadu_ps(xb + 16), id));
+            }
         }
     }
 }

@@ -285,7 +285,7 @@ static void test_attention_rows(void **state)
 /* ---- A3 --------------------------------------------------------------------------------- */
 
 #define QROWS 64
-#define QCOLS 256
+#define QCOLS 2080 /* the widest row tested: 65 blocks */
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(void)
@@ -296,11 +296,11 @@ static uint32_t rnd(void)
     return (uint32_t)(g_rng >> 16);
 }
 
-static void fill_rows(float *x)
+static void fill_rows(float *x, int cols)
 {
     for (int r = 0; r < QROWS; r++)
-        for (int b = 0; b < QCOLS / QK; b++) {
-            float *xb = x + (size_t)r * QCOLS + (size_t)b * QK;
+        for (int b = 0; b < cols / QK; b++) {
+            float *xb = x + (size_t)r * cols + (size_t)b * QK;
             int kind = (r * 8 + b) % 9;
             float scale = ldexpf(1.0f, (int)(rnd() % 60) - 30);
             for (int i = 0; i < QK; i++)
@@ -352,18 +352,29 @@ static void test_quantize_rows(void **state)
     assert_int_equal(q8_act_alloc(&got, QROWS, QCOLS), 0);
     kernel_path before = kernels_selected();
     int compared = 0;
-    for (int round = 0; round < 50; round++) {
-        fill_rows(x);
+    /* rows of 1, 8, 16, 17, 32 and 65 blocks: whole and short groups of the SIMD paths */
+    const int widths[] = {32, 256, 512, 544, 1024, QCOLS};
+    for (int round = 0; round < 60; round++) {
+        const int cols = widths[round % 6];
+        fill_rows(x, cols);
         assert_int_equal(kernels_select(KERNEL_PORTABLE), 0);
-        q8_quantize_rows(x, QROWS, QCOLS, &ref);
+        q8_quantize_rows(x, QROWS, cols, &ref);
         kernel_path paths[] = {KERNEL_AVX2, KERNEL_AVX512VNNI};
         for (size_t p = 0; p < 2; p++) {
             if (kernels_select(paths[p]))
                 continue;
             memset(got.q, 0x55, (size_t)QROWS * QCOLS);
-            q8_quantize_rows(x, QROWS, QCOLS, &got);
-            assert_memory_equal(ref.q, got.q, (size_t)QROWS * QCOLS);
-            assert_memory_equal(ref.d, got.d, sizeof(float) * QROWS * (QCOLS / QK));
+            memset(got.d, 0x55, sizeof(float) * QROWS * (QCOLS / QK));
+            q8_quantize_rows(x, QROWS, cols, &got);
+            /* and nothing written past the rows */
+            assert_memory_equal(ref.q, got.q, (size_t)QROWS * cols);
+            assert_memory_equal(ref.d, got.d, sizeof(float) * QROWS * (cols / QK));
+            if (cols < QCOLS) {
+                uint32_t dpast;
+                memcpy(&dpast, got.d + (size_t)QROWS * (cols / QK), sizeof dpast);
+                assert_int_equal(got.q[(size_t)QROWS * cols], 0x55);
+                assert_int_equal(dpast, 0x55555555u);
+            }
             compared++;
         }
     }
