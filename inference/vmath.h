@@ -27,6 +27,20 @@ void vm_softcap(float *y, size_t n, float cap);
  * t = cm_tanhf(0.7978845608f*u), g = (0.5f*x)*(1.0f + t). out may equal gate or up. */
 void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n);
 
+/* The simple per-element steps of RMSNorm, residuals and the MoE combine (A6, A8, A11). Each
+ * is exactly the written expression per element, one rounded operation per operator, in that
+ * order; y may equal any input array. */
+/* y[i] = (x[i] * s) * w[i]; without w (NULL): y[i] = x[i] * s. */
+void vm_scale_mul(const float *x, float s, const float *w, float *y, size_t n);
+/* y[i] = (x[i] * w[i]) * s. */
+void vm_mul_scale(const float *x, const float *w, float s, float *y, size_t n);
+/* y[i] = a[i] + b[i]. */
+void vm_add(const float *a, const float *b, float *y, size_t n);
+/* y[i] = (a[i] + b[i]) * s. */
+void vm_add_scale(const float *a, const float *b, float s, float *y, size_t n);
+/* acc[i] = acc[i] + w * x[i]. */
+void vm_axpy(float *acc, float w, const float *x, size_t n);
+
 /* A7 scores: out[j] = dot8(q, rows[j], d) for j < n. */
 void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out);
 

@@ -358,6 +358,64 @@ void vm_gelu_glu_avx512(const float *gate, const float *up, float *out, size_t n
     vm_gelu_glu_avx2(gate + i, up + i, out + i, n - i);
 }
 
+/* ---- the simple elementwise steps: 16 lanes, a masked last vector (same per-element ops) -- */
+
+static inline __mmask16 z_tail(size_t left)
+{
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+void vm_scale_mul_avx512(const float *x, float s, const float *w, float *y, size_t n)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = z_tail(n - i);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), vs);
+        if (w)
+            v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(k, w + i));
+        _mm512_mask_storeu_ps(y + i, k, v);
+    }
+}
+
+void vm_mul_scale_avx512(const float *x, const float *w, float s, float *y, size_t n)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = z_tail(n - i);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, w + i));
+        _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(v, vs));
+    }
+}
+
+void vm_add_avx512(const float *a, const float *b, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = z_tail(n - i);
+        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i));
+        _mm512_mask_storeu_ps(y + i, k, v);
+    }
+}
+
+void vm_add_scale_avx512(const float *a, const float *b, float s, float *y, size_t n)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = z_tail(n - i);
+        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i));
+        _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(v, vs));
+    }
+}
+
+void vm_axpy_avx512(float *acc, float w, const float *x, size_t n)
+{
+    const __m512 vw = _mm512_set1_ps(w);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = z_tail(n - i);
+        __m512 v = _mm512_mul_ps(vw, _mm512_maskz_loadu_ps(k, x + i));
+        _mm512_mask_storeu_ps(acc + i, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, acc + i), v));
+    }
+}
+
 /* ---- A3 on 16 lanes: the operations of vmath_avx2.c's q8_quantize_rows_avx2 -------------- */
 
 /* round_half_away(x*id) clamped to [-127, 127] (NaN -> 0) with fewer operations than the

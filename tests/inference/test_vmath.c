@@ -177,6 +177,72 @@ static void check_gelu(void)
             fail_msg("gelu in place: x=%a", (double)g_x[i]);
 }
 
+/* The RMSNorm/residual/combine steps against their written expressions: odd lengths (masked
+ * tails), operands from the whole input pool (specials included), and in place. */
+static void check_elementwise(void)
+{
+    const size_t ns[] = {0, 1, 7, 15, 16, 17, 33, 1024, 1029};
+    static float a[1029], b[1029], w[1029], y[1029], acc[1029];
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        size_t n = ns[c];
+        float s = g_x[524352 + rnd_pool() % 1000000]; /* a scalar from the dense sweep */
+        for (size_t i = 0; i < n; i++) {
+            a[i] = g_x[rnd_pool() % g_n];
+            b[i] = g_x[rnd_pool() % g_n];
+            w[i] = g_x[524352 + rnd_pool() % 1000000];
+        }
+        y[n < 1029 ? n : 0] = 7.0f; /* a sentinel after the end */
+        vm_scale_mul(a, s, w, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], (a[i] * s) * w[i]))
+                fail_msg("scale_mul path %s n=%zu i=%zu", kernel_path_name(kernels_selected()), n,
+                         i);
+        vm_scale_mul(a, s, NULL, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], a[i] * s))
+                fail_msg("scale_mul (no w) path %s n=%zu i=%zu",
+                         kernel_path_name(kernels_selected()), n, i);
+        vm_mul_scale(a, w, s, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], (a[i] * w[i]) * s))
+                fail_msg("mul_scale path %s n=%zu i=%zu", kernel_path_name(kernels_selected()), n,
+                         i);
+        vm_add(a, b, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], a[i] + b[i]))
+                fail_msg("add path %s n=%zu i=%zu", kernel_path_name(kernels_selected()), n, i);
+        vm_add_scale(a, b, s, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], (a[i] + b[i]) * s))
+                fail_msg("add_scale path %s n=%zu i=%zu", kernel_path_name(kernels_selected()), n,
+                         i);
+        if (n < 1029 && y[n] != 7.0f)
+            fail_msg("path %s n=%zu: wrote past the end", kernel_path_name(kernels_selected()), n);
+        memcpy(acc, b, n * sizeof(float));
+        vm_axpy(acc, s, a, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(acc[i], b[i] + s * a[i]))
+                fail_msg("axpy path %s n=%zu i=%zu", kernel_path_name(kernels_selected()), n, i);
+        /* in place: y is an input */
+        memcpy(y, a, n * sizeof(float));
+        vm_scale_mul(y, s, w, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], (a[i] * s) * w[i]))
+                fail_msg("scale_mul in place n=%zu i=%zu", n, i);
+        memcpy(y, b, n * sizeof(float));
+        vm_add_scale(a, y, s, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], (a[i] + b[i]) * s))
+                fail_msg("add_scale in place n=%zu i=%zu", n, i);
+    }
+}
+
+static void test_elementwise(void **state)
+{
+    (void)state;
+    assert_true(paths_run(check_elementwise) >= 1);
+}
+
 static void test_exp(void **state)
 {
     (void)state;
@@ -413,7 +479,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exp),           cmocka_unit_test(test_tanh_softcap),
         cmocka_unit_test(test_gelu),          cmocka_unit_test(test_attention_rows),
-        cmocka_unit_test(test_quantize_rows),
+        cmocka_unit_test(test_quantize_rows), cmocka_unit_test(test_elementwise),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
