@@ -136,7 +136,7 @@ static q8_act quantize(cpu_state *s, const float *x, int rows, int cols, const q
 {
     q8_act a = act_view(buf, rows, cols);
     quant_job j = {x, cols, &a};
-    tp_parallel_for(s->tp, rows, 4, quant_range, &j);
+    tp_parallel_for_dynamic(s->tp, rows, 8, quant_range, &j);
     return a;
 }
 
@@ -152,8 +152,7 @@ static void mm(cpu_state *s, prof_op op, const q8_weight *W, const q8_act *A, fl
 static void norm_quantize_row(q8_act *out, int t, const float *x, const float *w, float *y, int n,
                               float eps)
 {
-    vm_scale_mul(x, rms_factor(x, n, eps), w, y, (size_t)n);
-    quantize_row(out, t, y, n);
+    vm_quantize_scaled_row(x, rms_factor(x, n, eps), w, NULL, n, out, t, y);
 }
 
 /* The worker's two scratch rows (rowbuf_w floats each), kept in L1 while a row is worked on. */
@@ -283,7 +282,7 @@ static int cpu_create(const model *m, threadpool *tp, void **state, char *err, s
     ok = ok && q8_act_alloc(&s->a_e, (int)(T * K), (int)(F ? F : QK)) == 0;
     ok = ok && q8_act_alloc(&s->a_rt, (int)T, (int)H) == 0;
     ok = ok && q8_act_alloc(&s->a_b, (int)T, (int)H) == 0;
-    s->rowbuf_w = H > F ? H : F;
+    s->rowbuf_w = H > ffmax ? H : ffmax; /* rows of H, F (experts) and ff (dense) */
     s->rowbuf = fa((size_t)s->nt * 2 * s->rowbuf_w);
     ok = ok && s->rowbuf;
     s->kc = calloc(hp->n_layers, sizeof(float *));
@@ -564,7 +563,7 @@ static void moe(cpu_state *s, const model_layer *L, int T)
     mm(s, PROF_MM_ROUTER, &L->router, &a, s->rlog, E);
     double t0 = prof_now();
     route_job rj = {s, L, T};
-    tp_parallel_for(s->tp, T, 4, topk_range, &rj);
+    tp_parallel_for_dynamic(s->tp, T, 16, topk_range, &rj);
     /* Counting sort of (token, slot) by expert, tokens ascending within an expert. */
     memset(s->exp_count, 0, (size_t)(E + 1) * sizeof(int32_t));
     for (int i = 0; i < T * K; i++)
@@ -580,7 +579,7 @@ static void moe(cpu_state *s, const model_layer *L, int T)
             s->exp_w[at] = s->top_w[(size_t)t * K + r];
             s->exp_row[(size_t)t * K + r] = at;
         }
-    tp_parallel_for(s->tp, T, 4, gather_range, &rj);
+    tp_parallel_for_dynamic(s->tp, T, 16, gather_range, &rj);
     s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
     size_t nbH = (size_t)H / QK, nbF = (size_t)F / QK;
     const int rowsK = T * K;
@@ -604,7 +603,7 @@ static void moe(cpu_state *s, const model_layer *L, int T)
     t0 = prof_now();
     q8_act ea = act_view(&s->a_e, rowsK, F);
     glu_job gj = {s, s->e_gu, NULL, F, rowsK, &ea};
-    tp_parallel_for(s->tp, rowsK, 4, glu_range, &gj);
+    tp_parallel_for_dynamic(s->tp, rowsK, 32, glu_range, &gj);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     for (int x = 0; x < E; x++) {
         const int off = s->exp_off[x], n = s->exp_off[x + 1] - off;
@@ -645,14 +644,11 @@ static void attn_res_range(void *arg, int b, int e, int wk)
         vm_scale_mul(o, rms_factor(o, H, eps), L->post_attn_norm, y, (size_t)H);
         vm_add(x, y, r, (size_t)H);
         const float f = rms_factor(r, H, eps);
-        vm_scale_mul(r, f, L->ffn_norm, y, (size_t)H);
-        quantize_row(&s->a_in, t, y, H);
+        vm_quantize_scaled_row(r, f, L->ffn_norm, NULL, H, &s->a_in, t, y);
         if (has_moe) {
-            vm_scale_mul(r, f, L->pre_ffw_norm_2, y, (size_t)H);
-            quantize_row(&s->a_b, t, y, H);
-            vm_scale_mul(r, f, NULL, y, (size_t)H); /* rmsnorm_noscale(r) */
-            vm_mul_scale(y, L->router_scale, inv, y, (size_t)H);
-            quantize_row(&s->a_rt, t, y, H);
+            vm_quantize_scaled_row(r, f, L->pre_ffw_norm_2, NULL, H, &s->a_b, t, y);
+            /* (rmsnorm_noscale(r)_i * router_scale_i) * inv */
+            vm_quantize_scaled_row(r, f, L->router_scale, &inv, H, &s->a_rt, t, y);
         }
     }
 }
@@ -684,14 +680,14 @@ static void ffn_res_range(void *arg, int b, int e, int wk)
     }
 }
 
+/* h = gelu(gate) * up (separate buffers) into the worker's scratch row, then A3 of h. */
 static void glu2_range(void *arg, int b, int e, int wk)
 {
-    (void)wk;
-    glu_job *j = arg; /* gate in gu, up in up (separate buffers), result into gu, then A3 */
+    glu_job *j = arg;
+    float *h = scratch_rows(j->s, wk);
     for (int t = b; t < e; t++) {
-        float *g = j->gu + (size_t)t * j->F;
-        vm_gelu_glu(g, j->up + (size_t)t * j->F, g, (size_t)j->F);
-        quantize_row(j->out, t, g, j->F);
+        vm_gelu_glu(j->gu + (size_t)t * j->F, j->up + (size_t)t * j->F, h, (size_t)j->F);
+        quantize_row(j->out, t, h, j->F);
     }
 }
 
@@ -705,7 +701,7 @@ static void dense_mlp(cpu_state *s, const q8_act *a, const q8_weight *Wg, const 
     double t0 = prof_now();
     q8_act g = act_view(&s->a_big, T, F);
     glu_job gj = {s, s->gate, s->up, F, T, &g};
-    tp_parallel_for(s->tp, T, 4, glu2_range, &gj);
+    tp_parallel_for_dynamic(s->tp, T, 8, glu2_range, &gj);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     mm(s, op, Wd, &g, out, H);
 }
@@ -759,14 +755,14 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
     mm(s, PROF_MM_O, &L->wo, &a, s->tmp, H);
     t0 = prof_now();
     res_job rj = {s, L, T, decoder ? L->out_scale : L->enc_out_scale, next_norm(s, l, decoder)};
-    tp_parallel_for(s->tp, T, 4, attn_res_range, &rj);
+    tp_parallel_for_dynamic(s->tp, T, 8, attn_res_range, &rj);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     q8_act af = act_view(&s->a_in, T, H);
     dense_mlp(s, &af, &L->ffn_gate, &L->ffn_up, &L->ffn_down, s->mlp, T, PROF_MM_MLP);
     if (hp->n_exp)
         moe(s, L, T);
     t0 = prof_now();
-    tp_parallel_for(s->tp, T, 4, ffn_res_range, &rj);
+    tp_parallel_for_dynamic(s->tp, T, 8, ffn_res_range, &rj);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
 }
 
@@ -823,7 +819,7 @@ static int cpu_encode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
         uint32_t p = pos0 + done;
         double t0 = prof_now();
         embd_job ej = {s, ids + done, scale, s->x, norm0};
-        tp_parallel_for(s->tp, T, 4, embd_range, &ej);
+        tp_parallel_for_dynamic(s->tp, T, 8, embd_range, &ej);
         rope_tables(s, p, T);
         s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
         for (uint32_t l = 0; l < s->m->hp.n_layers; l++)
@@ -902,7 +898,7 @@ static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
     float scale = sqrtf((float)hp->hidden);
     double t0 = prof_now();
     embd_job ej = {s, ids, scale, s->emb, NULL};
-    tp_parallel_for(s->tp, T, 4, embd_range, &ej);
+    tp_parallel_for_dynamic(s->tp, T, 8, embd_range, &ej);
     rope_tables(s, pos0, T);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     if (sc_probs) {
@@ -913,14 +909,14 @@ static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
         mm(s, PROF_MM_SC, &m->tok_embd_t, &p, s->tmp, H);
         t0 = prof_now();
         sc_job sj = {s, scale, m->sc_pre_norm};
-        tp_parallel_for(s->tp, T, 4, sc_in_range, &sj);
+        tp_parallel_for_dynamic(s->tp, T, 8, sc_in_range, &sj);
         s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
         q8_act a = act_view(&s->a_in, T, H);
         dense_mlp(s, &a, &m->sc_gate, &m->sc_up, &m->sc_down, s->mlp, T, PROF_MM_SC);
     }
     t0 = prof_now();
     sc_job dj = {s, sc_probs ? 1.0f : 0.0f, hp->n_layers ? m->layers[0].attn_norm : m->output_norm};
-    tp_parallel_for(s->tp, T, 4, dec_in_range, &dj);
+    tp_parallel_for_dynamic(s->tp, T, 8, dec_in_range, &dj);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     for (uint32_t l = 0; l < hp->n_layers; l++)
         layer_forward(s, l, T, pos0, 1);
@@ -930,7 +926,7 @@ static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
     if (hp->softcap > 0) {
         t0 = prof_now();
         cap_job cj = {logits, (int)hp->vocab, hp->softcap};
-        tp_parallel_for(s->tp, T, 1, softcap_range, &cj);
+        tp_parallel_for_dynamic(s->tp, T, 4, softcap_range, &cj);
         s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     }
     return 0;

@@ -164,6 +164,25 @@ void vm_axpy(float *acc, float w, const float *x, size_t n)
         acc[i] = acc[i] + w * x[i];
 }
 
+void vm_quantize_scaled_row(const float *x, float s, const float *w, const float *post, int n,
+                            q8_act *out, int t, float *tmp)
+{
+    int8_t *q = out->q + (size_t)t * (size_t)n;
+    float *d = out->d + (size_t)t * (size_t)(n / QK);
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_quantize_scaled_row_avx512(x, s, w, post, n, q, d);
+        return;
+    }
+#endif
+    vm_scale_mul(x, s, w, tmp, (size_t)n);
+    if (post)
+        for (int i = 0; i < n; i++)
+            tmp[i] = tmp[i] * *post;
+    q8_act row = {q, d, 1, n};
+    q8_quantize_rows(tmp, 1, n, &row);
+}
+
 void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out)
 {
 #ifdef VM_HAVE_AVX2

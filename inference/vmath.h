@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "inference/quant.h"
+
 /* y[i] = cm_expf(x[i] - m). y may equal x. */
 void vm_expf_sub(const float *x, float m, float *y, size_t n);
 
@@ -40,6 +42,12 @@ void vm_add(const float *a, const float *b, float *y, size_t n);
 void vm_add_scale(const float *a, const float *b, float s, float *y, size_t n);
 /* acc[i] = acc[i] + w * x[i]. */
 void vm_axpy(float *acc, float w, const float *x, size_t n);
+
+/* A3 (q8_quantize_rows) of the row y[i] = (x[i] * s) * w[i] (w NULL: x[i] * s), and with
+ * post: y[i] = y[i] * *post, into row t of out (n values, a multiple of 32), without storing y
+ * where the kernel path allows; tmp is n floats of scratch for the paths that do. */
+void vm_quantize_scaled_row(const float *x, float s, const float *w, const float *post, int n,
+                            q8_act *out, int t, float *tmp);
 
 /* A7 scores: out[j] = dot8(q, rows[j], d) for j < n. */
 void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out);

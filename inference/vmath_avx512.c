@@ -358,62 +358,79 @@ void vm_gelu_glu_avx512(const float *gate, const float *up, float *out, size_t n
     vm_gelu_glu_avx2(gate + i, up + i, out + i, n - i);
 }
 
-/* ---- the simple elementwise steps: 16 lanes, a masked last vector (same per-element ops) -- */
+/* ---- the simple elementwise steps: 16 lanes, the last 1..15 as one masked vector (masked-off
+ * lanes are neither read nor written); the same per-element operations -------------------- */
 
-static inline __mmask16 z_tail(size_t left)
-{
-    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-}
+/* Runs STEP(i, k) for i = 0, 16, ... < n with k the lane mask of that vector. */
+#define Z_LOOP(n, STEP)                                                                            \
+    do {                                                                                           \
+        size_t i_ = 0;                                                                             \
+        for (; i_ + 16 <= (n); i_ += 16)                                                           \
+            STEP(i_, (__mmask16)0xffff);                                                           \
+        if (i_ < (n))                                                                              \
+            STEP(i_, (__mmask16)((1u << ((n)-i_)) - 1));                                           \
+    } while (0)
 
 void vm_scale_mul_avx512(const float *x, float s, const float *w, float *y, size_t n)
 {
     const __m512 vs = _mm512_set1_ps(s);
-    for (size_t i = 0; i < n; i += 16) {
-        __mmask16 k = z_tail(n - i);
-        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), vs);
-        if (w)
-            v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(k, w + i));
-        _mm512_mask_storeu_ps(y + i, k, v);
-    }
+#define STEP_W(i, k)                                                                               \
+    _mm512_mask_storeu_ps(y + (i), k,                                                              \
+                          _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + (i)), vs),      \
+                                        _mm512_maskz_loadu_ps(k, w + (i))))
+#define STEP_NOW(i, k)                                                                             \
+    _mm512_mask_storeu_ps(y + (i), k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + (i)), vs))
+    if (w)
+        Z_LOOP(n, STEP_W);
+    else
+        Z_LOOP(n, STEP_NOW);
+#undef STEP_W
+#undef STEP_NOW
 }
 
 void vm_mul_scale_avx512(const float *x, const float *w, float s, float *y, size_t n)
 {
     const __m512 vs = _mm512_set1_ps(s);
-    for (size_t i = 0; i < n; i += 16) {
-        __mmask16 k = z_tail(n - i);
-        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, w + i));
-        _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(v, vs));
-    }
+#define STEP(i, k)                                                                                 \
+    _mm512_mask_storeu_ps(y + (i), k,                                                              \
+                          _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + (i)),           \
+                                                      _mm512_maskz_loadu_ps(k, w + (i))),          \
+                                        vs))
+    Z_LOOP(n, STEP);
+#undef STEP
 }
 
 void vm_add_avx512(const float *a, const float *b, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i += 16) {
-        __mmask16 k = z_tail(n - i);
-        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i));
-        _mm512_mask_storeu_ps(y + i, k, v);
-    }
+#define STEP(i, k)                                                                                 \
+    _mm512_mask_storeu_ps(                                                                         \
+        y + (i), k,                                                                                \
+        _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + (i)), _mm512_maskz_loadu_ps(k, b + (i))))
+    Z_LOOP(n, STEP);
+#undef STEP
 }
 
 void vm_add_scale_avx512(const float *a, const float *b, float s, float *y, size_t n)
 {
     const __m512 vs = _mm512_set1_ps(s);
-    for (size_t i = 0; i < n; i += 16) {
-        __mmask16 k = z_tail(n - i);
-        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i));
-        _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(v, vs));
-    }
+#define STEP(i, k)                                                                                 \
+    _mm512_mask_storeu_ps(y + (i), k,                                                              \
+                          _mm512_mul_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(k, a + (i)),           \
+                                                      _mm512_maskz_loadu_ps(k, b + (i))),          \
+                                        vs))
+    Z_LOOP(n, STEP);
+#undef STEP
 }
 
 void vm_axpy_avx512(float *acc, float w, const float *x, size_t n)
 {
     const __m512 vw = _mm512_set1_ps(w);
-    for (size_t i = 0; i < n; i += 16) {
-        __mmask16 k = z_tail(n - i);
-        __m512 v = _mm512_mul_ps(vw, _mm512_maskz_loadu_ps(k, x + i));
-        _mm512_mask_storeu_ps(acc + i, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, acc + i), v));
-    }
+#define STEP(i, k)                                                                                 \
+    _mm512_mask_storeu_ps(acc + (i), k,                                                            \
+                          _mm512_add_ps(_mm512_maskz_loadu_ps(k, acc + (i)),                       \
+                                        _mm512_mul_ps(vw, _mm512_maskz_loadu_ps(k, x + (i)))))
+    Z_LOOP(n, STEP);
+#undef STEP
 }
 
 /* ---- A3 on 16 lanes: the operations of vmath_avx2.c's q8_quantize_rows_avx2 -------------- */
@@ -456,46 +473,82 @@ static inline __m512 z_hmax16(const __m512 *m)
     return _mm512_permutexvar_ps(idx, f);
 }
 
-/* Sixteen blocks per step: their maxima by one transposing reduction and d = amax/127,
- * id = 127/amax by two vector divisions (IEEE division: the scalar quotients' bits). A block
- * with amax == 0 gets d = +0 and id = 0, so its x*id are +-0 or NaN and all quantise to 0, as
- * the scalar path's zero block. The last group of a row may be short: its missing blocks are
- * neither loaded nor stored. */
+/* The value quantised at x[i] in each mode of z_quant_row: the row itself, or one of the
+ * scaled rows of vm_quantize_scaled_row, (x*s)*w, x*s, ((x*s)*w)*p (one rounding per product,
+ * in that order). */
+enum { ZQ_PLAIN, ZQ_SCALE_W, ZQ_SCALE, ZQ_SCALE_W_POST };
+
+static inline __attribute__((always_inline)) __m512
+z_row_value(const float *x, __m512 s, const float *w, __m512 p, size_t i, const int mode)
+{
+    __m512 v = _mm512_loadu_ps(x + i);
+    if (mode == ZQ_PLAIN)
+        return v;
+    v = _mm512_mul_ps(v, s);
+    if (mode == ZQ_SCALE)
+        return v;
+    v = _mm512_mul_ps(v, _mm512_loadu_ps(w + i));
+    return mode == ZQ_SCALE_W_POST ? _mm512_mul_ps(v, p) : v;
+}
+
+/* A3 of one row of n values (a multiple of QK), sixteen blocks per step: their maxima by one
+ * transposing reduction and d = amax/127, id = 127/amax by two vector divisions (IEEE
+ * division: the scalar quotients' bits). A block with amax == 0 gets d = +0 and id = 0, so its
+ * x*id are +-0 or NaN and all quantise to 0, as the scalar path's zero block. The last group of
+ * a row may be short: its missing blocks are neither loaded nor stored. Scaled modes compute
+ * each value twice (for the maximum, then for q) instead of storing it. */
+static inline __attribute__((always_inline)) void z_quant_row(const float *x, float sf,
+                                                              const float *w, float pf, int n,
+                                                              int8_t *qr, float *dr, const int mode)
+{
+    const int nb = n / QK;
+    const __m512 s = _mm512_set1_ps(sf), p = _mm512_set1_ps(pf);
+    __attribute__((aligned(64))) float ids[16];
+    for (int g = 0; g < nb; g += 16) {
+        const int ng = nb - g < 16 ? nb - g : 16;
+        __m512 m[16];
+        for (int b = 0; b < 16; b++) {
+            if (b < ng) {
+                const size_t i = (size_t)(g + b) * QK;
+                /* max(v, acc) = v > acc ? v : acc: NaN never wins */
+                __m512 mb =
+                    _mm512_max_ps(z_abs(z_row_value(x, s, w, p, i, mode)), _mm512_setzero_ps());
+                m[b] = _mm512_max_ps(z_abs(z_row_value(x, s, w, p, i + 16, mode)), mb);
+            } else {
+                m[b] = _mm512_setzero_ps();
+            }
+        }
+        __m512 amax = z_hmax16(m);
+        __m512 dv = _mm512_div_ps(amax, _mm512_set1_ps(127.0f));
+        __m512 idv = _mm512_div_ps(_mm512_set1_ps(127.0f), amax);
+        idv = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_NEQ_OQ), idv);
+        _mm512_mask_storeu_ps(dr + g, (__mmask16)((1u << ng) - 1), dv);
+        _mm512_store_ps(ids, idv);
+        for (int b = 0; b < ng; b++) {
+            const size_t i = (size_t)(g + b) * QK;
+            __m512 id = _mm512_set1_ps(ids[b]);
+            _mm_storeu_si128((__m128i *)(qr + i), z_quant8(z_row_value(x, s, w, p, i, mode), id));
+            _mm_storeu_si128((__m128i *)(qr + i + 16),
+                             z_quant8(z_row_value(x, s, w, p, i + 16, mode), id));
+        }
+    }
+}
+
 void q8_quantize_rows_avx512(const float *x, int rows, int cols, q8_act *out)
 {
     const int nb = cols / QK;
-    __attribute__((aligned(64))) float ids[16];
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * cols;
-        int8_t *qr = out->q + (size_t)r * cols;
-        float *dr = out->d + (size_t)r * nb;
-        for (int g = 0; g < nb; g += 16) {
-            const int ng = nb - g < 16 ? nb - g : 16;
-            __m512 m[16];
-            for (int b = 0; b < 16; b++) {
-                if (b < ng) {
-                    const float *xb = xr + (size_t)(g + b) * QK;
-                    /* max(v, acc) = v > acc ? v : acc: NaN never wins */
-                    __m512 mb = _mm512_max_ps(z_abs(_mm512_loadu_ps(xb)), _mm512_setzero_ps());
-                    m[b] = _mm512_max_ps(z_abs(_mm512_loadu_ps(xb + 16)), mb);
-                } else {
-                    m[b] = _mm512_setzero_ps();
-                }
-            }
-            __m512 amax = z_hmax16(m);
-            __m512 dv = _mm512_div_ps(amax, _mm512_set1_ps(127.0f));
-            __m512 idv = _mm512_div_ps(_mm512_set1_ps(127.0f), amax);
-            idv = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_NEQ_OQ),
-                                      idv);
-            _mm512_mask_storeu_ps(dr + g, (__mmask16)((1u << ng) - 1), dv);
-            _mm512_store_ps(ids, idv);
-            for (int b = 0; b < ng; b++) {
-                const float *xb = xr + (size_t)(g + b) * QK;
-                int8_t *qb = qr + (size_t)(g + b) * QK;
-                __m512 id = _mm512_set1_ps(ids[b]);
-                _mm_storeu_si128((__m128i *)qb, z_quant8(_mm512_loadu_ps(xb), id));
-                _mm_storeu_si128((__m128i *)(qb + 16), z_quant8(_mm512_loadu_ps(xb + 16), id));
-            }
-        }
-    }
+    for (int r = 0; r < rows; r++)
+        z_quant_row(x + (size_t)r * cols, 1.0f, NULL, 1.0f, cols, out->q + (size_t)r * cols,
+                    out->d + (size_t)r * nb, ZQ_PLAIN);
+}
+
+void vm_quantize_scaled_row_avx512(const float *x, float s, const float *w, const float *post,
+                                   int n, int8_t *q, float *d)
+{
+    if (!w)
+        z_quant_row(x, s, NULL, 1.0f, n, q, d, ZQ_SCALE);
+    else if (!post)
+        z_quant_row(x, s, w, 1.0f, n, q, d, ZQ_SCALE_W);
+    else
+        z_quant_row(x, s, w, *post, n, q, d, ZQ_SCALE_W_POST);
 }

@@ -48,6 +48,8 @@ void vm_mul_scale_avx512(const float *x, const float *w, float s, float *y, size
 void vm_add_avx512(const float *a, const float *b, float *y, size_t n);
 void vm_add_scale_avx512(const float *a, const float *b, float s, float *y, size_t n);
 void vm_axpy_avx512(float *acc, float w, const float *x, size_t n);
+void vm_quantize_scaled_row_avx512(const float *x, float s, const float *w, const float *post,
+                                   int n, int8_t *q, float *d);
 void q8_quantize_rows_avx512(const float *x, int rows, int cols, q8_act *out);
 void q8_quantize_rows_avx2(const float *x, int rows, int cols, q8_act *out);
 #endif

@@ -451,6 +451,68 @@ static void test_quantize_rows(void **state)
     free(x);
 }
 
+/* The fused scale-then-A3 row against the portable path (scale, then the scalar A3). */
+static void test_quantize_scaled_row(void **state)
+{
+    (void)state;
+    float *x = malloc(sizeof(float) * QROWS * QCOLS), *tmp = malloc(sizeof(float) * QCOLS);
+    float *w = malloc(sizeof(float) * QCOLS);
+    q8_act ref, got;
+    assert_non_null(x);
+    assert_non_null(tmp);
+    assert_non_null(w);
+    assert_int_equal(q8_act_alloc(&ref, QROWS, QCOLS), 0);
+    assert_int_equal(q8_act_alloc(&got, QROWS, QCOLS), 0);
+    for (int i = 0; i < QCOLS; i++)
+        w[i] = g_x[524352 + rnd_pool() % 1000000];
+    kernel_path before = kernels_selected();
+    const int widths[] = {32, 256, 544, 1024, QCOLS};
+    int compared = 0;
+    for (int round = 0; round < 20; round++) {
+        const int cols = widths[round % 5];
+        fill_rows(x, cols);
+        const float s = round % 3 ? 0.37f : 1.0e-3f, post = 0.03125f + (float)round;
+        for (int mode = 0; mode < 3; mode++) {
+            const float *wm = mode == 1 ? NULL : w, *pm = mode == 2 ? &post : NULL;
+            assert_int_equal(kernels_select(KERNEL_PORTABLE), 0);
+            for (int r = 0; r < QROWS; r++)
+                vm_quantize_scaled_row(x + (size_t)r * cols, s, wm, pm, cols, &ref, r, tmp);
+            for (int r = 0; r < 2; r++) { /* the reference is the written expression */
+                for (int i = 0; i < cols; i++) {
+                    float y = x[(size_t)r * cols + i] * s;
+                    y = wm ? y * wm[i] : y;
+                    tmp[i] = pm ? y * *pm : y;
+                }
+                q8_act one;
+                assert_int_equal(q8_act_alloc(&one, 1, cols), 0);
+                q8_quantize_rows(tmp, 1, cols, &one);
+                assert_memory_equal(one.q, ref.q + (size_t)r * cols, (size_t)cols);
+                assert_memory_equal(one.d, ref.d + (size_t)r * (cols / QK),
+                                    sizeof(float) * (cols / QK));
+                q8_act_free(&one);
+            }
+            kernel_path paths[] = {KERNEL_AVX2, KERNEL_AVX512VNNI};
+            for (size_t p = 0; p < 2; p++) {
+                if (kernels_select(paths[p]))
+                    continue;
+                memset(got.q, 0x55, (size_t)QROWS * QCOLS);
+                for (int r = 0; r < QROWS; r++)
+                    vm_quantize_scaled_row(x + (size_t)r * cols, s, wm, pm, cols, &got, r, tmp);
+                assert_memory_equal(ref.q, got.q, (size_t)QROWS * cols);
+                assert_memory_equal(ref.d, got.d, sizeof(float) * QROWS * (cols / QK));
+                compared++;
+            }
+        }
+    }
+    kernels_select(before);
+    printf("scaled A3 rows: %d SIMD comparisons against the portable path\n", compared);
+    q8_act_free(&ref);
+    q8_act_free(&got);
+    free(x);
+    free(tmp);
+    free(w);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -477,9 +539,13 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exp),           cmocka_unit_test(test_tanh_softcap),
-        cmocka_unit_test(test_gelu),          cmocka_unit_test(test_attention_rows),
-        cmocka_unit_test(test_quantize_rows), cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_exp),
+        cmocka_unit_test(test_tanh_softcap),
+        cmocka_unit_test(test_gelu),
+        cmocka_unit_test(test_attention_rows),
+        cmocka_unit_test(test_quantize_rows),
+        cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_quantize_scaled_row),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
