@@ -46,7 +46,7 @@ typedef struct {
     mm_workspace mm_ws;           /* q8_matmul's scratch, kept between calls */
     q8_act a_in, a_big, a_g, a_e; /* quantised activations (a_g: TK x H, a_e: TK x F) */
     q8_act a_rt, a_b;             /* router input and pre_ffw_norm_2 rows, T x H */
-    float *rowbuf;                /* per worker: 2 rows of max(H, F) floats (L1 scratch) */
+    float *rowbuf;                /* per worker: 4 rows of rowbuf_w floats (L1 scratch) */
     size_t rowbuf_w;
     float *rope_cos[2], *rope_sin[2]; /* [sliding?1:0]: T x rope_dims/2 */
     float *freq[2];
@@ -155,10 +155,10 @@ static void norm_quantize_row(q8_act *out, int t, const float *x, const float *w
     vm_quantize_scaled_row(x, rms_factor(x, n, eps), w, NULL, n, out, t, y);
 }
 
-/* The worker's two scratch rows (rowbuf_w floats each), kept in L1 while a row is worked on. */
+/* The worker's four scratch rows (rowbuf_w floats each), kept in L1 while rows are worked on. */
 static float *scratch_rows(cpu_state *s, int wk)
 {
-    return s->rowbuf + (size_t)wk * 2 * s->rowbuf_w;
+    return s->rowbuf + (size_t)wk * 4 * s->rowbuf_w;
 }
 
 /* ---------------------------------------------------------------- state */
@@ -283,7 +283,7 @@ static int cpu_create(const model *m, threadpool *tp, void **state, char *err, s
     ok = ok && q8_act_alloc(&s->a_rt, (int)T, (int)H) == 0;
     ok = ok && q8_act_alloc(&s->a_b, (int)T, (int)H) == 0;
     s->rowbuf_w = H > ffmax ? H : ffmax; /* rows of H, F (experts) and ff (dense) */
-    s->rowbuf = fa((size_t)s->nt * 2 * s->rowbuf_w);
+    s->rowbuf = fa((size_t)s->nt * 4 * s->rowbuf_w);
     ok = ok && s->rowbuf;
     s->kc = calloc(hp->n_layers, sizeof(float *));
     s->vc = calloc(hp->n_layers, sizeof(float *));
@@ -625,7 +625,19 @@ typedef struct {
     const float *next_norm; /* ffn_res_range: its A3 rows of RMSNorm(x, next_norm) go to a_in */
 } res_job;
 
-/* After the attention output projection, one row at a time (it stays in L1):
+/* RMSNorm factors r = 1 / sqrtf(dot8(x, x) / n + eps) (A6) of m <= 4 rows, their dot8 chains
+ * side by side. */
+static void rms_factors(const float *const *x, int m, int n, float eps, float *f)
+{
+    float ss[4];
+    vm_sumsq8_rows(x, (size_t)m, (size_t)n, ss);
+    for (int u = 0; u < m; u++) {
+        float mean = ss[u] / (float)n;
+        f[u] = 1.0f / sqrtf(mean + eps);
+    }
+}
+
+/* After the attention output projection, four rows at a time (they stay in L1):
  * r = x + RMSNorm(tmp, post_attention_norm), then with r's one RMSNorm factor f the A3 rows of
  * RMSNorm(r, ffn_norm) (a_in: the dense MLP's input) and, with experts, of
  * RMSNorm(r, pre_ffw_norm_2) (a_b) and of the router input (a_rt, A8). x itself is left as it
@@ -638,24 +650,35 @@ static void attn_res_range(void *arg, int b, int e, int wk)
     const int H = (int)s->m->hp.hidden, has_moe = s->m->hp.n_exp != 0;
     const float eps = s->m->hp.eps, inv = 1.0f / sqrtf((float)H);
     float *y = scratch_rows(s, wk);
-    for (int t = b; t < e; t++) {
-        const float *x = s->x + (size_t)t * H, *o = s->tmp + (size_t)t * H;
-        float *r = s->r + (size_t)t * H;
-        vm_scale_mul(o, rms_factor(o, H, eps), L->post_attn_norm, y, (size_t)H);
-        vm_add(x, y, r, (size_t)H);
-        const float f = rms_factor(r, H, eps);
-        vm_quantize_scaled_row(r, f, L->ffn_norm, NULL, H, &s->a_in, t, y);
-        if (has_moe) {
-            vm_quantize_scaled_row(r, f, L->pre_ffw_norm_2, NULL, H, &s->a_b, t, y);
-            /* (rmsnorm_noscale(r)_i * router_scale_i) * inv */
-            vm_quantize_scaled_row(r, f, L->router_scale, &inv, H, &s->a_rt, t, y);
+    for (int t0 = b; t0 < e; t0 += 4) {
+        const int nr = e - t0 < 4 ? e - t0 : 4;
+        const float *o[4], *rr[4];
+        float f[4];
+        for (int u = 0; u < nr; u++) {
+            o[u] = s->tmp + (size_t)(t0 + u) * H;
+            rr[u] = s->r + (size_t)(t0 + u) * H;
+        }
+        rms_factors(o, nr, H, eps, f);
+        for (int u = 0; u < nr; u++) {
+            vm_scale_mul(o[u], f[u], L->post_attn_norm, y, (size_t)H);
+            vm_add(s->x + (size_t)(t0 + u) * H, y, s->r + (size_t)(t0 + u) * H, (size_t)H);
+        }
+        rms_factors(rr, nr, H, eps, f);
+        for (int u = 0; u < nr; u++) {
+            const int t = t0 + u;
+            vm_quantize_scaled_row(rr[u], f[u], L->ffn_norm, NULL, H, &s->a_in, t, y);
+            if (has_moe) {
+                vm_quantize_scaled_row(rr[u], f[u], L->pre_ffw_norm_2, NULL, H, &s->a_b, t, y);
+                /* (rmsnorm_noscale(r)_i * router_scale_i) * inv */
+                vm_quantize_scaled_row(rr[u], f[u], L->router_scale, &inv, H, &s->a_rt, t, y);
+            }
         }
     }
 }
 
-/* After the expert down projections, one row at a time: the A8 combine of the token's experts,
- * x = (r + RMSNorm(RMSNorm(mlp, n1) + RMSNorm(moe, n2), n)) * scalar, then the A3 row of
- * RMSNorm(x, next_norm) into a_in (the next layer's attention input, or the head's). */
+/* After the expert down projections, two rows at a time: the A8 combine of each token's
+ * experts, x = (r + RMSNorm(RMSNorm(mlp, n1) + RMSNorm(moe, n2), n)) * scalar, then the A3 row
+ * of RMSNorm(x, next_norm) into a_in (the next layer's attention input, or the head's). */
 static void ffn_res_range(void *arg, int b, int e, int wk)
 {
     res_job *j = arg;
@@ -663,20 +686,41 @@ static void ffn_res_range(void *arg, int b, int e, int wk)
     const model_layer *L = j->L;
     const int H = (int)s->m->hp.hidden, has_moe = s->m->hp.n_exp != 0;
     const float eps = s->m->hp.eps;
-    float *y = scratch_rows(s, wk), *acc = y + s->rowbuf_w;
-    for (int t = b; t < e; t++) {
-        float *x = s->x + (size_t)t * H;
-        const float *r = s->r + (size_t)t * H, *m = s->mlp + (size_t)t * H;
-        vm_scale_mul(m, rms_factor(m, H, eps), L->post_ffw_norm_1, y, (size_t)H);
-        if (has_moe) {
-            combine_row(s, t, acc);
-            vm_scale_mul(acc, rms_factor(acc, H, eps), L->post_ffw_norm_2, acc, (size_t)H);
-            vm_add(y, acc, y, (size_t)H);
+    float *sc = scratch_rows(s, wk); /* y of the two rows, then their combines */
+    for (int t0 = b; t0 < e; t0 += 2) {
+        const int nr = e - t0 < 2 ? e - t0 : 2;
+        const float *in[4];
+        float *y[2], *acc[2], *x[2], f[4];
+        int n_in = 0;
+        for (int u = 0; u < nr; u++) {
+            y[u] = sc + (size_t)u * s->rowbuf_w;
+            acc[u] = sc + (size_t)(2 + u) * s->rowbuf_w;
+            x[u] = s->x + (size_t)(t0 + u) * H;
+            in[n_in++] = s->mlp + (size_t)(t0 + u) * H;
         }
-        vm_scale_mul(y, rms_factor(y, H, eps), L->post_ffw_norm, y, (size_t)H);
-        vm_add_scale(r, y, j->scalar, x, (size_t)H);
-        if (j->next_norm)
-            norm_quantize_row(&s->a_in, t, x, j->next_norm, y, H, eps);
+        if (has_moe)
+            for (int u = 0; u < nr; u++) {
+                combine_row(s, t0 + u, acc[u]);
+                in[n_in++] = acc[u];
+            }
+        rms_factors(in, n_in, H, eps, f); /* mlp rows, then the combines */
+        for (int u = 0; u < nr; u++) {
+            vm_scale_mul(in[u], f[u], L->post_ffw_norm_1, y[u], (size_t)H);
+            if (has_moe) {
+                vm_scale_mul(acc[u], f[nr + u], L->post_ffw_norm_2, acc[u], (size_t)H);
+                vm_add(y[u], acc[u], y[u], (size_t)H);
+            }
+        }
+        rms_factors((const float *const *)y, nr, H, eps, f);
+        for (int u = 0; u < nr; u++) {
+            vm_scale_mul(y[u], f[u], L->post_ffw_norm, y[u], (size_t)H);
+            vm_add_scale(s->r + (size_t)(t0 + u) * H, y[u], j->scalar, x[u], (size_t)H);
+        }
+        if (j->next_norm) {
+            rms_factors((const float *const *)x, nr, H, eps, f);
+            for (int u = 0; u < nr; u++)
+                vm_quantize_scaled_row(x[u], f[u], j->next_norm, NULL, H, &s->a_in, t0 + u, y[u]);
+        }
     }
 }
 

@@ -164,6 +164,18 @@ void vm_axpy(float *acc, float w, const float *x, size_t n)
         acc[i] = acc[i] + w * x[i];
 }
 
+void vm_sumsq8_rows(const float *const *x, size_t m, size_t n, float *out)
+{
+#ifdef VM_HAVE_AVX2
+    if (m <= 4 && n % 8 == 0 && kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_sumsq8_rows_avx512(x, m, n, out);
+        return;
+    }
+#endif
+    for (size_t j = 0; j < m; j++)
+        out[j] = dot8(x[j], x[j], n);
+}
+
 void vm_quantize_scaled_row(const float *x, float s, const float *w, const float *post, int n,
                             q8_act *out, int t, float *tmp)
 {

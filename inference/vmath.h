@@ -43,6 +43,10 @@ void vm_add_scale(const float *a, const float *b, float s, float *y, size_t n);
 /* acc[i] = acc[i] + w * x[i]. */
 void vm_axpy(float *acc, float w, const float *x, size_t n);
 
+/* out[j] = dot8(x[j], x[j], n) for j < m (m <= 4): RMSNorm's sums of squares of several rows,
+ * computed side by side. */
+void vm_sumsq8_rows(const float *const *x, size_t m, size_t n, float *out);
+
 /* A3 (q8_quantize_rows) of the row y[i] = (x[i] * s) * w[i] (w NULL: x[i] * s), and with
  * post: y[i] = y[i] * *post, into row t of out (n values, a multiple of 32), without storing y
  * where the kernel path allows; tmp is n floats of scratch for the paths that do. */

@@ -119,6 +119,27 @@ void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *co
         vm_wsum_rows_avx2(p + t * ldp, v, n, d, o[t]);
 }
 
+/* dot8(x[j], x[j]) for up to four rows of n values (n a multiple of 8): two rows share a zmm,
+ * one per 256-bit half, each half with its own eight A1 lanes and A1 combine, so the four
+ * dependency chains of additions run side by side. */
+void vm_sumsq8_rows_avx512(const float *const *x, size_t m, size_t n, float *out)
+{
+    const float *r[4];
+    for (size_t j = 0; j < 4; j++)
+        r[j] = x[j < m ? j : 0];
+    __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 8) {
+        __m512 u = load_pair(r[0] + i, r[1] + i), v = load_pair(r[2] + i, r[3] + i);
+        a = _mm512_add_ps(a, _mm512_mul_ps(u, u));
+        b = _mm512_add_ps(b, _mm512_mul_ps(v, v));
+    }
+    float o[4];
+    store_pair(a, o);
+    store_pair(b, o + 2);
+    for (size_t j = 0; j < m; j++)
+        out[j] = o[j];
+}
+
 /* ---- cm_expf / cm_tanhf on 16 lanes: the operations of vmath_avx2.c's v_expf / v_tanhf ---- */
 
 static inline __m512 z_abs(__m512 x)

@@ -237,10 +237,30 @@ static void check_elementwise(void)
     }
 }
 
+/* Sums of squares of 1..4 rows side by side: each is dot8(x, x). */
+static void check_sumsq(void)
+{
+    const size_t ns[] = {8, 24, 1024, 1000, 13};
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++)
+        for (size_t m = 1; m <= 4; m++) {
+            const float *rows[4];
+            float out[4] = {0};
+            for (size_t j = 0; j < m; j++)
+                rows[j] = j == 3 && c == 1 ? g_x + rnd_pool() % (g_n - ns[c]) /* specials */
+                                           : g_x + 524352 + rnd_pool() % (1000000 - ns[c]);
+            vm_sumsq8_rows(rows, m, ns[c], out);
+            for (size_t j = 0; j < m; j++)
+                if (!bits_equal(out[j], dot8(rows[j], rows[j], ns[c])))
+                    fail_msg("sumsq8 path %s n=%zu m=%zu j=%zu",
+                             kernel_path_name(kernels_selected()), ns[c], m, j);
+        }
+}
+
 static void test_elementwise(void **state)
 {
     (void)state;
     assert_true(paths_run(check_elementwise) >= 1);
+    assert_true(paths_run(check_sumsq) >= 1);
 }
 
 static void test_exp(void **state)
