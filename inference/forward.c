@@ -49,6 +49,8 @@ typedef struct {
     float *rowbuf;                /* per worker: 4 rows of rowbuf_w floats (L1 scratch) */
     size_t rowbuf_w;
     float *rope_cos[2], *rope_sin[2]; /* [sliding?1:0]: T x rope_dims/2 */
+    uint32_t rope_pos0;               /* the tables hold positions rope_pos0.. +rope_T */
+    int rope_T;
     float *freq[2];
     float *scores;          /* nt x (cap + T) */
     const float **key_rows; /* nt x 2 x (cap + T): the visible K rows, then the V rows */
@@ -444,6 +446,12 @@ static void attn_range(void *arg, int b, int e, int wk)
 
 static void rope_tables(cpu_state *s, uint32_t pos0, int T)
 {
+    /* The tables are a function of the positions only: the steps of one canvas (same pos0)
+     * reuse them instead of ~100k cm_cosf/cm_sinf per step. */
+    if (s->rope_T >= T && s->rope_pos0 == pos0)
+        return;
+    s->rope_pos0 = pos0;
+    s->rope_T = T;
     for (int sl = 0; sl < 2; sl++) {
         uint32_t half = (sl ? s->m->hp.rope_dims_swa : s->m->hp.rope_dims) / 2;
         for (int t = 0; t < T; t++)
