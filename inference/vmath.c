@@ -116,18 +116,6 @@ void vm_scale_mul(const float *x, float s, const float *w, float *y, size_t n)
             y[i] = x[i] * s;
 }
 
-void vm_mul_scale(const float *x, const float *w, float s, float *y, size_t n)
-{
-#ifdef VM_HAVE_AVX2
-    if (kernels_selected() == KERNEL_AVX512VNNI) {
-        vm_mul_scale_avx512(x, w, s, y, n);
-        return;
-    }
-#endif
-    for (size_t i = 0; i < n; i++)
-        y[i] = (x[i] * w[i]) * s;
-}
-
 void vm_add(const float *a, const float *b, float *y, size_t n)
 {
 #ifdef VM_HAVE_AVX2

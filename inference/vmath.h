@@ -34,8 +34,6 @@ void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n);
  * order; y may equal any input array. */
 /* y[i] = (x[i] * s) * w[i]; without w (NULL): y[i] = x[i] * s. */
 void vm_scale_mul(const float *x, float s, const float *w, float *y, size_t n);
-/* y[i] = (x[i] * w[i]) * s. */
-void vm_mul_scale(const float *x, const float *w, float s, float *y, size_t n);
 /* y[i] = a[i] + b[i]. */
 void vm_add(const float *a, const float *b, float *y, size_t n);
 /* y[i] = (a[i] + b[i]) * s. */

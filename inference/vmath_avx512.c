@@ -1,10 +1,12 @@
 /*
- * AVX-512 versions of the attention pieces of vmath (compiled with -mavx512f -mavx512vl; run
- * only on the KERNEL_AVX512VNNI path, whose CPU check covers them). Same bits as the AVX2 and
- * portable code: every score keeps its own eight A1 lanes (two keys share a zmm, one per
- * 256-bit half) and the same A1 combine; every weighted-sum element gets the same sequence of
- * one rounded multiply and one rounded add per key. No FMA (-ffp-contract=off, and only
- * separate mul/add intrinsics are used).
+ * AVX-512 versions of vmath: attention pieces, cm_expf/cm_tanhf arrays (GELU, softcap), the
+ * RMSNorm/residual steps and A3 (compiled with -mavx512f -mavx512vl; run only on the
+ * KERNEL_AVX512VNNI path, whose CPU check covers them). Same bits as the AVX2 and portable
+ * code: every score or sum of squares keeps its own eight A1 lanes (two rows share a zmm, one
+ * per 256-bit half) and the same A1 combine; every weighted-sum element gets the same sequence
+ * of one rounded multiply and one rounded add per key; elementwise functions do each element's
+ * scalar operations. No FMA (-ffp-contract=off, and only separate mul/add intrinsics are
+ * used).
  */
 #include <immintrin.h>
 
@@ -407,18 +409,6 @@ void vm_scale_mul_avx512(const float *x, float s, const float *w, float *y, size
         Z_LOOP(n, STEP_NOW);
 #undef STEP_W
 #undef STEP_NOW
-}
-
-void vm_mul_scale_avx512(const float *x, const float *w, float s, float *y, size_t n)
-{
-    const __m512 vs = _mm512_set1_ps(s);
-#define STEP(i, k)                                                                                 \
-    _mm512_mask_storeu_ps(y + (i), k,                                                              \
-                          _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + (i)),           \
-                                                      _mm512_maskz_loadu_ps(k, w + (i))),          \
-                                        vs))
-    Z_LOOP(n, STEP);
-#undef STEP
 }
 
 void vm_add_avx512(const float *a, const float *b, float *y, size_t n)

@@ -44,7 +44,6 @@ void vm_tanhf_array_avx512(const float *x, float *y, size_t n);
 void vm_softcap_avx512(float *y, size_t n, float cap);
 void vm_gelu_glu_avx512(const float *gate, const float *up, float *out, size_t n);
 void vm_scale_mul_avx512(const float *x, float s, const float *w, float *y, size_t n);
-void vm_mul_scale_avx512(const float *x, const float *w, float s, float *y, size_t n);
 void vm_add_avx512(const float *a, const float *b, float *y, size_t n);
 void vm_add_scale_avx512(const float *a, const float *b, float s, float *y, size_t n);
 void vm_axpy_avx512(float *acc, float w, const float *x, size_t n);
