@@ -154,6 +154,58 @@ static void pos_rule(const pos_rules *pr, uint64_t j, int32_t *forced, const uin
     }
 }
 
+/* pos_rule as indices into the tables of device_begin (the restriction's masks 0..n-1, then
+ * gen_params.allowed as n): the mask (-1: every id) and the renoise list (-1: [0, V)). */
+static void pos_rule_index(const pos_rules *pr, uint64_t j, int32_t *forced, int32_t *mask,
+                           int32_t *noise)
+{
+    const gen_restriction *r = pr->r;
+    int32_t all = pr->allowed ? (int32_t)(r ? r->n_masks : 0) : -1;
+    *forced = -1;
+    *mask = *noise = all;
+    if (!r || j >= r->n_positions)
+        return;
+    if (r->forced && r->forced[j] >= 0) {
+        *forced = r->forced[j];
+    } else if (r->mask && r->mask[j] != GEN_MASK_NONE) {
+        *mask = r->mask[j];
+        *noise = r->free_noise ? all : r->mask[j];
+    }
+}
+
+/* Offers the generation's tables to a backend that samples (backend.h sample_begin): 0 = it
+ * samples, 1 = the host samples, negative = error. */
+static int device_begin(const sampler_ctx *c, const pos_rules *pr, char *err, size_t errlen)
+{
+    if (!c->ops->sample_begin || !c->ops->sample_step)
+        return 1;
+    uint32_t nr = pr->r ? pr->r->n_masks : 0, n = nr + (pr->allowed ? 1 : 0);
+    const uint8_t **masks = calloc(n + 1, sizeof *masks);
+    const int32_t **ids = calloc(n + 1, sizeof *ids);
+    uint32_t *n_ids = calloc(n + 1, sizeof *n_ids);
+    int rc = ENGINE_ENOMEM;
+    if (masks && ids && n_ids) {
+        for (uint32_t k = 0; k < nr; k++) {
+            masks[k] = pr->r->masks[k];
+            ids[k] = pr->mask_ids[k];
+            n_ids[k] = pr->mask_n[k];
+        }
+        if (pr->allowed) {
+            masks[nr] = pr->allowed;
+            ids[nr] = pr->allowed_ids;
+            n_ids[nr] = pr->n_allowed;
+        }
+        backend_sample_tables t = {n, masks, ids, n_ids};
+        rc = c->ops->sample_begin(c->state, &t, err, errlen);
+    } else {
+        fail(err, errlen, rc, "out of memory");
+    }
+    free(masks);
+    free(ids);
+    free(n_ids);
+    return rc;
+}
+
 typedef struct {
     const sampler_ctx *c;
     const gen_params *p;
@@ -315,6 +367,35 @@ static int is_end(const sampler_ctx *c, int32_t id)
     return c->tok && tok_is_eog(c->tok, id);
 }
 
+/* One step on the backend's side (backend.h sample_step) with the step's inputs as the host
+ * step uses them: ids at a canvas's first step (with its per-position rules rix, 3 x C), the SC
+ * input from the last step, the temperature of k remaining steps of N. */
+static int device_step(const sampler_ctx *c, const gen_params *p, const int32_t *x,
+                       const int32_t *rix, int have_sc, uint32_t k, uint32_t N, uint32_t L,
+                       uint32_t canvas, uint8_t *row_hashes, int32_t *a, uint32_t *n_acc,
+                       float *mean_h, char *err, size_t errlen)
+{
+    uint32_t C = c->hp->canvas_length;
+    backend_step bs = {.ids = k == N ? x : NULL,
+                       .forced = rix,
+                       .mask = rix + C,
+                       .noise = rix + 2 * C,
+                       .n = C,
+                       .pos0 = L,
+                       .have_sc = have_sc,
+                       .make_sc = k != 1,
+                       .tau = p->t_min + (p->t_max - p->t_min) * ((float)k / (float)N),
+                       .entropy_bound = p->entropy_bound,
+                       .seed = p->seed,
+                       .canvas = canvas,
+                       .step = N - k};
+    backend_step_out bo = {.row_hashes = row_hashes, .argmax = a};
+    int rc = c->ops->sample_step(c->state, &bs, &bo, err, errlen);
+    *n_acc = bo.n_accepted;
+    *mean_h = bo.mean_entropy;
+    return rc;
+}
+
 int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_prompt,
                      const gen_params *p, engine_step_fn on_step, void *user, gen_result *out,
                      char *err, size_t errlen)
@@ -349,6 +430,7 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     int32_t *order = malloc(C * sizeof(int32_t));
     uint8_t *acc_mask = malloc(C);
     int32_t *tokens = malloc((size_t)n_canvas * C * sizeof(int32_t));
+    int32_t *rix = malloc((size_t)3 * C * sizeof(int32_t)); /* device step: per-position rules */
     int32_t *allowed_ids = NULL;
     uint32_t n_allowed = V;
     const gen_restriction *rs = p->restriction;
@@ -357,6 +439,10 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     EVP_MD_CTX *trace = EVP_MD_CTX_new();
     if (!z || !zt || !row_hashes || !hash_secs || !probs || !chunks || !S || !H || !a || !y || !x ||
         !aprev || !order || !acc_mask || !tokens || !trace) {
+        rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory for the sampler buffers");
+        goto done;
+    }
+    if (!rix) {
         rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory for the sampler buffers");
         goto done;
     }
@@ -401,6 +487,10 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     }
     pos_rules rules = {rs,    p->allowed, allowed_ids, n_allowed, (const int32_t *const *)mask_ids,
                        mask_n};
+    if ((rc = device_begin(c, &rules, err, errlen)) < 0)
+        goto done;
+    int on_device = rc == 0;
+    rc = 0;
     EVP_DigestInit_ex(trace, EVP_sha256(), NULL);
     if ((rc = c->ops->reset(c->state, (uint32_t)need, err, errlen)))
         goto done;
@@ -412,17 +502,31 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             x[i] = uniform_id(p, &rules, (uint64_t)canvas * C + i, V, canvas, 0, i,
                               PHILOX_PURPOSE_INIT_ID);
             aprev[i] = -1;
+            pos_rule_index(&rules, (uint64_t)canvas * C + i, rix + i, rix + C + i, rix + 2 * C + i);
         }
         uint32_t run = 0;
         int have_sc = 0;
         for (uint32_t k = N; k >= 1; k--) {
-            uint32_t step = N - k;
+            uint32_t step = N - k, n_acc = 0;
+            double t1, hash_wall = 0.0;
+            float mean_h;
+            engine_step st;
+            memset(&st, 0, sizeof st);
+            if (on_device) { /* the step on the backend's side (backend.h sample_step) */
+                if ((rc = device_step(c, p, x, rix, have_sc, k, N, L, canvas, row_hashes, a, &n_acc,
+                                      &mean_h, err, errlen)))
+                    goto done;
+                out->n_steps++;
+                t1 = prof_now();
+                unsigned int hl = 32;
+                EVP_Digest(row_hashes, (size_t)C * 32, st.logits_hash, &hl, EVP_sha256(), NULL);
+                EVP_DigestUpdate(trace, st.logits_hash, 32);
+                goto step_done; /* past the host step */
+            }
             if ((rc = c->ops->decode(c->state, x, C, L, have_sc ? probs : NULL, z, err, errlen)))
                 goto done;
             out->n_steps++;
-            double t1 = prof_now();
-            engine_step st;
-            memset(&st, 0, sizeof st);
+            t1 = prof_now();
             /* The SC input of the next step is built with the statistics (it depends only on
              * this step's logits); the last step of a canvas needs none. */
             step_job j = {.c = c,
@@ -453,7 +557,7 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             unsigned int hl = 32;
             EVP_Digest(row_hashes, (size_t)C * 32, st.logits_hash, &hl, EVP_sha256(), NULL);
             EVP_DigestUpdate(trace, st.logits_hash, 32);
-            double hash_wall = 0.0; /* the workers hashed side by side: their mean */
+            /* the workers hashed side by side: their mean */
             for (int w = 0; w < n_workers; w++)
                 hash_wall += hash_secs[w];
             hash_wall /= n_workers;
@@ -462,7 +566,6 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             /* Entropy-bound acceptance (A9). */
             sort_by_h(H, order, C);
             float acc = 0.0f;
-            uint32_t n_acc = 0;
             for (uint32_t r = 0; r < C; r++) {
                 int32_t i = order[r];
                 acc_mask[i] = acc <= p->entropy_bound;
@@ -476,7 +579,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             float hsum = 0.0f;
             for (uint32_t i = 0; i < C; i++)
                 hsum = hsum + H[i];
-            float mean_h = hsum / (float)C;
+            mean_h = hsum / (float)C;
+        step_done:;
             int same = memcmp(a, aprev, C * sizeof(int32_t)) == 0;
             run = same ? run + 1 : 0;
             memcpy(aprev, a, C * sizeof(int32_t));
@@ -559,6 +663,7 @@ done:
     free(order);
     free(acc_mask);
     free(tokens);
+    free(rix);
     free(allowed_ids);
     if (mask_ids)
         for (uint32_t k = 0; k < rs->n_masks; k++)

@@ -3,7 +3,8 @@
  * docs/arithmetic.md A9/A10: prefill, then canvas after canvas of entropy-bound denoising
  * steps, commit of the argmax canvas, EOS trim, re-encoding of the committed canvas.
  *
- * Runs on the host over the logits a backend returns, so every backend shares it.
+ * Runs on the host over the logits a backend returns, so every backend shares it; a backend
+ * that offers sample_step (backend.h) does each step on its side with the same bits.
  */
 #ifndef SIBYL_INFERENCE_SAMPLER_H
 #define SIBYL_INFERENCE_SAMPLER_H
