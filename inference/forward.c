@@ -35,17 +35,22 @@ typedef struct {
     float **kc, **vc; /* per layer: slots[l] x (n_kv*d); position p in slot p % slots[l] */
     uint32_t *slots;  /* global layers: cap; sliding layers: min(cap, window + T), a ring */
     /* activations, T rows each */
-    float *x, *r, *h, *q, *k, *v, *att, *tmp, *mlp, *moe, *gate, *up, *emb;
+    float *x, *r, *q, *k, *v, *att, *tmp, *mlp, *gate, *up, *emb;
     float *rlog;    /* T x n_exp */
     int32_t *top_e; /* T x k */
     float *top_w;
-    int32_t *exp_count, *exp_off, *exp_tok; /* counting sort of (token, slot) by expert */
-    int32_t *exp_row;                       /* [t*K + rank]: that selection's expert row */
+    int32_t *exp_count, *exp_off; /* counting sort of (token, slot) by expert */
+    int32_t *exp_row;             /* [t*K + rank]: that selection's expert row */
     float *exp_w;
-    float *e_gu, *e_act, *e_out;      /* expert scratch: TK x 2F, TK x F, TK x H (TK = T*K) */
-    mm_workspace mm_ws;               /* q8_matmul's scratch, kept between calls */
-    q8_act a_in, a_big, a_g, a_e;     /* quantised activations (a_g: TK x H, a_e: TK x F) */
+    float *e_gu, *e_out;          /* expert scratch: TK x 2F, TK x H (TK = T*K) */
+    mm_workspace mm_ws;           /* q8_matmul's scratch, kept between calls */
+    q8_act a_in, a_big, a_g, a_e; /* quantised activations (a_g: TK x H, a_e: TK x F) */
+    q8_act a_rt, a_b;             /* router input and pre_ffw_norm_2 rows, T x H */
+    float *rowbuf;                /* per worker: 4 rows of rowbuf_w floats (L1 scratch) */
+    size_t rowbuf_w;
     float *rope_cos[2], *rope_sin[2]; /* [sliding?1:0]: T x rope_dims/2 */
+    uint32_t rope_pos0;               /* the tables hold positions rope_pos0.. +rope_T */
+    int rope_T;
     float *freq[2];
     float *scores;          /* nt x (cap + T) */
     const float **key_rows; /* nt x 2 x (cap + T): the visible K rows, then the V rows */
@@ -76,6 +81,14 @@ static void rmsnorm(const float *x, const float *w, float *y, int n, float eps)
     else
         for (int i = 0; i < n; i++)
             y[i] = x[i] * r;
+}
+
+/* RMSNorm's factor r = 1 / sqrtf(dot8(x, x) / n + eps) (A6); the row is then y = (x*r)*w. */
+static float rms_factor(const float *x, int n, float eps)
+{
+    float ss = dot8(x, x, (size_t)n);
+    float mean = ss / (float)n;
+    return 1.0f / sqrtf(mean + eps);
 }
 
 static void softmax(float *x, int n)
@@ -125,7 +138,7 @@ static q8_act quantize(cpu_state *s, const float *x, int rows, int cols, const q
 {
     q8_act a = act_view(buf, rows, cols);
     quant_job j = {x, cols, &a};
-    tp_parallel_for(s->tp, rows, 4, quant_range, &j);
+    tp_parallel_for_dynamic(s->tp, rows, 8, quant_range, &j);
     return a;
 }
 
@@ -136,41 +149,18 @@ static void mm(cpu_state *s, prof_op op, const q8_weight *W, const q8_act *A, fl
     s->prof.seconds[op] += prof_now() - t0;
 }
 
-typedef struct {
-    const float *x;
-    const float *w;
-    float *y;
-    int n;
-    float eps;
-} norm_job;
-
-typedef struct {
-    norm_job nj;
-    q8_act *out;
-} normq_job;
-
-/* RMSNorm of each row into y, then A3 of that row: a norm pass and a quantize pass in one
- * parallel region (each row's values are the same; one fork/join less). */
-static void normq_range(void *arg, int b, int e, int wk)
+/* A3 of RMSNorm(x, w) for one row (n values) into row t of out, through the worker's
+ * scratch row y (the normed row is needed only quantised). */
+static void norm_quantize_row(q8_act *out, int t, const float *x, const float *w, float *y, int n,
+                              float eps)
 {
-    (void)wk;
-    normq_job *j = arg;
-    const int n = j->nj.n;
-    for (int t = b; t < e; t++) {
-        float *y = j->nj.y + (size_t)t * (size_t)n;
-        rmsnorm(j->nj.x + (size_t)t * (size_t)n, j->nj.w, y, n, j->nj.eps);
-        quantize_row(j->out, t, y, n);
-    }
+    vm_quantize_scaled_row(x, rms_factor(x, n, eps), w, NULL, n, out, t, y);
 }
 
-/* y = RMSNorm(x, w) row by row, then A3 of y into buf (viewed as rows x n). */
-static q8_act norm_quantize(cpu_state *s, const float *x, const float *w, float *y, int rows, int n,
-                            const q8_act *buf)
+/* The worker's four scratch rows (rowbuf_w floats each), kept in L1 while rows are worked on. */
+static float *scratch_rows(cpu_state *s, int wk)
 {
-    q8_act a = act_view(buf, rows, n);
-    normq_job j = {{x, w, y, n, s->m->hp.eps}, &a};
-    tp_parallel_for(s->tp, rows, 4, normq_range, &j);
-    return a;
+    return s->rowbuf + (size_t)wk * 4 * s->rowbuf_w;
 }
 
 /* ---------------------------------------------------------------- state */
@@ -188,25 +178,26 @@ static void cpu_destroy(void *state)
     free(s->kc);
     free(s->vc);
     free(s->slots);
-    float *bufs[] = {s->x,          s->r,       s->h,           s->q,           s->k,
-                     s->v,          s->att,     s->tmp,         s->mlp,         s->moe,
-                     s->gate,       s->up,      s->emb,         s->rlog,        s->top_w,
-                     s->exp_w,      s->e_gu,    s->e_act,       s->e_out,       s->scores,
-                     s->freq[0],    s->freq[1], s->rope_cos[0], s->rope_cos[1], s->rope_sin[0],
-                     s->rope_sin[1]};
+    float *bufs[] = {s->x,           s->r,           s->q,          s->k,       s->v,
+                     s->att,         s->tmp,         s->mlp,        s->gate,    s->up,
+                     s->emb,         s->rlog,        s->top_w,      s->exp_w,   s->e_gu,
+                     s->e_out,       s->scores,      s->freq[0],    s->freq[1], s->rope_cos[0],
+                     s->rope_cos[1], s->rope_sin[0], s->rope_sin[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(s->key_rows);
     free(s->top_e);
     free(s->exp_count);
     free(s->exp_off);
-    free(s->exp_tok);
     free(s->exp_row);
     q8_act_free(&s->a_in);
     q8_act_free(&s->a_big);
     q8_act_free(&s->a_g);
     mm_workspace_free(&s->mm_ws);
     q8_act_free(&s->a_e);
+    q8_act_free(&s->a_rt);
+    q8_act_free(&s->a_b);
+    free(s->rowbuf);
     free(s);
 }
 
@@ -260,17 +251,16 @@ static int cpu_create(const model *m, threadpool *tp, void **state, char *err, s
     }
     size_t F = hp->exp_ff, E = hp->n_exp ? hp->n_exp : 1, K = hp->n_exp_used ? hp->n_exp_used : 1;
     size_t ffmax = hp->ff > 2 * F ? hp->ff : 2 * F;
-    s->x = fa(T * H), s->r = fa(T * H), s->h = fa(T * H), s->tmp = fa(T * H);
-    s->mlp = fa(T * H), s->moe = fa(T * H), s->emb = fa(T * H);
+    s->x = fa(T * H), s->r = fa(T * H), s->tmp = fa(T * H);
+    s->mlp = fa(T * H), s->emb = fa(T * H);
     s->q = fa(T * nq), s->att = fa(T * nq), s->k = fa(T * maxkv), s->v = fa(T * maxkv);
     s->gate = fa(T * ffmax), s->up = fa(T * ffmax);
     s->rlog = fa(T * E), s->top_w = fa(T * K), s->exp_w = fa(T * K);
     s->top_e = malloc(T * K * sizeof(int32_t));
-    s->exp_tok = malloc(T * K * sizeof(int32_t));
     s->exp_count = malloc((E + 1) * sizeof(int32_t));
     s->exp_off = malloc((E + 1) * sizeof(int32_t));
     s->exp_row = malloc(T * K * sizeof(int32_t));
-    s->e_gu = fa(T * K * 2 * (F ? F : 1)), s->e_act = fa(T * K * (F ? F : 1));
+    s->e_gu = fa(T * K * 2 * (F ? F : 1));
     s->e_out = fa(T * K * H);
     for (int sl = 0; sl < 2; sl++) {
         uint32_t half = (sl ? hp->rope_dims_swa : hp->rope_dims) / 2;
@@ -283,16 +273,20 @@ static int cpu_create(const model *m, threadpool *tp, void **state, char *err, s
         kmax = nq;
     if (ffmax > kmax)
         kmax = ffmax;
-    int ok = s->x && s->r && s->h && s->tmp && s->mlp && s->moe && s->emb && s->q && s->att &&
-             s->k && s->v && s->gate && s->up && s->rlog && s->top_w && s->exp_w && s->top_e &&
-             s->exp_tok && s->exp_row && s->exp_count && s->exp_off && s->e_gu && s->e_act &&
-             s->e_out && s->freq[0] && s->freq[1] && s->rope_cos[0] && s->rope_cos[1] &&
-             s->rope_sin[0] && s->rope_sin[1];
+    int ok = s->x && s->r && s->tmp && s->mlp && s->emb && s->q && s->att && s->k && s->v &&
+             s->gate && s->up && s->rlog && s->top_w && s->exp_w && s->top_e && s->exp_row &&
+             s->exp_count && s->exp_off && s->e_gu && s->e_out && s->freq[0] && s->freq[1] &&
+             s->rope_cos[0] && s->rope_cos[1] && s->rope_sin[0] && s->rope_sin[1];
     ok = ok && q8_act_alloc(&s->a_in, (int)T, (int)kmax) == 0;
     ok = ok &&
          q8_act_alloc(&s->a_big, (int)T, (int)(kmax > hp->vocab_pad ? kmax : hp->vocab_pad)) == 0;
     ok = ok && q8_act_alloc(&s->a_g, (int)(T * K), (int)H) == 0;
     ok = ok && q8_act_alloc(&s->a_e, (int)(T * K), (int)(F ? F : QK)) == 0;
+    ok = ok && q8_act_alloc(&s->a_rt, (int)T, (int)H) == 0;
+    ok = ok && q8_act_alloc(&s->a_b, (int)T, (int)H) == 0;
+    s->rowbuf_w = H > ffmax ? H : ffmax; /* rows of H, F (experts) and ff (dense) */
+    s->rowbuf = fa((size_t)s->nt * 4 * s->rowbuf_w);
+    ok = ok && s->rowbuf;
     s->kc = calloc(hp->n_layers, sizeof(float *));
     s->vc = calloc(hp->n_layers, sizeof(float *));
     s->slots = calloc(hp->n_layers, sizeof(uint32_t));
@@ -452,6 +446,12 @@ static void attn_range(void *arg, int b, int e, int wk)
 
 static void rope_tables(cpu_state *s, uint32_t pos0, int T)
 {
+    /* The tables are a function of the positions only: the steps of one canvas (same pos0)
+     * reuse them instead of ~100k cm_cosf/cm_sinf per step. */
+    if (s->rope_T >= T && s->rope_pos0 == pos0)
+        return;
+    s->rope_pos0 = pos0;
+    s->rope_T = T;
     for (int sl = 0; sl < 2; sl++) {
         uint32_t half = (sl ? s->m->hp.rope_dims_swa : s->m->hp.rope_dims) / 2;
         for (int t = 0; t < T; t++)
@@ -469,26 +469,7 @@ typedef struct {
     cpu_state *s;
     const model_layer *L;
     int T;
-    q8_act *out; /* router_in_range: A3 of each router input row */
 } route_job;
-
-/* Router input (A8) for rows [b,e). */
-static void router_in_range(void *arg, int b, int e, int wk)
-{
-    (void)wk;
-    route_job *j = arg;
-    const model_hparams *hp = &j->s->m->hp;
-    int H = (int)hp->hidden;
-    float inv = 1.0f / sqrtf((float)H);
-    for (int t = b; t < e; t++) {
-        const float *r = j->s->r + (size_t)t * H;
-        float *z = j->s->tmp + (size_t)t * H;
-        rmsnorm(r, NULL, z, H, hp->eps);
-        for (int i = 0; i < H; i++)
-            z[i] = (z[i] * j->L->router_scale[i]) * inv;
-        quantize_row(j->out, t, z, H);
-    }
-}
 
 /* softmax over experts, top-k (ties to the lower id), renormalise, per-expert scale. */
 static void topk_range(void *arg, int b, int e, int wk)
@@ -521,67 +502,76 @@ static void topk_range(void *arg, int b, int e, int wk)
     }
 }
 
-typedef struct {
-    float *gu;
-    float *act;
-    int F, rows;
-    q8_act *out; /* A3 of each result row */
-} glu_job;
-
-/* act = gelu(gate) * up, gate/up as the two halves of each gu row (2F wide), then A3 of the
- * row (one parallel region for both). */
-static void glu_range(void *arg, int b, int e, int wk)
-{
-    (void)wk;
-    glu_job *j = arg;
-    for (int t = b; t < e; t++) {
-        const float *g = j->gu + (size_t)t * 2 * j->F;
-        float *a = j->act + (size_t)t * j->F;
-        vm_gelu_glu(g, g + j->F, a, (size_t)j->F);
-        quantize_row(j->out, t, a, j->F);
-    }
-}
-
-/* moe = sum over the token's experts in ascending expert id of w * y (A8), from +0. */
-static void combine_range(void *arg, int b, int e, int wk)
+/* Expert inputs: token t's quantised pre_ffw_norm_2 row (a_b) copied to the rows of its K
+ * selections (row exp_off[x] + i is the i-th token of expert x), so that every expert's rows
+ * are one contiguous block. */
+static void gather_range(void *arg, int b, int e, int wk)
 {
     (void)wk;
     route_job *j = arg;
     cpu_state *s = j->s;
     const int H = (int)s->m->hp.hidden, K = (int)s->m->hp.n_exp_used;
-    for (int t = b; t < e; t++) {
-        const int32_t *sel = s->top_e + (size_t)t * K;
-        float *acc = s->moe + (size_t)t * H;
-        for (int c = 0; c < H; c++)
-            acc[c] = 0.0f;
-        int32_t prev = -1; /* the selections are distinct experts: walk them by ascending id */
-        for (int q = 0; q < K; q++) {
-            int rk = -1;
-            for (int r = 0; r < K; r++)
-                if (sel[r] > prev && (rk < 0 || sel[r] < sel[rk]))
-                    rk = r;
-            prev = sel[rk];
-            const int at = s->exp_row[(size_t)t * K + rk];
-            const float *y = s->e_out + (size_t)at * H;
-            const float w = s->exp_w[at];
-            for (int c = 0; c < H; c++)
-                acc[c] = acc[c] + w * y[c];
+    const size_t nbH = (size_t)H / QK;
+    for (int t = b; t < e; t++)
+        for (int r = 0; r < K; r++) {
+            const size_t at = (size_t)s->exp_row[(size_t)t * K + r];
+            memcpy(s->a_g.q + at * H, s->a_b.q + (size_t)t * H, (size_t)H);
+            memcpy(s->a_g.d + at * nbH, s->a_b.d + (size_t)t * nbH, nbH * sizeof(float));
         }
+}
+
+typedef struct {
+    cpu_state *s;
+    float *gu;
+    float *up; /* glu2_range: the up rows (gate rows in gu) */
+    int F, rows;
+    q8_act *out; /* A3 of each result row */
+} glu_job;
+
+/* act = gelu(gate) * up, gate/up as the two halves of each gu row (2F wide), then A3 of the
+ * row (act lives only in the worker's scratch row). */
+static void glu_range(void *arg, int b, int e, int wk)
+{
+    glu_job *j = arg;
+    float *a = scratch_rows(j->s, wk);
+    for (int t = b; t < e; t++) {
+        const float *g = j->gu + (size_t)t * 2 * j->F;
+        vm_gelu_glu(g, g + j->F, a, (size_t)j->F);
+        quantize_row(j->out, t, a, j->F);
     }
 }
 
+/* acc = sum over token t's experts in ascending expert id of w * y (A8), from +0. */
+static void combine_row(const cpu_state *s, int t, float *acc)
+{
+    const int H = (int)s->m->hp.hidden, K = (int)s->m->hp.n_exp_used;
+    const int32_t *sel = s->top_e + (size_t)t * K;
+    for (int c = 0; c < H; c++)
+        acc[c] = 0.0f;
+    int32_t prev = -1; /* the selections are distinct experts: walk them by ascending id */
+    for (int q = 0; q < K; q++) {
+        int rk = -1;
+        for (int r = 0; r < K; r++)
+            if (sel[r] > prev && (rk < 0 || sel[r] < sel[rk]))
+                rk = r;
+        prev = sel[rk];
+        const int at = s->exp_row[(size_t)t * K + rk];
+        vm_axpy(acc, s->exp_w[at], s->e_out + (size_t)at * H, (size_t)H);
+    }
+}
+
+/* Routing and the experts up to their down projections (e_out); the router input (a_rt) and
+ * the experts' input rows (a_b) were quantised by attn_res_range, the combine runs row by row
+ * in ffn_res_range. */
 static void moe(cpu_state *s, const model_layer *L, int T)
 {
     const model_hparams *hp = &s->m->hp;
     int H = (int)hp->hidden, E = (int)hp->n_exp, K = (int)hp->n_exp_used, F = (int)hp->exp_ff;
-    double t0 = prof_now();
-    q8_act a = act_view(&s->a_in, T, H);
-    route_job rj = {s, L, T, &a};
-    tp_parallel_for(s->tp, T, 4, router_in_range, &rj);
-    s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
+    q8_act a = act_view(&s->a_rt, T, H);
     mm(s, PROF_MM_ROUTER, &L->router, &a, s->rlog, E);
-    t0 = prof_now();
-    tp_parallel_for(s->tp, T, 4, topk_range, &rj);
+    double t0 = prof_now();
+    route_job rj = {s, L, T};
+    tp_parallel_for_dynamic(s->tp, T, 16, topk_range, &rj);
     /* Counting sort of (token, slot) by expert, tokens ascending within an expert. */
     memset(s->exp_count, 0, (size_t)(E + 1) * sizeof(int32_t));
     for (int i = 0; i < T * K; i++)
@@ -594,22 +584,13 @@ static void moe(cpu_state *s, const model_layer *L, int T)
         for (int r = 0; r < K; r++) {
             int x = s->top_e[(size_t)t * K + r];
             int at = s->exp_off[x] + s->exp_count[x]++;
-            s->exp_tok[at] = t;
             s->exp_w[at] = s->top_w[(size_t)t * K + r];
             s->exp_row[(size_t)t * K + r] = at;
         }
-    /* b = RMSNorm(r, pre_ffw_norm_2), quantised once; expert inputs are gathered rows. */
-    q8_act ab = norm_quantize(s, s->r, L->pre_ffw_norm_2, s->h, T, H, &s->a_in);
-    /* Expert inputs: the quantised rows gathered in expert order (row exp_off[x] + i is the
-     * i-th token of expert x), so every expert's rows are one contiguous block. */
+    tp_parallel_for_dynamic(s->tp, T, 16, gather_range, &rj);
+    s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
     size_t nbH = (size_t)H / QK, nbF = (size_t)F / QK;
     const int rowsK = T * K;
-    for (int at = 0; at < rowsK; at++) {
-        const int t = s->exp_tok[at];
-        memcpy(s->a_g.q + (size_t)at * H, ab.q + (size_t)t * H, (size_t)H);
-        memcpy(s->a_g.d + (size_t)at * nbH, ab.d + (size_t)t * nbH, nbH * sizeof(float));
-    }
-    s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
     for (int x = 0; x < E; x++) {
         const int off = s->exp_off[x], n = s->exp_off[x + 1] - off;
         if (!n)
@@ -629,8 +610,8 @@ static void moe(cpu_state *s, const model_layer *L, int T)
     /* one region for every expert row: GELU-GLU and A3 */
     t0 = prof_now();
     q8_act ea = act_view(&s->a_e, rowsK, F);
-    glu_job gj = {s->e_gu, s->e_act, F, rowsK, &ea};
-    tp_parallel_for(s->tp, rowsK, 4, glu_range, &gj);
+    glu_job gj = {s, s->e_gu, NULL, F, rowsK, &ea};
+    tp_parallel_for_dynamic(s->tp, rowsK, 32, glu_range, &gj);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     for (int x = 0; x < E; x++) {
         const int off = s->exp_off[x], n = s->exp_off[x + 1] - off;
@@ -640,10 +621,6 @@ static void moe(cpu_state *s, const model_layer *L, int T)
         q8_weight wd = {L->down_exps + (size_t)x * H * nbF, H, F};
         mm(s, PROF_MM_EXPERTS, &wd, &ex, s->e_out + (size_t)off * H, H);
     }
-    /* A8 combine, per token in ascending expert id (one region over the tokens). */
-    t0 = prof_now();
-    tp_parallel_for(s->tp, T, 4, combine_range, &rj);
-    s->prof.seconds[PROF_MOE_ROUTE] += prof_now() - t0;
 }
 
 /* ---------------------------------------------------------------- layers */
@@ -653,77 +630,147 @@ typedef struct {
     const model_layer *L;
     int T;
     float scalar;
+    const float *next_norm; /* ffn_res_range: its A3 rows of RMSNorm(x, next_norm) go to a_in */
 } res_job;
 
-/* x = x + RMSNorm(tmp, post_attention_norm) */
+/* RMSNorm factors r = 1 / sqrtf(dot8(x, x) / n + eps) (A6) of m <= 4 rows, their dot8 chains
+ * side by side. */
+static void rms_factors(const float *const *x, int m, int n, float eps, float *f)
+{
+    float ss[4];
+    vm_sumsq8_rows(x, (size_t)m, (size_t)n, ss);
+    for (int u = 0; u < m; u++) {
+        float mean = ss[u] / (float)n;
+        f[u] = 1.0f / sqrtf(mean + eps);
+    }
+}
+
+/* After the attention output projection, four rows at a time (they stay in L1):
+ * r = x + RMSNorm(tmp, post_attention_norm), then with r's one RMSNorm factor f the A3 rows of
+ * RMSNorm(r, ffn_norm) (a_in: the dense MLP's input) and, with experts, of
+ * RMSNorm(r, pre_ffw_norm_2) (a_b) and of the router input (a_rt, A8). x itself is left as it
+ * is: ffn_res_range writes it from r. */
 static void attn_res_range(void *arg, int b, int e, int wk)
 {
-    (void)wk;
     res_job *j = arg;
-    int H = (int)j->s->m->hp.hidden;
-    for (int t = b; t < e; t++) {
-        float *x = j->s->x + (size_t)t * H, *y = j->s->tmp + (size_t)t * H;
-        rmsnorm(y, j->L->post_attn_norm, y, H, j->s->m->hp.eps);
-        for (int i = 0; i < H; i++)
-            x[i] = x[i] + y[i];
-        memcpy(j->s->r + (size_t)t * H, x, (size_t)H * sizeof(float)); /* r = x, for the FFN */
+    cpu_state *s = j->s;
+    const model_layer *L = j->L;
+    const int H = (int)s->m->hp.hidden, has_moe = s->m->hp.n_exp != 0;
+    const float eps = s->m->hp.eps, inv = 1.0f / sqrtf((float)H);
+    float *y = scratch_rows(s, wk);
+    for (int t0 = b; t0 < e; t0 += 4) {
+        const int nr = e - t0 < 4 ? e - t0 : 4;
+        const float *o[4], *rr[4];
+        float f[4];
+        for (int u = 0; u < nr; u++) {
+            o[u] = s->tmp + (size_t)(t0 + u) * H;
+            rr[u] = s->r + (size_t)(t0 + u) * H;
+        }
+        rms_factors(o, nr, H, eps, f);
+        for (int u = 0; u < nr; u++) {
+            vm_scale_mul(o[u], f[u], L->post_attn_norm, y, (size_t)H);
+            vm_add(s->x + (size_t)(t0 + u) * H, y, s->r + (size_t)(t0 + u) * H, (size_t)H);
+        }
+        rms_factors(rr, nr, H, eps, f);
+        for (int u = 0; u < nr; u++) {
+            const int t = t0 + u;
+            vm_quantize_scaled_row(rr[u], f[u], L->ffn_norm, NULL, H, &s->a_in, t, y);
+            if (has_moe) {
+                vm_quantize_scaled_row(rr[u], f[u], L->pre_ffw_norm_2, NULL, H, &s->a_b, t, y);
+                /* (rmsnorm_noscale(r)_i * router_scale_i) * inv */
+                vm_quantize_scaled_row(rr[u], f[u], L->router_scale, &inv, H, &s->a_rt, t, y);
+            }
+        }
     }
 }
 
-/* x = (r + RMSNorm(RMSNorm(mlp, n1) + RMSNorm(moe, n2), n)) * scalar */
+/* After the expert down projections, two rows at a time: the A8 combine of each token's
+ * experts, x = (r + RMSNorm(RMSNorm(mlp, n1) + RMSNorm(moe, n2), n)) * scalar, then the A3 row
+ * of RMSNorm(x, next_norm) into a_in (the next layer's attention input, or the head's). */
 static void ffn_res_range(void *arg, int b, int e, int wk)
 {
-    (void)wk;
     res_job *j = arg;
+    cpu_state *s = j->s;
     const model_layer *L = j->L;
-    int H = (int)j->s->m->hp.hidden, has_moe = j->s->m->hp.n_exp != 0;
-    float eps = j->s->m->hp.eps;
-    for (int t = b; t < e; t++) {
-        float *x = j->s->x + (size_t)t * H, *r = j->s->r + (size_t)t * H;
-        float *m = j->s->mlp + (size_t)t * H, *me = j->s->moe + (size_t)t * H;
-        rmsnorm(m, L->post_ffw_norm_1, m, H, eps);
-        if (has_moe) {
-            rmsnorm(me, L->post_ffw_norm_2, me, H, eps);
-            for (int i = 0; i < H; i++)
-                m[i] = m[i] + me[i];
+    const int H = (int)s->m->hp.hidden, has_moe = s->m->hp.n_exp != 0;
+    const float eps = s->m->hp.eps;
+    float *sc = scratch_rows(s, wk); /* y of the two rows, then their combines */
+    for (int t0 = b; t0 < e; t0 += 2) {
+        const int nr = e - t0 < 2 ? e - t0 : 2;
+        const float *in[4];
+        float *y[2], *acc[2], *x[2], f[4];
+        int n_in = 0;
+        for (int u = 0; u < nr; u++) {
+            y[u] = sc + (size_t)u * s->rowbuf_w;
+            acc[u] = sc + (size_t)(2 + u) * s->rowbuf_w;
+            x[u] = s->x + (size_t)(t0 + u) * H;
+            in[n_in++] = s->mlp + (size_t)(t0 + u) * H;
         }
-        rmsnorm(m, L->post_ffw_norm, m, H, eps);
-        for (int i = 0; i < H; i++)
-            x[i] = (r[i] + m[i]) * j->scalar;
+        if (has_moe)
+            for (int u = 0; u < nr; u++) {
+                combine_row(s, t0 + u, acc[u]);
+                in[n_in++] = acc[u];
+            }
+        rms_factors(in, n_in, H, eps, f); /* mlp rows, then the combines */
+        for (int u = 0; u < nr; u++) {
+            vm_scale_mul(in[u], f[u], L->post_ffw_norm_1, y[u], (size_t)H);
+            if (has_moe) {
+                vm_scale_mul(acc[u], f[nr + u], L->post_ffw_norm_2, acc[u], (size_t)H);
+                vm_add(y[u], acc[u], y[u], (size_t)H);
+            }
+        }
+        rms_factors((const float *const *)y, nr, H, eps, f);
+        for (int u = 0; u < nr; u++) {
+            vm_scale_mul(y[u], f[u], L->post_ffw_norm, y[u], (size_t)H);
+            vm_add_scale(s->r + (size_t)(t0 + u) * H, y[u], j->scalar, x[u], (size_t)H);
+        }
+        if (j->next_norm) {
+            rms_factors((const float *const *)x, nr, H, eps, f);
+            for (int u = 0; u < nr; u++)
+                vm_quantize_scaled_row(x[u], f[u], j->next_norm, NULL, H, &s->a_in, t0 + u, y[u]);
+        }
     }
 }
 
+/* h = gelu(gate) * up (separate buffers) into the worker's scratch row, then A3 of h. */
 static void glu2_range(void *arg, int b, int e, int wk)
 {
-    (void)wk;
-    glu_job *j = arg; /* gate in gu, up in act (separate buffers), result into gu, then A3 */
+    glu_job *j = arg;
+    float *h = scratch_rows(j->s, wk);
     for (int t = b; t < e; t++) {
-        float *g = j->gu + (size_t)t * j->F;
-        vm_gelu_glu(g, j->act + (size_t)t * j->F, g, (size_t)j->F);
-        quantize_row(j->out, t, g, j->F);
+        vm_gelu_glu(j->gu + (size_t)t * j->F, j->up + (size_t)t * j->F, h, (size_t)j->F);
+        quantize_row(j->out, t, h, j->F);
     }
 }
 
-/* Dense gated MLP: out = Down(gelu(Gate a) * Up a), a = norm(in, w). */
-static void dense_mlp(cpu_state *s, const float *in, const float *w, const q8_weight *Wg,
-                      const q8_weight *Wu, const q8_weight *Wd, float *out, int T, prof_op op)
+/* Dense gated MLP: out = Down(gelu(Gate a) * Up a), a the A3 rows of its normed input. */
+static void dense_mlp(cpu_state *s, const q8_act *a, const q8_weight *Wg, const q8_weight *Wu,
+                      const q8_weight *Wd, float *out, int T, prof_op op)
 {
     int H = (int)s->m->hp.hidden, F = (int)s->m->hp.ff;
+    mm(s, op, Wg, a, s->gate, F);
+    mm(s, op, Wu, a, s->up, F);
     double t0 = prof_now();
-    q8_act a = norm_quantize(s, in, w, s->h, T, H, &s->a_in);
-    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
-    mm(s, op, Wg, &a, s->gate, F);
-    mm(s, op, Wu, &a, s->up, F);
-    t0 = prof_now();
     q8_act g = act_view(&s->a_big, T, F);
-    glu_job gj = {s->gate, s->up, F, T, &g};
-    tp_parallel_for(s->tp, T, 4, glu2_range, &gj);
+    glu_job gj = {s, s->gate, s->up, F, T, &g};
+    tp_parallel_for_dynamic(s->tp, T, 8, glu2_range, &gj);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     mm(s, op, Wd, &g, out, H);
 }
 
-/* One layer over T rows in s->x at positions pos0... Encoder: writes K,V into the cache and,
- * on the last layer, stops there (nothing after it is used). */
+/* The norm whose A3 rows layer l leaves in a_in for what follows it: the next layer's
+ * attention norm, after the last layer the output norm (decoder) or nothing (encoder). */
+static const float *next_norm(const cpu_state *s, uint32_t l, int decoder)
+{
+    if (l + 1 < s->m->hp.n_layers)
+        return s->m->layers[l + 1].attn_norm;
+    return decoder ? s->m->output_norm : NULL;
+}
+
+/* One layer over T rows in s->x at positions pos0..., with a_in holding the A3 rows of
+ * RMSNorm(x, attn_norm) (written by the previous layer's ffn_res_range or the pass's input
+ * region); it leaves the A3 rows of next_norm() in a_in. Encoder: writes K,V into the cache
+ * and, on the last layer, stops there (nothing after it is used). */
 static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int decoder)
 {
     const model *m = s->m;
@@ -731,14 +778,12 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
     const model_layer *L = &m->layers[l];
     int H = (int)hp->hidden, d = (int)L->head_dim, nh = (int)hp->n_head, nkv = (int)L->n_kv;
     size_t kvw = (size_t)nkv * d;
-    double t0 = prof_now();
-    q8_act a = norm_quantize(s, s->x, L->attn_norm, s->h, T, H, &s->a_in);
-    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+    q8_act a = act_view(&s->a_in, T, H);
     mm(s, PROF_MM_QKV, &L->wq, &a, s->q, nh * d);
     mm(s, PROF_MM_QKV, &L->wk, &a, s->k, (int)kvw);
     if (L->sliding)
         mm(s, PROF_MM_QKV, &L->wv, &a, s->v, (int)kvw);
-    t0 = prof_now();
+    double t0 = prof_now();
     int sl = L->sliding ? 1 : 0;
     attn_job aj = {s, L, pos0, T, decoder, s->rope_cos[sl], s->rope_sin[sl]};
     tp_parallel_for(s->tp, T * (nh + nkv), 8, qkv_prep_range, &aj);
@@ -761,14 +806,15 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     mm(s, PROF_MM_O, &L->wo, &a, s->tmp, H);
     t0 = prof_now();
-    res_job rj = {s, L, T, decoder ? L->out_scale : L->enc_out_scale};
-    tp_parallel_for(s->tp, T, 4, attn_res_range, &rj);
+    res_job rj = {s, L, T, decoder ? L->out_scale : L->enc_out_scale, next_norm(s, l, decoder)};
+    tp_parallel_for_dynamic(s->tp, T, 8, attn_res_range, &rj);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
-    dense_mlp(s, s->r, L->ffn_norm, &L->ffn_gate, &L->ffn_up, &L->ffn_down, s->mlp, T, PROF_MM_MLP);
+    q8_act af = act_view(&s->a_in, T, H);
+    dense_mlp(s, &af, &L->ffn_gate, &L->ffn_up, &L->ffn_down, s->mlp, T, PROF_MM_MLP);
     if (hp->n_exp)
         moe(s, L, T);
     t0 = prof_now();
-    tp_parallel_for(s->tp, T, 4, ffn_res_range, &rj);
+    tp_parallel_for_dynamic(s->tp, T, 8, ffn_res_range, &rj);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
 }
 
@@ -779,18 +825,20 @@ typedef struct {
     const int32_t *ids;
     float scale;
     float *out;
+    const float *norm; /* when set: also the A3 rows of RMSNorm(out, norm) into a_in */
 } embd_job;
 
 static void embd_range(void *arg, int b, int e, int wk)
 {
-    (void)wk;
     embd_job *j = arg;
     int H = (int)j->s->m->hp.hidden;
     for (int t = b; t < e; t++) {
         float *o = j->out + (size_t)t * H;
         model_embedding_row(j->s->m, j->ids[t], o);
-        for (int i = 0; i < H; i++)
-            o[i] = o[i] * j->scale;
+        vm_scale_mul(o, j->scale, NULL, o, (size_t)H);
+        if (j->norm)
+            norm_quantize_row(&j->s->a_in, t, o, j->norm, scratch_rows(j->s, wk), H,
+                              j->s->m->hp.eps);
     }
 }
 
@@ -817,12 +865,13 @@ static int cpu_encode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
     if (rc)
         return rc;
     float scale = sqrtf((float)s->m->hp.hidden);
+    const float *norm0 = s->m->hp.n_layers ? s->m->layers[0].attn_norm : NULL;
     for (uint32_t done = 0; done < n;) {
         int T = (int)(n - done < s->T ? n - done : s->T);
         uint32_t p = pos0 + done;
         double t0 = prof_now();
-        embd_job ej = {s, ids + done, scale, s->x};
-        tp_parallel_for(s->tp, T, 4, embd_range, &ej);
+        embd_job ej = {s, ids + done, scale, s->x, norm0};
+        tp_parallel_for_dynamic(s->tp, T, 8, embd_range, &ej);
         rope_tables(s, p, T);
         s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
         for (uint32_t l = 0; l < s->m->hp.n_layers; l++)
@@ -836,35 +885,37 @@ static int cpu_encode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
 typedef struct {
     cpu_state *s;
     float scale;
+    const float *norm; /* the A3 rows of RMSNorm(result, norm) go to a_in */
 } sc_job;
 
-static void scale_range(void *arg, int b, int e, int wk)
+/* soft = soft * s, then the A3 rows of RMSNorm(soft, self_cond_pre_norm): the SC MLP's input */
+static void sc_in_range(void *arg, int b, int e, int wk)
 {
-    (void)wk;
-    sc_job *j = arg;
-    int H = (int)j->s->m->hp.hidden;
-    for (int t = b; t < e; t++) {
-        float *y = j->s->tmp + (size_t)t * H;
-        for (int i = 0; i < H; i++)
-            y[i] = y[i] * j->scale;
-    }
-}
-
-/* x0 = RMSNorm_noscale(e + sc) (sc absent on a canvas's first step). */
-static void dec_in_range(void *arg, int b, int e, int wk)
-{
-    (void)wk;
     sc_job *j = arg;
     cpu_state *s = j->s;
     int H = (int)s->m->hp.hidden;
     for (int t = b; t < e; t++) {
+        float *y = s->tmp + (size_t)t * H;
+        vm_scale_mul(y, j->scale, NULL, y, (size_t)H);
+        norm_quantize_row(&s->a_in, t, y, j->norm, scratch_rows(s, wk), H, s->m->hp.eps);
+    }
+}
+
+/* x0 = RMSNorm_noscale(e + sc) (sc absent on a canvas's first step), then the A3 rows of
+ * RMSNorm(x0, norm) into a_in (the first layer's attention input). */
+static void dec_in_range(void *arg, int b, int e, int wk)
+{
+    sc_job *j = arg;
+    cpu_state *s = j->s;
+    int H = (int)s->m->hp.hidden;
+    const float eps = s->m->hp.eps;
+    for (int t = b; t < e; t++) {
         float *x = s->x + (size_t)t * H, *em = s->emb + (size_t)t * H;
-        if (j->scale != 0.0f) {
-            const float *sc = s->mlp + (size_t)t * H;
-            for (int i = 0; i < H; i++)
-                em[i] = em[i] + sc[i];
-        }
-        rmsnorm(em, NULL, x, H, s->m->hp.eps);
+        if (j->scale != 0.0f)
+            vm_add(em, s->mlp + (size_t)t * H, em, (size_t)H);
+        vm_scale_mul(em, rms_factor(em, H, eps), NULL, x, (size_t)H);
+        if (j->norm)
+            norm_quantize_row(&s->a_in, t, x, j->norm, scratch_rows(s, wk), H, eps);
     }
 }
 
@@ -898,8 +949,8 @@ static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
         return rc;
     float scale = sqrtf((float)hp->hidden);
     double t0 = prof_now();
-    embd_job ej = {s, ids, scale, s->emb};
-    tp_parallel_for(s->tp, T, 4, embd_range, &ej);
+    embd_job ej = {s, ids, scale, s->emb, NULL};
+    tp_parallel_for_dynamic(s->tp, T, 8, embd_range, &ej);
     rope_tables(s, pos0, T);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     if (sc_probs) {
@@ -909,26 +960,25 @@ static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
         s->prof.seconds[PROF_SC_PREP] += prof_now() - t0;
         mm(s, PROF_MM_SC, &m->tok_embd_t, &p, s->tmp, H);
         t0 = prof_now();
-        sc_job sj = {s, scale};
-        tp_parallel_for(s->tp, T, 4, scale_range, &sj);
+        sc_job sj = {s, scale, m->sc_pre_norm};
+        tp_parallel_for_dynamic(s->tp, T, 8, sc_in_range, &sj);
         s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
-        dense_mlp(s, s->tmp, m->sc_pre_norm, &m->sc_gate, &m->sc_up, &m->sc_down, s->mlp, T,
-                  PROF_MM_SC);
+        q8_act a = act_view(&s->a_in, T, H);
+        dense_mlp(s, &a, &m->sc_gate, &m->sc_up, &m->sc_down, s->mlp, T, PROF_MM_SC);
     }
     t0 = prof_now();
-    sc_job dj = {s, sc_probs ? 1.0f : 0.0f};
-    tp_parallel_for(s->tp, T, 4, dec_in_range, &dj);
+    sc_job dj = {s, sc_probs ? 1.0f : 0.0f, hp->n_layers ? m->layers[0].attn_norm : m->output_norm};
+    tp_parallel_for_dynamic(s->tp, T, 8, dec_in_range, &dj);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     for (uint32_t l = 0; l < hp->n_layers; l++)
         layer_forward(s, l, T, pos0, 1);
-    t0 = prof_now();
-    q8_act a = norm_quantize(s, s->x, m->output_norm, s->h, T, H, &s->a_in);
-    s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
+    /* a_in holds the A3 rows of RMSNorm(x, output_norm) (the last layer's ffn_res_range) */
+    q8_act a = act_view(&s->a_in, T, H);
     mm(s, PROF_MM_HEAD, &m->tok_embd, &a, logits, (int)hp->vocab);
     if (hp->softcap > 0) {
         t0 = prof_now();
         cap_job cj = {logits, (int)hp->vocab, hp->softcap};
-        tp_parallel_for(s->tp, T, 1, softcap_range, &cj);
+        tp_parallel_for_dynamic(s->tp, T, 4, softcap_range, &cj);
         s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     }
     return 0;

@@ -98,6 +98,91 @@ void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n)
         out[i] = vm_gelu_scalar(gate[i]) * up[i];
 }
 
+/* The AVX-512 forms run 16 lanes with a masked last vector (masked-off lanes are neither read
+ * nor written). */
+void vm_scale_mul(const float *x, float s, const float *w, float *y, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_scale_mul_avx512(x, s, w, y, n);
+        return;
+    }
+#endif
+    if (w)
+        for (size_t i = 0; i < n; i++)
+            y[i] = (x[i] * s) * w[i];
+    else
+        for (size_t i = 0; i < n; i++)
+            y[i] = x[i] * s;
+}
+
+void vm_add(const float *a, const float *b, float *y, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_add_avx512(a, b, y, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
+}
+
+void vm_add_scale(const float *a, const float *b, float s, float *y, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_add_scale_avx512(a, b, s, y, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        y[i] = (a[i] + b[i]) * s;
+}
+
+void vm_axpy(float *acc, float w, const float *x, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_axpy_avx512(acc, w, x, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        acc[i] = acc[i] + w * x[i];
+}
+
+void vm_sumsq8_rows(const float *const *x, size_t m, size_t n, float *out)
+{
+#ifdef VM_HAVE_AVX2
+    if (m <= 4 && n % 8 == 0 && kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_sumsq8_rows_avx512(x, m, n, out);
+        return;
+    }
+#endif
+    for (size_t j = 0; j < m; j++)
+        out[j] = dot8(x[j], x[j], n);
+}
+
+void vm_quantize_scaled_row(const float *x, float s, const float *w, const float *post, int n,
+                            q8_act *out, int t, float *tmp)
+{
+    int8_t *q = out->q + (size_t)t * (size_t)n;
+    float *d = out->d + (size_t)t * (size_t)(n / QK);
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_quantize_scaled_row_avx512(x, s, w, post, n, q, d);
+        return;
+    }
+#endif
+    vm_scale_mul(x, s, w, tmp, (size_t)n);
+    if (post)
+        for (int i = 0; i < n; i++)
+            tmp[i] = tmp[i] * *post;
+    q8_act row = {q, d, 1, n};
+    q8_quantize_rows(tmp, 1, n, &row);
+}
+
 void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out)
 {
 #ifdef VM_HAVE_AVX2

@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "inference/quant.h"
+
 /* y[i] = cm_expf(x[i] - m). y may equal x. */
 void vm_expf_sub(const float *x, float m, float *y, size_t n);
 
@@ -26,6 +28,28 @@ void vm_softcap(float *y, size_t n, float cap);
 /* Gated GELU (A6): out[i] = g(gate[i]) * up[i] with u = x + 0.044715f*((x*x)*x),
  * t = cm_tanhf(0.7978845608f*u), g = (0.5f*x)*(1.0f + t). out may equal gate or up. */
 void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n);
+
+/* The simple per-element steps of RMSNorm, residuals and the MoE combine (A6, A8, A11). Each
+ * is exactly the written expression per element, one rounded operation per operator, in that
+ * order; y may equal any input array. */
+/* y[i] = (x[i] * s) * w[i]; without w (NULL): y[i] = x[i] * s. */
+void vm_scale_mul(const float *x, float s, const float *w, float *y, size_t n);
+/* y[i] = a[i] + b[i]. */
+void vm_add(const float *a, const float *b, float *y, size_t n);
+/* y[i] = (a[i] + b[i]) * s. */
+void vm_add_scale(const float *a, const float *b, float s, float *y, size_t n);
+/* acc[i] = acc[i] + w * x[i]. */
+void vm_axpy(float *acc, float w, const float *x, size_t n);
+
+/* out[j] = dot8(x[j], x[j], n) for j < m (m <= 4): RMSNorm's sums of squares of several rows,
+ * computed side by side. */
+void vm_sumsq8_rows(const float *const *x, size_t m, size_t n, float *out);
+
+/* A3 (q8_quantize_rows) of the row y[i] = (x[i] * s) * w[i] (w NULL: x[i] * s), and with
+ * post: y[i] = y[i] * *post, into row t of out (n values, a multiple of 32), without storing y
+ * where the kernel path allows; tmp is n floats of scratch for the paths that do. */
+void vm_quantize_scaled_row(const float *x, float s, const float *w, const float *post, int n,
+                            q8_act *out, int t, float *tmp);
 
 /* A7 scores: out[j] = dot8(q, rows[j], d) for j < n. */
 void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out);

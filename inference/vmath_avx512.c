@@ -1,10 +1,12 @@
 /*
- * AVX-512 versions of the attention pieces of vmath (compiled with -mavx512f -mavx512vl; run
- * only on the KERNEL_AVX512VNNI path, whose CPU check covers them). Same bits as the AVX2 and
- * portable code: every score keeps its own eight A1 lanes (two keys share a zmm, one per
- * 256-bit half) and the same A1 combine; every weighted-sum element gets the same sequence of
- * one rounded multiply and one rounded add per key. No FMA (-ffp-contract=off, and only
- * separate mul/add intrinsics are used).
+ * AVX-512 versions of vmath: attention pieces, cm_expf/cm_tanhf arrays (GELU, softcap), the
+ * RMSNorm/residual steps and A3 (compiled with -mavx512f -mavx512vl; run only on the
+ * KERNEL_AVX512VNNI path, whose CPU check covers them). Same bits as the AVX2 and portable
+ * code: every score or sum of squares keeps its own eight A1 lanes (two rows share a zmm, one
+ * per 256-bit half) and the same A1 combine; every weighted-sum element gets the same sequence
+ * of one rounded multiply and one rounded add per key; elementwise functions do each element's
+ * scalar operations. No FMA (-ffp-contract=off, and only separate mul/add intrinsics are
+ * used).
  */
 #include <immintrin.h>
 
@@ -119,18 +121,33 @@ void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *co
         vm_wsum_rows_avx2(p + t * ldp, v, n, d, o[t]);
 }
 
+/* dot8(x[j], x[j]) for up to four rows of n values (n a multiple of 8): two rows share a zmm,
+ * one per 256-bit half, each half with its own eight A1 lanes and A1 combine, so the four
+ * dependency chains of additions run side by side. */
+void vm_sumsq8_rows_avx512(const float *const *x, size_t m, size_t n, float *out)
+{
+    const float *r[4];
+    for (size_t j = 0; j < 4; j++)
+        r[j] = x[j < m ? j : 0];
+    __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 8) {
+        __m512 u = load_pair(r[0] + i, r[1] + i), v = load_pair(r[2] + i, r[3] + i);
+        a = _mm512_add_ps(a, _mm512_mul_ps(u, u));
+        b = _mm512_add_ps(b, _mm512_mul_ps(v, v));
+    }
+    float o[4];
+    store_pair(a, o);
+    store_pair(b, o + 2);
+    for (size_t j = 0; j < m; j++)
+        out[j] = o[j];
+}
+
 /* ---- cm_expf / cm_tanhf on 16 lanes: the operations of vmath_avx2.c's v_expf / v_tanhf ---- */
 
 static inline __m512 z_abs(__m512 x)
 {
     return _mm512_castsi512_ps(
         _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff)));
-}
-
-static inline __m512 z_neg(__m512 x)
-{
-    return _mm512_castsi512_ps(
-        _mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u)));
 }
 
 static inline __m512 z_expf_nonan(__m512 x)
@@ -168,27 +185,100 @@ static inline __m512 z_expf(__m512 x)
     return _mm512_mask_blend_ps(nan, z_expf_nonan(x), _mm512_add_ps(x, x));
 }
 
-static inline __m512 z_tanhf(__m512 x)
+/* cm_tanhf on u (1..4) vectors at once, its steps interleaved across the vectors: every step of
+ * cm_tanhf is one long dependency chain (two Horner polynomials, a division), so one vector
+ * at a time leaves most of the core idle; four independent chains side by side fill it.
+ * Each lane gets exactly cm_tanhf's operations:
+ * - a branch whose lanes are all unused is skipped (all |x| < 0.55: no exp/division; none
+ *   below 0.55: no polynomial), a NaN lane is never "below 0.55" so it always takes the
+ *   general path;
+ * - the exp branch is cm_expf(2a) for 0.55 <= a < 9: 2a in [1.1, 18) needs neither of
+ *   cm_expf's clamps, and n = rint(2a*log2e) in [1, 26] makes its two exact power-of-two
+ *   scalings one exact scaling by 2^n. Lanes outside that range compute garbage there that
+ *   the blends below discard (no exception is ever unmasked);
+ * - t = 1 - 2/(e + 1) > 0, so "x < 0 ? -t : t" is t with x's sign bit (x is not -0 here:
+ *   tiny lanes return x). */
+static inline __attribute__((always_inline)) void z_tanh_n(const __m512 *x, __m512 *y, const int u)
 {
-    __m512 a = z_abs(x);
-    __m512 z = _mm512_mul_ps(x, x);
-    __m512 p = _mm512_set1_ps(CM_TANH_P5);
-    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P4));
-    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P3));
-    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P2));
-    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P1));
-    p = _mm512_add_ps(_mm512_mul_ps(p, z), _mm512_set1_ps(CM_TANH_P0));
-    p = _mm512_mul_ps(z, p);
-    __m512 small = _mm512_add_ps(x, _mm512_mul_ps(x, p));
-    const __m512 one = _mm512_set1_ps(1.0f);
-    __m512 e = z_expf_nonan(_mm512_add_ps(a, a));
-    __m512 t = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
-    t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(9.0f), _CMP_LT_OQ), one, t);
-    t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), t, z_neg(t));
-    __m512 y =
-        _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.55f), _CMP_LT_OQ), t, small);
-    y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0x1p-12f), _CMP_LT_OQ), y, x);
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, _mm512_add_ps(x, x));
+    __m512 a[4], small[4], t[4];
+    __mmask16 ms[4], any_small = 0, all_small = 0xffff;
+    for (int k = 0; k < u; k++) {
+        a[k] = z_abs(x[k]);
+        ms[k] = _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(0.55f), _CMP_LT_OQ);
+        any_small |= ms[k];
+        all_small &= ms[k];
+    }
+    if (any_small) {
+        __m512 z[4], p[4];
+        for (int k = 0; k < u; k++)
+            z[k] = _mm512_mul_ps(x[k], x[k]);
+        for (int k = 0; k < u; k++)
+            p[k] = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(CM_TANH_P5), z[k]),
+                                 _mm512_set1_ps(CM_TANH_P4));
+        for (int k = 0; k < u; k++)
+            p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], z[k]), _mm512_set1_ps(CM_TANH_P3));
+        for (int k = 0; k < u; k++)
+            p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], z[k]), _mm512_set1_ps(CM_TANH_P2));
+        for (int k = 0; k < u; k++)
+            p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], z[k]), _mm512_set1_ps(CM_TANH_P1));
+        for (int k = 0; k < u; k++)
+            p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], z[k]), _mm512_set1_ps(CM_TANH_P0));
+        for (int k = 0; k < u; k++)
+            small[k] = _mm512_add_ps(x[k], _mm512_mul_ps(x[k], _mm512_mul_ps(z[k], p[k])));
+        if (all_small == 0xffff) { /* every lane < 0.55 (so none is NaN) */
+            for (int k = 0; k < u; k++)
+                y[k] = _mm512_mask_blend_ps(
+                    _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(0x1p-12f), _CMP_LT_OQ), small[k], x[k]);
+            return;
+        }
+    }
+    const __m512 one = _mm512_set1_ps(1.0f), magic = _mm512_set1_ps(CM_ROUND_MAGIC);
+    __m512 v[4], nf[4], r[4], q[4];
+    __m512i n[4];
+    for (int k = 0; k < u; k++) {
+        v[k] = _mm512_add_ps(a[k], a[k]);
+        nf[k] = _mm512_add_ps(_mm512_mul_ps(v[k], _mm512_set1_ps(CM_LOG2E)), magic);
+    }
+    for (int k = 0; k < u; k++) {
+        nf[k] = _mm512_sub_ps(nf[k], magic);
+        n[k] = _mm512_cvttps_epi32(nf[k]);
+    }
+    for (int k = 0; k < u; k++)
+        r[k] = _mm512_sub_ps(v[k], _mm512_mul_ps(nf[k], _mm512_set1_ps(CM_LN2_HI)));
+    for (int k = 0; k < u; k++)
+        r[k] = _mm512_sub_ps(r[k], _mm512_mul_ps(nf[k], _mm512_set1_ps(CM_LN2_LO)));
+    for (int k = 0; k < u; k++)
+        q[k] = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(CM_EXP_Q4), r[k]),
+                             _mm512_set1_ps(CM_EXP_Q3));
+    for (int k = 0; k < u; k++)
+        q[k] = _mm512_add_ps(_mm512_mul_ps(q[k], r[k]), _mm512_set1_ps(CM_EXP_Q2));
+    for (int k = 0; k < u; k++)
+        q[k] = _mm512_add_ps(_mm512_mul_ps(q[k], r[k]), _mm512_set1_ps(CM_EXP_Q1));
+    for (int k = 0; k < u; k++)
+        q[k] = _mm512_add_ps(_mm512_mul_ps(q[k], r[k]), _mm512_set1_ps(CM_EXP_Q0));
+    for (int k = 0; k < u; k++)
+        q[k] = _mm512_add_ps(r[k], _mm512_mul_ps(_mm512_mul_ps(r[k], r[k]), q[k]));
+    for (int k = 0; k < u; k++) {
+        __m512 p = _mm512_add_ps(one, q[k]);
+        __m512i e2 = _mm512_slli_epi32(_mm512_add_epi32(n[k], _mm512_set1_epi32(127)), 23);
+        __m512 e = _mm512_mul_ps(p, _mm512_castsi512_ps(e2));
+        t[k] = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
+    }
+    for (int k = 0; k < u; k++) {
+        __mmask16 below9 = _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(9.0f), _CMP_LT_OQ);
+        __m512 tk = _mm512_mask_blend_ps(below9, one, t[k]);
+        /* tk ^ (x & sign bit) */
+        tk = _mm512_castsi512_ps(
+            _mm512_ternarylogic_epi32(_mm512_castps_si512(tk), _mm512_castps_si512(x[k]),
+                                      _mm512_set1_epi32((int)0x80000000u), 0x78));
+        if (any_small) {
+            tk = _mm512_mask_blend_ps(ms[k], tk, small[k]);
+            tk = _mm512_mask_blend_ps(
+                _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(0x1p-12f), _CMP_LT_OQ), tk, x[k]);
+        }
+        y[k] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x[k], x[k], _CMP_UNORD_Q), tk,
+                                    _mm512_add_ps(x[k], x[k]));
+    }
 }
 
 /* 16 lanes at a time; the tail (< 16) through the AVX2 versions, which give the same bits. */
@@ -217,81 +307,259 @@ void vm_exp_terms_avx512(const float *z, float m, float *e, float *term, size_t 
 void vm_tanhf_array_avx512(const float *x, float *y, size_t n)
 {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, z_tanhf(_mm512_loadu_ps(x + i)));
+    for (; i + 64 <= n; i += 64) {
+        __m512 v[4], t[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = _mm512_loadu_ps(x + i + 16 * k);
+        z_tanh_n(v, t, 4);
+        for (int k = 0; k < 4; k++)
+            _mm512_storeu_ps(y + i + 16 * k, t[k]);
+    }
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i), t;
+        z_tanh_n(&v, &t, 1);
+        _mm512_storeu_ps(y + i, t);
+    }
     vm_tanhf_array_avx2(x + i, y + i, n - i);
+}
+
+/* y = cap * tanh(y / cap) on u vectors */
+static inline __attribute__((always_inline)) void z_softcap_n(float *y, __m512 c, const int u)
+{
+    __m512 v[4], t[4];
+    for (int k = 0; k < u; k++)
+        v[k] = _mm512_div_ps(_mm512_loadu_ps(y + 16 * k), c);
+    z_tanh_n(v, t, u);
+    for (int k = 0; k < u; k++)
+        _mm512_storeu_ps(y + 16 * k, _mm512_mul_ps(c, t[k]));
 }
 
 void vm_softcap_avx512(float *y, size_t n, float cap)
 {
     size_t i = 0;
     __m512 c = _mm512_set1_ps(cap);
-    for (; i + 16 <= n; i += 16) {
-        __m512 t = z_tanhf(_mm512_div_ps(_mm512_loadu_ps(y + i), c));
-        _mm512_storeu_ps(y + i, _mm512_mul_ps(c, t));
-    }
+    for (; i + 64 <= n; i += 64)
+        z_softcap_n(y + i, c, 4);
+    for (; i + 16 <= n; i += 16)
+        z_softcap_n(y + i, c, 1);
     vm_softcap_avx2(y + i, n - i, cap);
+}
+
+/* out = gelu(gate) * up on u vectors (A6: u = x + 0.044715*((x*x)*x), t = tanh(0.79788*u),
+ * g = (0.5*x)*(1 + t)) */
+static inline __attribute__((always_inline)) void z_gelu_glu_n(const float *gate, const float *up,
+                                                               __m512 *out, const int u)
+{
+    __m512 x[4], v[4], t[4];
+    for (int k = 0; k < u; k++) {
+        x[k] = _mm512_loadu_ps(gate + 16 * k);
+        __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x[k], x[k]), x[k]);
+        __m512 w = _mm512_add_ps(x[k], _mm512_mul_ps(_mm512_set1_ps(0.044715f), x3));
+        v[k] = _mm512_mul_ps(_mm512_set1_ps(0.7978845608f), w);
+    }
+    z_tanh_n(v, t, u);
+    for (int k = 0; k < u; k++) {
+        __m512 g = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x[k]),
+                                 _mm512_add_ps(_mm512_set1_ps(1.0f), t[k]));
+        out[k] = _mm512_mul_ps(g, _mm512_loadu_ps(up + 16 * k));
+    }
 }
 
 void vm_gelu_glu_avx512(const float *gate, const float *up, float *out, size_t n)
 {
     size_t i = 0;
+    __m512 h[4];
+    for (; i + 64 <= n; i += 64) {
+        z_gelu_glu_n(gate + i, up + i, h, 4);
+        for (int k = 0; k < 4; k++)
+            _mm512_storeu_ps(out + i + 16 * k, h[k]);
+    }
     for (; i + 16 <= n; i += 16) {
-        __m512 x = _mm512_loadu_ps(gate + i);
-        __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
-        __m512 u = _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(0.044715f), x3));
-        __m512 t = z_tanhf(_mm512_mul_ps(_mm512_set1_ps(0.7978845608f), u));
-        __m512 g = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x),
-                                 _mm512_add_ps(_mm512_set1_ps(1.0f), t));
-        _mm512_storeu_ps(out + i, _mm512_mul_ps(g, _mm512_loadu_ps(up + i)));
+        z_gelu_glu_n(gate + i, up + i, h, 1);
+        _mm512_storeu_ps(out + i, h[0]);
     }
     vm_gelu_glu_avx2(gate + i, up + i, out + i, n - i);
 }
 
+/* ---- the simple elementwise steps: 16 lanes, the last 1..15 as one masked vector (masked-off
+ * lanes are neither read nor written); the same per-element operations -------------------- */
+
+/* Runs STEP(i, k) for i = 0, 16, ... < n with k the lane mask of that vector. */
+#define Z_LOOP(n, STEP)                                                                            \
+    do {                                                                                           \
+        size_t i_ = 0;                                                                             \
+        for (; i_ + 16 <= (n); i_ += 16)                                                           \
+            STEP(i_, (__mmask16)0xffff);                                                           \
+        if (i_ < (n))                                                                              \
+            STEP(i_, (__mmask16)((1u << ((n)-i_)) - 1));                                           \
+    } while (0)
+
+void vm_scale_mul_avx512(const float *x, float s, const float *w, float *y, size_t n)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+#define STEP_W(i, k)                                                                               \
+    _mm512_mask_storeu_ps(y + (i), k,                                                              \
+                          _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + (i)), vs),      \
+                                        _mm512_maskz_loadu_ps(k, w + (i))))
+#define STEP_NOW(i, k)                                                                             \
+    _mm512_mask_storeu_ps(y + (i), k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + (i)), vs))
+    if (w)
+        Z_LOOP(n, STEP_W);
+    else
+        Z_LOOP(n, STEP_NOW);
+#undef STEP_W
+#undef STEP_NOW
+}
+
+void vm_add_avx512(const float *a, const float *b, float *y, size_t n)
+{
+#define STEP(i, k)                                                                                 \
+    _mm512_mask_storeu_ps(                                                                         \
+        y + (i), k,                                                                                \
+        _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + (i)), _mm512_maskz_loadu_ps(k, b + (i))))
+    Z_LOOP(n, STEP);
+#undef STEP
+}
+
+void vm_add_scale_avx512(const float *a, const float *b, float s, float *y, size_t n)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+#define STEP(i, k)                                                                                 \
+    _mm512_mask_storeu_ps(y + (i), k,                                                              \
+                          _mm512_mul_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(k, a + (i)),           \
+                                                      _mm512_maskz_loadu_ps(k, b + (i))),          \
+                                        vs))
+    Z_LOOP(n, STEP);
+#undef STEP
+}
+
+void vm_axpy_avx512(float *acc, float w, const float *x, size_t n)
+{
+    const __m512 vw = _mm512_set1_ps(w);
+#define STEP(i, k)                                                                                 \
+    _mm512_mask_storeu_ps(acc + (i), k,                                                            \
+                          _mm512_add_ps(_mm512_maskz_loadu_ps(k, acc + (i)),                       \
+                                        _mm512_mul_ps(vw, _mm512_maskz_loadu_ps(k, x + (i)))))
+    Z_LOOP(n, STEP);
+#undef STEP
+}
+
 /* ---- A3 on 16 lanes: the operations of vmath_avx2.c's q8_quantize_rows_avx2 -------------- */
 
+/* round_half_away(x*id) clamped to [-127, 127] (NaN -> 0) with fewer operations than the
+ * scalar form, same values: v + copysign(0.5, v) is sign(v) * (|v| + 0.5f) exactly (RNE
+ * rounding is symmetric; v = -0 gives -0.5, which truncates to 0), truncation commutes with
+ * the sign and with the clamp to +-127, and a NaN lane (only NaN v is unordered) is zeroed. */
 static inline __m128i z_quant8(__m512 x, __m512 id)
 {
     __m512 v = _mm512_mul_ps(x, id);
-    __m512 a = _mm512_add_ps(z_abs(v), _mm512_set1_ps(0.5f));
-    a = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), a); /* NaN -> 0 */
-    a = _mm512_min_ps(a, _mm512_set1_ps(127.0f)); /* trunc commutes with the clamp */
-    __m512i i = _mm512_cvttps_epi32(a);
-    __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
-    i = _mm512_mask_sub_epi32(i, neg, _mm512_setzero_si512(), i); /* v < 0: -i */
-    return _mm512_cvtsepi32_epi8(i);                              /* |i| <= 127: no saturation */
+    __m512i h = _mm512_ternarylogic_epi32(
+        _mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u),
+        _mm512_castps_si512(_mm512_set1_ps(0.5f)), 0xea); /* (v & sign) | 0.5 */
+    __m512 t = _mm512_add_ps(v, _mm512_castsi512_ps(h));
+    t = _mm512_max_ps(_mm512_min_ps(t, _mm512_set1_ps(127.0f)), _mm512_set1_ps(-127.0f));
+    __m512i i = _mm512_maskz_cvttps_epi32(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), t);
+    return _mm512_cvtsepi32_epi8(i); /* |i| <= 127: no saturation */
+}
+
+/* The 16 block maxima m[0..15] (16 lanes each, all >= +0, no NaN) reduced to one vector
+ * whose lane i is block i's maximum: a transposing tree of shuffles and max (max of non-NaN
+ * values is exact and order-free). */
+static inline __m512 z_hmax16(const __m512 *m)
+{
+    __m512 c[8], d[4], e[2];
+    for (int j = 0; j < 8; j++) /* lanes 0-7: block 2j, lanes 8-15: block 2j+1 */
+        c[j] = _mm512_max_ps(_mm512_shuffle_f32x4(m[2 * j], m[2 * j + 1], 0x44),
+                             _mm512_shuffle_f32x4(m[2 * j], m[2 * j + 1], 0xee));
+    for (int j = 0; j < 4; j++) /* 128-bit chunk k: block 4j+k */
+        d[j] = _mm512_max_ps(_mm512_shuffle_f32x4(c[2 * j], c[2 * j + 1], 0x88),
+                             _mm512_shuffle_f32x4(c[2 * j], c[2 * j + 1], 0xdd));
+    for (int j = 0; j < 2; j++) /* chunk k, floats 0-1: block 8j+k, floats 2-3: block 8j+4+k */
+        e[j] = _mm512_max_ps(_mm512_shuffle_ps(d[2 * j], d[2 * j + 1], 0x44),
+                             _mm512_shuffle_ps(d[2 * j], d[2 * j + 1], 0xee));
+    /* chunk k, float j: block 4j + k */
+    __m512 f =
+        _mm512_max_ps(_mm512_shuffle_ps(e[0], e[1], 0x88), _mm512_shuffle_ps(e[0], e[1], 0xdd));
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(idx, f);
+}
+
+/* The value quantised at x[i] in each mode of z_quant_row: the row itself, or one of the
+ * scaled rows of vm_quantize_scaled_row, (x*s)*w, x*s, ((x*s)*w)*p (one rounding per product,
+ * in that order). */
+enum { ZQ_PLAIN, ZQ_SCALE_W, ZQ_SCALE, ZQ_SCALE_W_POST };
+
+static inline __attribute__((always_inline)) __m512
+z_row_value(const float *x, __m512 s, const float *w, __m512 p, size_t i, const int mode)
+{
+    __m512 v = _mm512_loadu_ps(x + i);
+    if (mode == ZQ_PLAIN)
+        return v;
+    v = _mm512_mul_ps(v, s);
+    if (mode == ZQ_SCALE)
+        return v;
+    v = _mm512_mul_ps(v, _mm512_loadu_ps(w + i));
+    return mode == ZQ_SCALE_W_POST ? _mm512_mul_ps(v, p) : v;
+}
+
+/* A3 of one row of n values (a multiple of QK), sixteen blocks per step: their maxima by one
+ * transposing reduction and d = amax/127, id = 127/amax by two vector divisions (IEEE
+ * division: the scalar quotients' bits). A block with amax == 0 gets d = +0 and id = 0, so its
+ * x*id are +-0 or NaN and all quantise to 0, as the scalar path's zero block. The last group of
+ * a row may be short: its missing blocks are neither loaded nor stored. Scaled modes compute
+ * each value twice (for the maximum, then for q) instead of storing it. */
+static inline __attribute__((always_inline)) void z_quant_row(const float *x, float sf,
+                                                              const float *w, float pf, int n,
+                                                              int8_t *qr, float *dr, const int mode)
+{
+    const int nb = n / QK;
+    const __m512 s = _mm512_set1_ps(sf), p = _mm512_set1_ps(pf);
+    __attribute__((aligned(64))) float ids[16];
+    for (int g = 0; g < nb; g += 16) {
+        const int ng = nb - g < 16 ? nb - g : 16;
+        __m512 m[16];
+        for (int b = 0; b < 16; b++) {
+            if (b < ng) {
+                const size_t i = (size_t)(g + b) * QK;
+                /* max(v, acc) = v > acc ? v : acc: NaN never wins */
+                __m512 mb =
+                    _mm512_max_ps(z_abs(z_row_value(x, s, w, p, i, mode)), _mm512_setzero_ps());
+                m[b] = _mm512_max_ps(z_abs(z_row_value(x, s, w, p, i + 16, mode)), mb);
+            } else {
+                m[b] = _mm512_setzero_ps();
+            }
+        }
+        __m512 amax = z_hmax16(m);
+        __m512 dv = _mm512_div_ps(amax, _mm512_set1_ps(127.0f));
+        __m512 idv = _mm512_div_ps(_mm512_set1_ps(127.0f), amax);
+        idv = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_NEQ_OQ), idv);
+        _mm512_mask_storeu_ps(dr + g, (__mmask16)((1u << ng) - 1), dv);
+        _mm512_store_ps(ids, idv);
+        for (int b = 0; b < ng; b++) {
+            const size_t i = (size_t)(g + b) * QK;
+            __m512 id = _mm512_set1_ps(ids[b]);
+            _mm_storeu_si128((__m128i *)(qr + i), z_quant8(z_row_value(x, s, w, p, i, mode), id));
+            _mm_storeu_si128((__m128i *)(qr + i + 16),
+                             z_quant8(z_row_value(x, s, w, p, i + 16, mode), id));
+        }
+    }
 }
 
 void q8_quantize_rows_avx512(const float *x, int rows, int cols, q8_act *out)
 {
     const int nb = cols / QK;
-    for (int r = 0; r < rows; r++) {
-        for (int b = 0; b < nb; b++) {
-            const float *xb = x + (size_t)r * cols + (size_t)b * QK;
-            int8_t *qb = out->q + (size_t)r * cols + (size_t)b * QK;
-            __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
-            /* max(v, acc) = v > acc ? v : acc: NaN never wins; the maximum of the rest is the
-             * same in any order (all values are >= +0 after the absolute value). */
-            __m512 m = _mm512_max_ps(z_abs(x0), _mm512_setzero_ps());
-            m = _mm512_max_ps(z_abs(x1), m);
-            __m256 m8 =
-                _mm256_max_ps(_mm512_castps512_ps256(m),
-                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(m), 1)));
-            __m128 h = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
-            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-            h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-            float amax = _mm_cvtss_f32(h);
-            if (amax == 0.0f) {
-                out->d[(size_t)r * nb + b] = 0.0f;
-                _mm256_storeu_si256((__m256i *)qb, _mm256_setzero_si256());
-                continue;
-            }
-            float d = amax / 127.0f;
-            float idf = 127.0f / amax;
-            out->d[(size_t)r * nb + b] = d;
-            __m512 id = _mm512_set1_ps(idf);
-            _mm_storeu_si128((__m128i *)qb, z_quant8(x0, id));
-            _mm_storeu_si128((__m128i *)(qb + 16), z_quant8(x1, id));
-        }
-    }
+    for (int r = 0; r < rows; r++)
+        z_quant_row(x + (size_t)r * cols, 1.0f, NULL, 1.0f, cols, out->q + (size_t)r * cols,
+                    out->d + (size_t)r * nb, ZQ_PLAIN);
+}
+
+void vm_quantize_scaled_row_avx512(const float *x, float s, const float *w, const float *post,
+                                   int n, int8_t *q, float *d)
+{
+    if (!w)
+        z_quant_row(x, s, NULL, 1.0f, n, q, d, ZQ_SCALE);
+    else if (!post)
+        z_quant_row(x, s, w, 1.0f, n, q, d, ZQ_SCALE_W);
+    else
+        z_quant_row(x, s, w, *post, n, q, d, ZQ_SCALE_W_POST);
 }

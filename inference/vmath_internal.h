@@ -43,6 +43,13 @@ void vm_exp_terms_avx512(const float *z, float m, float *e, float *term, size_t 
 void vm_tanhf_array_avx512(const float *x, float *y, size_t n);
 void vm_softcap_avx512(float *y, size_t n, float cap);
 void vm_gelu_glu_avx512(const float *gate, const float *up, float *out, size_t n);
+void vm_scale_mul_avx512(const float *x, float s, const float *w, float *y, size_t n);
+void vm_add_avx512(const float *a, const float *b, float *y, size_t n);
+void vm_add_scale_avx512(const float *a, const float *b, float s, float *y, size_t n);
+void vm_axpy_avx512(float *acc, float w, const float *x, size_t n);
+void vm_quantize_scaled_row_avx512(const float *x, float s, const float *w, const float *post,
+                                   int n, int8_t *q, float *d);
+void vm_sumsq8_rows_avx512(const float *const *x, size_t m, size_t n, float *out);
 void q8_quantize_rows_avx512(const float *x, int rows, int cols, q8_act *out);
 void q8_quantize_rows_avx2(const float *x, int rows, int cols, q8_act *out);
 #endif

@@ -177,6 +177,87 @@ static void check_gelu(void)
             fail_msg("gelu in place: x=%a", (double)g_x[i]);
 }
 
+/* The RMSNorm/residual/combine steps against their written expressions: odd lengths (masked
+ * tails), operands from the whole input pool (specials included), and in place. */
+static void check_elementwise(void)
+{
+    const size_t ns[] = {0, 1, 7, 15, 16, 17, 33, 1024, 1029};
+    static float a[1029], b[1029], w[1029], y[1029], acc[1029];
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        size_t n = ns[c];
+        float s = g_x[524352 + rnd_pool() % 1000000]; /* a scalar from the dense sweep */
+        for (size_t i = 0; i < n; i++) {
+            a[i] = g_x[rnd_pool() % g_n];
+            b[i] = g_x[rnd_pool() % g_n];
+            w[i] = g_x[524352 + rnd_pool() % 1000000];
+        }
+        y[n < 1029 ? n : 0] = 7.0f; /* a sentinel after the end */
+        vm_scale_mul(a, s, w, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], (a[i] * s) * w[i]))
+                fail_msg("scale_mul path %s n=%zu i=%zu", kernel_path_name(kernels_selected()), n,
+                         i);
+        vm_scale_mul(a, s, NULL, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], a[i] * s))
+                fail_msg("scale_mul (no w) path %s n=%zu i=%zu",
+                         kernel_path_name(kernels_selected()), n, i);
+        vm_add(a, b, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], a[i] + b[i]))
+                fail_msg("add path %s n=%zu i=%zu", kernel_path_name(kernels_selected()), n, i);
+        vm_add_scale(a, b, s, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], (a[i] + b[i]) * s))
+                fail_msg("add_scale path %s n=%zu i=%zu", kernel_path_name(kernels_selected()), n,
+                         i);
+        if (n < 1029 && y[n] != 7.0f)
+            fail_msg("path %s n=%zu: wrote past the end", kernel_path_name(kernels_selected()), n);
+        memcpy(acc, b, n * sizeof(float));
+        vm_axpy(acc, s, a, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(acc[i], b[i] + s * a[i]))
+                fail_msg("axpy path %s n=%zu i=%zu", kernel_path_name(kernels_selected()), n, i);
+        /* in place: y is an input */
+        memcpy(y, a, n * sizeof(float));
+        vm_scale_mul(y, s, w, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], (a[i] * s) * w[i]))
+                fail_msg("scale_mul in place n=%zu i=%zu", n, i);
+        memcpy(y, b, n * sizeof(float));
+        vm_add_scale(a, y, s, y, n);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(y[i], (a[i] + b[i]) * s))
+                fail_msg("add_scale in place n=%zu i=%zu", n, i);
+    }
+}
+
+/* Sums of squares of 1..4 rows side by side: each is dot8(x, x). */
+static void check_sumsq(void)
+{
+    const size_t ns[] = {8, 24, 1024, 1000, 13};
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++)
+        for (size_t m = 1; m <= 4; m++) {
+            const float *rows[4];
+            float out[4] = {0};
+            for (size_t j = 0; j < m; j++)
+                rows[j] = j == 3 && c == 1 ? g_x + rnd_pool() % (g_n - ns[c]) /* specials */
+                                           : g_x + 524352 + rnd_pool() % (1000000 - ns[c]);
+            vm_sumsq8_rows(rows, m, ns[c], out);
+            for (size_t j = 0; j < m; j++)
+                if (!bits_equal(out[j], dot8(rows[j], rows[j], ns[c])))
+                    fail_msg("sumsq8 path %s n=%zu m=%zu j=%zu",
+                             kernel_path_name(kernels_selected()), ns[c], m, j);
+        }
+}
+
+static void test_elementwise(void **state)
+{
+    (void)state;
+    assert_true(paths_run(check_elementwise) >= 1);
+    assert_true(paths_run(check_sumsq) >= 1);
+}
+
 static void test_exp(void **state)
 {
     (void)state;
@@ -285,7 +366,7 @@ static void test_attention_rows(void **state)
 /* ---- A3 --------------------------------------------------------------------------------- */
 
 #define QROWS 64
-#define QCOLS 256
+#define QCOLS 2080 /* the widest row tested: 65 blocks */
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(void)
@@ -296,11 +377,11 @@ static uint32_t rnd(void)
     return (uint32_t)(g_rng >> 16);
 }
 
-static void fill_rows(float *x)
+static void fill_rows(float *x, int cols)
 {
     for (int r = 0; r < QROWS; r++)
-        for (int b = 0; b < QCOLS / QK; b++) {
-            float *xb = x + (size_t)r * QCOLS + (size_t)b * QK;
+        for (int b = 0; b < cols / QK; b++) {
+            float *xb = x + (size_t)r * cols + (size_t)b * QK;
             int kind = (r * 8 + b) % 9;
             float scale = ldexpf(1.0f, (int)(rnd() % 60) - 30);
             for (int i = 0; i < QK; i++)
@@ -352,18 +433,29 @@ static void test_quantize_rows(void **state)
     assert_int_equal(q8_act_alloc(&got, QROWS, QCOLS), 0);
     kernel_path before = kernels_selected();
     int compared = 0;
-    for (int round = 0; round < 50; round++) {
-        fill_rows(x);
+    /* rows of 1, 8, 16, 17, 32 and 65 blocks: whole and short groups of the SIMD paths */
+    const int widths[] = {32, 256, 512, 544, 1024, QCOLS};
+    for (int round = 0; round < 60; round++) {
+        const int cols = widths[round % 6];
+        fill_rows(x, cols);
         assert_int_equal(kernels_select(KERNEL_PORTABLE), 0);
-        q8_quantize_rows(x, QROWS, QCOLS, &ref);
+        q8_quantize_rows(x, QROWS, cols, &ref);
         kernel_path paths[] = {KERNEL_AVX2, KERNEL_AVX512VNNI};
         for (size_t p = 0; p < 2; p++) {
             if (kernels_select(paths[p]))
                 continue;
             memset(got.q, 0x55, (size_t)QROWS * QCOLS);
-            q8_quantize_rows(x, QROWS, QCOLS, &got);
-            assert_memory_equal(ref.q, got.q, (size_t)QROWS * QCOLS);
-            assert_memory_equal(ref.d, got.d, sizeof(float) * QROWS * (QCOLS / QK));
+            memset(got.d, 0x55, sizeof(float) * QROWS * (QCOLS / QK));
+            q8_quantize_rows(x, QROWS, cols, &got);
+            /* and nothing written past the rows */
+            assert_memory_equal(ref.q, got.q, (size_t)QROWS * cols);
+            assert_memory_equal(ref.d, got.d, sizeof(float) * QROWS * (cols / QK));
+            if (cols < QCOLS) {
+                uint32_t dpast;
+                memcpy(&dpast, got.d + (size_t)QROWS * (cols / QK), sizeof dpast);
+                assert_int_equal(got.q[(size_t)QROWS * cols], 0x55);
+                assert_int_equal(dpast, 0x55555555u);
+            }
             compared++;
         }
     }
@@ -372,6 +464,68 @@ static void test_quantize_rows(void **state)
     q8_act_free(&ref);
     q8_act_free(&got);
     free(x);
+}
+
+/* The fused scale-then-A3 row against the portable path (scale, then the scalar A3). */
+static void test_quantize_scaled_row(void **state)
+{
+    (void)state;
+    float *x = malloc(sizeof(float) * QROWS * QCOLS), *tmp = malloc(sizeof(float) * QCOLS);
+    float *w = malloc(sizeof(float) * QCOLS);
+    q8_act ref, got;
+    assert_non_null(x);
+    assert_non_null(tmp);
+    assert_non_null(w);
+    assert_int_equal(q8_act_alloc(&ref, QROWS, QCOLS), 0);
+    assert_int_equal(q8_act_alloc(&got, QROWS, QCOLS), 0);
+    for (int i = 0; i < QCOLS; i++)
+        w[i] = g_x[524352 + rnd_pool() % 1000000];
+    kernel_path before = kernels_selected();
+    const int widths[] = {32, 256, 544, 1024, QCOLS};
+    int compared = 0;
+    for (int round = 0; round < 20; round++) {
+        const int cols = widths[round % 5];
+        fill_rows(x, cols);
+        const float s = round % 3 ? 0.37f : 1.0e-3f, post = 0.03125f + (float)round;
+        for (int mode = 0; mode < 3; mode++) {
+            const float *wm = mode == 1 ? NULL : w, *pm = mode == 2 ? &post : NULL;
+            assert_int_equal(kernels_select(KERNEL_PORTABLE), 0);
+            for (int r = 0; r < QROWS; r++)
+                vm_quantize_scaled_row(x + (size_t)r * cols, s, wm, pm, cols, &ref, r, tmp);
+            for (int r = 0; r < 2; r++) { /* the reference is the written expression */
+                for (int i = 0; i < cols; i++) {
+                    float y = x[(size_t)r * cols + i] * s;
+                    y = wm ? y * wm[i] : y;
+                    tmp[i] = pm ? y * *pm : y;
+                }
+                q8_act one;
+                assert_int_equal(q8_act_alloc(&one, 1, cols), 0);
+                q8_quantize_rows(tmp, 1, cols, &one);
+                assert_memory_equal(one.q, ref.q + (size_t)r * cols, (size_t)cols);
+                assert_memory_equal(one.d, ref.d + (size_t)r * (cols / QK),
+                                    sizeof(float) * (cols / QK));
+                q8_act_free(&one);
+            }
+            kernel_path paths[] = {KERNEL_AVX2, KERNEL_AVX512VNNI};
+            for (size_t p = 0; p < 2; p++) {
+                if (kernels_select(paths[p]))
+                    continue;
+                memset(got.q, 0x55, (size_t)QROWS * QCOLS);
+                for (int r = 0; r < QROWS; r++)
+                    vm_quantize_scaled_row(x + (size_t)r * cols, s, wm, pm, cols, &got, r, tmp);
+                assert_memory_equal(ref.q, got.q, (size_t)QROWS * cols);
+                assert_memory_equal(ref.d, got.d, sizeof(float) * QROWS * (cols / QK));
+                compared++;
+            }
+        }
+    }
+    kernels_select(before);
+    printf("scaled A3 rows: %d SIMD comparisons against the portable path\n", compared);
+    q8_act_free(&ref);
+    q8_act_free(&got);
+    free(x);
+    free(tmp);
+    free(w);
 }
 
 static int setup(void **state)
@@ -400,9 +554,13 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exp),           cmocka_unit_test(test_tanh_softcap),
-        cmocka_unit_test(test_gelu),          cmocka_unit_test(test_attention_rows),
+        cmocka_unit_test(test_exp),
+        cmocka_unit_test(test_tanh_softcap),
+        cmocka_unit_test(test_gelu),
+        cmocka_unit_test(test_attention_rows),
         cmocka_unit_test(test_quantize_rows),
+        cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_quantize_scaled_row),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
