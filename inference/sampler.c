@@ -233,6 +233,27 @@ void sampler_logits_hash(const float *z, uint32_t C, uint32_t V, uint8_t out[32]
     EVP_MD_CTX_free(ctx);
 }
 
+/* The clock of the per-worker profile parts (hash, SC input), in prof_now()'s units: with the
+ * wall clock each worker's own intervals; with the CPU clock (sibyl bench --cpu-clock) the
+ * worker thread's own CPU time, since the process's CPU time would also count whatever the
+ * other workers did meanwhile, which depends on how the machine schedules them. */
+static double worker_now(void)
+{
+    struct timespec ts;
+    clock_gettime(prof_clock() == CLOCK_MONOTONIC ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A part's share of the step: wall time while the workers ran it side by side (their mean),
+ * or CPU time (their sum). */
+static double workers_total(const double *secs, int n_workers)
+{
+    double t = 0.0;
+    for (int w = 0; w < n_workers; w++)
+        t += secs[w];
+    return prof_clock() == CLOCK_MONOTONIC ? t / n_workers : t;
+}
+
 /* Item i: position i's row hash, tempering, statistics, argmax, draw and (sc_now) SC input.
  * Every value is computed by one thread, so the results do not depend on the thread count. */
 static void step_range(void *arg, int b, int e, int wk)
@@ -242,9 +263,9 @@ static void step_range(void *arg, int b, int e, int wk)
     for (int i = b; i < e; i++) {
         const float *zr = j->z + (size_t)i * V;
         if (j->hash_rows) {
-            double t0 = prof_now();
+            double t0 = worker_now();
             sampler_row_hash(zr, V, j->row_hash + 32 * (size_t)i);
-            j->hash_seconds[wk] += prof_now() - t0;
+            j->hash_seconds[wk] += worker_now() - t0;
         }
         /* z and e live in this worker's rows (they stay in L2); the probabilities are written
          * to probs once, by the SC normalisation */
@@ -268,9 +289,9 @@ static void step_range(void *arg, int b, int e, int wk)
                                      &j->a[i], &j->y[i]);
         }
         if (j->sc_now) {
-            double t0 = prof_now();
+            double t0 = worker_now();
             sc_position(j, i, z, ev, forced >= 0 || mask != NULL);
-            j->sc_seconds[wk] += prof_now() - t0;
+            j->sc_seconds[wk] += worker_now() - t0;
         }
     }
 }
@@ -466,14 +487,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             unsigned int hl = 32;
             EVP_Digest(row_hashes, (size_t)C * 32, st.logits_hash, &hl, EVP_sha256(), NULL);
             EVP_DigestUpdate(trace, st.logits_hash, 32);
-            double hash_wall = 0.0; /* the workers hashed side by side: their mean */
-            for (int w = 0; w < n_workers; w++)
-                hash_wall += hash_secs[w];
-            hash_wall /= n_workers;
-            double sc_wall = 0.0; /* the same for the SC input */
-            for (int w = 0; w < n_workers; w++)
-                sc_wall += sc_secs[w];
-            sc_wall /= n_workers;
+            double hash_wall = workers_total(hash_secs, n_workers);
+            double sc_wall = workers_total(sc_secs, n_workers);
             if (c->prof) {
                 c->prof->seconds[PROF_HASH] += hash_wall;
                 c->prof->seconds[PROF_SC_PREP] += sc_wall;
