@@ -435,6 +435,30 @@ ptrdiff_t vm_div_argmax_avx512(const float *x, float s, float *y, const uint8_t 
     return z_argmax_row(x, s, y, allowed, n, 1);
 }
 
+/* cm_expf on 16 lanes with fewer operations than z_expf and the same bits: the rounding
+ * n = rint(x * log2e) by vrndscaleps (round to nearest even, exact like the 1.5*2^23 trick for
+ * |x * log2e| <= 151), and the scaling p * 2^n1 * 2^n2 by one vscalefps: p is in
+ * [0.70, 1.42], so p * 2^n1 (n1 = n >> 1 >= -75) is exact and the result is one rounding of
+ * p * 2^n in either form, overflow and gradual underflow included. */
+static inline __m512 z_expf_scalef(__m512 x)
+{
+    __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    __m512 y = _mm512_min_ps(x, _mm512_set1_ps(89.0f));
+    y = _mm512_max_ps(y, _mm512_set1_ps(-104.0f));
+    __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(y, _mm512_set1_ps(CM_LOG2E)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_sub_ps(y, _mm512_mul_ps(nf, _mm512_set1_ps(CM_LN2_HI)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(nf, _mm512_set1_ps(CM_LN2_LO)));
+    __m512 q = _mm512_set1_ps(CM_EXP_Q4);
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q3));
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q2));
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q1));
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q0));
+    __m512 u = _mm512_add_ps(r, _mm512_mul_ps(_mm512_mul_ps(r, r), q));
+    __m512 p = _mm512_scalef_ps(_mm512_add_ps(_mm512_set1_ps(1.0f), u), nf);
+    return _mm512_mask_add_ps(p, nan, x, x);
+}
+
 /* e and the two A1 sums: lane l of each 8-lane accumulator takes ids l, l+8, l+16, ... in
  * order, i.e. the low then the high half of each 16-id vector; missing tail lanes add +0,
  * which changes no sum (a sum that starts at +0 is never -0). */
@@ -446,9 +470,34 @@ static inline __attribute__((always_inline)) void z_exp_stats(const float *z, fl
     const __m512 vm = _mm512_set1_ps(m);
     __m256 se = _mm256_setzero_ps(), st = _mm256_setzero_ps();
     size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(z + i), vm);
+        __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(z + i + 16), vm);
+        __m512 ev0 = z_expf_scalef(d0), ev1 = z_expf_scalef(d1);
+        __m512 t0 = _mm512_mul_ps(ev0, d0), t1 = _mm512_mul_ps(ev1, d1);
+        if (allowed) {
+            __mmask16 k0 = z_allowed16(allowed + i), k1 = z_allowed16(allowed + i + 16);
+            ev0 = _mm512_maskz_mov_ps(k0, ev0);
+            t0 = _mm512_maskz_mov_ps(k0, t0);
+            ev1 = _mm512_maskz_mov_ps(k1, ev1);
+            t1 = _mm512_maskz_mov_ps(k1, t1);
+        }
+        _mm512_storeu_ps(e + i, ev0);
+        _mm512_storeu_ps(e + i + 16, ev1);
+        se = _mm256_add_ps(se, z_lo(ev0));
+        se = _mm256_add_ps(se, z_hi(ev0));
+        se = _mm256_add_ps(se, z_lo(ev1));
+        se = _mm256_add_ps(se, z_hi(ev1));
+        if (terms) {
+            st = _mm256_add_ps(st, z_lo(t0));
+            st = _mm256_add_ps(st, z_hi(t0));
+            st = _mm256_add_ps(st, z_lo(t1));
+            st = _mm256_add_ps(st, z_hi(t1));
+        }
+    }
     for (; i + 16 <= n; i += 16) {
         __m512 d = _mm512_sub_ps(_mm512_loadu_ps(z + i), vm);
-        __m512 ev = z_expf(d);
+        __m512 ev = z_expf_scalef(d);
         __m512 t = _mm512_mul_ps(ev, d);
         if (allowed) {
             __mmask16 k = z_allowed16(allowed + i);
@@ -466,7 +515,7 @@ static inline __attribute__((always_inline)) void z_exp_stats(const float *z, fl
     if (i < n) {
         __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
         __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, z + i), vm);
-        __m512 ev = z_expf(d);
+        __m512 ev = z_expf_scalef(d);
         __m512 t = _mm512_mul_ps(ev, d);
         __mmask16 live = allowed ? z_allowed(allowed + i, k) : k;
         ev = _mm512_maskz_mov_ps(live, ev);
