@@ -267,8 +267,8 @@ static void step_range(void *arg, int b, int e, int wk)
             sampler_row_hash(zr, V, j->row_hash + 32 * (size_t)i);
             j->hash_seconds[wk] += worker_now() - t0;
         }
-        /* z and e live in this worker's rows (they stay in L2); the probabilities are written
-         * to probs once, by the SC normalisation */
+        /* z and e live in this worker's rows (they stay in L2); the SC input is written once,
+         * by the normalisation (A3 rows with decode_q8, else float probabilities) */
         float *z = j->zt + (size_t)wk * 2 * V, *ev = z + V;
         float u =
             philox_uniform(j->p->seed, j->canvas, j->step, (uint32_t)i, PHILOX_PURPOSE_CATEGORICAL);
