@@ -21,9 +21,9 @@ typedef enum {
     PROF_ELEMWISE,   /* norms, activation quantisation, GELU, residuals, softcap, embedding */
     PROF_SC_PREP,    /* the self-conditioning input: A3 of P in the CPU decode, or (decode_q8)
                         P's normalisation with its A3 and the masked rows' softmax in the
-                        sampler (mean over its workers, as the hash) */
+                        sampler (its workers side by side, as the hash) */
     PROF_SAMPLER,    /* temperature, entropy, draws, acceptance (wall, less the hash and SC) */
-    PROF_HASH,       /* sha256 of the logits (runs beside the sampler's positions) */
+    PROF_HASH,       /* the logits hash, A9 (runs beside the sampler's positions) */
     PROF_COUNT
 } prof_op;
 
@@ -52,7 +52,7 @@ static inline const char *prof_name(prof_op op)
         "matmul q/k/v",   "matmul attn_out",   "matmul dense mlp",  "matmul router",
         "matmul experts", "matmul head",       "matmul self-cond",  "attention",
         "moe routing",    "norms/elementwise", "self-cond softmax", "sampler",
-        "logits sha256"};
+        "logits hash"};
     return (unsigned)op < PROF_COUNT ? names[op] : "?";
 }
 
