@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "inference/profile.h"
+#include "inference/quant.h"
 #include "inference/threadpool.h"
 
 struct model;
@@ -70,6 +71,13 @@ typedef struct backend_ops {
      * first step. Writes n x vocab softcapped logits (row stride vocab). */
     int (*decode)(void *state, const int32_t *ids, uint32_t n, uint32_t pos0, const float *sc_probs,
                   float *logits, char *err, size_t errlen);
+    /* Optional (may be NULL): decode with the self-conditioning input already quantised: sc is
+     * A3 (q8_quantize_rows) of the n rows of P described at decode (vocab_pad columns), or NULL
+     * on a canvas's first step; the same results as decode with that P. A backend that
+     * quantises P on the host anyway offers it, and the sampler then makes A3(P) row by row
+     * while each row is in cache, without writing the float P. */
+    int (*decode_q8)(void *state, const int32_t *ids, uint32_t n, uint32_t pos0, const q8_act *sc,
+                     float *logits, char *err, size_t errlen);
     /* Optional (may be NULL): the row hashes (sampler_row_hash, A9) of the n rows of logits the
      * last decode returned, n x 32 bytes, for a backend that can hash where the logits are
      * made. When NULL the sampler hashes the rows on the host. */

@@ -933,8 +933,11 @@ static void softcap_range(void *arg, int b, int e, int wk)
         vm_softcap(j->y + (size_t)t * j->n, (size_t)j->n, j->cap);
 }
 
-static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0,
-                      const float *sc_probs, float *logits, char *err, size_t errlen)
+/* The decoder pass with the SC input as float P (sc_probs), as its A3 rows (sc_q8), or
+ * neither. */
+static int decode_pass(void *state, const int32_t *ids, uint32_t n, uint32_t pos0,
+                       const float *sc_probs, const q8_act *sc_q8, float *logits, char *err,
+                       size_t errlen)
 {
     cpu_state *s = state;
     const model *m = s->m;
@@ -947,17 +950,27 @@ static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
     int rc = check_ids(s, ids, n, err, errlen);
     if (rc)
         return rc;
+    if (sc_q8 && (sc_q8->rows != T || sc_q8->cols != (int)hp->vocab_pad))
+        return fail(err, errlen, EINVAL_,
+                    "self-conditioning input of %d x %d values; the canvas needs %d x %u",
+                    sc_q8->rows, sc_q8->cols, T, hp->vocab_pad);
     float scale = sqrtf((float)hp->hidden);
     double t0 = prof_now();
     embd_job ej = {s, ids, scale, s->emb, NULL};
     tp_parallel_for_dynamic(s->tp, T, 8, embd_range, &ej);
     rope_tables(s, pos0, T);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
-    if (sc_probs) {
+    int have_sc = sc_probs || sc_q8;
+    if (have_sc) {
         /* soft = (P E) * s via E^T (A9), then the SC MLP. */
-        t0 = prof_now();
-        q8_act p = quantize(s, sc_probs, T, (int)hp->vocab_pad, &s->a_big);
-        s->prof.seconds[PROF_SC_PREP] += prof_now() - t0;
+        q8_act p;
+        if (sc_q8) {
+            p = *sc_q8;
+        } else {
+            t0 = prof_now();
+            p = quantize(s, sc_probs, T, (int)hp->vocab_pad, &s->a_big);
+            s->prof.seconds[PROF_SC_PREP] += prof_now() - t0;
+        }
         mm(s, PROF_MM_SC, &m->tok_embd_t, &p, s->tmp, H);
         t0 = prof_now();
         sc_job sj = {s, scale, m->sc_pre_norm};
@@ -967,7 +980,7 @@ static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
         dense_mlp(s, &a, &m->sc_gate, &m->sc_up, &m->sc_down, s->mlp, T, PROF_MM_SC);
     }
     t0 = prof_now();
-    sc_job dj = {s, sc_probs ? 1.0f : 0.0f, hp->n_layers ? m->layers[0].attn_norm : m->output_norm};
+    sc_job dj = {s, have_sc ? 1.0f : 0.0f, hp->n_layers ? m->layers[0].attn_norm : m->output_norm};
     tp_parallel_for_dynamic(s->tp, T, 8, dec_in_range, &dj);
     s->prof.seconds[PROF_ELEMWISE] += prof_now() - t0;
     for (uint32_t l = 0; l < hp->n_layers; l++)
@@ -984,6 +997,18 @@ static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0
     return 0;
 }
 
+static int cpu_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0,
+                      const float *sc_probs, float *logits, char *err, size_t errlen)
+{
+    return decode_pass(state, ids, n, pos0, sc_probs, NULL, logits, err, errlen);
+}
+
+static int cpu_decode_q8(void *state, const int32_t *ids, uint32_t n, uint32_t pos0,
+                         const q8_act *sc, float *logits, char *err, size_t errlen)
+{
+    return decode_pass(state, ids, n, pos0, NULL, sc, logits, err, errlen);
+}
+
 static engine_profile *cpu_profile(void *state)
 {
     return &((cpu_state *)state)->prof;
@@ -996,6 +1021,7 @@ static const backend_ops cpu_ops = {
     .reset = cpu_reset,
     .encode = cpu_encode,
     .decode = cpu_decode,
+    .decode_q8 = cpu_decode_q8,
     .profile = cpu_profile,
 };
 

@@ -19,8 +19,10 @@ typedef enum {
     PROF_ATTN,       /* scores, softmax, weighted V, q/k/v norms and RoPE */
     PROF_MOE_ROUTE,  /* router softmax, top-k, gather, combine */
     PROF_ELEMWISE,   /* norms, activation quantisation, GELU, residuals, softcap, embedding */
-    PROF_SC_PREP,    /* quantisation of the self-conditioning input */
-    PROF_SAMPLER,    /* temperature, entropy, draws, SC softmax, acceptance (wall, less the hash) */
+    PROF_SC_PREP,    /* the self-conditioning input: A3 of P in the CPU decode, or (decode_q8)
+                        P's normalisation with its A3 and the masked rows' softmax in the
+                        sampler (its workers side by side, as the hash) */
+    PROF_SAMPLER,    /* temperature, entropy, draws, acceptance (wall, less the hash and SC) */
     PROF_HASH,       /* the logits hash, A9 (runs beside the sampler's positions) */
     PROF_COUNT
 } prof_op;

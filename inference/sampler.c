@@ -37,41 +37,25 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
     return code;
 }
 
-float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float u, float *e,
-                       float *chunk_sums, float *H, int32_t *argmax, int32_t *drawn)
+/* sampler_position with the argmax am (vm_argmax of z under allowed) already known. */
+static float position_stats(const float *z, uint32_t V, const uint8_t *allowed, ptrdiff_t am,
+                            float u, float *e, float *chunk_sums, float *H, int32_t *argmax,
+                            int32_t *drawn)
 {
-    float m = 0.0f;
-    int32_t am = -1;
-    for (uint32_t v = 0; v < V; v++)
-        if ((!allowed || allowed[v]) && (am < 0 || z[v] > m)) {
-            m = z[v];
-            am = (int32_t)v;
-        }
-    float term[CHUNK];
+    float m = am >= 0 ? z[am] : 0.0f;
     float S = 0.0f, Z = 0.0f;
     uint32_t nc = (V + CHUNK - 1) / CHUNK;
     for (uint32_t c = 0; c < nc; c++) {
+        /* e_v = cm_expf(z_v - m) (+0 where disallowed) and the chunk's sum8 of e_v and of the
+         * entropy terms e_v * (z_v - m), in one pass while the chunk is in L1 */
         uint32_t b = c * CHUNK, n = V - b < CHUNK ? V - b : CHUNK;
-        if (!allowed) /* e_v = cm_expf(z_v - m), term = e_v * (z_v - m), 8 ids at a time */
-            vm_exp_terms(z + b, m, e + b, term, n);
-        else
-            for (uint32_t i = 0; i < n; i++) {
-                uint32_t v = b + i;
-                if (allowed[v]) {
-                    float d = z[v] - m;
-                    e[v] = cm_expf(d);
-                    term[i] = e[v] * d;
-                } else {
-                    e[v] = 0.0f;
-                    term[i] = 0.0f;
-                }
-            }
-        chunk_sums[c] = sum8(e + b, n);
+        float zc;
+        vm_exp_stats(z + b, m, allowed ? allowed + b : NULL, e + b, n, &chunk_sums[c], &zc);
         S = S + chunk_sums[c];
-        Z = Z + sum8(term, n);
+        Z = Z + zc;
     }
     *H = cm_logf(S) - Z / S;
-    *argmax = am;
+    *argmax = (int32_t)am;
     /* Categorical draw: the chunk whose running sum first exceeds u*S, then the id inside it. */
     float target = u * S, acc = 0.0f;
     int32_t pick = -1;
@@ -105,6 +89,13 @@ float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float
             }
     *drawn = pick;
     return S;
+}
+
+float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float u, float *e,
+                       float *chunk_sums, float *H, int32_t *argmax, int32_t *drawn)
+{
+    return position_stats(z, V, allowed, vm_argmax(z, allowed, V), u, e, chunk_sums, H, argmax,
+                          drawn);
 }
 
 float sampler_position_forced(uint32_t V, int32_t id, float *e, float *chunk_sums, float *H,
@@ -214,8 +205,9 @@ typedef struct {
     const sampler_ctx *c;
     const gen_params *p;
     const float *z; /* C x V: softcapped logits, read only (hashed while the rows are sampled) */
-    float *zt;      /* workers x V: one position's tempered logits */
-    float *probs;   /* C x Vpad: e_v, then the SC probabilities */
+    float *zt;      /* workers x 2V: one position's tempered logits z, then its e_v */
+    float *probs;   /* C x Vpad: the SC probabilities (backends without decode_q8) */
+    q8_act *sc_q8;  /* or their A3 rows (backends with decode_q8) */
     float *chunks;  /* C x nchunks */
     float *S;       /* C */
     float *H;
@@ -226,32 +218,36 @@ typedef struct {
     uint8_t *row_hash;    /* C x 32: each row's hash (A9's logits hash, level 2) */
     int hash_rows;        /* 0: the backend already hashed the rows (backend_ops.row_hashes) */
     double *hash_seconds; /* per worker: time spent hashing (profile) */
+    double *sc_seconds;   /* per worker: time spent on the SC input (profile) */
     const pos_rules *rules;
     uint64_t first_pos; /* output position of canvas position 0 */
 } step_job;
 
 /* Self-conditioning input for the next step (A9), position i from its tempered logits z:
  * P = softmax(z) over the whole vocabulary (the allowed mask restricts choices only, not what
- * the model is shown). Without a mask the e_v and S of the statistics are reused. */
-static void sc_position(const step_job *j, int i, const float *z, int masked)
+ * the model is shown). Without a mask the e_v (in e) and S of the statistics are reused; with
+ * one, e is overwritten by the unmasked e_v. */
+static void sc_position(const step_job *j, int i, const float *z, float *e, int masked)
 {
     uint32_t V = j->c->hp->vocab, Vp = j->c->hp->vocab_pad, nc = (V + CHUNK - 1) / CHUNK;
-    float *p = j->probs + (size_t)i * Vp;
     float S = j->S[i];
     if (masked) {
-        float m = z[0];
-        for (uint32_t v = 1; v < V; v++)
-            if (z[v] > m)
-                m = z[v];
+        float m = z[vm_argmax(z, NULL, V)];
         S = 0.0f;
         for (uint32_t c = 0; c < nc; c++) {
             uint32_t b0 = c * CHUNK, n = V - b0 < CHUNK ? V - b0 : CHUNK;
-            vm_expf_sub(z + b0, m, p + b0, n);
-            S = S + sum8(p + b0, n);
+            float sc;
+            vm_exp_stats(z + b0, m, NULL, e + b0, n, &sc, NULL);
+            S = S + sc;
         }
     }
-    for (uint32_t v = 0; v < V; v++)
-        p[v] = p[v] / S;
+    if (j->sc_q8) { /* P = e / S and its A3 in one pass over the row in L2 */
+        vm_div_quantize(e, S, V, Vp, j->sc_q8->q + (size_t)i * Vp,
+                        j->sc_q8->d + (size_t)i * (Vp / QK));
+        return;
+    }
+    float *p = j->probs + (size_t)i * Vp;
+    vm_div(e, S, p, V);
     for (uint32_t v = V; v < Vp; v++)
         p[v] = 0.0f;
 }
@@ -306,16 +302,26 @@ void sampler_logits_hash(const float *z, uint32_t C, uint32_t V, uint8_t out[32]
     EVP_MD_CTX_free(ctx);
 }
 
-/* The clock of the hash's profile row. With the CPU clock (`bench --cpu-clock`) a row's hash
- * is timed by its own thread's CPU time and the workers' times are added (the CPU work of the
- * hash, as the process clock gives for every other row): the process clock would also count
- * what the other worker does meanwhile. With the wall clock the workers' times are averaged
- * (they hash side by side). */
-static double hash_clock_now(void)
+/* The clock of the per-worker profile rows (the hash, the SC input). With the CPU clock
+ * (`bench --cpu-clock`) each worker's part is timed by its own thread's CPU time and the
+ * workers' times are added (the CPU work of the part, as the process clock gives for every
+ * other row): the process clock would also count what the other worker does meanwhile. With
+ * the wall clock the workers' times are averaged (they work side by side). */
+static double worker_clock_now(void)
 {
     struct timespec ts;
     clock_gettime(prof_clock() == CLOCK_MONOTONIC ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A per-worker part's share of the step (worker_clock_now): the workers' mean on the wall clock,
+ * their sum on the CPU clock. */
+static double workers_total(const double *secs, int n_workers)
+{
+    double t = 0.0;
+    for (int w = 0; w < n_workers; w++)
+        t += secs[w];
+    return prof_clock() == CLOCK_MONOTONIC ? t / n_workers : t;
 }
 
 /* Item i: position i's row hash, tempering, statistics, argmax, draw and (sc_now) SC input.
@@ -323,17 +329,17 @@ static double hash_clock_now(void)
 static void step_range(void *arg, int b, int e, int wk)
 {
     step_job *j = arg;
-    uint32_t V = j->c->hp->vocab, Vp = j->c->hp->vocab_pad, nc = (V + CHUNK - 1) / CHUNK;
+    uint32_t V = j->c->hp->vocab, nc = (V + CHUNK - 1) / CHUNK;
     for (int i = b; i < e; i++) {
         const float *zr = j->z + (size_t)i * V;
         if (j->hash_rows) {
-            double t0 = hash_clock_now();
+            double t0 = worker_clock_now();
             sampler_row_hash(zr, V, j->row_hash + 32 * (size_t)i);
-            j->hash_seconds[wk] += hash_clock_now() - t0;
+            j->hash_seconds[wk] += worker_clock_now() - t0;
         }
-        float *z = j->zt + (size_t)wk * V;
-        for (uint32_t v = 0; v < V; v++)
-            z[v] = zr[v] / j->tau;
+        /* z and e live in this worker's rows (they stay in L2); the SC input is written once,
+         * by the normalisation (A3 rows with decode_q8, else float probabilities) */
+        float *z = j->zt + (size_t)wk * 2 * V, *ev = z + V;
         float u =
             philox_uniform(j->p->seed, j->canvas, j->step, (uint32_t)i, PHILOX_PURPOSE_CATEGORICAL);
         int32_t forced;
@@ -341,15 +347,22 @@ static void step_range(void *arg, int b, int e, int wk)
         const int32_t *ids;
         uint32_t n_ids;
         pos_rule(j->rules, j->first_pos + (uint64_t)i, &forced, &mask, &ids, &n_ids);
-        if (forced >= 0)
-            j->S[i] =
-                sampler_position_forced(V, forced, j->probs + (size_t)i * Vp,
-                                        j->chunks + (size_t)i * nc, &j->H[i], &j->a[i], &j->y[i]);
-        else
-            j->S[i] = sampler_position(z, V, mask, u, j->probs + (size_t)i * Vp,
-                                       j->chunks + (size_t)i * nc, &j->H[i], &j->a[i], &j->y[i]);
-        if (j->sc_now)
-            sc_position(j, i, z, forced >= 0 || mask != NULL);
+        if (forced >= 0) {
+            if (j->sc_now) /* z only feeds the SC input */
+                vm_div(zr, j->tau, z, V);
+            j->S[i] = sampler_position_forced(V, forced, ev, j->chunks + (size_t)i * nc, &j->H[i],
+                                              &j->a[i], &j->y[i]);
+        } else {
+            /* z_v = logit_v / tau and the argmax in one pass */
+            ptrdiff_t am = vm_div_argmax(zr, j->tau, z, mask, V);
+            j->S[i] = position_stats(z, V, mask, am, u, ev, j->chunks + (size_t)i * nc, &j->H[i],
+                                     &j->a[i], &j->y[i]);
+        }
+        if (j->sc_now) {
+            double t0 = worker_clock_now();
+            sc_position(j, i, z, ev, forced >= 0 || mask != NULL);
+            j->sc_seconds[wk] += worker_clock_now() - t0;
+        }
     }
 }
 
@@ -447,11 +460,16 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     int rc = 0;
     size_t CV = (size_t)C * V;
     float *z = malloc(CV * sizeof(float));
-    float *probs = malloc((size_t)C * Vp * sizeof(float));
+    /* The SC input: A3 rows for a backend that takes them (decode_q8), else float P. */
+    int use_q8 = c->ops->decode_q8 != NULL;
+    q8_act sc_q8 = {0};
+    float *probs = use_q8 ? NULL : malloc((size_t)C * Vp * sizeof(float));
+    int sc_ok = use_q8 ? q8_act_alloc(&sc_q8, (int)C, (int)Vp) == 0 : probs != NULL;
     int n_workers = c->tp ? tp_threads(c->tp) : 1;
-    float *zt = malloc((size_t)n_workers * V * sizeof(float));
+    float *zt = malloc((size_t)n_workers * 2 * V * sizeof(float));
     uint8_t *row_hashes = malloc((size_t)C * 32);
     double *hash_secs = malloc((size_t)n_workers * sizeof(double));
+    double *sc_secs = malloc((size_t)n_workers * sizeof(double));
     float *chunks = malloc((size_t)C * nc * sizeof(float));
     float *S = malloc(C * sizeof(float)), *H = malloc(C * sizeof(float));
     int32_t *a = malloc(C * sizeof(int32_t)), *y = malloc(C * sizeof(int32_t));
@@ -466,8 +484,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     int32_t **mask_ids = NULL;
     uint32_t *mask_n = NULL;
     EVP_MD_CTX *trace = EVP_MD_CTX_new();
-    if (!z || !zt || !row_hashes || !hash_secs || !probs || !chunks || !S || !H || !a || !y || !x ||
-        !aprev || !order || !acc_mask || !tokens || !trace) {
+    if (!z || !zt || !row_hashes || !hash_secs || !sc_secs || !sc_ok || !chunks || !S || !H || !a ||
+        !y || !x || !aprev || !order || !acc_mask || !tokens || !trace) {
         rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory for the sampler buffers");
         goto done;
     }
@@ -537,7 +555,7 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
         int have_sc = 0;
         for (uint32_t k = N; k >= 1; k--) {
             uint32_t step = N - k, n_acc = 0;
-            double t1, hash_wall = 0.0;
+            double t1, hash_wall = 0.0, sc_wall = 0.0;
             float mean_h;
             engine_step st;
             memset(&st, 0, sizeof st);
@@ -552,7 +570,10 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
                 EVP_DigestUpdate(trace, st.logits_hash, 32);
                 goto step_done; /* past the host step */
             }
-            if ((rc = c->ops->decode(c->state, x, C, L, have_sc ? probs : NULL, z, err, errlen)))
+            rc = use_q8
+                     ? c->ops->decode_q8(c->state, x, C, L, have_sc ? &sc_q8 : NULL, z, err, errlen)
+                     : c->ops->decode(c->state, x, C, L, have_sc ? probs : NULL, z, err, errlen);
+            if (rc)
                 goto done;
             out->n_steps++;
             t1 = prof_now();
@@ -563,6 +584,7 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
                           .z = z,
                           .zt = zt,
                           .probs = probs,
+                          .sc_q8 = use_q8 ? &sc_q8 : NULL,
                           .chunks = chunks,
                           .S = S,
                           .H = H,
@@ -574,11 +596,12 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
                           .row_hash = row_hashes,
                           .hash_rows = 1,
                           .hash_seconds = hash_secs,
+                          .sc_seconds = sc_secs,
                           .rules = &rules,
                           .first_pos = (uint64_t)canvas * C};
             j.tau = p->t_min + (p->t_max - p->t_min) * ((float)k / (float)N);
             for (int w = 0; w < n_workers; w++)
-                hash_secs[w] = 0.0;
+                hash_secs[w] = sc_secs[w] = 0.0;
             j.hash_rows = c->ops->row_hashes == NULL;
             if (!j.hash_rows && (rc = c->ops->row_hashes(c->state, C, row_hashes, err, errlen)))
                 goto done;
@@ -586,14 +609,12 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             unsigned int hl = 32;
             EVP_Digest(row_hashes, (size_t)C * 32, st.logits_hash, &hl, EVP_sha256(), NULL);
             EVP_DigestUpdate(trace, st.logits_hash, 32);
-            /* wall: the workers hashed side by side (their mean); CPU clock: the sum of
-             * their CPU times (hash_clock_now) */
-            for (int w = 0; w < n_workers; w++)
-                hash_wall += hash_secs[w];
-            if (prof_clock() == CLOCK_MONOTONIC)
-                hash_wall /= n_workers;
-            if (c->prof)
+            hash_wall = workers_total(hash_secs, n_workers);
+            sc_wall = workers_total(sc_secs, n_workers);
+            if (c->prof) {
                 c->prof->seconds[PROF_HASH] += hash_wall;
+                c->prof->seconds[PROF_SC_PREP] += sc_wall;
+            }
             /* Entropy-bound acceptance (A9). */
             sort_by_h(H, order, C);
             float acc = 0.0f;
@@ -617,7 +638,7 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             memcpy(aprev, a, C * sizeof(int32_t));
             int stop = run >= p->stability_threshold && mean_h < p->confidence_threshold;
             if (c->prof) { /* the rest of the step's wall time */
-                double rest = prof_now() - t1 - hash_wall;
+                double rest = prof_now() - t1 - hash_wall - sc_wall;
                 c->prof->seconds[PROF_SAMPLER] += rest > 0.0 ? rest : 0.0;
             }
             if (on_step) {
@@ -683,6 +704,8 @@ done:
     free(zt);
     free(row_hashes);
     free(hash_secs);
+    free(sc_secs);
+    q8_act_free(&sc_q8);
     free(probs);
     free(chunks);
     free(S);

@@ -50,6 +50,101 @@ void vm_exp_terms(const float *z, float m, float *e, float *term, size_t n)
     }
 }
 
+void vm_div(const float *x, float s, float *y, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_div_avx512(x, s, y, n);
+        return;
+    }
+    if (use_avx2()) {
+        vm_div_avx2(x, s, y, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] / s;
+}
+
+ptrdiff_t vm_argmax(const float *z, const uint8_t *allowed, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI)
+        return vm_argmax_avx512(z, allowed, n);
+    if (use_avx2())
+        return vm_argmax_avx2(z, allowed, n);
+#endif
+    return vm_argmax_scalar(z, allowed, n);
+}
+
+ptrdiff_t vm_div_argmax(const float *x, float s, float *y, const uint8_t *allowed, size_t n)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI)
+        return vm_div_argmax_avx512(x, s, y, allowed, n);
+    if (use_avx2())
+        return vm_div_argmax_avx2(x, s, y, allowed, n);
+#endif
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] / s;
+    return vm_argmax_scalar(y, allowed, n);
+}
+
+void vm_exp_stats(const float *z, float m, const uint8_t *allowed, float *e, size_t n, float *sum_e,
+                  float *sum_t)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_exp_stats_avx512(z, m, allowed, e, n, sum_e, sum_t);
+        return;
+    }
+    if (use_avx2()) {
+        vm_exp_stats_avx2(z, m, allowed, e, n, sum_e, sum_t);
+        return;
+    }
+#endif
+    /* A1: lane i % 8 takes element i, in increasing i; then the A1 combine. */
+    float a[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    float b[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    for (size_t i = 0; i < n; i++) {
+        float term = 0.0f;
+        if (!allowed || allowed[i]) {
+            float d = z[i] - m;
+            e[i] = cm_expf(d);
+            term = e[i] * d;
+        } else {
+            e[i] = 0.0f;
+        }
+        a[i % 8] = a[i % 8] + e[i];
+        b[i % 8] = b[i % 8] + term;
+    }
+    *sum_e = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+    if (sum_t)
+        *sum_t = ((b[0] + b[4]) + (b[2] + b[6])) + ((b[1] + b[5]) + (b[3] + b[7]));
+}
+
+void vm_div_quantize(const float *e, float S, size_t n, size_t npad, int8_t *q, float *d)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_div_quantize_avx512(e, S, n, npad, q, d);
+        return;
+    }
+#endif
+    /* By the definition, 1024 values at a time (A3 works block by block). */
+    float buf[1024];
+    for (size_t g = 0; g < npad; g += 1024) {
+        size_t len = npad - g < 1024 ? npad - g : 1024, have = n > g ? n - g : 0;
+        if (have > len)
+            have = len;
+        vm_div(e + g, S, buf, have);
+        for (size_t i = have; i < len; i++)
+            buf[i] = 0.0f;
+        q8_act view = {q + g, d + g / QK, 1, (int)len};
+        q8_quantize_rows(buf, 1, (int)len, &view);
+    }
+}
+
 void vm_tanhf_array(const float *x, float *y, size_t n)
 {
 #ifdef VM_HAVE_AVX2

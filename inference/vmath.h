@@ -10,6 +10,7 @@
 #define SIBYL_INFERENCE_VMATH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "inference/quant.h"
 
@@ -18,6 +19,30 @@ void vm_expf_sub(const float *x, float m, float *y, size_t n);
 
 /* d = z[i] - m; e[i] = cm_expf(d); term[i] = e[i] * d (the sampler's entropy terms). */
 void vm_exp_terms(const float *z, float m, float *e, float *term, size_t n);
+
+/* y[i] = x[i] / s (a division, not a product by 1/s: A9's tempering and normalisation). y may
+ * equal x. */
+void vm_div(const float *x, float s, float *y, size_t n);
+
+/* A9's argmax over the ids i < n with allowed[i] != 0 (allowed NULL = every id): the first
+ * allowed id, replaced in increasing id order by each later allowed i with z[i] > z[current]
+ * (so the first largest value wins ties, a NaN is never taken after the first allowed id and
+ * a NaN first allowed id stays). Returns -1 when no id is allowed. */
+ptrdiff_t vm_argmax(const float *z, const uint8_t *allowed, size_t n);
+
+/* y = vm_div(x, s) and then vm_argmax(y, allowed, n), in one pass over x. */
+ptrdiff_t vm_div_argmax(const float *x, float s, float *y, const uint8_t *allowed, size_t n);
+
+/* One vocabulary chunk of A9's statistics: d = z[i] - m, e[i] = cm_expf(d), *sum_e =
+ * sum8(e[0..n)) and, when sum_t is not NULL, *sum_t = sum8 of the terms e[i] * d. With
+ * allowed (indexed like z; NULL = every id) a disallowed i gets e[i] = +0 and term +0. */
+void vm_exp_stats(const float *z, float m, const uint8_t *allowed, float *e, size_t n, float *sum_e,
+                  float *sum_t);
+
+/* A9's self-conditioning input for one row, without writing P: P = vm_div(e, S) for the n
+ * values and +0 for the padding up to npad (a multiple of 32, >= n), then A3 of that row of
+ * npad values (q8_quantize_rows) into q (npad bytes) and d (npad / 32 scales). */
+void vm_div_quantize(const float *e, float S, size_t n, size_t npad, int8_t *q, float *d);
 
 /* y[i] = cm_tanhf(x[i]). y may equal x. */
 void vm_tanhf_array(const float *x, float *y, size_t n);

@@ -11,6 +11,7 @@
  * Only run after the run-time CPU check of matmul.c (kernels_selected() != KERNEL_PORTABLE).
  */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "inference/cmath.h"
@@ -386,4 +387,141 @@ void vm_wsum_multi_avx2(const float *p, size_t ldp, size_t np, const float *cons
     }
     for (; t < np; t++)
         vm_wsum_rows_avx2(p + t * ldp, v, n, d, o[t]);
+}
+
+/* ---- A9 sampler rows on 8 lanes (the operations of vmath_avx512.c's versions) --------- */
+
+/* All-ones lanes for the ids i..i+7 whose allowed byte is nonzero. */
+static inline __m256 v_allowed8(const uint8_t *allowed)
+{
+    __m256i w = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)allowed)); /* 8 bytes */
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(w, _mm256_setzero_si256()));
+}
+
+void vm_div_avx2(const float *x, float s, float *y, size_t n)
+{
+    const __m256 vs = _mm256_set1_ps(s);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_div_ps(_mm256_loadu_ps(x + i), vs));
+    for (; i < n; i++)
+        y[i] = x[i] / s;
+}
+
+/* Lane l keeps the largest value of ids l, l+8, ... and the first id with it (`>` only
+ * replaces; -inf / -1 until something above -inf is seen); the tail ids are candidates of
+ * their own. No NaN among the allowed values and a candidate above -inf: the answer is the
+ * first id holding the largest candidate value; otherwise the scalar rule runs over z. */
+static inline __attribute__((always_inline)) ptrdiff_t
+v_argmax_row(const float *x, float s, float *y, const uint8_t *allowed, size_t n, int divide)
+{
+    const __m256 vs = _mm256_set1_ps(s);
+    __m256 best = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
+    __m256i id = _mm256_set1_epi32(-1), ids = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        if (divide) {
+            v = _mm256_div_ps(v, vs);
+            _mm256_storeu_ps(y + i, v);
+        }
+        __m256 gt = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
+        __m256 un = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+        if (allowed) {
+            __m256 live = v_allowed8(allowed + i);
+            gt = _mm256_and_ps(gt, live);
+            un = _mm256_and_ps(un, live);
+        }
+        best = _mm256_blendv_ps(best, v, gt);
+        id = _mm256_castps_si256(
+            _mm256_blendv_ps(_mm256_castsi256_ps(id), _mm256_castsi256_ps(ids), gt));
+        nan = _mm256_or_ps(nan, un);
+        ids = _mm256_add_epi32(ids, _mm256_set1_epi32(8));
+    }
+    const float *z = divide ? y : x;
+    float cb[16];
+    int32_t ci[16];
+    _mm256_storeu_ps(cb, best);
+    _mm256_storeu_si256((__m256i *)ci, id);
+    int nc = 8, has_nan = _mm256_movemask_ps(nan) != 0;
+    for (; i < n; i++) {
+        if (divide)
+            y[i] = x[i] / s;
+        if (allowed && !allowed[i])
+            continue;
+        if (z[i] != z[i])
+            has_nan = 1;
+        else if (z[i] > -INFINITY) {
+            cb[nc] = z[i];
+            ci[nc++] = (int32_t)i;
+        }
+    }
+    if (has_nan)
+        return vm_argmax_scalar(z, allowed, n);
+    ptrdiff_t am = -1;
+    float m = 0.0f;
+    for (int l = 0; l < nc; l++)
+        if (ci[l] >= 0 && (am < 0 || cb[l] > m || (cb[l] == m && ci[l] < am))) {
+            am = ci[l];
+            m = cb[l];
+        }
+    return am >= 0 ? am : vm_argmax_scalar(z, allowed, n);
+}
+
+ptrdiff_t vm_argmax_avx2(const float *z, const uint8_t *allowed, size_t n)
+{
+    if (!allowed)
+        return v_argmax_row(z, 1.0f, NULL, NULL, n, 0);
+    return v_argmax_row(z, 1.0f, NULL, allowed, n, 0);
+}
+
+ptrdiff_t vm_div_argmax_avx2(const float *x, float s, float *y, const uint8_t *allowed, size_t n)
+{
+    if (!allowed)
+        return v_argmax_row(x, s, y, NULL, n, 1);
+    return v_argmax_row(x, s, y, allowed, n, 1);
+}
+
+/* e and the A1 sums: lane l takes ids l, l+8, ...; the tail's missing lanes add +0, which
+ * changes no sum (a sum that starts at +0 is never -0). */
+void vm_exp_stats_avx2(const float *z, float m, const uint8_t *allowed, float *e, size_t n,
+                       float *sum_e, float *sum_t)
+{
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 se = _mm256_setzero_ps(), st = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(z + i), vm);
+        __m256 ev = v_expf(d);
+        __m256 t = _mm256_mul_ps(ev, d);
+        if (allowed) {
+            __m256 live = v_allowed8(allowed + i);
+            ev = _mm256_and_ps(ev, live);
+            t = _mm256_and_ps(t, live);
+        }
+        _mm256_storeu_ps(e + i, ev);
+        se = _mm256_add_ps(se, ev);
+        st = _mm256_add_ps(st, t);
+    }
+    if (i < n) {
+        int32_t lanes[8] = {0};
+        for (size_t l = 0; i + l < n; l++)
+            lanes[l] = -1;
+        __m256i k = _mm256_loadu_si256((const __m256i *)lanes);
+        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(z + i, k), vm);
+        __m256 ev = v_expf(d);
+        __m256 t = _mm256_mul_ps(ev, d);
+        for (size_t l = 0; i + l < n; l++)
+            if (allowed && !allowed[i + l])
+                lanes[l] = 0;
+        __m256 live = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)lanes));
+        ev = _mm256_and_ps(ev, live);
+        t = _mm256_and_ps(t, live);
+        _mm256_maskstore_ps(e + i, k, ev);
+        se = _mm256_add_ps(se, ev);
+        st = _mm256_add_ps(st, t);
+    }
+    *sum_e = v_combine8(se);
+    if (sum_t)
+        *sum_t = v_combine8(st);
 }

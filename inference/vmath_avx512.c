@@ -9,6 +9,7 @@
  * used).
  */
 #include <immintrin.h>
+#include <math.h>
 
 #include "inference/vmath_internal.h"
 
@@ -446,6 +447,19 @@ void vm_axpy_avx512(float *acc, float w, const float *x, size_t n)
 
 /* ---- A3 on 16 lanes: the operations of vmath_avx2.c's q8_quantize_rows_avx2 -------------- */
 
+/* round_half_away(x*id) clamped to [-127, 127] on 16 lanes, as int32 (the sampler's fused
+ * P = e/S quantiser packs four of these itself). */
+static inline __m512i z_quant32(__m512 x, __m512 id)
+{
+    __m512 v = _mm512_mul_ps(x, id);
+    __m512 a = _mm512_add_ps(z_abs(v), _mm512_set1_ps(0.5f));
+    a = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), a); /* NaN -> 0 */
+    a = _mm512_min_ps(a, _mm512_set1_ps(127.0f)); /* trunc commutes with the clamp */
+    __m512i i = _mm512_cvttps_epi32(a);
+    __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_mask_sub_epi32(i, neg, _mm512_setzero_si512(), i); /* v < 0: -i */
+}
+
 /* round_half_away(x*id) clamped to [-127, 127] (NaN -> 0) with fewer operations than the
  * scalar form, same values: v + copysign(0.5, v) is sign(v) * (|v| + 0.5f) exactly (RNE
  * rounding is symmetric; v = -0 gives -0.5, which truncates to 0), truncation commutes with
@@ -562,4 +576,324 @@ void vm_quantize_scaled_row_avx512(const float *x, float s, const float *w, cons
         z_quant_row(x, s, w, 1.0f, n, q, d, ZQ_SCALE_W);
     else
         z_quant_row(x, s, w, *post, n, q, d, ZQ_SCALE_W_POST);
+}
+
+/* ---- A9 sampler rows on 16 lanes: tempering with the argmax, chunk statistics --------- */
+
+static inline __m256 z_lo(__m512 v)
+{
+    return _mm512_castps512_ps256(v);
+}
+
+static inline __m256 z_hi(__m512 v)
+{
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
+/* The lanes of ids i..i+15 (within k) whose allowed byte is nonzero. */
+static inline __mmask16 z_allowed(const uint8_t *allowed, __mmask16 k)
+{
+    __m128i b = _mm_maskz_loadu_epi8(k, allowed);
+    return _mm_mask_test_epi8_mask(k, b, b);
+}
+
+static inline __mmask16 z_allowed16(const uint8_t *allowed)
+{
+    __m128i b = _mm_loadu_si128((const __m128i *)allowed);
+    return _mm_test_epi8_mask(b, b);
+}
+
+/* Running first maxima: two sets of 16 lanes (even and odd vectors, for two independent
+ * dependency chains), each lane holding the largest value of its ids and the first id with
+ * it (`>` only replaces), -inf / id -1 while it has seen nothing above -inf. */
+typedef struct {
+    __m512 best[2];
+    __m512i id[2];
+    __mmask16 nan;
+} z_firstmax;
+
+static inline void zfm_add(z_firstmax *a, int set, __m512 v, __m512i ids, __mmask16 live)
+{
+    __mmask16 gt = _mm512_mask_cmp_ps_mask(live, v, a->best[set], _CMP_GT_OQ);
+    a->best[set] = _mm512_mask_mov_ps(a->best[set], gt, v);
+    a->id[set] = _mm512_mask_mov_epi32(a->id[set], gt, ids);
+    a->nan = (__mmask16)(a->nan | _mm512_mask_cmp_ps_mask(live, v, v, _CMP_UNORD_Q));
+}
+
+/* The sequential rule's answer from the lanes: with no NaN among the allowed values, it is the
+ * first id holding the largest value, if that is above -inf. Otherwise (a NaN, or nothing above
+ * -inf, or nothing allowed) the scalar rule runs over z. */
+static ptrdiff_t zfm_result(const z_firstmax *a, const float *z, const uint8_t *allowed, size_t n)
+{
+    if (a->nan)
+        return vm_argmax_scalar(z, allowed, n);
+    float best[32];
+    int32_t id[32];
+    _mm512_storeu_ps(best, a->best[0]);
+    _mm512_storeu_ps(best + 16, a->best[1]);
+    _mm512_storeu_si512(id, a->id[0]);
+    _mm512_storeu_si512(id + 16, a->id[1]);
+    ptrdiff_t am = -1;
+    float m = 0.0f;
+    for (int l = 0; l < 32; l++)
+        if (id[l] >= 0 && (am < 0 || best[l] > m || (best[l] == m && id[l] < am))) {
+            am = id[l];
+            m = best[l];
+        }
+    return am >= 0 ? am : vm_argmax_scalar(z, allowed, n);
+}
+
+/* divide: y = x / s first (then the argmax is over y); else the argmax of x. Ids fit int32
+ * (a vocabulary row). */
+static inline __attribute__((always_inline)) ptrdiff_t
+z_argmax_row(const float *x, float s, float *y, const uint8_t *allowed, size_t n, int divide)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+    const __m512i step = _mm512_set1_epi32(16);
+    z_firstmax a;
+    a.best[0] = a.best[1] = _mm512_set1_ps(-INFINITY);
+    a.id[0] = a.id[1] = _mm512_set1_epi32(-1);
+    a.nan = 0;
+    __m512i ids = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 v0 = _mm512_loadu_ps(x + i), v1 = _mm512_loadu_ps(x + i + 16);
+        if (divide) {
+            v0 = _mm512_div_ps(v0, vs);
+            v1 = _mm512_div_ps(v1, vs);
+            _mm512_storeu_ps(y + i, v0);
+            _mm512_storeu_ps(y + i + 16, v1);
+        }
+        __mmask16 k0 = allowed ? z_allowed16(allowed + i) : (__mmask16)0xffff;
+        __mmask16 k1 = allowed ? z_allowed16(allowed + i + 16) : (__mmask16)0xffff;
+        zfm_add(&a, 0, v0, ids, k0);
+        ids = _mm512_add_epi32(ids, step);
+        zfm_add(&a, 1, v1, ids, k1);
+        ids = _mm512_add_epi32(ids, step);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+        if (divide) {
+            v = _mm512_div_ps(v, vs);
+            _mm512_mask_storeu_ps(y + i, k, v);
+        }
+        zfm_add(&a, 0, v, ids, allowed ? z_allowed(allowed + i, k) : k);
+        ids = _mm512_add_epi32(ids, step);
+    }
+    return zfm_result(&a, divide ? y : x, allowed, n);
+}
+
+void vm_div_avx512(const float *x, float s, float *y, size_t n)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_div_ps(_mm512_loadu_ps(x + i), vs));
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_div_ps(_mm512_maskz_loadu_ps(k, x + i), vs));
+    }
+}
+
+/* (allowed NULL is passed as a constant so that the unmasked loops carry no mask code.) */
+ptrdiff_t vm_argmax_avx512(const float *z, const uint8_t *allowed, size_t n)
+{
+    if (!allowed)
+        return z_argmax_row(z, 1.0f, NULL, NULL, n, 0);
+    return z_argmax_row(z, 1.0f, NULL, allowed, n, 0);
+}
+
+ptrdiff_t vm_div_argmax_avx512(const float *x, float s, float *y, const uint8_t *allowed, size_t n)
+{
+    if (!allowed)
+        return z_argmax_row(x, s, y, NULL, n, 1);
+    return z_argmax_row(x, s, y, allowed, n, 1);
+}
+
+/* cm_expf on 16 lanes with fewer operations than z_expf and the same bits: the rounding
+ * n = rint(x * log2e) by vrndscaleps (round to nearest even, exact like the 1.5*2^23 trick for
+ * |x * log2e| <= 151), and the scaling p * 2^n1 * 2^n2 by one vscalefps: p is in
+ * [0.70, 1.42], so p * 2^n1 (n1 = n >> 1 >= -75) is exact and the result is one rounding of
+ * p * 2^n in either form, overflow and gradual underflow included. */
+static inline __m512 z_expf_scalef(__m512 x)
+{
+    __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    __m512 y = _mm512_min_ps(x, _mm512_set1_ps(89.0f));
+    y = _mm512_max_ps(y, _mm512_set1_ps(-104.0f));
+    __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(y, _mm512_set1_ps(CM_LOG2E)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_sub_ps(y, _mm512_mul_ps(nf, _mm512_set1_ps(CM_LN2_HI)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(nf, _mm512_set1_ps(CM_LN2_LO)));
+    __m512 q = _mm512_set1_ps(CM_EXP_Q4);
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q3));
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q2));
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q1));
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(CM_EXP_Q0));
+    __m512 u = _mm512_add_ps(r, _mm512_mul_ps(_mm512_mul_ps(r, r), q));
+    __m512 p = _mm512_scalef_ps(_mm512_add_ps(_mm512_set1_ps(1.0f), u), nf);
+    return _mm512_mask_add_ps(p, nan, x, x);
+}
+
+/* e and the two A1 sums: lane l of each 8-lane accumulator takes ids l, l+8, l+16, ... in
+ * order, i.e. the low then the high half of each 16-id vector; missing tail lanes add +0,
+ * which changes no sum (a sum that starts at +0 is never -0). */
+static inline __attribute__((always_inline)) void z_exp_stats(const float *z, float m,
+                                                              const uint8_t *allowed, float *e,
+                                                              size_t n, float *sum_e, float *sum_t,
+                                                              int terms)
+{
+    const __m512 vm = _mm512_set1_ps(m);
+    __m256 se = _mm256_setzero_ps(), st = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(z + i), vm);
+        __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(z + i + 16), vm);
+        __m512 ev0 = z_expf_scalef(d0), ev1 = z_expf_scalef(d1);
+        __m512 t0 = _mm512_mul_ps(ev0, d0), t1 = _mm512_mul_ps(ev1, d1);
+        if (allowed) {
+            __mmask16 k0 = z_allowed16(allowed + i), k1 = z_allowed16(allowed + i + 16);
+            ev0 = _mm512_maskz_mov_ps(k0, ev0);
+            t0 = _mm512_maskz_mov_ps(k0, t0);
+            ev1 = _mm512_maskz_mov_ps(k1, ev1);
+            t1 = _mm512_maskz_mov_ps(k1, t1);
+        }
+        _mm512_storeu_ps(e + i, ev0);
+        _mm512_storeu_ps(e + i + 16, ev1);
+        se = _mm256_add_ps(se, z_lo(ev0));
+        se = _mm256_add_ps(se, z_hi(ev0));
+        se = _mm256_add_ps(se, z_lo(ev1));
+        se = _mm256_add_ps(se, z_hi(ev1));
+        if (terms) {
+            st = _mm256_add_ps(st, z_lo(t0));
+            st = _mm256_add_ps(st, z_hi(t0));
+            st = _mm256_add_ps(st, z_lo(t1));
+            st = _mm256_add_ps(st, z_hi(t1));
+        }
+    }
+    for (; i + 16 <= n; i += 16) {
+        __m512 d = _mm512_sub_ps(_mm512_loadu_ps(z + i), vm);
+        __m512 ev = z_expf_scalef(d);
+        __m512 t = _mm512_mul_ps(ev, d);
+        if (allowed) {
+            __mmask16 k = z_allowed16(allowed + i);
+            ev = _mm512_maskz_mov_ps(k, ev);
+            t = _mm512_maskz_mov_ps(k, t);
+        }
+        _mm512_storeu_ps(e + i, ev);
+        se = _mm256_add_ps(se, z_lo(ev));
+        se = _mm256_add_ps(se, z_hi(ev));
+        if (terms) {
+            st = _mm256_add_ps(st, z_lo(t));
+            st = _mm256_add_ps(st, z_hi(t));
+        }
+    }
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, z + i), vm);
+        __m512 ev = z_expf_scalef(d);
+        __m512 t = _mm512_mul_ps(ev, d);
+        __mmask16 live = allowed ? z_allowed(allowed + i, k) : k;
+        ev = _mm512_maskz_mov_ps(live, ev);
+        t = _mm512_maskz_mov_ps(live, t);
+        _mm512_mask_storeu_ps(e + i, k, ev);
+        se = _mm256_add_ps(se, z_lo(ev));
+        se = _mm256_add_ps(se, z_hi(ev));
+        if (terms) {
+            st = _mm256_add_ps(st, z_lo(t));
+            st = _mm256_add_ps(st, z_hi(t));
+        }
+    }
+    *sum_e = combine8_256(se);
+    if (terms)
+        *sum_t = combine8_256(st);
+}
+
+void vm_exp_stats_avx512(const float *z, float m, const uint8_t *allowed, float *e, size_t n,
+                         float *sum_e, float *sum_t)
+{
+    if (!allowed && sum_t)
+        z_exp_stats(z, m, NULL, e, n, sum_e, sum_t, 1);
+    else if (!allowed)
+        z_exp_stats(z, m, NULL, e, n, sum_e, NULL, 0);
+    else if (sum_t)
+        z_exp_stats(z, m, allowed, e, n, sum_e, sum_t, 1);
+    else
+        z_exp_stats(z, m, allowed, e, n, sum_e, NULL, 0);
+}
+
+/* ---- A9's self-conditioning input: A3 of P = e / S, without writing P -------------------- */
+
+/* The 4 x 4 transpose of 32-bit elements: out[b] = in[4 * (b % 4) + b / 4]. */
+static const int32_t z_t44[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+
+/* m[b] holds 16 values >= +0 (no NaN) of block b; returns the vector of the 16 block maxima in
+ * block order. Four levels of pairwise shuffles and maxima (any order gives the same maximum
+ * of such values): 256-bit halves, 128-bit quarters, pairs, single lanes; lane 4L + k of the
+ * last level holds block 4k + L, hence the final transpose. */
+static inline __m512 z_block_max16(const __m512 *m, __m512i t44)
+{
+    __m512 r[8], s[4], t[2];
+    for (int k = 0; k < 8; k++)
+        r[k] = _mm512_max_ps(_mm512_shuffle_f32x4(m[2 * k], m[2 * k + 1], 0x44),
+                             _mm512_shuffle_f32x4(m[2 * k], m[2 * k + 1], 0xEE));
+    for (int j = 0; j < 4; j++)
+        s[j] = _mm512_max_ps(_mm512_shuffle_f32x4(r[2 * j], r[2 * j + 1], 0x88),
+                             _mm512_shuffle_f32x4(r[2 * j], r[2 * j + 1], 0xDD));
+    for (int i = 0; i < 2; i++)
+        t[i] = _mm512_max_ps(_mm512_shuffle_ps(s[2 * i], s[2 * i + 1], 0x44),
+                             _mm512_shuffle_ps(s[2 * i], s[2 * i + 1], 0xEE));
+    __m512 u =
+        _mm512_max_ps(_mm512_shuffle_ps(t[0], t[1], 0x88), _mm512_shuffle_ps(t[0], t[1], 0xDD));
+    return _mm512_permutexvar_ps(t44, u);
+}
+
+/* Groups of 16 blocks (512 values) inside [0, n): P through a 2 KiB L1 buffer, the 16 block
+ * maxima, d and 1/d-style id for all 16 at once (the same divisions as the per-block code),
+ * then the bytes of two blocks per 64-byte store (the two packs interleave 128-bit lanes, the
+ * transpose puts the blocks back in order). The rest (the last values and the padding) goes
+ * through vm_div and q8_quantize_rows_avx512, which give the same bits. */
+void vm_div_quantize_avx512(const float *e, float S, size_t n, size_t npad, int8_t *q, float *d)
+{
+    const __m512 vs = _mm512_set1_ps(S), c127 = _mm512_set1_ps(127.0f);
+    const __m512i t44 = _mm512_loadu_si512(z_t44);
+    _Alignas(64) float buf[512 + QK];
+    size_t g = 0;
+    for (; g + 512 <= n; g += 512) {
+        __m512 m[16];
+        for (int b = 0; b < 16; b++) {
+            __m512 p0 = _mm512_div_ps(_mm512_loadu_ps(e + g + 32 * b), vs);
+            __m512 p1 = _mm512_div_ps(_mm512_loadu_ps(e + g + 32 * b + 16), vs);
+            _mm512_store_ps(buf + 32 * b, p0);
+            _mm512_store_ps(buf + 32 * b + 16, p1);
+            /* as q8_quantize_rows_avx512: a NaN never wins (max returns its second operand) */
+            m[b] = _mm512_max_ps(z_abs(p1), _mm512_max_ps(z_abs(p0), _mm512_setzero_ps()));
+        }
+        __m512 amax = z_block_max16(m, t44);
+        __mmask16 nz = _mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        _mm512_storeu_ps(d + g / QK, _mm512_maskz_div_ps(nz, amax, c127));
+        __m512 idv = _mm512_maskz_div_ps(nz, c127, amax); /* amax 0: id 0, every q 0 */
+        for (int b = 0; b < 16; b += 2) {
+            __m512 id0 = _mm512_permutexvar_ps(_mm512_set1_epi32(b), idv);
+            __m512 id1 = _mm512_permutexvar_ps(_mm512_set1_epi32(b + 1), idv);
+            const float *x = buf + 32 * b;
+            __m512i i0 = z_quant32(_mm512_load_ps(x), id0);
+            __m512i i1 = z_quant32(_mm512_load_ps(x + 16), id0);
+            __m512i i2 = z_quant32(_mm512_load_ps(x + 32), id1);
+            __m512i i3 = z_quant32(_mm512_load_ps(x + 48), id1);
+            __m512i p = _mm512_packs_epi16(_mm512_packs_epi32(i0, i1), _mm512_packs_epi32(i2, i3));
+            _mm512_storeu_si512(q + g + 32 * b, _mm512_permutexvar_epi32(t44, p));
+        }
+    }
+    while (g < npad) {
+        size_t len = npad - g < 512 ? npad - g : 512, have = n > g ? n - g : 0;
+        if (have > len)
+            have = len;
+        vm_div_avx512(e + g, S, buf, have);
+        for (size_t i = have; i < len; i++)
+            buf[i] = 0.0f;
+        q8_act view = {q + g, d + g / QK, 1, (int)len};
+        q8_quantize_rows_avx512(buf, 1, (int)len, &view);
+        g += len;
+    }
 }

@@ -6,6 +6,7 @@
 #define SIBYL_INFERENCE_VMATH_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "inference/cmath.h"
 #include "inference/quant.h"
@@ -16,6 +17,17 @@ static inline float vm_gelu_scalar(float x)
     float u = x + 0.044715f * ((x * x) * x);
     float t = cm_tanhf(0.7978845608f * u);
     return (0.5f * x) * (1.0f + t);
+}
+
+/* vm_argmax by its definition, one id at a time: the reference of the SIMD versions, and
+ * their way out when a row holds a NaN or no allowed value above -inf. */
+static inline ptrdiff_t vm_argmax_scalar(const float *z, const uint8_t *allowed, size_t n)
+{
+    ptrdiff_t am = -1;
+    for (size_t i = 0; i < n; i++)
+        if ((!allowed || allowed[i]) && (am < 0 || z[i] > z[am]))
+            am = (ptrdiff_t)i;
+    return am;
 }
 
 /* A3 through the SIMD path when the selected kernels allow it: returns 1 when it quantised the
@@ -38,6 +50,17 @@ void vm_dot8_multi_avx512(const float *const *q, size_t nq, const float *const *
                           size_t d, float *out, size_t ldo);
 void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
                           size_t d, float *const *o);
+void vm_div_avx2(const float *x, float s, float *y, size_t n);
+ptrdiff_t vm_argmax_avx2(const float *z, const uint8_t *allowed, size_t n);
+ptrdiff_t vm_div_argmax_avx2(const float *x, float s, float *y, const uint8_t *allowed, size_t n);
+void vm_exp_stats_avx2(const float *z, float m, const uint8_t *allowed, float *e, size_t n,
+                       float *sum_e, float *sum_t);
+void vm_div_avx512(const float *x, float s, float *y, size_t n);
+ptrdiff_t vm_argmax_avx512(const float *z, const uint8_t *allowed, size_t n);
+ptrdiff_t vm_div_argmax_avx512(const float *x, float s, float *y, const uint8_t *allowed, size_t n);
+void vm_exp_stats_avx512(const float *z, float m, const uint8_t *allowed, float *e, size_t n,
+                         float *sum_e, float *sum_t);
+void vm_div_quantize_avx512(const float *e, float S, size_t n, size_t npad, int8_t *q, float *d);
 void vm_expf_sub_avx512(const float *x, float m, float *y, size_t n);
 void vm_exp_terms_avx512(const float *z, float m, float *e, float *term, size_t n);
 void vm_tanhf_array_avx512(const float *x, float *y, size_t n);

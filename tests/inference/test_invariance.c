@@ -2,7 +2,8 @@
  * Batch, thread-count and SIMD-path invariance of the CPU forward pass (arithmetic.md A5, rule
  * 5): a prompt's encoder K/V cache and the decoder logits after it are bit-identical whether
  * the prompt is prefilled in one call or in pieces of any size, with 1 or 2 threads, and on
- * every kernel path this CPU offers.
+ * every kernel path this CPU offers; and a self-conditioning input handed over as its A3 rows
+ * (decode_q8) gives the logits of the same input as floats (decode).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -105,6 +106,21 @@ static void run(int threads, const uint32_t *pieces, int n_pieces, snapshot *out
             probs[(size_t)t * g_model->hp.vocab_pad + v] = (float)((v * 7 + t) % 13) / 3000.0f;
     assert_int_equal(ops->decode(st, canvas, TM_CANVAS, P, probs, out->logits_sc, err, sizeof err),
                      0);
+    /* The same input as its A3 rows (decode_q8, as the sampler hands it over): the same logits;
+     * rows of the wrong width are refused. */
+    q8_act pq;
+    int Vp = (int)g_model->hp.vocab_pad;
+    assert_int_equal(q8_act_alloc(&pq, TM_CANVAS, Vp), 0);
+    q8_quantize_rows(probs, TM_CANVAS, Vp, &pq);
+    float *lq = malloc(nl * sizeof(float));
+    assert_non_null(lq);
+    assert_int_equal(ops->decode_q8(st, canvas, TM_CANVAS, P, &pq, lq, err, sizeof err), 0);
+    assert_memory_equal(lq, out->logits_sc, nl * sizeof(float));
+    q8_act narrow = {pq.q, pq.d, TM_CANVAS, Vp - QK};
+    assert_true(ops->decode_q8(st, canvas, TM_CANVAS, P, &narrow, lq, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "self-conditioning input"));
+    free(lq);
+    q8_act_free(&pq);
     free(probs);
     ops->destroy(st);
     tp_destroy(tp);

@@ -5,7 +5,10 @@
  * branch thresholds and their neighbours, and the special values (+-0, +-inf, NaNs,
  * subnormals); q8_quantize_rows gives the scalar path's bytes and scales on random rows and
  * on blocks built to hit ties, clamps, NaN, inf and zeros. Array lengths that are not
- * multiples of 8 check the tails.
+ * multiples of 8 check the tails. The sampler's row kernels (tempering with the argmax, the
+ * chunk statistics with their A1 sums, the SC input's A3) are checked against their written-out
+ * definitions on rows of odd lengths holding ties, -inf, NaN, +-0 and any bit pattern, with and
+ * without allowed masks.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -119,6 +122,17 @@ static void check_exp(void)
                          (double)g_y[i], (double)g_z[i], (double)g_w[i], (double)e,
                          (double)(e * d));
         }
+    }
+    /* the sampler's chunk statistics (their own cm_expf form) over the whole sweep */
+    for (size_t k = 0; k < 3; k++) {
+        size_t n = g_n - 2 * k;
+        float se, st;
+        vm_exp_stats(g_x, ms[k], NULL, g_y, n, &se, &st);
+        for (size_t i = 0; i < n; i++)
+            if (!bits_equal(g_y[i], cm_expf(g_x[i] - ms[k])))
+                fail_msg("exp_stats path %s: x=%a m=%g: got %a want %a",
+                         kernel_path_name(kernels_selected()), (double)g_x[i], (double)ms[k],
+                         (double)g_y[i], (double)cm_expf(g_x[i] - ms[k]));
     }
     /* in place */
     memcpy(g_y, g_x, g_n * sizeof(float));
@@ -528,6 +542,223 @@ static void test_quantize_scaled_row(void **state)
     free(w);
 }
 
+/* ---- A9 sampler rows -------------------------------------------------------------------- */
+
+/* Row lengths around the 8/16/32-lane steps, the 512-value groups and the 1024-id chunks. */
+static const size_t g_row_n[] = {1,    2,    7,    8,    9,    15,   16,   17,   31,
+                                 32,   33,   63,   64,   100,  511,  512,  513,  1000,
+                                 1023, 1024, 1025, 1535, 1536, 2049, 4099, 8192, 32765};
+#define ROW_MAX 32800
+
+static float *g_r, *g_e, *g_e2, *g_y2;
+static uint8_t *g_allow;
+
+/* A row of one of several kinds: logits-like values, ties of the maximum, -inf entries, all
+ * -inf, NaNs (first or later), +-0 only, any bit pattern. */
+static void fill_row(float *x, size_t n, int kind)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = ((float)(int32_t)rnd() / 2147483648.0f) * 20.0f;
+    switch (kind) {
+    case 1: /* ties of the maximum */
+        for (size_t k = 0; k < 5; k++)
+            x[rnd() % n] = 25.0f;
+        break;
+    case 2:
+        for (size_t k = 0; k < n / 3 + 1; k++)
+            x[rnd() % n] = -INFINITY;
+        break;
+    case 3:
+        for (size_t i = 0; i < n; i++)
+            x[i] = -INFINITY;
+        break;
+    case 4:
+        x[0] = cm_u2f(0x7fc00000u);
+        break;
+    case 5:
+        x[rnd() % n] = cm_u2f(0xffc00001u);
+        break;
+    case 6:
+        for (size_t i = 0; i < n; i++)
+            x[i] = (rnd() & 1) ? 0.0f : -0.0f;
+        break;
+    case 7:
+        for (size_t i = 0; i < n; i++)
+            x[i] = cm_u2f(rnd());
+        break;
+    case 8:
+        x[rnd() % n] = INFINITY;
+        x[rnd() % n] = INFINITY;
+        break;
+    default:
+        break;
+    }
+}
+
+/* none, all, about half, a handful, exactly one (at a random id) */
+static const uint8_t *fill_allow(size_t n, int kind)
+{
+    if (kind == 0)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        g_allow[i] = kind == 1   ? 1
+                     : kind == 2 ? (uint8_t)(rnd() & 1)
+                     : kind == 3 ? (rnd() % 97 == 0)
+                                 : 0;
+    if (kind == 4)
+        g_allow[rnd() % n] = 7;
+    return g_allow;
+}
+
+static ptrdiff_t ref_argmax(const float *z, const uint8_t *allowed, size_t n)
+{
+    ptrdiff_t am = -1;
+    for (size_t i = 0; i < n; i++)
+        if ((!allowed || allowed[i]) && (am < 0 || z[i] > z[am]))
+            am = (ptrdiff_t)i;
+    return am;
+}
+
+/* A1 written out: lane i % 8, then (l, l+4), (0, 2), (1, 3), halves. */
+static float ref_sum8(const float *x, size_t n)
+{
+    float a[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    for (size_t i = 0; i < n; i++)
+        a[i % 8] = a[i % 8] + x[i];
+    float b0 = (a[0] + a[4]) + (a[2] + a[6]), b1 = (a[1] + a[5]) + (a[3] + a[7]);
+    return b0 + b1;
+}
+
+static void check_sampler_rows(void)
+{
+    const float taus[] = {0.7f, 1.0f, 0.1f, 3.0f};
+    const char *path = kernel_path_name(kernels_selected());
+    int round = 0;
+    for (size_t t = 0; t < sizeof g_row_n / sizeof g_row_n[0]; t++) {
+        size_t n = g_row_n[t];
+        for (int kind = 0; kind < 9; kind++)
+            for (int ak = 0; ak < 5; ak++, round++) {
+                fill_row(g_r, n, kind);
+                const uint8_t *allowed = fill_allow(n, ak);
+                float tau = taus[round % 4];
+                /* tempering with the argmax, and the argmax alone */
+                ptrdiff_t am = vm_div_argmax(g_r, tau, g_y, allowed, n);
+                for (size_t i = 0; i < n; i++)
+                    g_z[i] = g_r[i] / tau;
+                if (am != ref_argmax(g_z, allowed, n))
+                    fail_msg("div_argmax path %s n=%zu kind %d mask %d: got %td want %td", path, n,
+                             kind, ak, am, ref_argmax(g_z, allowed, n));
+                for (size_t i = 0; i < n; i++)
+                    if (!bits_equal(g_y[i], g_z[i]))
+                        fail_msg("div path %s n=%zu: x=%a got %a", path, n, (double)g_r[i],
+                                 (double)g_y[i]);
+                if (vm_argmax(g_r, allowed, n) != ref_argmax(g_r, allowed, n))
+                    fail_msg("argmax path %s n=%zu kind %d mask %d", path, n, kind, ak);
+                vm_div(g_r, tau, g_y2, n);
+                for (size_t i = 0; i < n; i++)
+                    if (!bits_equal(g_y2[i], g_z[i]))
+                        fail_msg("vm_div path %s n=%zu", path, n);
+                /* chunk statistics against the max (or an arbitrary m), with and without terms */
+                float m = am >= 0 ? g_z[am] : 0.0f;
+                if (round % 7 == 3)
+                    m = -1.25f;
+                float se, st, se2;
+                vm_exp_stats(g_z, m, allowed, g_e, n, &se, &st);
+                vm_exp_stats(g_z, m, allowed, g_e2, n, &se2, NULL);
+                for (size_t i = 0; i < n; i++) {
+                    float d = g_z[i] - m;
+                    int on = !allowed || allowed[i];
+                    g_w[i] = on ? cm_expf(d) : 0.0f;
+                    g_y2[i] = on ? g_w[i] * d : 0.0f;
+                    if (!bits_equal(g_e[i], g_w[i]) || !bits_equal(g_e2[i], g_w[i]))
+                        fail_msg("exp_stats path %s n=%zu: z=%a m=%a got %a want %a", path, n,
+                                 (double)g_z[i], (double)m, (double)g_e[i], (double)g_w[i]);
+                }
+                float want_e = ref_sum8(g_w, n), want_t = ref_sum8(g_y2, n);
+                if (!bits_equal(se, want_e) || !bits_equal(se2, want_e) || !bits_equal(st, want_t))
+                    fail_msg("exp_stats sums path %s n=%zu kind %d mask %d: %a %a %a want %a %a",
+                             path, n, kind, ak, (double)se, (double)se2, (double)st, (double)want_e,
+                             (double)want_t);
+            }
+    }
+}
+
+static void test_sampler_rows(void **state)
+{
+    (void)state;
+    g_r = malloc(ROW_MAX * sizeof(float));
+    g_e = malloc(ROW_MAX * sizeof(float));
+    g_e2 = malloc(ROW_MAX * sizeof(float));
+    g_y2 = malloc(ROW_MAX * sizeof(float));
+    g_allow = malloc(ROW_MAX);
+    assert_true(g_r && g_e && g_e2 && g_y2 && g_allow);
+    assert_true(paths_run(check_sampler_rows) >= 1);
+    free(g_r);
+    free(g_e);
+    free(g_e2);
+    free(g_y2);
+    free(g_allow);
+}
+
+/* vm_div_quantize against its definition: vm_div's quotients by plain division, +0 padding,
+ * then the scalar A3 (q8_quantize_rows on the portable path). */
+static void test_div_quantize(void **state)
+{
+    (void)state;
+    const size_t ns[] = {1,   31,   32,   33,   500,  511,   512,  513,
+                         544, 1023, 1024, 1056, 4096, 32768, 32765};
+    const size_t maxp = 32768 + 64;
+    float *e = malloc(maxp * sizeof(float)), *p = malloc(maxp * sizeof(float));
+    q8_act ref, got;
+    assert_true(e && p);
+    assert_int_equal(q8_act_alloc(&ref, 1, (int)maxp), 0);
+    assert_int_equal(q8_act_alloc(&got, 1, (int)maxp), 0);
+    const float Ss[] = {1.0f, 1234.5f, 3.0f, 0.001f, 1e30f};
+    kernel_path before = kernels_selected();
+    int compared = 0;
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++)
+        for (int kind = 0; kind < 6; kind++) {
+            size_t n = ns[t], npad = (n + 31) / 32 * 32 + (kind == 5 ? 64 : 0);
+            float S = Ss[(t + (size_t)kind) % 5];
+            for (size_t i = 0; i < n; i++) { /* probabilities' numerators: e in [0, 1] */
+                float u = (float)(rnd() >> 8) / 16777216.0f;
+                e[i] = ldexpf(u, -(int)(rnd() % (kind == 1 ? 150 : 40)));
+            }
+            if (kind == 2) /* whole zero blocks, and single values in a zero block */
+                for (size_t i = 0; i < n; i++)
+                    if ((i / 32) % 3 != 0 || (i % 32 != 5 && (i / 32) % 6 == 0))
+                        e[i] = 0.0f;
+            if (kind == 3) /* signs, infinities, NaNs, huge values: any input row */
+                for (size_t i = 0; i < n; i += 1 + rnd() % 40)
+                    e[i] = (rnd() & 1) ? cm_u2f(rnd()) : (rnd() & 1) ? INFINITY : -3.0e38f;
+            if (kind == 4)
+                for (size_t i = 0; i < n; i++)
+                    e[i] = (float)(rnd() % 5) * 0.25f; /* ties after rounding */
+            for (size_t i = 0; i < npad; i++)
+                p[i] = i < n ? e[i] / S : 0.0f;
+            assert_int_equal(kernels_select(KERNEL_PORTABLE), 0);
+            q8_act rv = {ref.q, ref.d, 1, (int)npad};
+            q8_quantize_rows(p, 1, (int)npad, &rv);
+            kernel_path paths[] = {KERNEL_PORTABLE, KERNEL_AVX2, KERNEL_AVX512VNNI};
+            for (size_t k = 0; k < 3; k++) {
+                if (kernels_select(paths[k]))
+                    continue;
+                memset(got.q, 0x55, npad);
+                vm_div_quantize(e, S, n, npad, got.q, got.d);
+                if (memcmp(ref.q, got.q, npad) || memcmp(ref.d, got.d, npad / 32 * sizeof(float)))
+                    fail_msg("div_quantize path %s n=%zu npad=%zu kind %d",
+                             kernel_path_name(paths[k]), n, npad, kind);
+                compared++;
+            }
+        }
+    kernels_select(before);
+    printf("A9 SC input: %d comparisons against the definition\n", compared);
+    q8_act_free(&ref);
+    q8_act_free(&got);
+    free(e);
+    free(p);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -561,6 +792,8 @@ int main(void)
         cmocka_unit_test(test_quantize_rows),
         cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_quantize_scaled_row),
+        cmocka_unit_test(test_sampler_rows),
+        cmocka_unit_test(test_div_quantize),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
