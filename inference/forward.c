@@ -22,6 +22,9 @@
 /* Decoder tokens per attention item: they share one key list, so their scores and weighted
  * sums are computed together (each value still by its own A7 sequence). */
 #define ATT_TQ 4
+/* Queries per attention item at most (tokens x query heads of one KV group): enough for the
+ * score and weighted-sum kernels' four-query tiles to run twice per item. */
+#define ATT_QMAX 8
 
 #define EINVAL_ (-1)
 #define ENOMEM_ (-4)
@@ -47,8 +50,12 @@ typedef struct {
     q8_act a_in, a_big, a_g, a_e;     /* quantised activations (a_g: TK x H, a_e: TK x F) */
     float *rope_cos[2], *rope_sin[2]; /* [sliding?1:0]: T x rope_dims/2 */
     float *freq[2];
-    float *scores;          /* nt x (cap + T) */
-    const float **key_rows; /* nt x 2 x (cap + T): the visible K rows, then the V rows */
+    /* A7 key lists: one slot per KV head (decoder: the list all canvas tokens share, packed
+     * once per layer) or per worker (encoder: one token's causal list at a time) */
+    int n_lists;            /* max(n_kv over layers, nt) */
+    float *keys;            /* n_lists x vm_keys_packed_len(cap + T, max head_dim) */
+    const float **key_rows; /* n_lists x 2 x (cap + T): the visible K rows, then the V rows */
+    float *scores;          /* nt x ATT_QMAX x (cap + T) */
     engine_profile prof;
 } cpu_state;
 
@@ -188,12 +195,12 @@ static void cpu_destroy(void *state)
     free(s->kc);
     free(s->vc);
     free(s->slots);
-    float *bufs[] = {s->x,          s->r,       s->h,           s->q,           s->k,
-                     s->v,          s->att,     s->tmp,         s->mlp,         s->moe,
-                     s->gate,       s->up,      s->emb,         s->rlog,        s->top_w,
-                     s->exp_w,      s->e_gu,    s->e_act,       s->e_out,       s->scores,
-                     s->freq[0],    s->freq[1], s->rope_cos[0], s->rope_cos[1], s->rope_sin[0],
-                     s->rope_sin[1]};
+    float *bufs[] = {s->x,           s->r,          s->h,       s->q,           s->k,
+                     s->v,           s->att,        s->tmp,     s->mlp,         s->moe,
+                     s->gate,        s->up,         s->emb,     s->rlog,        s->top_w,
+                     s->exp_w,       s->e_gu,       s->e_act,   s->e_out,       s->scores,
+                     s->keys,        s->freq[0],    s->freq[1], s->rope_cos[0], s->rope_cos[1],
+                     s->rope_sin[0], s->rope_sin[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(s->key_rows);
@@ -334,10 +341,20 @@ static int cpu_reset(void *state, uint32_t capacity, char *err, size_t errlen)
         }
     }
     free(s->scores);
+    free(s->keys);
     free(s->key_rows);
-    s->scores = fa((size_t)s->nt * ATT_TQ * ((size_t)capacity + s->T));
-    s->key_rows = malloc((size_t)s->nt * 2 * ((size_t)capacity + s->T) * sizeof(float *));
-    if (!s->scores || !s->key_rows) {
+    size_t room = (size_t)capacity + s->T, dmax = 0;
+    s->n_lists = s->nt;
+    for (uint32_t l = 0; l < hp->n_layers; l++) {
+        if ((int)s->m->layers[l].n_kv > s->n_lists)
+            s->n_lists = (int)s->m->layers[l].n_kv;
+        if (s->m->layers[l].head_dim > dmax)
+            dmax = s->m->layers[l].head_dim;
+    }
+    s->scores = fa((size_t)s->nt * ATT_QMAX * room);
+    s->keys = fa((size_t)s->n_lists * vm_keys_packed_len(room, dmax));
+    s->key_rows = malloc((size_t)s->n_lists * 2 * room * sizeof(float *));
+    if (!s->scores || !s->keys || !s->key_rows) {
         s->cap = 0;
         return fail(err, errlen, ENOMEM_, "out of memory for attention scores");
     }
@@ -393,60 +410,110 @@ static void qkv_prep_range(void *arg, int b, int e, int wk)
     }
 }
 
-/* A7: one (token tile, query head) per item; a tile is ATT_TQ canvas tokens in the decoder
- * (all see the same keys), one token in the encoder (each its own causal list). Visible keys
- * in increasing position order: cached positions [lo, hi) then (decoder) the canvas's own T
- * keys. */
+/* The visible keys (A7 lists) of a decoder pass: cached positions [lo, hi), then the canvas's
+ * own T keys; of encoder token t0: positions [lo, hi = pos0 + t0 + 1), all cached already.
+ * Returns the list's length. */
+static int key_range(const attn_job *j, int t0, uint32_t *lo, uint32_t *hi)
+{
+    const model_layer *L = j->L;
+    uint32_t w = j->s->m->hp.sliding_window;
+    if (j->decoder) {
+        *hi = j->pos0;
+        *lo = (L->sliding && *hi > w - 1) ? *hi - (w - 1) : 0;
+        return (int)(*hi - *lo) + j->T;
+    }
+    *hi = j->pos0 + (uint32_t)t0 + 1;
+    *lo = (L->sliding && *hi > w) ? *hi - w : 0;
+    return (int)(*hi - *lo);
+}
+
+/* KV head hk's rows of that list, in increasing position order: K row pointers into kp, V row
+ * pointers into vp. Returns the list's length. */
+static int key_list(const attn_job *j, int hk, int t0, const float **kp, const float **vp)
+{
+    const cpu_state *s = j->s;
+    const model_layer *L = j->L;
+    size_t d = L->head_dim, kvw = (size_t)L->n_kv * d, l = (size_t)(L - s->m->layers);
+    uint32_t slots = s->slots[l], lo, hi;
+    int n = key_range(j, t0, &lo, &hi);
+    int n_cached = (int)(hi - lo);
+    for (int u = 0; u < n_cached; u++) {
+        size_t slot = (size_t)((lo + (uint32_t)u) % slots);
+        kp[u] = s->kc[l] + slot * kvw + (size_t)hk * d;
+        vp[u] = s->vc[l] + slot * kvw + (size_t)hk * d;
+    }
+    for (int u = n_cached; u < n; u++) { /* decoder: the canvas rows */
+        kp[u] = s->k + (size_t)(u - n_cached) * kvw + (size_t)hk * d;
+        vp[u] = s->v + (size_t)(u - n_cached) * kvw + (size_t)hk * d;
+    }
+    return n;
+}
+
+/* Decoder: every canvas token sees the same list, so each KV head's list is built and its
+ * keys packed once per layer (one item per KV head), then read by all of that head's items. */
+static void attn_pack_range(void *arg, int b, int e, int wk)
+{
+    (void)wk;
+    attn_job *j = arg;
+    cpu_state *s = j->s;
+    size_t room = (size_t)s->cap + s->T, d = j->L->head_dim;
+    for (int hk = b; hk < e; hk++) {
+        const float **kp = s->key_rows + (size_t)hk * 2 * room;
+        int n = key_list(j, hk, 0, kp, kp + room);
+        vm_keys_pack(kp, (size_t)n, d, s->keys + (size_t)hk * vm_keys_packed_len(room, d));
+    }
+}
+
+/* Query heads per attention item: a divisor of the KV group, so the item's heads share one
+ * key list, with at most ATT_QMAX queries in all. */
+static int att_heads_per_item(int group, int tq)
+{
+    int hpi = ATT_QMAX / tq < group ? ATT_QMAX / tq : group;
+    while (group % hpi)
+        hpi--;
+    return hpi;
+}
+
+/* A7: one (KV head, run of its query heads, token tile) per item, in that nesting, so that
+ * consecutive items (and each thread's contiguous share) read the same keys and values while
+ * they are in cache. A tile is ATT_TQ canvas tokens in the decoder (all see the same keys,
+ * packed by attn_pack_range), one token in the encoder (its own causal list, packed here). */
 static void attn_range(void *arg, int b, int e, int wk)
 {
     attn_job *j = arg;
     cpu_state *s = j->s;
     const model_layer *L = j->L;
-    const model_hparams *hp = &s->m->hp;
-    int nh = (int)hp->n_head, nkv = (int)L->n_kv, d = (int)L->head_dim;
-    size_t kvw = (size_t)nkv * d;
-    size_t l = (size_t)(L - s->m->layers);
-    const float *kc = s->kc[l], *vc = s->vc[l];
-    uint32_t slots = s->slots[l];
-    size_t room = (size_t)s->cap + s->T; /* longest key list */
-    float *sc = s->scores + (size_t)wk * ATT_TQ * room;
-    const float **kp = s->key_rows + (size_t)wk * 2 * room;
-    const float **vp = kp + room;
-    int group = nh / nkv, tq = j->decoder ? ATT_TQ : 1;
+    int nh = (int)s->m->hp.n_head, d = (int)L->head_dim;
+    size_t room = (size_t)s->cap + s->T;
+    size_t klen = vm_keys_packed_len(room, (size_t)d);
+    float *sc = s->scores + (size_t)wk * ATT_QMAX * room;
+    int group = nh / (int)L->n_kv, tq = j->decoder ? ATT_TQ : 1;
+    int hpi = att_heads_per_item(group, tq), tiles = (j->T + tq - 1) / tq;
+    int per_kv = (group / hpi) * tiles;
     for (int it = b; it < e; it++) {
-        int t0 = (it / nh) * tq, h = it % nh, hk = h / group;
-        int nt = j->T - t0 < tq ? j->T - t0 : tq;
+        int hk = it / per_kv, h0 = hk * group + (it % per_kv) / tiles * hpi;
+        int t0 = (it % tiles) * tq, nt = j->T - t0 < tq ? j->T - t0 : tq;
+        int list = j->decoder ? hk : wk;
+        const float **kp = s->key_rows + (size_t)list * 2 * room, **vp = kp + room;
+        float *keys = s->keys + (size_t)list * klen;
         uint32_t lo, hi;
-        int n_own;
-        if (j->decoder) {
-            hi = j->pos0;
-            lo = (L->sliding && hi > hp->sliding_window - 1) ? hi - (hp->sliding_window - 1) : 0;
-            n_own = j->T;
-        } else {
-            uint32_t p = j->pos0 + (uint32_t)t0;
-            hi = p + 1;
-            lo = (L->sliding && p + 1 > hp->sliding_window) ? p + 1 - hp->sliding_window : 0;
-            n_own = 0;
+        int n = key_range(j, t0, &lo, &hi); /* decoder: attn_pack_range built this list */
+        if (!j->decoder) {
+            key_list(j, hk, t0, kp, vp);
+            vm_keys_pack(kp, (size_t)n, (size_t)d, keys);
         }
-        int n = (int)(hi - lo) + n_own;
-        for (uint32_t p = lo; p < hi; p++) {
-            kp[p - lo] = kc + (size_t)(p % slots) * kvw + (size_t)hk * d;
-            vp[p - lo] = vc + (size_t)(p % slots) * kvw + (size_t)hk * d;
-        }
-        for (int u = 0; u < n_own; u++) {
-            kp[(hi - lo) + (uint32_t)u] = s->k + (size_t)u * kvw + (size_t)hk * d;
-            vp[(hi - lo) + (uint32_t)u] = s->v + (size_t)u * kvw + (size_t)hk * d;
-        }
-        const float *qs[ATT_TQ];
-        float *os[ATT_TQ];
-        for (int u = 0; u < nt; u++) {
-            qs[u] = s->q + ((size_t)(t0 + u) * nh + h) * d;
-            os[u] = s->att + ((size_t)(t0 + u) * nh + h) * d;
-        }
-        vm_dot8_multi(qs, (size_t)nt, kp, (size_t)n, (size_t)d, sc, room);
+        const float *qs[ATT_QMAX];
+        float *os[ATT_QMAX];
+        int nq = 0;
         for (int u = 0; u < nt; u++)
-            softmax(sc + (size_t)u * room, n);
-        vm_wsum_multi(sc, room, (size_t)nt, vp, (size_t)n, (size_t)d, os);
+            for (int h = h0; h < h0 + hpi; h++, nq++) {
+                qs[nq] = s->q + ((size_t)(t0 + u) * nh + h) * d;
+                os[nq] = s->att + ((size_t)(t0 + u) * nh + h) * d;
+            }
+        vm_dot8_packed(qs, (size_t)nq, keys, (size_t)n, (size_t)d, sc, room);
+        for (int u = 0; u < nq; u++)
+            vm_softmax(sc + (size_t)u * room, (size_t)n);
+        vm_wsum_multi(sc, room, (size_t)nq, vp, (size_t)n, (size_t)d, os);
     }
 }
 
@@ -753,8 +820,10 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
             return;
         }
     }
-    int tiles = decoder ? (T + ATT_TQ - 1) / ATT_TQ : T;
-    tp_parallel_for(s->tp, tiles * nh, 1, attn_range, &aj);
+    int tq = decoder ? ATT_TQ : 1, tiles = (T + tq - 1) / tq;
+    if (decoder)
+        tp_parallel_for(s->tp, nkv, 1, attn_pack_range, &aj);
+    tp_parallel_for(s->tp, tiles * (nh / att_heads_per_item(nh / nkv, tq)), 1, attn_range, &aj);
     s->prof.seconds[PROF_ATTN] += prof_now() - t0;
     t0 = prof_now();
     a = quantize(s, s->att, T, nh * d, &s->a_big);

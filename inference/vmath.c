@@ -4,6 +4,8 @@
  */
 #include "inference/vmath.h"
 
+#include <string.h>
+
 #include "inference/matmul.h"
 #include "inference/vmath_internal.h"
 
@@ -125,28 +127,77 @@ void vm_wsum_rows(const float *p, const float *const *rows, size_t n, size_t d, 
             o[i] = o[i] + p[j] * rows[j][i];
 }
 
-void vm_dot8_multi(const float *const *q, size_t nq, const float *const *rows, size_t n, size_t d,
-                   float *out, size_t ldo)
+/* The key-pair layout of the AVX-512 score kernel, or the plain one. */
+static int pair_layout(size_t d)
 {
 #ifdef VM_HAVE_AVX2
-    if (d % 8 == 0 && kernels_selected() == KERNEL_AVX512VNNI) {
-        vm_dot8_multi_avx512(q, nq, rows, n, d, out, ldo);
+    return kernels_selected() == KERNEL_AVX512VNNI && d % 8 == 0 && d <= VM_PAIR_DMAX;
+#else
+    (void)d;
+    return 0;
+#endif
+}
+
+size_t vm_keys_packed_len(size_t n, size_t d)
+{
+    return pair_layout(d) ? (n + 7) / 8 * 8 * d : n * d;
+}
+
+void vm_keys_pack(const float *const *rows, size_t n, size_t d, float *dst)
+{
+#ifdef VM_HAVE_AVX2
+    if (pair_layout(d)) {
+        vm_keys_pack_avx512(rows, n, d, dst);
+        return;
+    }
+#endif
+    for (size_t j = 0; j < n; j++)
+        memcpy(dst + j * d, rows[j], d * sizeof(float));
+}
+
+void vm_dot8_packed(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
+                    float *out, size_t ldo)
+{
+#ifdef VM_HAVE_AVX2
+    if (pair_layout(d)) {
+        vm_dot8_packed_avx512(q, nq, keys, n, d, out, ldo);
         return;
     }
     if (d % 8 == 0 && use_avx2()) {
-        vm_dot8_multi_avx2(q, nq, rows, n, d, out, ldo);
+        vm_dot8_packed_avx2(q, nq, keys, n, d, out, ldo);
         return;
     }
 #endif
     for (size_t t = 0; t < nq; t++)
-        vm_dot8_rows(q[t], rows, n, d, out + t * ldo);
+        for (size_t j = 0; j < n; j++)
+            out[t * ldo + j] = dot8(q[t], keys + j * d, d);
+}
+
+void vm_softmax(float *x, size_t n)
+{
+    if (n == 0)
+        return;
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_softmax_avx512(x, n);
+        return;
+    }
+#endif
+    float mx = x[0];
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    vm_expf_sub(x, mx, x, n);
+    float S = sum8(x, n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = x[i] / S;
 }
 
 void vm_wsum_multi(const float *p, size_t ldp, size_t np, const float *const *rows, size_t n,
                    size_t d, float *const *o)
 {
 #ifdef VM_HAVE_AVX2
-    if (d % 64 == 0 && kernels_selected() == KERNEL_AVX512VNNI) {
+    if (d % 16 == 0 && kernels_selected() == KERNEL_AVX512VNNI) {
         vm_wsum_multi_avx512(p, ldp, np, rows, n, d, o);
         return;
     }

@@ -34,9 +34,20 @@ void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, 
  * p[j] * rows[j][i] (one rounded multiply, one rounded add per term), i < d. */
 void vm_wsum_rows(const float *p, const float *const *rows, size_t n, size_t d, float *o);
 
-/* Several queries against the same rows: out[t*ldo + j] = dot8(q[t], rows[j], d), t < nq. */
-void vm_dot8_multi(const float *const *q, size_t nq, const float *const *rows, size_t n, size_t d,
-                   float *out, size_t ldo);
+/* A7 scores of many queries against one key list, packed once (the decoder's canvas tiles
+ * and query heads of a KV group all read the same list). The packed layout depends on the
+ * kernel path and on d: pack and score under the same kernels_select().
+ * vm_keys_packed_len: floats the packed list of n keys of d takes.
+ * vm_keys_pack: rows[0..n) into dst.
+ * vm_dot8_packed: out[t*ldo + j] = dot8(q[t], rows[j], d) for t < nq, j < n (only those). */
+size_t vm_keys_packed_len(size_t n, size_t d);
+void vm_keys_pack(const float *const *rows, size_t n, size_t d, float *dst);
+void vm_dot8_packed(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
+                    float *out, size_t ldo);
+
+/* A6 softmax in place over n values: m = max x (the first of equal maxima, as a loop with
+ * `>` from x[0]), e_i = cm_expf(x_i - m), S = sum8(e), x_i = e_i / S. */
+void vm_softmax(float *x, size_t n);
 
 /* o[t][i] = vm_wsum_rows(p + t*ldp, rows, n, d)[i] for t < np (each query's own sequential
  * sum; the rows are shared). */

@@ -282,12 +282,13 @@ void vm_wsum_rows_avx2(const float *p, const float *const *v, size_t n, size_t d
     }
 }
 
-/* Several queries against the same keys (the decoder's canvas tokens all see one key list):
- * tiles of four queries x two keys, so each 8 floats of a key row serve four products and
- * each key row is read from cache once per four queries. Every score keeps its own A1 lanes
- * and combine, so out equals dot8(q[t], k[j]) bit for bit. d a multiple of 8. */
-void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k, size_t n, size_t d,
-                        float *out, size_t ldo)
+/* Several queries against one key list in the plain layout (vm_keys_pack: n rows of d
+ * floats, one after another): tiles of four queries x two keys, so each 8 floats of a key row
+ * serve four products and each key row is read from cache once per four queries. Every score
+ * keeps its own A1 lanes and combine, so out equals dot8(q[t], key j) bit for bit. d a
+ * multiple of 8. */
+void vm_dot8_packed_avx2(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
+                         float *out, size_t ldo)
 {
     size_t t = 0;
     for (; t + 4 <= nq; t += 4) {
@@ -295,7 +296,7 @@ void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k,
         float *o0 = out + t * ldo, *o1 = o0 + ldo, *o2 = o1 + ldo, *o3 = o2 + ldo;
         size_t j = 0;
         for (; j + 2 <= n; j += 2) {
-            const float *ka = k[j], *kb = k[j + 1];
+            const float *ka = keys + j * d, *kb = ka + d;
             __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
             __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
             __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
@@ -321,10 +322,11 @@ void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k,
             o3[j] = v_combine8(a3), o3[j + 1] = v_combine8(b3);
         }
         for (; j < n; j++) {
+            const float *k = keys + j * d;
             __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
             __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
             for (size_t i = 0; i < d; i += 8) {
-                __m256 kv = _mm256_loadu_ps(k[j] + i);
+                __m256 kv = _mm256_loadu_ps(k + i);
                 a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(q0 + i), kv));
                 a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(q1 + i), kv));
                 a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_loadu_ps(q2 + i), kv));
@@ -335,7 +337,14 @@ void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k,
         }
     }
     for (; t < nq; t++)
-        vm_dot8_rows_avx2(q[t], k, n, d, out + t * ldo);
+        for (size_t j = 0; j < n; j++) {
+            const float *k = keys + j * d;
+            __m256 a0 = _mm256_setzero_ps();
+            for (size_t i = 0; i < d; i += 8)
+                a0 = _mm256_add_ps(
+                    a0, _mm256_mul_ps(_mm256_loadu_ps(q[t] + i), _mm256_loadu_ps(k + i)));
+            out[t * ldo + j] = v_combine8(a0);
+        }
 }
 
 /* Two queries' weighted sums over the same value rows: 32 dims of each in registers, so each

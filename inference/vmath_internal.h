@@ -22,6 +22,10 @@ static inline float vm_gelu_scalar(float x)
  * rows, 0 when the caller must run the scalar loop. */
 int vm_quantize_rows_simd(const float *x, int rows, int cols, q8_act *out);
 
+/* The AVX-512 score kernel keeps four duplicated queries on its stack: head dims up to this
+ * use its key-pair layout, larger ones the plain layout and the AVX2 kernel. */
+#define VM_PAIR_DMAX 512
+
 #if defined(__x86_64__)
 void vm_expf_sub_avx2(const float *x, float m, float *y, size_t n);
 void vm_exp_terms_avx2(const float *z, float m, float *e, float *term, size_t n);
@@ -30,12 +34,14 @@ void vm_softcap_avx2(float *y, size_t n, float cap);
 void vm_gelu_glu_avx2(const float *gate, const float *up, float *out, size_t n);
 void vm_dot8_rows_avx2(const float *q, const float *const *k, size_t n, size_t d, float *out);
 void vm_wsum_rows_avx2(const float *p, const float *const *v, size_t n, size_t d, float *o);
-void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k, size_t n, size_t d,
-                        float *out, size_t ldo);
+void vm_dot8_packed_avx2(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
+                         float *out, size_t ldo);
 void vm_wsum_multi_avx2(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
                         size_t d, float *const *o);
-void vm_dot8_multi_avx512(const float *const *q, size_t nq, const float *const *k, size_t n,
-                          size_t d, float *out, size_t ldo);
+void vm_keys_pack_avx512(const float *const *rows, size_t n, size_t d, float *dst);
+void vm_dot8_packed_avx512(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
+                           float *out, size_t ldo);
+void vm_softmax_avx512(float *x, size_t n);
 void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
                           size_t d, float *const *o);
 void vm_expf_sub_avx512(const float *x, float m, float *y, size_t n);
