@@ -54,7 +54,8 @@ typedef struct {
      * once per layer) or per worker (encoder: one token's causal list at a time) */
     int n_lists;            /* max(n_kv over layers, nt) */
     float *keys;            /* n_lists x vm_keys_packed_len(cap + T, max head_dim) */
-    const float **key_rows; /* n_lists x 2 x (cap + T): the visible K rows, then the V rows */
+    float *vals;            /* n_lists x (cap + T) x max head_dim: vm_values_pack */
+    const float **key_rows; /* n_lists x 2 x (cap + T): the K rows, then the V rows to pack */
     float *scores;          /* nt x ATT_QMAX x (cap + T) */
     engine_profile prof;
 } cpu_state;
@@ -195,12 +196,12 @@ static void cpu_destroy(void *state)
     free(s->kc);
     free(s->vc);
     free(s->slots);
-    float *bufs[] = {s->x,           s->r,          s->h,       s->q,           s->k,
-                     s->v,           s->att,        s->tmp,     s->mlp,         s->moe,
-                     s->gate,        s->up,         s->emb,     s->rlog,        s->top_w,
-                     s->exp_w,       s->e_gu,       s->e_act,   s->e_out,       s->scores,
-                     s->keys,        s->freq[0],    s->freq[1], s->rope_cos[0], s->rope_cos[1],
-                     s->rope_sin[0], s->rope_sin[1]};
+    float *bufs[] = {s->x,           s->r,           s->h,          s->q,       s->k,
+                     s->v,           s->att,         s->tmp,        s->mlp,     s->moe,
+                     s->gate,        s->up,          s->emb,        s->rlog,    s->top_w,
+                     s->exp_w,       s->e_gu,        s->e_act,      s->e_out,   s->scores,
+                     s->keys,        s->vals,        s->freq[0],    s->freq[1], s->rope_cos[0],
+                     s->rope_cos[1], s->rope_sin[0], s->rope_sin[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(s->key_rows);
@@ -342,6 +343,7 @@ static int cpu_reset(void *state, uint32_t capacity, char *err, size_t errlen)
     }
     free(s->scores);
     free(s->keys);
+    free(s->vals);
     free(s->key_rows);
     size_t room = (size_t)capacity + s->T, dmax = 0;
     s->n_lists = s->nt;
@@ -353,8 +355,9 @@ static int cpu_reset(void *state, uint32_t capacity, char *err, size_t errlen)
     }
     s->scores = fa((size_t)s->nt * ATT_QMAX * room);
     s->keys = fa((size_t)s->n_lists * vm_keys_packed_len(room, dmax));
+    s->vals = fa((size_t)s->n_lists * room * dmax);
     s->key_rows = malloc((size_t)s->n_lists * 2 * room * sizeof(float *));
-    if (!s->scores || !s->keys || !s->key_rows) {
+    if (!s->scores || !s->keys || !s->vals || !s->key_rows) {
         s->cap = 0;
         return fail(err, errlen, ENOMEM_, "out of memory for attention scores");
     }
@@ -449,19 +452,25 @@ static int key_list(const attn_job *j, int hk, int t0, const float **kp, const f
     return n;
 }
 
-/* Decoder: every canvas token sees the same list, so each KV head's list is built and its
- * keys packed once per layer (one item per KV head), then read by all of that head's items. */
+/* Packs list slot `list`: the keys and values of KV head hk's list for token t0 (decoder: any). */
+static int pack_list(const attn_job *j, int list, int hk, int t0)
+{
+    cpu_state *s = j->s;
+    size_t room = (size_t)s->cap + s->T, d = j->L->head_dim;
+    const float **kp = s->key_rows + (size_t)list * 2 * room, **vp = kp + room;
+    int n = key_list(j, hk, t0, kp, vp);
+    vm_keys_pack(kp, (size_t)n, d, s->keys + (size_t)list * vm_keys_packed_len(room, d));
+    vm_values_pack(vp, (size_t)n, d, s->vals + (size_t)list * room * d);
+    return n;
+}
+
+/* Decoder: every canvas token sees the same list, so each KV head's keys and values are packed
+ * once per layer (one item per KV head, list slot hk), then read by all of that head's items. */
 static void attn_pack_range(void *arg, int b, int e, int wk)
 {
     (void)wk;
-    attn_job *j = arg;
-    cpu_state *s = j->s;
-    size_t room = (size_t)s->cap + s->T, d = j->L->head_dim;
-    for (int hk = b; hk < e; hk++) {
-        const float **kp = s->key_rows + (size_t)hk * 2 * room;
-        int n = key_list(j, hk, 0, kp, kp + room);
-        vm_keys_pack(kp, (size_t)n, d, s->keys + (size_t)hk * vm_keys_packed_len(room, d));
-    }
+    for (int hk = b; hk < e; hk++)
+        pack_list(arg, hk, hk, 0);
 }
 
 /* Query heads per attention item: a divisor of the KV group, so the item's heads share one
@@ -485,7 +494,6 @@ static void attn_range(void *arg, int b, int e, int wk)
     const model_layer *L = j->L;
     int nh = (int)s->m->hp.n_head, d = (int)L->head_dim;
     size_t room = (size_t)s->cap + s->T;
-    size_t klen = vm_keys_packed_len(room, (size_t)d);
     float *sc = s->scores + (size_t)wk * ATT_QMAX * room;
     int group = nh / (int)L->n_kv, tq = j->decoder ? ATT_TQ : 1;
     int hpi = att_heads_per_item(group, tq), tiles = (j->T + tq - 1) / tq;
@@ -493,15 +501,15 @@ static void attn_range(void *arg, int b, int e, int wk)
     for (int it = b; it < e; it++) {
         int hk = it / per_kv, h0 = hk * group + (it % per_kv) / tiles * hpi;
         int t0 = (it % tiles) * tq, nt = j->T - t0 < tq ? j->T - t0 : tq;
-        int list = j->decoder ? hk : wk;
-        const float **kp = s->key_rows + (size_t)list * 2 * room, **vp = kp + room;
-        float *keys = s->keys + (size_t)list * klen;
-        uint32_t lo, hi;
-        int n = key_range(j, t0, &lo, &hi); /* decoder: attn_pack_range built this list */
-        if (!j->decoder) {
-            key_list(j, hk, t0, kp, vp);
-            vm_keys_pack(kp, (size_t)n, (size_t)d, keys);
+        int list = j->decoder ? hk : wk, n;
+        if (j->decoder) {
+            uint32_t lo, hi;
+            n = key_range(j, t0, &lo, &hi); /* packed by attn_pack_range */
+        } else {
+            n = pack_list(j, list, hk, t0);
         }
+        const float *keys = s->keys + (size_t)list * vm_keys_packed_len(room, (size_t)d);
+        const float *vals = s->vals + (size_t)list * room * (size_t)d;
         const float *qs[ATT_QMAX];
         float *os[ATT_QMAX];
         int nq = 0;
@@ -513,7 +521,7 @@ static void attn_range(void *arg, int b, int e, int wk)
         vm_dot8_packed(qs, (size_t)nq, keys, (size_t)n, (size_t)d, sc, room);
         for (int u = 0; u < nq; u++)
             vm_softmax(sc + (size_t)u * room, (size_t)n);
-        vm_wsum_multi(sc, room, (size_t)nq, vp, (size_t)n, (size_t)d, os);
+        vm_wsum_packed(sc, room, (size_t)nq, vals, (size_t)n, (size_t)d, os);
     }
 }
 

@@ -100,33 +100,6 @@ void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n)
         out[i] = vm_gelu_scalar(gate[i]) * up[i];
 }
 
-void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out)
-{
-#ifdef VM_HAVE_AVX2
-    if (d % 8 == 0 && use_avx2()) {
-        vm_dot8_rows_avx2(q, rows, n, d, out);
-        return;
-    }
-#endif
-    for (size_t j = 0; j < n; j++)
-        out[j] = dot8(q, rows[j], d);
-}
-
-void vm_wsum_rows(const float *p, const float *const *rows, size_t n, size_t d, float *o)
-{
-#ifdef VM_HAVE_AVX2
-    if (d % 8 == 0 && use_avx2()) {
-        vm_wsum_rows_avx2(p, rows, n, d, o);
-        return;
-    }
-#endif
-    for (size_t i = 0; i < d; i++)
-        o[i] = 0.0f;
-    for (size_t j = 0; j < n; j++)
-        for (size_t i = 0; i < d; i++)
-            o[i] = o[i] + p[j] * rows[j][i];
-}
-
 /* The key-pair layout of the AVX-512 score kernel, or the plain one. */
 static int pair_layout(size_t d)
 {
@@ -140,7 +113,7 @@ static int pair_layout(size_t d)
 
 size_t vm_keys_packed_len(size_t n, size_t d)
 {
-    return pair_layout(d) ? (n + 7) / 8 * 8 * d : n * d;
+    return (n + 7) / 8 * 8 * d; /* the pair layout's padding; the plain layout needs less */
 }
 
 void vm_keys_pack(const float *const *rows, size_t n, size_t d, float *dst)
@@ -193,21 +166,50 @@ void vm_softmax(float *x, size_t n)
         x[i] = x[i] / S;
 }
 
-void vm_wsum_multi(const float *p, size_t ldp, size_t np, const float *const *rows, size_t n,
-                   size_t d, float *const *o)
+/* The chunked value layout of the AVX-512 weighted-sum kernel, or the plain one. */
+static int chunk_layout(size_t d)
 {
 #ifdef VM_HAVE_AVX2
-    if (d % 16 == 0 && kernels_selected() == KERNEL_AVX512VNNI) {
-        vm_wsum_multi_avx512(p, ldp, np, rows, n, d, o);
-        return;
-    }
-    if (d % 8 == 0 && use_avx2()) {
-        vm_wsum_multi_avx2(p, ldp, np, rows, n, d, o);
+    return kernels_selected() == KERNEL_AVX512VNNI && d % 16 == 0;
+#else
+    (void)d;
+    return 0;
+#endif
+}
+
+void vm_values_pack(const float *const *rows, size_t n, size_t d, float *dst)
+{
+#ifdef VM_HAVE_AVX2
+    if (chunk_layout(d)) {
+        vm_values_pack_avx512(rows, n, d, dst);
         return;
     }
 #endif
-    for (size_t t = 0; t < np; t++)
-        vm_wsum_rows(p + t * ldp, rows, n, d, o[t]);
+    for (size_t j = 0; j < n; j++)
+        memcpy(dst + j * d, rows[j], d * sizeof(float));
+}
+
+void vm_wsum_packed(const float *p, size_t ldp, size_t np, const float *vals, size_t n, size_t d,
+                    float *const *o)
+{
+#ifdef VM_HAVE_AVX2
+    if (chunk_layout(d)) {
+        vm_wsum_packed_avx512(p, ldp, np, vals, n, d, o);
+        return;
+    }
+    if (d % 8 == 0 && use_avx2()) {
+        vm_wsum_packed_avx2(p, ldp, np, vals, n, d, o);
+        return;
+    }
+#endif
+    for (size_t t = 0; t < np; t++) {
+        const float *pt = p + t * ldp;
+        for (size_t i = 0; i < d; i++)
+            o[t][i] = 0.0f;
+        for (size_t j = 0; j < n; j++)
+            for (size_t i = 0; i < d; i++)
+                o[t][i] = o[t][i] + pt[j] * vals[j * d + i];
+    }
 }
 
 /* quant.c's A3 entry point picks this when the CPU has AVX2 (same bits as the scalar loop). */

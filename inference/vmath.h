@@ -27,17 +27,10 @@ void vm_softcap(float *y, size_t n, float cap);
  * t = cm_tanhf(0.7978845608f*u), g = (0.5f*x)*(1.0f + t). out may equal gate or up. */
 void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n);
 
-/* A7 scores: out[j] = dot8(q, rows[j], d) for j < n. */
-void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out);
-
-/* A7 weighted values: o[i] = sum over j = 0..n-1, in that order and from +0.0f, of
- * p[j] * rows[j][i] (one rounded multiply, one rounded add per term), i < d. */
-void vm_wsum_rows(const float *p, const float *const *rows, size_t n, size_t d, float *o);
-
 /* A7 scores of many queries against one key list, packed once (the decoder's canvas tiles
  * and query heads of a KV group all read the same list). The packed layout depends on the
  * kernel path and on d: pack and score under the same kernels_select().
- * vm_keys_packed_len: floats the packed list of n keys of d takes.
+ * vm_keys_packed_len: floats to reserve for a packed list of n keys of d (on any path).
  * vm_keys_pack: rows[0..n) into dst.
  * vm_dot8_packed: out[t*ldo + j] = dot8(q[t], rows[j], d) for t < nq, j < n (only those). */
 size_t vm_keys_packed_len(size_t n, size_t d);
@@ -49,9 +42,13 @@ void vm_dot8_packed(const float *const *q, size_t nq, const float *keys, size_t 
  * `>` from x[0]), e_i = cm_expf(x_i - m), S = sum8(e), x_i = e_i / S. */
 void vm_softmax(float *x, size_t n);
 
-/* o[t][i] = vm_wsum_rows(p + t*ldp, rows, n, d)[i] for t < np (each query's own sequential
- * sum; the rows are shared). */
-void vm_wsum_multi(const float *p, size_t ldp, size_t np, const float *const *rows, size_t n,
-                   size_t d, float *const *o);
+/* A7 weighted sums of many queries over one value list, packed once like the keys (n*d
+ * floats in a layout that depends on the kernel path and on d).
+ * vm_values_pack: rows[0..n) into dst.
+ * vm_wsum_packed: o[t][i] = sum over j = 0..n-1, in that order and from +0.0f, of
+ * p[t*ldp + j] * rows[j][i] (one rounded multiply, one rounded add per term), t < np, i < d. */
+void vm_values_pack(const float *const *rows, size_t n, size_t d, float *dst);
+void vm_wsum_packed(const float *p, size_t ldp, size_t np, const float *vals, size_t n, size_t d,
+                    float *const *o);
 
 #endif

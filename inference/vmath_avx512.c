@@ -18,6 +18,17 @@ static inline float combine8_256(__m256 acc)
     return _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps(b, b, 1)));
 }
 
+/* The eight floats at p in both 256-bit halves. */
+static inline __m512 bcast8(const float *p)
+{
+    return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(p))));
+}
+
+static inline __m256 hi256(__m512 x)
+{
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
+}
+
 /* ---- A7 scores against packed keys ------------------------------------------------------ */
 
 /* Pair layout (vm_keys_pack): pair b holds keys 2b and 2b+1 at dst + 2b*d; its 16-float chunk
@@ -60,8 +71,9 @@ static inline __m512 combine16(__m512 r0, __m512 r1, __m512 r2, __m512 r3, __m51
 }
 
 /* Four queries x eight keys: 16 accumulators, each query chunk (duplicated into both halves
- * in qd, 2d floats per query) meets four key pairs. res[8u + s] = score of query u, key s. */
-static inline void tile4x8(const float *qd, const float *kb, size_t d, float *res)
+ * in qd, 2d floats per query) meets four key pairs. Lane 8u + s of (*r01, *r23) is the
+ * score of query u (r01: queries 0-1, r23: 2-3) against key s. */
+static inline void tile4x8(const float *qd, const float *kb, size_t d, __m512 *r01, __m512 *r23)
 {
     const float *q0 = qd, *q1 = q0 + 2 * d, *q2 = q1 + 2 * d, *q3 = q2 + 2 * d;
     const float *k0 = kb, *k1 = k0 + 2 * d, *k2 = k1 + 2 * d, *k3 = k2 + 2 * d;
@@ -93,44 +105,63 @@ static inline void tile4x8(const float *qd, const float *kb, size_t d, float *re
         a32 = _mm512_add_ps(a32, _mm512_mul_ps(x, y2));
         a33 = _mm512_add_ps(a33, _mm512_mul_ps(x, y3));
     }
-    _mm512_storeu_ps(res, combine16(a00, a01, a02, a03, a10, a11, a12, a13));
-    _mm512_storeu_ps(res + 16, combine16(a20, a21, a22, a23, a30, a31, a32, a33));
+    *r01 = combine16(a00, a01, a02, a03, a10, a11, a12, a13);
+    *r23 = combine16(a20, a21, a22, a23, a30, a31, a32, a33);
 }
 
 /* Queries in groups of four (a short last group repeats its last query; the repeats' scores
- * are dropped), each group against the whole packed list. d a multiple of 8, <= VM_PAIR_DMAX
- * (the caller checks), so the duplicated queries fit on the stack. */
+ * are dropped), each group against the whole packed list; a last partial tile of keys stores
+ * only its first n % 8 scores. d a multiple of 8, <= VM_PAIR_DMAX (the caller checks), so the
+ * duplicated queries fit on the stack; they are written with whole 512-bit stores so that the
+ * loads right after forward from them. */
 void vm_dot8_packed_avx512(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
                            float *out, size_t ldo)
 {
     float qd[4 * 2 * VM_PAIR_DMAX];
-    float res[32];
     for (size_t t = 0; t < nq; t += 4) {
         size_t nv = nq - t < 4 ? nq - t : 4;
         for (size_t u = 0; u < 4; u++) {
             const float *src = q[t + (u < nv ? u : nv - 1)];
-            for (size_t i = 0; i < d; i += 8) {
-                __m256 c = _mm256_loadu_ps(src + i);
-                _mm256_storeu_ps(qd + u * 2 * d + 2 * i, c);
-                _mm256_storeu_ps(qd + u * 2 * d + 2 * i + 8, c);
-            }
+            for (size_t i = 0; i < d; i += 8)
+                _mm512_storeu_ps(qd + u * 2 * d + 2 * i, bcast8(src + i));
         }
+        float *o0 = out + t * ldo;
         for (size_t j = 0; j < n; j += 8) {
-            tile4x8(qd, keys + j * d, d, res);
-            size_t w = n - j < 8 ? n - j : 8;
+            __m512 r01, r23;
+            tile4x8(qd, keys + j * d, d, &r01, &r23);
+            __m256 s[4] = {_mm512_castps512_ps256(r01), hi256(r01), _mm512_castps512_ps256(r23),
+                           hi256(r23)};
+            __mmask8 keep = n - j < 8 ? (__mmask8)((1u << (n - j)) - 1) : 0xff;
             for (size_t u = 0; u < nv; u++)
-                memcpy(out + (t + u) * ldo + j, res + 8 * u, w * sizeof(float));
+                _mm256_mask_storeu_ps(o0 + u * ldo + j, keep, s[u]);
         }
     }
 }
 
-/* ---- A7 weighted sums ---------------------------------------------------------------------- */
+/* ---- A7 weighted sums against packed values ------------------------------------------- */
+
+/* Value layout (vm_values_pack), d a multiple of 16: dims in chunks of 64 (then of 16 for the
+ * rest); chunk [c, c+w) of every value row together, row j's at dst + c*n + j*w. Each pass of
+ * the kernel below (four queries x one chunk) then streams one contiguous block. */
+static inline size_t vchunk(size_t c, size_t d)
+{
+    return c + 64 <= d ? 64 : 16;
+}
+
+void vm_values_pack_avx512(const float *const *rows, size_t n, size_t d, float *dst)
+{
+    for (size_t c = 0; c < d; c += vchunk(c, d)) {
+        size_t w = vchunk(c, d);
+        for (size_t j = 0; j < n; j++)
+            memcpy(dst + c * n + j * w, rows[j] + c, w * sizeof(float));
+    }
+}
 
 /* Four queries x 64 dims in 16 registers: each 64 floats of a value row, loaded once, serve
- * four queries (half the passes over the value list of a two-query kernel). Every element
- * gets its own sequential sum from +0: one rounded multiply, one rounded add per key. */
-static inline void wsum4x64(const float *const *p, const float *const *v, size_t n, size_t c,
-                            float *const *o)
+ * four queries (half the passes over the values of a two-query kernel). Every element gets
+ * its own sequential sum from +0: one rounded multiply, one rounded add per key. v: the
+ * chunk's block; o[u]: query u's output at the chunk. */
+static inline void wsum4x64(const float *const *p, const float *v, size_t n, float *const *o)
 {
     const float *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3];
     __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
@@ -138,7 +169,7 @@ static inline void wsum4x64(const float *const *p, const float *const *v, size_t
     __m512 a20 = a00, a21 = a00, a22 = a00, a23 = a00;
     __m512 a30 = a00, a31 = a00, a32 = a00, a33 = a00;
     for (size_t j = 0; j < n; j++) {
-        const float *r = v[j] + c;
+        const float *r = v + j * 64;
         __m512 x0 = _mm512_loadu_ps(r), x1 = _mm512_loadu_ps(r + 16);
         __m512 x2 = _mm512_loadu_ps(r + 32), x3 = _mm512_loadu_ps(r + 48);
         __m512 w = _mm512_set1_ps(p0[j]);
@@ -162,48 +193,52 @@ static inline void wsum4x64(const float *const *p, const float *const *v, size_t
         a32 = _mm512_add_ps(a32, _mm512_mul_ps(w, x2));
         a33 = _mm512_add_ps(a33, _mm512_mul_ps(w, x3));
     }
-    _mm512_storeu_ps(o[0] + c, a00), _mm512_storeu_ps(o[0] + c + 16, a01);
-    _mm512_storeu_ps(o[0] + c + 32, a02), _mm512_storeu_ps(o[0] + c + 48, a03);
-    _mm512_storeu_ps(o[1] + c, a10), _mm512_storeu_ps(o[1] + c + 16, a11);
-    _mm512_storeu_ps(o[1] + c + 32, a12), _mm512_storeu_ps(o[1] + c + 48, a13);
-    _mm512_storeu_ps(o[2] + c, a20), _mm512_storeu_ps(o[2] + c + 16, a21);
-    _mm512_storeu_ps(o[2] + c + 32, a22), _mm512_storeu_ps(o[2] + c + 48, a23);
-    _mm512_storeu_ps(o[3] + c, a30), _mm512_storeu_ps(o[3] + c + 16, a31);
-    _mm512_storeu_ps(o[3] + c + 32, a32), _mm512_storeu_ps(o[3] + c + 48, a33);
+    _mm512_storeu_ps(o[0], a00), _mm512_storeu_ps(o[0] + 16, a01);
+    _mm512_storeu_ps(o[0] + 32, a02), _mm512_storeu_ps(o[0] + 48, a03);
+    _mm512_storeu_ps(o[1], a10), _mm512_storeu_ps(o[1] + 16, a11);
+    _mm512_storeu_ps(o[1] + 32, a12), _mm512_storeu_ps(o[1] + 48, a13);
+    _mm512_storeu_ps(o[2], a20), _mm512_storeu_ps(o[2] + 16, a21);
+    _mm512_storeu_ps(o[2] + 32, a22), _mm512_storeu_ps(o[2] + 48, a23);
+    _mm512_storeu_ps(o[3], a30), _mm512_storeu_ps(o[3] + 16, a31);
+    _mm512_storeu_ps(o[3] + 32, a32), _mm512_storeu_ps(o[3] + 48, a33);
 }
 
-/* The same for 16 dims (d not a multiple of 64). */
-static inline void wsum4x16(const float *const *p, const float *const *v, size_t n, size_t c,
-                            float *const *o)
+/* The same for a 16-dim chunk. */
+static inline void wsum4x16(const float *const *p, const float *v, size_t n, float *const *o)
 {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t j = 0; j < n; j++) {
-        __m512 x = _mm512_loadu_ps(v[j] + c);
+        __m512 x = _mm512_loadu_ps(v + j * 16);
         a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(p[0][j]), x));
         a1 = _mm512_add_ps(a1, _mm512_mul_ps(_mm512_set1_ps(p[1][j]), x));
         a2 = _mm512_add_ps(a2, _mm512_mul_ps(_mm512_set1_ps(p[2][j]), x));
         a3 = _mm512_add_ps(a3, _mm512_mul_ps(_mm512_set1_ps(p[3][j]), x));
     }
-    _mm512_storeu_ps(o[0] + c, a0), _mm512_storeu_ps(o[1] + c, a1);
-    _mm512_storeu_ps(o[2] + c, a2), _mm512_storeu_ps(o[3] + c, a3);
+    _mm512_storeu_ps(o[0], a0), _mm512_storeu_ps(o[1], a1);
+    _mm512_storeu_ps(o[2], a2), _mm512_storeu_ps(o[3], a3);
 }
 
-/* d a multiple of 16 (the caller checks): queries in fours, the last 1-3 through the AVX2
- * one-query kernel (same bits). */
-void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
-                          size_t d, float *const *o)
+/* d a multiple of 16 (the caller checks). Queries in groups of four; a short last group
+ * repeats its last query into a scratch output that is dropped. */
+void vm_wsum_packed_avx512(const float *p, size_t ldp, size_t np, const float *v, size_t n,
+                           size_t d, float *const *o)
 {
-    size_t t = 0;
-    for (; t + 4 <= np; t += 4) {
-        const float *pt[4] = {p + t * ldp, p + (t + 1) * ldp, p + (t + 2) * ldp, p + (t + 3) * ldp};
-        size_t c = 0;
-        for (; c + 64 <= d; c += 64)
-            wsum4x64(pt, v, n, c, o + t);
-        for (; c < d; c += 16)
-            wsum4x16(pt, v, n, c, o + t);
+    float drop[64];
+    for (size_t t = 0; t < np; t += 4) {
+        size_t nv = np - t < 4 ? np - t : 4;
+        const float *pt[4];
+        for (size_t u = 0; u < 4; u++)
+            pt[u] = p + (t + (u < nv ? u : nv - 1)) * ldp;
+        for (size_t c = 0; c < d; c += vchunk(c, d)) {
+            float *oc[4];
+            for (size_t u = 0; u < 4; u++)
+                oc[u] = u < nv ? o[t + u] + c : drop;
+            if (vchunk(c, d) == 64)
+                wsum4x64(pt, v + c * n, n, oc);
+            else
+                wsum4x16(pt, v + c * n, n, oc);
+        }
     }
-    for (; t < np; t++)
-        vm_wsum_rows_avx2(p + t * ldp, v, n, d, o[t]);
 }
 
 /* ---- cm_expf / cm_tanhf on 16 lanes: the operations of vmath_avx2.c's v_expf / v_tanhf ---- */
@@ -336,11 +371,6 @@ void vm_gelu_glu_avx512(const float *gate, const float *up, float *out, size_t n
 }
 
 /* ---- A6 softmax ---------------------------------------------------------------------------- */
-
-static inline __m256 hi256(__m512 x)
-{
-    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
-}
 
 /* The A6 softmax in place, n >= 1, 16 lanes at a time with masked tails.
  * max: every lane runs the scalar step m = (x > m ? x : m) from x[0] over its elements, then

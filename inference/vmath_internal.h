@@ -32,18 +32,17 @@ void vm_exp_terms_avx2(const float *z, float m, float *e, float *term, size_t n)
 void vm_tanhf_array_avx2(const float *x, float *y, size_t n);
 void vm_softcap_avx2(float *y, size_t n, float cap);
 void vm_gelu_glu_avx2(const float *gate, const float *up, float *out, size_t n);
-void vm_dot8_rows_avx2(const float *q, const float *const *k, size_t n, size_t d, float *out);
-void vm_wsum_rows_avx2(const float *p, const float *const *v, size_t n, size_t d, float *o);
 void vm_dot8_packed_avx2(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
                          float *out, size_t ldo);
-void vm_wsum_multi_avx2(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
-                        size_t d, float *const *o);
+void vm_wsum_packed_avx2(const float *p, size_t ldp, size_t np, const float *v, size_t n, size_t d,
+                         float *const *o);
 void vm_keys_pack_avx512(const float *const *rows, size_t n, size_t d, float *dst);
 void vm_dot8_packed_avx512(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
                            float *out, size_t ldo);
 void vm_softmax_avx512(float *x, size_t n);
-void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
-                          size_t d, float *const *o);
+void vm_values_pack_avx512(const float *const *rows, size_t n, size_t d, float *dst);
+void vm_wsum_packed_avx512(const float *p, size_t ldp, size_t np, const float *v, size_t n,
+                           size_t d, float *const *o);
 void vm_expf_sub_avx512(const float *x, float m, float *y, size_t n);
 void vm_exp_terms_avx512(const float *z, float m, float *e, float *term, size_t n);
 void vm_tanhf_array_avx512(const float *x, float *y, size_t n);

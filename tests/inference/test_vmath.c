@@ -197,62 +197,26 @@ static void test_gelu(void **state)
 
 /* ---- A7 rows ---------------------------------------------------------------------------- */
 
-static void check_rows(void)
-{
-    const size_t ds[] = {8, 24, 64, 128, 136, 256, 12};
-    const size_t ns[] = {0, 1, 3, 4, 5, 17, 300};
-    static const float *rows[300];
-    float out[300], o[256], want[256];
-    for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
-        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
-            size_t d = ds[a], n = ns[b];
-            /* rows and q taken from the input pool (specials included), p from a dense range */
-            /* mostly from the dense sweeps, one row in 16 from anywhere (specials) */
-            for (size_t j = 0; j < n; j++)
-                rows[j] = j % 16 == 15 ? g_x + (rnd_pool() % (g_n - d))
-                                       : g_x + 524352 + (rnd_pool() % (1000000 - d));
-            const float *q = g_x + 900000 + a * 1000 + b; /* inside the dense [-133, 133] sweep */
-            vm_dot8_rows(q, rows, n, d, out);
-            for (size_t j = 0; j < n; j++)
-                if (!bits_equal(out[j], dot8(q, rows[j], d)))
-                    fail_msg("dot8_rows path %s d=%zu n=%zu j=%zu: %a vs %a",
-                             kernel_path_name(kernels_selected()), d, n, j, (double)out[j],
-                             (double)dot8(q, rows[j], d));
-            const float *p = g_x + 1400000 + 7 * b; /* the dense sweep around 0 */
-            vm_wsum_rows(p, rows, n, d, o);
-            for (size_t i = 0; i < d; i++) {
-                float acc = 0.0f;
-                for (size_t j = 0; j < n; j++)
-                    acc = acc + p[j] * rows[j][i];
-                want[i] = acc;
-            }
-            for (size_t i = 0; i < d; i++)
-                if (!bits_equal(o[i], want[i]))
-                    fail_msg("wsum_rows path %s d=%zu n=%zu i=%zu: %a vs %a",
-                             kernel_path_name(kernels_selected()), d, n, i, (double)o[i],
-                             (double)want[i]);
-        }
-}
-
-/* Several queries against one packed key list (the decoder's items), and their weighted sums:
- * head dims on the AVX-512 pair layout (multiples of 8 up to 512, with and without 64-dim
- * chunks), on the plain layout (12: the portable loop; 520: above the pair layout's limit),
- * key counts and query counts with every tail of the 8-key and 4-query tiles. */
+/* Several queries against one packed key list (the decoder's items), and their weighted sums
+ * over the packed values: head dims on the AVX-512 layouts (multiples of 8 up to 512, with and
+ * without 64-dim chunks), on the plain ones (12: the portable loops; 520: above the pair
+ * layout's limit), key counts and query counts with every tail of the 8-key and 4-query tiles
+ * (and none at all); rows mostly from the dense sweeps, one in 16 from anywhere (specials). */
 static void check_multi(void)
 {
-    const size_t ds[] = {8, 12, 24, 48, 80, 128, 136, 256, 520};
-    const size_t ns[] = {1, 2, 3, 7, 8, 9, 17, 64};
+    const size_t ds[] = {8, 12, 24, 48, 64, 80, 128, 136, 256, 520};
+    const size_t ns[] = {0, 1, 2, 3, 7, 8, 9, 17, 64, 300};
     const size_t nqs[] = {1, 2, 3, 4, 5, 7, 8, 9};
-    enum { NMAX = 64, QMAX = 9, DMAX = 520, LDP = 13 };
+    enum { NMAX = 300, QMAX = 9, DMAX = 520, LDP = 13 };
     static const float *rows[NMAX];
-    static float keys[NMAX * DMAX], out[QMAX * NMAX], o[QMAX][DMAX];
+    static float keys[(NMAX + 7) / 8 * 8 * DMAX], vals[NMAX * DMAX], out[QMAX * NMAX],
+        o[QMAX][DMAX];
     const float *q[QMAX];
     float *op[QMAX];
     for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
         for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++)
             for (size_t c = 0; c < sizeof nqs / sizeof nqs[0]; c++) {
                 size_t d = ds[a], n = ns[b], nq = nqs[c];
-                /* mostly from the dense sweeps, one row in 16 from anywhere (specials) */
                 for (size_t j = 0; j < n; j++)
                     rows[j] = j % 16 == 15 ? g_x + (rnd_pool() % (g_n - d))
                                            : g_x + 524352 + (rnd_pool() % (1000000 - d));
@@ -274,15 +238,17 @@ static void check_multi(void)
                                      (double)out[t * NMAX + j], (double)want);
                     }
                 const float *p = g_x + 1400000 + 11 * c; /* weights: dense sweep around 0 */
-                vm_wsum_multi(p, LDP, nq, rows, n, d, op);
+                vm_values_pack(rows, n, d, vals);
+                vm_wsum_packed(p, LDP, nq, vals, n, d, op);
                 for (size_t t = 0; t < nq; t++) {
                     for (size_t i = 0; i < d; i++) {
                         float acc = 0.0f;
                         for (size_t j = 0; j < n; j++)
                             acc = acc + p[t * LDP + j] * rows[j][i];
                         if (!bits_equal(o[t][i], acc))
-                            fail_msg("wsum_multi path %s d=%zu n=%zu nq=%zu t=%zu i=%zu",
-                                     kernel_path_name(kernels_selected()), d, n, nq, t, i);
+                            fail_msg("wsum_packed path %s d=%zu n=%zu nq=%zu t=%zu i=%zu: %a vs %a",
+                                     kernel_path_name(kernels_selected()), d, n, nq, t, i,
+                                     (double)o[t][i], (double)acc);
                     }
                 }
             }
@@ -356,7 +322,6 @@ static void check_softmax(void)
 static void test_attention_rows(void **state)
 {
     (void)state;
-    assert_true(paths_run(check_rows) >= 1);
     assert_true(paths_run(check_multi) >= 1);
     assert_true(paths_run(check_softmax) >= 1);
 }
