@@ -52,11 +52,10 @@ typedef struct {
     float *freq[2];
     /* A7 key lists: one slot per KV head (decoder: the list all canvas tokens share, packed
      * once per layer) or per worker (encoder: one token's causal list at a time) */
-    int n_lists;            /* max(n_kv over layers, nt) */
-    float *keys;            /* n_lists x vm_keys_packed_len(cap + T, max head_dim) */
-    float *vals;            /* n_lists x (cap + T) x max head_dim: vm_values_pack */
-    const float **key_rows; /* n_lists x 2 x (cap + T): the K rows, then the V rows to pack */
-    float *scores;          /* nt x ATT_QMAX x (cap + T) */
+    int n_lists;   /* max(n_kv over layers, nt) */
+    float *keys;   /* n_lists x vm_keys_packed_len(cap + T, max head_dim) */
+    float *vals;   /* n_lists x (cap + T) x max head_dim: vm_values_put */
+    float *scores; /* nt x ATT_QMAX x (cap + T) */
     engine_profile prof;
 } cpu_state;
 
@@ -204,7 +203,6 @@ static void cpu_destroy(void *state)
                      s->rope_cos[1], s->rope_sin[0], s->rope_sin[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
-    free(s->key_rows);
     free(s->top_e);
     free(s->exp_count);
     free(s->exp_off);
@@ -344,7 +342,6 @@ static int cpu_reset(void *state, uint32_t capacity, char *err, size_t errlen)
     free(s->scores);
     free(s->keys);
     free(s->vals);
-    free(s->key_rows);
     size_t room = (size_t)capacity + s->T, dmax = 0;
     s->n_lists = s->nt;
     for (uint32_t l = 0; l < hp->n_layers; l++) {
@@ -354,10 +351,10 @@ static int cpu_reset(void *state, uint32_t capacity, char *err, size_t errlen)
             dmax = s->m->layers[l].head_dim;
     }
     s->scores = fa((size_t)s->nt * ATT_QMAX * room);
-    s->keys = fa((size_t)s->n_lists * vm_keys_packed_len(room, dmax));
+    /* zeroed once: a packed key list's room beyond its keys is read (and its scores dropped) */
+    s->keys = calloc((size_t)s->n_lists * vm_keys_packed_len(room, dmax), sizeof(float));
     s->vals = fa((size_t)s->n_lists * room * dmax);
-    s->key_rows = malloc((size_t)s->n_lists * 2 * room * sizeof(float *));
-    if (!s->scores || !s->keys || !s->vals || !s->key_rows) {
+    if (!s->scores || !s->keys || !s->vals) {
         s->cap = 0;
         return fail(err, errlen, ENOMEM_, "out of memory for attention scores");
     }
@@ -384,35 +381,6 @@ static void rope(float *x, const float *c, const float *sn, uint32_t half)
     }
 }
 
-/* q/k/v per-head norms and RoPE, one (token, head) item each: items [0, T*nh) are query heads,
- * [T*nh, T*(nh+nkv)) are KV heads. */
-static void qkv_prep_range(void *arg, int b, int e, int wk)
-{
-    (void)wk;
-    attn_job *j = arg;
-    const model_layer *L = j->L;
-    const model_hparams *hp = &j->s->m->hp;
-    int nh = (int)hp->n_head, nkv = (int)L->n_kv, d = (int)L->head_dim, T = j->T;
-    uint32_t half = L->rope_dims / 2;
-    for (int it = b; it < e; it++) {
-        if (it < T * nh) {
-            int t = it / nh, h = it % nh;
-            float *q = j->s->q + ((size_t)t * nh + h) * d;
-            rmsnorm(q, L->q_norm, q, d, hp->eps);
-            rope(q, j->rc + (size_t)t * half, j->rs + (size_t)t * half, half);
-        } else {
-            int i2 = it - T * nh, t = i2 / nkv, h = i2 % nkv;
-            float *k = j->s->k + ((size_t)t * nkv + h) * d;
-            float *v = j->s->v + ((size_t)t * nkv + h) * d;
-            if (!L->sliding)
-                memcpy(v, k, (size_t)d * sizeof(float)); /* V = raw k_proj output */
-            rmsnorm(v, NULL, v, d, hp->eps);
-            rmsnorm(k, L->k_norm, k, d, hp->eps);
-            rope(k, j->rc + (size_t)t * half, j->rs + (size_t)t * half, half);
-        }
-    }
-}
-
 /* The visible keys (A7 lists) of a decoder pass: cached positions [lo, hi), then the canvas's
  * own T keys; of encoder token t0: positions [lo, hi = pos0 + t0 + 1), all cached already.
  * Returns the list's length. */
@@ -430,47 +398,70 @@ static int key_range(const attn_job *j, int t0, uint32_t *lo, uint32_t *hi)
     return (int)(*hi - *lo);
 }
 
-/* KV head hk's rows of that list, in increasing position order: K row pointers into kp, V row
- * pointers into vp. Returns the list's length. */
-static int key_list(const attn_job *j, int hk, int t0, const float **kp, const float **vp)
+/* List slot `list`: its packed keys and values (layer head dim d). */
+static float *list_keys(const cpu_state *s, int list, size_t d)
+{
+    return s->keys + (size_t)list * vm_keys_packed_len((size_t)s->cap + s->T, d);
+}
+
+static float *list_vals(const cpu_state *s, int list, size_t d)
+{
+    return s->vals + (size_t)list * ((size_t)s->cap + s->T) * d;
+}
+
+/* Puts the cached K and V rows of positions [lo, hi) of KV head hk into list slot `list` as
+ * entries 0.. of a list of n. */
+static void put_cached(const attn_job *j, int list, int hk, uint32_t lo, uint32_t hi, int n)
 {
     const cpu_state *s = j->s;
-    const model_layer *L = j->L;
-    size_t d = L->head_dim, kvw = (size_t)L->n_kv * d, l = (size_t)(L - s->m->layers);
-    uint32_t slots = s->slots[l], lo, hi;
-    int n = key_range(j, t0, &lo, &hi);
-    int n_cached = (int)(hi - lo);
-    for (int u = 0; u < n_cached; u++) {
-        size_t slot = (size_t)((lo + (uint32_t)u) % slots);
-        kp[u] = s->kc[l] + slot * kvw + (size_t)hk * d;
-        vp[u] = s->vc[l] + slot * kvw + (size_t)hk * d;
+    size_t d = j->L->head_dim, kvw = (size_t)j->L->n_kv * d, l = (size_t)(j->L - s->m->layers);
+    float *keys = list_keys(s, list, d), *vals = list_vals(s, list, d);
+    for (uint32_t p = lo; p < hi; p++) {
+        size_t row = (size_t)(p % s->slots[l]) * kvw + (size_t)hk * d;
+        vm_keys_put(s->kc[l] + row, p - lo, d, keys);
+        vm_values_put(s->vc[l] + row, p - lo, (size_t)n, d, vals);
     }
-    for (int u = n_cached; u < n; u++) { /* decoder: the canvas rows */
-        kp[u] = s->k + (size_t)(u - n_cached) * kvw + (size_t)hk * d;
-        vp[u] = s->v + (size_t)(u - n_cached) * kvw + (size_t)hk * d;
-    }
-    return n;
 }
 
-/* Packs list slot `list`: the keys and values of KV head hk's list for token t0 (decoder: any). */
-static int pack_list(const attn_job *j, int list, int hk, int t0)
-{
-    cpu_state *s = j->s;
-    size_t room = (size_t)s->cap + s->T, d = j->L->head_dim;
-    const float **kp = s->key_rows + (size_t)list * 2 * room, **vp = kp + room;
-    int n = key_list(j, hk, t0, kp, vp);
-    vm_keys_pack(kp, (size_t)n, d, s->keys + (size_t)list * vm_keys_packed_len(room, d));
-    vm_values_pack(vp, (size_t)n, d, s->vals + (size_t)list * room * d);
-    return n;
-}
-
-/* Decoder: every canvas token sees the same list, so each KV head's keys and values are packed
- * once per layer (one item per KV head, list slot hk), then read by all of that head's items. */
-static void attn_pack_range(void *arg, int b, int e, int wk)
+/* q/k/v per-head norms and RoPE, one (token, head) item each: items [0, T*nh) are query heads,
+ * [T*nh, T*(nh+nkv)) are KV heads. In the decoder every canvas token sees the same list, so
+ * each KV head's list is packed once per layer (list slot hk): a canvas token's K and V rows
+ * go in right after their norms (entries n_cached + t), and nkv more items put the cached
+ * rows (entries 0..n_cached-1). */
+static void qkv_prep_range(void *arg, int b, int e, int wk)
 {
     (void)wk;
-    for (int hk = b; hk < e; hk++)
-        pack_list(arg, hk, hk, 0);
+    attn_job *j = arg;
+    const model_layer *L = j->L;
+    const model_hparams *hp = &j->s->m->hp;
+    int nh = (int)hp->n_head, nkv = (int)L->n_kv, d = (int)L->head_dim, T = j->T;
+    uint32_t half = L->rope_dims / 2, lo = 0, hi = 0;
+    int n = j->decoder ? key_range(j, 0, &lo, &hi) : 0;
+    for (int it = b; it < e; it++) {
+        if (it < T * nh) {
+            int t = it / nh, h = it % nh;
+            float *q = j->s->q + ((size_t)t * nh + h) * d;
+            rmsnorm(q, L->q_norm, q, d, hp->eps);
+            rope(q, j->rc + (size_t)t * half, j->rs + (size_t)t * half, half);
+        } else if (it < T * (nh + nkv)) {
+            int i2 = it - T * nh, t = i2 / nkv, h = i2 % nkv;
+            float *k = j->s->k + ((size_t)t * nkv + h) * d;
+            float *v = j->s->v + ((size_t)t * nkv + h) * d;
+            if (!L->sliding)
+                memcpy(v, k, (size_t)d * sizeof(float)); /* V = raw k_proj output */
+            rmsnorm(v, NULL, v, d, hp->eps);
+            rmsnorm(k, L->k_norm, k, d, hp->eps);
+            rope(k, j->rc + (size_t)t * half, j->rs + (size_t)t * half, half);
+            if (j->decoder) {
+                size_t entry = (size_t)(hi - lo) + (size_t)t;
+                vm_keys_put(k, entry, (size_t)d, list_keys(j->s, h, (size_t)d));
+                vm_values_put(v, entry, (size_t)n, (size_t)d, list_vals(j->s, h, (size_t)d));
+            }
+        } else { /* decoder only */
+            int h = it - T * (nh + nkv);
+            put_cached(j, h, h, lo, hi, n);
+        }
+    }
 }
 
 /* Query heads per attention item: a divisor of the KV group, so the item's heads share one
@@ -486,7 +477,7 @@ static int att_heads_per_item(int group, int tq)
 /* A7: one (KV head, run of its query heads, token tile) per item, in that nesting, so that
  * consecutive items (and each thread's contiguous share) read the same keys and values while
  * they are in cache. A tile is ATT_TQ canvas tokens in the decoder (all see the same keys,
- * packed by attn_pack_range), one token in the encoder (its own causal list, packed here). */
+ * packed by qkv_prep_range), one token in the encoder (its own causal list, packed here). */
 static void attn_range(void *arg, int b, int e, int wk)
 {
     attn_job *j = arg;
@@ -501,15 +492,12 @@ static void attn_range(void *arg, int b, int e, int wk)
     for (int it = b; it < e; it++) {
         int hk = it / per_kv, h0 = hk * group + (it % per_kv) / tiles * hpi;
         int t0 = (it % tiles) * tq, nt = j->T - t0 < tq ? j->T - t0 : tq;
-        int list = j->decoder ? hk : wk, n;
-        if (j->decoder) {
-            uint32_t lo, hi;
-            n = key_range(j, t0, &lo, &hi); /* packed by attn_pack_range */
-        } else {
-            n = pack_list(j, list, hk, t0);
-        }
-        const float *keys = s->keys + (size_t)list * vm_keys_packed_len(room, (size_t)d);
-        const float *vals = s->vals + (size_t)list * room * (size_t)d;
+        int list = j->decoder ? hk : wk;
+        uint32_t lo, hi;
+        int n = key_range(j, t0, &lo, &hi);
+        if (!j->decoder) /* its own causal list, all cached */
+            put_cached(j, list, hk, lo, hi, n);
+        const float *keys = list_keys(s, list, (size_t)d), *vals = list_vals(s, list, (size_t)d);
         const float *qs[ATT_QMAX];
         float *os[ATT_QMAX];
         int nq = 0;
@@ -816,7 +804,7 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
     t0 = prof_now();
     int sl = L->sliding ? 1 : 0;
     attn_job aj = {s, L, pos0, T, decoder, s->rope_cos[sl], s->rope_sin[sl]};
-    tp_parallel_for(s->tp, T * (nh + nkv), 8, qkv_prep_range, &aj);
+    tp_parallel_for(s->tp, T * (nh + nkv) + (decoder ? nkv : 0), 8, qkv_prep_range, &aj);
     if (!decoder) {
         for (int t = 0; t < T; t++) {
             size_t slot = (size_t)((pos0 + (uint32_t)t) % s->slots[l]);
@@ -829,8 +817,6 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
         }
     }
     int tq = decoder ? ATT_TQ : 1, tiles = (T + tq - 1) / tq;
-    if (decoder)
-        tp_parallel_for(s->tp, nkv, 1, attn_pack_range, &aj);
     tp_parallel_for(s->tp, tiles * (nh / att_heads_per_item(nh / nkv, tq)), 1, attn_range, &aj);
     s->prof.seconds[PROF_ATTN] += prof_now() - t0;
     t0 = prof_now();

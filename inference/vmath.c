@@ -116,16 +116,15 @@ size_t vm_keys_packed_len(size_t n, size_t d)
     return (n + 7) / 8 * 8 * d; /* the pair layout's padding; the plain layout needs less */
 }
 
-void vm_keys_pack(const float *const *rows, size_t n, size_t d, float *dst)
+void vm_keys_put(const float *row, size_t j, size_t d, float *keys)
 {
 #ifdef VM_HAVE_AVX2
     if (pair_layout(d)) {
-        vm_keys_pack_avx512(rows, n, d, dst);
+        vm_keys_put_avx512(row, j, d, keys);
         return;
     }
 #endif
-    for (size_t j = 0; j < n; j++)
-        memcpy(dst + j * d, rows[j], d * sizeof(float));
+    memcpy(keys + j * d, row, d * sizeof(float));
 }
 
 void vm_dot8_packed(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
@@ -177,16 +176,17 @@ static int chunk_layout(size_t d)
 #endif
 }
 
-void vm_values_pack(const float *const *rows, size_t n, size_t d, float *dst)
+void vm_values_put(const float *row, size_t j, size_t n, size_t d, float *vals)
 {
 #ifdef VM_HAVE_AVX2
     if (chunk_layout(d)) {
-        vm_values_pack_avx512(rows, n, d, dst);
+        vm_values_put_avx512(row, j, n, d, vals);
         return;
     }
+#else
+    (void)n;
 #endif
-    for (size_t j = 0; j < n; j++)
-        memcpy(dst + j * d, rows[j], d * sizeof(float));
+    memcpy(vals + j * d, row, d * sizeof(float));
 }
 
 void vm_wsum_packed(const float *p, size_t ldp, size_t np, const float *vals, size_t n, size_t d,

@@ -28,13 +28,14 @@ void vm_softcap(float *y, size_t n, float cap);
 void vm_gelu_glu(const float *gate, const float *up, float *out, size_t n);
 
 /* A7 scores of many queries against one key list, packed once (the decoder's canvas tiles
- * and query heads of a KV group all read the same list). The packed layout depends on the
+ * and the query heads of a KV group all read the same list). The packed layout depends on the
  * kernel path and on d: pack and score under the same kernels_select().
  * vm_keys_packed_len: floats to reserve for a packed list of n keys of d (on any path).
- * vm_keys_pack: rows[0..n) into dst.
- * vm_dot8_packed: out[t*ldo + j] = dot8(q[t], rows[j], d) for t < nq, j < n (only those). */
+ * vm_keys_put: row (d floats) as key j of the packed list at keys; rows may come in any order.
+ * vm_dot8_packed: out[t*ldo + j] = dot8(q[t], key j, d) for t < nq, j < n (only those), once
+ * keys 0..n-1 are in. */
 size_t vm_keys_packed_len(size_t n, size_t d);
-void vm_keys_pack(const float *const *rows, size_t n, size_t d, float *dst);
+void vm_keys_put(const float *row, size_t j, size_t d, float *keys);
 void vm_dot8_packed(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
                     float *out, size_t ldo);
 
@@ -43,11 +44,11 @@ void vm_dot8_packed(const float *const *q, size_t nq, const float *keys, size_t 
 void vm_softmax(float *x, size_t n);
 
 /* A7 weighted sums of many queries over one value list, packed once like the keys (n*d
- * floats in a layout that depends on the kernel path and on d).
- * vm_values_pack: rows[0..n) into dst.
+ * floats in a layout that depends on the kernel path, on d and on n).
+ * vm_values_put: row (d floats) as value j of the packed list of n values at vals.
  * vm_wsum_packed: o[t][i] = sum over j = 0..n-1, in that order and from +0.0f, of
- * p[t*ldp + j] * rows[j][i] (one rounded multiply, one rounded add per term), t < np, i < d. */
-void vm_values_pack(const float *const *rows, size_t n, size_t d, float *dst);
+ * p[t*ldp + j] * value_j[i] (one rounded multiply, one rounded add per term), t < np, i < d. */
+void vm_values_put(const float *row, size_t j, size_t n, size_t d, float *vals);
 void vm_wsum_packed(const float *p, size_t ldp, size_t np, const float *vals, size_t n, size_t d,
                     float *const *o);
 

@@ -212,7 +212,7 @@ static inline float v_combine8(__m256 acc)
     return _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps(b, b, 1)));
 }
 
-/* Several queries against one key list in the plain layout (vm_keys_pack: n rows of d
+/* Several queries against one key list in the plain layout (vm_keys_put: n rows of d
  * floats, one after another): tiles of four queries x two keys, so each 8 floats of a key row
  * serve four products and each key row is read from cache once per four queries. Every score
  * keeps its own A1 lanes and combine, so out equals dot8(q[t], key j) bit for bit. d a
@@ -318,7 +318,7 @@ static void wsum_row(const float *p, const float *v, size_t n, size_t d, float *
     }
 }
 
-/* Weighted sums of several queries over one value list in the plain layout (vm_values_pack:
+/* Weighted sums of several queries over one value list in the plain layout (vm_values_put:
  * row j at v + j*d), d a multiple of 8. Two queries at a time: 32 dims of each in registers,
  * so each value row chunk is loaded once for both; per element the same sequential sum from
  * +0 as wsum_row, which takes a last odd query alone. */

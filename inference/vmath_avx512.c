@@ -31,20 +31,16 @@ static inline __m256 hi256(__m512 x)
 
 /* ---- A7 scores against packed keys ------------------------------------------------------ */
 
-/* Pair layout (vm_keys_pack): pair b holds keys 2b and 2b+1 at dst + 2b*d; its 16-float chunk
+/* Pair layout (vm_keys_put): pair b holds keys 2b and 2b+1 at dst + 2b*d; its 16-float chunk
  * c is key 2b's dims 8c..8c+7, then key 2b+1's. One plain 512-bit load then gives two keys'
- * A1 lanes side by side (lanes 0-7 and 8-15), with no shuffle in the hot loop. The list is
- * padded with zero keys to a multiple of 8, so the kernel only ever runs whole 8-key tiles
- * (the padding's scores are computed and dropped). */
-void vm_keys_pack_avx512(const float *const *rows, size_t n, size_t d, float *dst)
+ * A1 lanes side by side (lanes 0-7 and 8-15), with no shuffle in the hot loop. The kernel
+ * runs whole 8-key tiles: the room up to a multiple of 8 keys (vm_keys_packed_len) holds
+ * whatever it holds, and the scores computed from it are dropped. */
+void vm_keys_put_avx512(const float *row, size_t j, size_t d, float *keys)
 {
-    size_t n8 = (n + 7) / 8 * 8;
-    for (size_t j = 0; j < n8; j++) {
-        float *pair = dst + (j / 2) * 2 * d + (j % 2) * 8;
-        for (size_t i = 0; i < d; i += 8)
-            _mm256_storeu_ps(pair + 2 * i,
-                             j < n ? _mm256_loadu_ps(rows[j] + i) : _mm256_setzero_ps());
-    }
+    float *half = keys + (j / 2) * 2 * d + (j % 2) * 8;
+    for (size_t i = 0; i < d; i += 8)
+        _mm256_storeu_ps(half + 2 * i, _mm256_loadu_ps(row + i));
 }
 
 /* The A1 combine of 16 scores at once. r_k holds the eight lane accumulators of score 2k
@@ -140,7 +136,7 @@ void vm_dot8_packed_avx512(const float *const *q, size_t nq, const float *keys, 
 
 /* ---- A7 weighted sums against packed values ------------------------------------------- */
 
-/* Value layout (vm_values_pack), d a multiple of 16: dims in chunks of 64 (then of 16 for the
+/* Value layout (vm_values_put), d a multiple of 16: dims in chunks of 64 (then of 16 for the
  * rest); chunk [c, c+w) of every value row together, row j's at dst + c*n + j*w. Each pass of
  * the kernel below (four queries x one chunk) then streams one contiguous block. */
 static inline size_t vchunk(size_t c, size_t d)
@@ -148,12 +144,11 @@ static inline size_t vchunk(size_t c, size_t d)
     return c + 64 <= d ? 64 : 16;
 }
 
-void vm_values_pack_avx512(const float *const *rows, size_t n, size_t d, float *dst)
+void vm_values_put_avx512(const float *row, size_t j, size_t n, size_t d, float *vals)
 {
     for (size_t c = 0; c < d; c += vchunk(c, d)) {
         size_t w = vchunk(c, d);
-        for (size_t j = 0; j < n; j++)
-            memcpy(dst + c * n + j * w, rows[j] + c, w * sizeof(float));
+        memcpy(vals + c * n + j * w, row + c, w * sizeof(float));
     }
 }
 

@@ -225,7 +225,8 @@ static void check_multi(void)
                     op[t] = o[t];
                 }
                 assert_true(vm_keys_packed_len(n, d) <= sizeof keys / sizeof keys[0]);
-                vm_keys_pack(rows, n, d, keys);
+                for (size_t j = n; j-- > 0;) /* any order */
+                    vm_keys_put(rows[j], j, d, keys);
                 for (size_t i = 0; i < QMAX * NMAX; i++)
                     out[i] = 12345.0f; /* nothing beyond n may be written */
                 vm_dot8_packed(q, nq, keys, n, d, out, NMAX);
@@ -238,7 +239,8 @@ static void check_multi(void)
                                      (double)out[t * NMAX + j], (double)want);
                     }
                 const float *p = g_x + 1400000 + 11 * c; /* weights: dense sweep around 0 */
-                vm_values_pack(rows, n, d, vals);
+                for (size_t j = 0; j < n; j++)
+                    vm_values_put(rows[j], j, n, d, vals);
                 vm_wsum_packed(p, LDP, nq, vals, n, d, op);
                 for (size_t t = 0; t < nq; t++) {
                     for (size_t i = 0; i < d; i++) {
