@@ -372,15 +372,6 @@ typedef struct {
     const float *rc, *rs; /* rope tables of this layer type */
 } attn_job;
 
-static void rope(float *x, const float *c, const float *sn, uint32_t half)
-{
-    for (uint32_t i = 0; i < half; i++) {
-        float x0 = x[i], x1 = x[i + half];
-        x[i] = x0 * c[i] - x1 * sn[i];
-        x[i + half] = x1 * c[i] + x0 * sn[i];
-    }
-}
-
 /* The visible keys (A7 lists) of a decoder pass: cached positions [lo, hi), then the canvas's
  * own T keys; of encoder token t0: positions [lo, hi = pos0 + t0 + 1), all cached already.
  * Returns the list's length. */
@@ -441,17 +432,17 @@ static void qkv_prep_range(void *arg, int b, int e, int wk)
         if (it < T * nh) {
             int t = it / nh, h = it % nh;
             float *q = j->s->q + ((size_t)t * nh + h) * d;
-            rmsnorm(q, L->q_norm, q, d, hp->eps);
-            rope(q, j->rc + (size_t)t * half, j->rs + (size_t)t * half, half);
+            vm_rmsnorm_rope(q, L->q_norm, (size_t)d, hp->eps, j->rc + (size_t)t * half,
+                            j->rs + (size_t)t * half, half);
         } else if (it < T * (nh + nkv)) {
             int i2 = it - T * nh, t = i2 / nkv, h = i2 % nkv;
             float *k = j->s->k + ((size_t)t * nkv + h) * d;
             float *v = j->s->v + ((size_t)t * nkv + h) * d;
             if (!L->sliding)
                 memcpy(v, k, (size_t)d * sizeof(float)); /* V = raw k_proj output */
-            rmsnorm(v, NULL, v, d, hp->eps);
-            rmsnorm(k, L->k_norm, k, d, hp->eps);
-            rope(k, j->rc + (size_t)t * half, j->rs + (size_t)t * half, half);
+            vm_rmsnorm_rope(v, NULL, (size_t)d, hp->eps, NULL, NULL, 0);
+            vm_rmsnorm_rope(k, L->k_norm, (size_t)d, hp->eps, j->rc + (size_t)t * half,
+                            j->rs + (size_t)t * half, half);
             if (j->decoder) {
                 size_t entry = (size_t)(hi - lo) + (size_t)t;
                 vm_keys_put(k, entry, (size_t)d, list_keys(j->s, h, (size_t)d));

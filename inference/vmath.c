@@ -4,6 +4,7 @@
  */
 #include "inference/vmath.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "inference/matmul.h"
@@ -209,6 +210,27 @@ void vm_wsum_packed(const float *p, size_t ldp, size_t np, const float *vals, si
         for (size_t j = 0; j < n; j++)
             for (size_t i = 0; i < d; i++)
                 o[t][i] = o[t][i] + pt[j] * vals[j * d + i];
+    }
+}
+
+void vm_rmsnorm_rope(float *x, const float *w, size_t d, float eps, const float *c, const float *sn,
+                     size_t half)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_rmsnorm_rope_avx512(x, w, d, eps, c, sn, half);
+        return;
+    }
+#endif
+    float ss = dot8(x, x, d);
+    float mean = ss / (float)d;
+    float r = 1.0f / sqrtf(mean + eps);
+    for (size_t i = 0; i < d; i++)
+        x[i] = w ? (x[i] * r) * w[i] : x[i] * r;
+    for (size_t i = 0; i < half; i++) {
+        float x0 = x[i], x1 = x[i + half];
+        x[i] = x0 * c[i] - x1 * sn[i];
+        x[i + half] = x1 * c[i] + x0 * sn[i];
     }
 }
 

@@ -43,6 +43,13 @@ void vm_dot8_packed(const float *const *q, size_t nq, const float *keys, size_t 
  * `>` from x[0]), e_i = cm_expf(x_i - m), S = sum8(e), x_i = e_i / S. */
 void vm_softmax(float *x, size_t n);
 
+/* A6 RMSNorm of one head (d values) in place, w NULL for the no-scale form, then the RoPE pairs
+ * (i, i + half) for i < half with c[i] = cos, sn[i] = sin of the angles (half = 0: no RoPE):
+ * ss = dot8(x, x), mean = ss / (float)d, r = 1.0f / sqrtf(mean + eps), x_i = (x_i * r) * w_i
+ * (x_i * r), then x_i = x_i*c - x_{i+half}*s, x_{i+half} = x_{i+half}*c + x_i*s. */
+void vm_rmsnorm_rope(float *x, const float *w, size_t d, float eps, const float *c, const float *sn,
+                     size_t half);
+
 /* A7 weighted sums of many queries over one value list, packed once like the keys (n*d
  * floats in a layout that depends on the kernel path, on d and on n).
  * vm_values_put: row (d floats) as value j of the packed list of n values at vals.

@@ -7,6 +7,7 @@
  * separate mul/add intrinsics are used).
  */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "inference/vmath_internal.h"
@@ -413,6 +414,50 @@ void vm_softmax_avx512(float *x, size_t n)
         _mm512_storeu_ps(x + i, _mm512_div_ps(_mm512_loadu_ps(x + i), S));
     if (rem)
         _mm512_mask_storeu_ps(x + i, tail, _mm512_div_ps(_mm512_maskz_loadu_ps(tail, x + i), S));
+}
+
+/* ---- per-head RMSNorm and RoPE (A6) ----------------------------------------------------- */
+
+/* In place, as vm_rmsnorm_rope. ss = dot8(x, x): A1 lane l takes x[16k+l]^2 (low half) and
+ * then x[16k+8+l]^2 (high half), its increasing index order; a tail adds only the lanes that
+ * exist. Then the scalar mean, 1/sqrtf and the elementwise products; RoPE loads both halves of
+ * a pair before storing either. */
+void vm_rmsnorm_rope_avx512(float *x, const float *w, size_t d, float eps, const float *c,
+                            const float *sn, size_t half)
+{
+    size_t i = 0, rem = d % 16;
+    __mmask16 tail = (__mmask16)((1u << rem) - 1);
+    __m256 acc = _mm256_setzero_ps();
+    for (; i + 16 <= d; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512 sq = _mm512_mul_ps(v, v);
+        acc = _mm256_add_ps(acc, _mm512_castps512_ps256(sq));
+        acc = _mm256_add_ps(acc, hi256(sq));
+    }
+    if (rem) {
+        __m512 v = _mm512_maskz_loadu_ps(tail, x + i);
+        __m512 sq = _mm512_mul_ps(v, v);
+        acc = _mm256_mask_add_ps(acc, (__mmask8)(tail & 0xff), acc, _mm512_castps512_ps256(sq));
+        acc = _mm256_mask_add_ps(acc, (__mmask8)(tail >> 8), acc, hi256(sq));
+    }
+    float mean = combine8_256(acc) / (float)d;
+    __m512 r = _mm512_set1_ps(1.0f / sqrtf(mean + eps));
+    for (i = 0; i < d; i += 16) {
+        __mmask16 k = d - i < 16 ? tail : 0xffff;
+        __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), r);
+        if (w)
+            y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(k, w + i));
+        _mm512_mask_storeu_ps(x + i, k, y);
+    }
+    for (i = 0; i < half; i += 16) {
+        __mmask16 k = half - i < 16 ? (__mmask16)((1u << (half - i)) - 1) : 0xffff;
+        __m512 x0 = _mm512_maskz_loadu_ps(k, x + i), x1 = _mm512_maskz_loadu_ps(k, x + i + half);
+        __m512 cv = _mm512_maskz_loadu_ps(k, c + i), sv = _mm512_maskz_loadu_ps(k, sn + i);
+        __m512 y0 = _mm512_sub_ps(_mm512_mul_ps(x0, cv), _mm512_mul_ps(x1, sv));
+        __m512 y1 = _mm512_add_ps(_mm512_mul_ps(x1, cv), _mm512_mul_ps(x0, sv));
+        _mm512_mask_storeu_ps(x + i, k, y0);
+        _mm512_mask_storeu_ps(x + i + half, k, y1);
+    }
 }
 
 /* ---- A3 on 16 lanes: the operations of vmath_avx2.c's q8_quantize_rows_avx2 -------------- */

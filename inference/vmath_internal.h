@@ -40,6 +40,8 @@ void vm_keys_put_avx512(const float *row, size_t j, size_t d, float *keys);
 void vm_dot8_packed_avx512(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
                            float *out, size_t ldo);
 void vm_softmax_avx512(float *x, size_t n);
+void vm_rmsnorm_rope_avx512(float *x, const float *w, size_t d, float eps, const float *c,
+                            const float *sn, size_t half);
 void vm_values_put_avx512(const float *row, size_t j, size_t n, size_t d, float *vals);
 void vm_wsum_packed_avx512(const float *p, size_t ldp, size_t np, const float *v, size_t n,
                            size_t d, float *const *o);

@@ -321,11 +321,55 @@ static void check_softmax(void)
     }
 }
 
+/* Per-head RMSNorm + RoPE (qkv preparation): head dims with and without 16-float tails, with
+ * and without a weight, no RoPE, full RoPE and partial RoPE (half not a multiple of 16);
+ * values from the dense sweep and from anywhere (specials), angles from the dense range. */
+static void check_norm_rope(void)
+{
+    const size_t ds[] = {8, 12, 32, 64, 100, 128, 136, 256, 512};
+    enum { DMAX = 512 };
+    static float x[DMAX], y[DMAX], want[DMAX];
+    for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
+        for (int kind = 0; kind < 8; kind++) {
+            size_t d = ds[a];
+            size_t half = kind % 4 == 0 ? 0 : kind % 4 == 1 ? d / 2 : kind % 4 == 2 ? d / 4 : 10;
+            if (2 * half > d)
+                half = d / 2;
+            const float *w = kind & 4 ? NULL : g_x + 524352 + rnd_pool() % 800000;
+            const float *c = g_x + 524352 + rnd_pool() % 800000;
+            const float *sn = g_x + 524352 + rnd_pool() % 800000;
+            for (size_t i = 0; i < d; i++)
+                x[i] = kind == 7 && i % 13 == 5 ? g_x[rnd_pool() % g_n]
+                                                : g_x[524352 + rnd_pool() % 800000];
+            float acc[8] = {0};
+            for (size_t i = 0; i < d; i++)
+                acc[i % 8] = acc[i % 8] + x[i] * x[i];
+            float a0 = acc[0] + acc[4], a1 = acc[1] + acc[5], a2 = acc[2] + acc[6];
+            float a3 = acc[3] + acc[7], ss = (a0 + a2) + (a1 + a3);
+            float r = 1.0f / sqrtf(ss / (float)d + 1e-6f);
+            for (size_t i = 0; i < d; i++)
+                want[i] = w ? (x[i] * r) * w[i] : x[i] * r;
+            for (size_t i = 0; i < half; i++) {
+                float x0 = want[i], x1 = want[i + half];
+                want[i] = x0 * c[i] - x1 * sn[i];
+                want[i + half] = x1 * c[i] + x0 * sn[i];
+            }
+            memcpy(y, x, d * sizeof(float));
+            vm_rmsnorm_rope(y, w, d, 1e-6f, c, sn, half);
+            for (size_t i = 0; i < d; i++)
+                if (!bits_equal(y[i], want[i]))
+                    fail_msg("rmsnorm_rope path %s d=%zu half=%zu kind=%d i=%zu: %a vs %a",
+                             kernel_path_name(kernels_selected()), d, half, kind, i, (double)y[i],
+                             (double)want[i]);
+        }
+}
+
 static void test_attention_rows(void **state)
 {
     (void)state;
     assert_true(paths_run(check_multi) >= 1);
     assert_true(paths_run(check_softmax) >= 1);
+    assert_true(paths_run(check_norm_rope) >= 1);
 }
 
 /* ---- A3 --------------------------------------------------------------------------------- */
