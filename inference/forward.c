@@ -414,28 +414,24 @@ static void put_cached(const attn_job *j, int list, int hk, uint32_t lo, uint32_
     }
 }
 
-/* q/k/v per-head norms and RoPE, one (token, head) item each: items [0, T*nh) are query heads,
- * [T*nh, T*(nh+nkv)) are KV heads. In the decoder every canvas token sees the same list, so
- * each KV head's list is packed once per layer (list slot hk): a canvas token's K and V rows
- * go in right after their norms (entries n_cached + t), and nkv more items put the cached
- * rows (entries 0..n_cached-1). */
-static void qkv_prep_range(void *arg, int b, int e, int wk)
+/* k/v per-head norms and RoPE, one (token, KV head) item each, items [0, T*nkv). (The query
+ * heads' own norms and RoPE are done by the attention item that reads them, while they are in
+ * cache.) In the decoder every canvas token sees the same list, so each KV head's list is
+ * packed once per layer (list slot hk): a canvas token's K and V rows go in right after their
+ * norms (entries n_cached + t), and nkv more items put the cached rows (entries
+ * 0..n_cached-1). */
+static void kv_prep_range(void *arg, int b, int e, int wk)
 {
     (void)wk;
     attn_job *j = arg;
     const model_layer *L = j->L;
     const model_hparams *hp = &j->s->m->hp;
-    int nh = (int)hp->n_head, nkv = (int)L->n_kv, d = (int)L->head_dim, T = j->T;
+    int nkv = (int)L->n_kv, d = (int)L->head_dim, T = j->T;
     uint32_t half = L->rope_dims / 2, lo = 0, hi = 0;
     int n = j->decoder ? key_range(j, 0, &lo, &hi) : 0;
     for (int it = b; it < e; it++) {
-        if (it < T * nh) {
-            int t = it / nh, h = it % nh;
-            float *q = j->s->q + ((size_t)t * nh + h) * d;
-            vm_rmsnorm_rope(q, L->q_norm, (size_t)d, hp->eps, j->rc + (size_t)t * half,
-                            j->rs + (size_t)t * half, half);
-        } else if (it < T * (nh + nkv)) {
-            int i2 = it - T * nh, t = i2 / nkv, h = i2 % nkv;
+        if (it < T * nkv) {
+            int t = it / nkv, h = it % nkv;
             float *k = j->s->k + ((size_t)t * nkv + h) * d;
             float *v = j->s->v + ((size_t)t * nkv + h) * d;
             if (!L->sliding)
@@ -449,7 +445,7 @@ static void qkv_prep_range(void *arg, int b, int e, int wk)
                 vm_values_put(v, entry, (size_t)n, (size_t)d, list_vals(j->s, h, (size_t)d));
             }
         } else { /* decoder only */
-            int h = it - T * (nh + nkv);
+            int h = it - T * nkv;
             put_cached(j, h, h, lo, hi, n);
         }
     }
@@ -465,10 +461,11 @@ static int att_heads_per_item(int group, int tq)
     return hpi;
 }
 
-/* A7: one (KV head, run of its query heads, token tile) per item, in that nesting, so that
- * consecutive items (and each thread's contiguous share) read the same keys and values while
- * they are in cache. A tile is ATT_TQ canvas tokens in the decoder (all see the same keys,
- * packed by qkv_prep_range), one token in the encoder (its own causal list, packed here). */
+/* A7 (and the queries' norms and RoPE): one (KV head, run of its query heads, token tile) per item,
+ * in that nesting, so that consecutive items (and each thread's contiguous share) read the same
+ * keys and values while they are in cache. A tile is ATT_TQ canvas tokens in the decoder (all see
+ * the same keys, packed by kv_prep_range), one token in the encoder (its own causal list, packed
+ * here). */
 static void attn_range(void *arg, int b, int e, int wk)
 {
     attn_job *j = arg;
@@ -480,6 +477,7 @@ static void attn_range(void *arg, int b, int e, int wk)
     int group = nh / (int)L->n_kv, tq = j->decoder ? ATT_TQ : 1;
     int hpi = att_heads_per_item(group, tq), tiles = (j->T + tq - 1) / tq;
     int per_kv = (group / hpi) * tiles;
+    size_t half = L->rope_dims / 2;
     for (int it = b; it < e; it++) {
         int hk = it / per_kv, h0 = hk * group + (it % per_kv) / tiles * hpi;
         int t0 = (it % tiles) * tq, nt = j->T - t0 < tq ? j->T - t0 : tq;
@@ -494,7 +492,11 @@ static void attn_range(void *arg, int b, int e, int wk)
         int nq = 0;
         for (int u = 0; u < nt; u++)
             for (int h = h0; h < h0 + hpi; h++, nq++) {
-                qs[nq] = s->q + ((size_t)(t0 + u) * nh + h) * d;
+                float *q = s->q + ((size_t)(t0 + u) * nh + h) * d;
+                vm_rmsnorm_rope(q, L->q_norm, (size_t)d, s->m->hp.eps,
+                                j->rc + (size_t)(t0 + u) * half, j->rs + (size_t)(t0 + u) * half,
+                                half); /* this item's alone */
+                qs[nq] = q;
                 os[nq] = s->att + ((size_t)(t0 + u) * nh + h) * d;
             }
         vm_dot8_packed(qs, (size_t)nq, keys, (size_t)n, (size_t)d, sc, room);
@@ -795,7 +797,7 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
     t0 = prof_now();
     int sl = L->sliding ? 1 : 0;
     attn_job aj = {s, L, pos0, T, decoder, s->rope_cos[sl], s->rope_sin[sl]};
-    tp_parallel_for(s->tp, T * (nh + nkv) + (decoder ? nkv : 0), 8, qkv_prep_range, &aj);
+    tp_parallel_for(s->tp, T * nkv + (decoder ? nkv : 0), 8, kv_prep_range, &aj);
     if (!decoder) {
         for (int t = 0; t < T; t++) {
             size_t slot = (size_t)((pos0 + (uint32_t)t) % s->slots[l]);
