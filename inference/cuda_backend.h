@@ -61,6 +61,18 @@ int cuda_measure_copy_bw(cuda_ctx *c, size_t bytes, int reps, double *bytes_per_
 int cuda_time_ms(cuda_ctx *c, void (*fn)(void *arg), void *arg, float *ms, char *err,
                  size_t errlen);
 
+/* CUDA graphs: work queued on the context's stream between cuda_capture_begin and
+ * cuda_capture_end is recorded, not run; cuda_capture_end makes *g (created on first use) a
+ * runnable copy of it, updating the previous instance in place when the work has the same shape
+ * (only kernel arguments differ), and cuda_graph_launch queues it. With g == NULL,
+ * cuda_capture_end only ends the capture (after an error). No upload, download, sync or mark
+ * may happen while capturing. */
+typedef struct cuda_graph cuda_graph;
+int cuda_capture_begin(cuda_ctx *c, char *err, size_t errlen);
+int cuda_capture_end(cuda_ctx *c, cuda_graph **g, char *err, size_t errlen);
+int cuda_graph_launch(cuda_ctx *c, cuda_graph *g, char *err, size_t errlen);
+void cuda_graph_destroy(cuda_graph *g);
+
 /* Device-side timeline: cuda_mark queues an event tagged `tag` (0..31) on the stream; after the
  * work is done, cuda_marks_collect adds the time from each mark to the next into seconds[tag]
  * (tags >= ntags are skipped: a mark that only ends the previous interval) and forgets them. */
@@ -146,47 +158,44 @@ int cuk_moe_group(cuda_ctx *c, const int32_t *d_ids, int T, int k, int E, int32_
 int cuk_moe_combine(cuda_ctx *c, const float *d_y, int ldy, const int32_t *d_slot_row,
                     const float *d_w, int T, int k, int n, float *d_out);
 
-/* ---- A9 / A10 sampler ----
- * For each of `rows` positions over V logits: z = logit / tau; m = max z; chunk sums of
- * e = cm_expf(z - m) (sum8 per 1024-id chunk) into chunk_sums [rows][nchunks]; S and Z folded
- * over chunks in order; H = cm_logf(S) - Z/S; argmax (ties to the lowest id). d_allowed
- * (V bytes, NULL = all) excludes ids: they take no part in max/argmax and have e = 0. */
-int cuk_sampler_stats(cuda_ctx *c, const float *d_logits, int rows, int V, float tau,
-                      const uint8_t *d_allowed, float *d_m, float *d_S, float *d_H,
-                      int32_t *d_argmax, float *d_chunk_sums);
-/* Categorical draw per position with u = philox(seed, (canvas, step, pos, 1)) (A9/A10), with
- * sampler.c's fallbacks when rounding keeps the walk from crossing. */
-int cuk_sampler_draw(cuda_ctx *c, const float *d_logits, int rows, int V, float tau,
-                     const uint8_t *d_allowed, const float *d_m, const float *d_S,
-                     const float *d_chunk_sums, uint64_t seed, uint32_t canvas, uint32_t step,
-                     int32_t *d_draw);
-/* Entropy-bound acceptance (A9): accepted[i] = 1/0; mean_H[0] = sequential sum / C. */
-int cuk_accept(cuda_ctx *c, const float *d_H, int C, float bound, uint8_t *d_accepted,
-               float *d_mean_H);
-/* One sampler update: x[i] = accepted ? draw : renoise id (philox purpose 2, uniform over the
- * allowed list d_allowed_ids[0..n_allowed) or over [0,V) when that is NULL); stable[0] = all
- * argmax == aprev; then aprev = argmax. C <= 1024. */
-int cuk_sampler_update(cuda_ctx *c, const uint8_t *d_accepted, const int32_t *d_draw,
-                       const int32_t *d_argmax, int32_t *d_aprev, int32_t *d_x, int C, int V,
-                       const int32_t *d_allowed_ids, int n_allowed, uint64_t seed, uint32_t canvas,
-                       uint32_t step, int32_t *d_stable);
+/* ---- A9 / A9c / A10: the sampler's step (inference/sampler_step.h on the device) ----
+ * The rules of a generation: masks [n][V] bytes (nonzero = allowed), lists (the allowed ids of
+ * each mask, ascending, concatenated; mask k's are lists[list_off[k] .. list_off[k+1])); and,
+ * per canvas position i, forced[i] (the id or -1), mask[i] (a mask index or -1 = every id),
+ * noise[i] (the index of the renoise list or -1 = [0, V)). All device pointers. */
+typedef struct {
+    const uint8_t *masks;
+    const int32_t *lists, *list_off;
+    const int32_t *forced, *mask, *noise;
+} cuk_rules;
+/* The step's scalars, in device memory: a captured graph replays with new values. */
+typedef struct {
+    float tau, bound;
+    uint64_t seed;
+    uint32_t canvas, step;
+    int32_t make_sc; /* write the next step's SC input into probs */
+    int32_t pad;
+} cuk_step_params;
+/* One step over C rows of V logits (C <= 1024): per position m, S, H, argmax, draw (chunks:
+ * C x 2*ceil(V/1024) floats of scratch); the SC input P (C rows of Vpad, zero past V) when
+ * make_sc; then acceptance and the next ids x. out[0] = accepted count, out[1] = mean entropy
+ * (float bits). Bit-identical to sampler.c's host step. */
+int cuk_sample_step(cuda_ctx *c, const float *d_logits, int C, int V, int Vpad, const cuk_rules *r,
+                    const cuk_step_params *d_par, float *d_m, float *d_S, float *d_H,
+                    int32_t *d_draw, float *d_chunks, float *d_probs, int32_t *d_x,
+                    int32_t *d_argmax, int32_t *d_out);
 /* Philox4x32-10 word 0 for counters (canvas, step, pos, purpose), pos = 0..n-1. */
 int cuk_philox(cuda_ctx *c, uint64_t seed, uint32_t canvas, uint32_t step, uint32_t purpose, int n,
                uint32_t *d_out);
 
 /* ---- The step's logits hash (A9) ----
  * Row hashes of a rows x V logits block (sampler_row_hash of each row) into d_row_hashes
- * (rows x 32 bytes); d_leaves is scratch of rows x ceil(V / 4096) x 32 bytes. The host folds
- * the row hashes into logits_hash (sha256 of their concatenation). */
+ * (rows x 32 bytes); d_leaves is scratch of rows x ceil(V / 4096) x 16 bytes (the leaves'
+ * XXH3-128 digests). The host folds the row hashes into logits_hash (sha256 of their
+ * concatenation). */
 int cuk_row_hashes(cuda_ctx *c, const float *d_logits, int rows, int V, uint8_t *d_leaves,
                    uint8_t *d_row_hashes);
 
-/* ---- Self-conditioning (A9) ----
- * q/d [rows][Vpad] (Vpad = V rounded up to 32): A3 quantisation of p_v = e_v / S (0 beyond V)
- * over the whole vocabulary (no mask: the mask restricts choices, not what the model sees),
- * with m, S from cuk_sampler_stats(allowed = NULL) on the previous step's logits. */
-int cuk_sc_quantize(cuda_ctx *c, const float *d_logits, int rows, int V, float tau,
-                    const float *d_m, const float *d_S, int8_t *d_q, float *d_d);
 /* A4 conversions (weights from F32/F16/BF16/K-quants, the SC matrix E^T) run on the host at
  * load (model.c) and are uploaded: the device never quantises weights. */
 

@@ -21,7 +21,7 @@ typedef enum {
     PROF_ELEMWISE,   /* norms, activation quantisation, GELU, residuals, softcap, embedding */
     PROF_SC_PREP,    /* quantisation of the self-conditioning input */
     PROF_SAMPLER,    /* temperature, entropy, draws, SC softmax, acceptance (wall, less the hash) */
-    PROF_HASH,       /* sha256 of the logits (runs beside the sampler's positions) */
+    PROF_HASH,       /* the logits hash, A9 (runs beside the sampler's positions) */
     PROF_COUNT
 } prof_op;
 
@@ -50,7 +50,7 @@ static inline const char *prof_name(prof_op op)
         "matmul q/k/v",   "matmul attn_out",   "matmul dense mlp",  "matmul router",
         "matmul experts", "matmul head",       "matmul self-cond",  "attention",
         "moe routing",    "norms/elementwise", "self-cond softmax", "sampler",
-        "logits sha256"};
+        "logits hash"};
     return (unsigned)op < PROF_COUNT ? names[op] : "?";
 }
 

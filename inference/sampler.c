@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
+#ifdef SIBYL_XXH3_DISPATCH
+#include <xxh_x86dispatch.h>
+#endif
 
 #include "inference/cmath.h"
 #include "inference/matmul.h"
@@ -154,6 +158,58 @@ static void pos_rule(const pos_rules *pr, uint64_t j, int32_t *forced, const uin
     }
 }
 
+/* pos_rule as indices into the tables of device_begin (the restriction's masks 0..n-1, then
+ * gen_params.allowed as n): the mask (-1: every id) and the renoise list (-1: [0, V)). */
+static void pos_rule_index(const pos_rules *pr, uint64_t j, int32_t *forced, int32_t *mask,
+                           int32_t *noise)
+{
+    const gen_restriction *r = pr->r;
+    int32_t all = pr->allowed ? (int32_t)(r ? r->n_masks : 0) : -1;
+    *forced = -1;
+    *mask = *noise = all;
+    if (!r || j >= r->n_positions)
+        return;
+    if (r->forced && r->forced[j] >= 0) {
+        *forced = r->forced[j];
+    } else if (r->mask && r->mask[j] != GEN_MASK_NONE) {
+        *mask = r->mask[j];
+        *noise = r->free_noise ? all : r->mask[j];
+    }
+}
+
+/* Offers the generation's tables to a backend that samples (backend.h sample_begin): 0 = it
+ * samples, 1 = the host samples, negative = error. */
+static int device_begin(const sampler_ctx *c, const pos_rules *pr, char *err, size_t errlen)
+{
+    if (!c->ops->sample_begin || !c->ops->sample_step)
+        return 1;
+    uint32_t nr = pr->r ? pr->r->n_masks : 0, n = nr + (pr->allowed ? 1 : 0);
+    const uint8_t **masks = calloc(n + 1, sizeof *masks);
+    const int32_t **ids = calloc(n + 1, sizeof *ids);
+    uint32_t *n_ids = calloc(n + 1, sizeof *n_ids);
+    int rc = ENGINE_ENOMEM;
+    if (masks && ids && n_ids) {
+        for (uint32_t k = 0; k < nr; k++) {
+            masks[k] = pr->r->masks[k];
+            ids[k] = pr->mask_ids[k];
+            n_ids[k] = pr->mask_n[k];
+        }
+        if (pr->allowed) {
+            masks[nr] = pr->allowed;
+            ids[nr] = pr->allowed_ids;
+            n_ids[nr] = pr->n_allowed;
+        }
+        backend_sample_tables t = {n, masks, ids, n_ids};
+        rc = c->ops->sample_begin(c->state, &t, err, errlen);
+    } else {
+        fail(err, errlen, rc, "out of memory");
+    }
+    free(masks);
+    free(ids);
+    free(n_ids);
+    return rc;
+}
+
 typedef struct {
     const sampler_ctx *c;
     const gen_params *p;
@@ -200,25 +256,38 @@ static void sc_position(const step_job *j, int i, const float *z, int masked)
         p[v] = 0.0f;
 }
 
-/* A row's hash (A9): sha256 over the sha256 of each LEAF_FLOATS-float leaf of the row, so the
- * rows and their leaves can be hashed in parallel (here one row per item; on a GPU one leaf per
- * thread). */
+/* XXH3-128 of one leaf (A9), digest in xxHash's canonical byte order. libxxhash's x86 build
+ * has a run-time dispatch to its AVX2/AVX-512 code (the plain entry point is its SSE2 code,
+ * ~4x slower here); every variant gives the same bits (the function is specified). */
+static void leaf_hash(const float *leaf, uint32_t n, uint8_t out[16])
+{
+#ifdef SIBYL_XXH3_DISPATCH
+    XXH128_hash_t h = XXH3_128bits_dispatch(leaf, (size_t)n * sizeof(float));
+#else
+    XXH128_hash_t h = XXH3_128bits(leaf, (size_t)n * sizeof(float));
+#endif
+    XXH128_canonicalFromHash((XXH128_canonical_t *)out, h);
+}
+
+/* A row's hash (A9): sha256 over the XXH3-128 digests (16 bytes each) of the row's
+ * LEAF_FLOATS-float leaves in order, so the rows and their leaves can be hashed in parallel
+ * (here one row per item; on a GPU 8 threads per leaf). */
 void sampler_row_hash(const float *row, uint32_t V, uint8_t out[32])
 {
-    uint8_t leaves[32 * 64];
+    uint8_t leaves[16 * 64];
     uint32_t n_leaves = (V + LEAF_FLOATS - 1) / LEAF_FLOATS, have = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int l = 32;
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     for (uint32_t j = 0; j < n_leaves; j++) {
         uint32_t b0 = j * LEAF_FLOATS, n = V - b0 < LEAF_FLOATS ? V - b0 : LEAF_FLOATS;
-        EVP_Digest(row + b0, (size_t)n * sizeof(float), leaves + 32 * have, &l, EVP_sha256(), NULL);
+        leaf_hash(row + b0, n, leaves + 16 * have);
         if (++have == 64) { /* feed the level-2 stream in batches */
-            EVP_DigestUpdate(ctx, leaves, 32 * have);
+            EVP_DigestUpdate(ctx, leaves, 16 * have);
             have = 0;
         }
     }
-    EVP_DigestUpdate(ctx, leaves, 32 * have);
+    EVP_DigestUpdate(ctx, leaves, 16 * have);
     EVP_DigestFinal_ex(ctx, out, &l);
     EVP_MD_CTX_free(ctx);
 }
@@ -237,6 +306,18 @@ void sampler_logits_hash(const float *z, uint32_t C, uint32_t V, uint8_t out[32]
     EVP_MD_CTX_free(ctx);
 }
 
+/* The clock of the hash's profile row. With the CPU clock (`bench --cpu-clock`) a row's hash
+ * is timed by its own thread's CPU time and the workers' times are added (the CPU work of the
+ * hash, as the process clock gives for every other row): the process clock would also count
+ * what the other worker does meanwhile. With the wall clock the workers' times are averaged
+ * (they hash side by side). */
+static double hash_clock_now(void)
+{
+    struct timespec ts;
+    clock_gettime(prof_clock() == CLOCK_MONOTONIC ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Item i: position i's row hash, tempering, statistics, argmax, draw and (sc_now) SC input.
  * Every value is computed by one thread, so the results do not depend on the thread count. */
 static void step_range(void *arg, int b, int e, int wk)
@@ -246,9 +327,9 @@ static void step_range(void *arg, int b, int e, int wk)
     for (int i = b; i < e; i++) {
         const float *zr = j->z + (size_t)i * V;
         if (j->hash_rows) {
-            double t0 = prof_now();
+            double t0 = hash_clock_now();
             sampler_row_hash(zr, V, j->row_hash + 32 * (size_t)i);
-            j->hash_seconds[wk] += prof_now() - t0;
+            j->hash_seconds[wk] += hash_clock_now() - t0;
         }
         float *z = j->zt + (size_t)wk * V;
         for (uint32_t v = 0; v < V; v++)
@@ -315,6 +396,35 @@ static int is_end(const sampler_ctx *c, int32_t id)
     return c->tok && tok_is_eog(c->tok, id);
 }
 
+/* One step on the backend's side (backend.h sample_step) with the step's inputs as the host
+ * step uses them: ids at a canvas's first step (with its per-position rules rix, 3 x C), the SC
+ * input from the last step, the temperature of k remaining steps of N. */
+static int device_step(const sampler_ctx *c, const gen_params *p, const int32_t *x,
+                       const int32_t *rix, int have_sc, uint32_t k, uint32_t N, uint32_t L,
+                       uint32_t canvas, uint8_t *row_hashes, int32_t *a, uint32_t *n_acc,
+                       float *mean_h, char *err, size_t errlen)
+{
+    uint32_t C = c->hp->canvas_length;
+    backend_step bs = {.ids = k == N ? x : NULL,
+                       .forced = rix,
+                       .mask = rix + C,
+                       .noise = rix + 2 * C,
+                       .n = C,
+                       .pos0 = L,
+                       .have_sc = have_sc,
+                       .make_sc = k != 1,
+                       .tau = p->t_min + (p->t_max - p->t_min) * ((float)k / (float)N),
+                       .entropy_bound = p->entropy_bound,
+                       .seed = p->seed,
+                       .canvas = canvas,
+                       .step = N - k};
+    backend_step_out bo = {.row_hashes = row_hashes, .argmax = a};
+    int rc = c->ops->sample_step(c->state, &bs, &bo, err, errlen);
+    *n_acc = bo.n_accepted;
+    *mean_h = bo.mean_entropy;
+    return rc;
+}
+
 int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_prompt,
                      const gen_params *p, engine_step_fn on_step, void *user, gen_result *out,
                      char *err, size_t errlen)
@@ -349,6 +459,7 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     int32_t *order = malloc(C * sizeof(int32_t));
     uint8_t *acc_mask = malloc(C);
     int32_t *tokens = malloc((size_t)n_canvas * C * sizeof(int32_t));
+    int32_t *rix = malloc((size_t)3 * C * sizeof(int32_t)); /* device step: per-position rules */
     int32_t *allowed_ids = NULL;
     uint32_t n_allowed = V;
     const gen_restriction *rs = p->restriction;
@@ -357,6 +468,10 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     EVP_MD_CTX *trace = EVP_MD_CTX_new();
     if (!z || !zt || !row_hashes || !hash_secs || !probs || !chunks || !S || !H || !a || !y || !x ||
         !aprev || !order || !acc_mask || !tokens || !trace) {
+        rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory for the sampler buffers");
+        goto done;
+    }
+    if (!rix) {
         rc = fail(err, errlen, ENGINE_ENOMEM, "out of memory for the sampler buffers");
         goto done;
     }
@@ -401,6 +516,10 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
     }
     pos_rules rules = {rs,    p->allowed, allowed_ids, n_allowed, (const int32_t *const *)mask_ids,
                        mask_n};
+    if ((rc = device_begin(c, &rules, err, errlen)) < 0)
+        goto done;
+    int on_device = rc == 0;
+    rc = 0;
     EVP_DigestInit_ex(trace, EVP_sha256(), NULL);
     if ((rc = c->ops->reset(c->state, (uint32_t)need, err, errlen)))
         goto done;
@@ -412,17 +531,31 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             x[i] = uniform_id(p, &rules, (uint64_t)canvas * C + i, V, canvas, 0, i,
                               PHILOX_PURPOSE_INIT_ID);
             aprev[i] = -1;
+            pos_rule_index(&rules, (uint64_t)canvas * C + i, rix + i, rix + C + i, rix + 2 * C + i);
         }
         uint32_t run = 0;
         int have_sc = 0;
         for (uint32_t k = N; k >= 1; k--) {
-            uint32_t step = N - k;
+            uint32_t step = N - k, n_acc = 0;
+            double t1, hash_wall = 0.0;
+            float mean_h;
+            engine_step st;
+            memset(&st, 0, sizeof st);
+            if (on_device) { /* the step on the backend's side (backend.h sample_step) */
+                if ((rc = device_step(c, p, x, rix, have_sc, k, N, L, canvas, row_hashes, a, &n_acc,
+                                      &mean_h, err, errlen)))
+                    goto done;
+                out->n_steps++;
+                t1 = prof_now();
+                unsigned int hl = 32;
+                EVP_Digest(row_hashes, (size_t)C * 32, st.logits_hash, &hl, EVP_sha256(), NULL);
+                EVP_DigestUpdate(trace, st.logits_hash, 32);
+                goto step_done; /* past the host step */
+            }
             if ((rc = c->ops->decode(c->state, x, C, L, have_sc ? probs : NULL, z, err, errlen)))
                 goto done;
             out->n_steps++;
-            double t1 = prof_now();
-            engine_step st;
-            memset(&st, 0, sizeof st);
+            t1 = prof_now();
             /* The SC input of the next step is built with the statistics (it depends only on
              * this step's logits); the last step of a canvas needs none. */
             step_job j = {.c = c,
@@ -453,16 +586,17 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             unsigned int hl = 32;
             EVP_Digest(row_hashes, (size_t)C * 32, st.logits_hash, &hl, EVP_sha256(), NULL);
             EVP_DigestUpdate(trace, st.logits_hash, 32);
-            double hash_wall = 0.0; /* the workers hashed side by side: their mean */
+            /* wall: the workers hashed side by side (their mean); CPU clock: the sum of
+             * their CPU times (hash_clock_now) */
             for (int w = 0; w < n_workers; w++)
                 hash_wall += hash_secs[w];
-            hash_wall /= n_workers;
+            if (prof_clock() == CLOCK_MONOTONIC)
+                hash_wall /= n_workers;
             if (c->prof)
                 c->prof->seconds[PROF_HASH] += hash_wall;
             /* Entropy-bound acceptance (A9). */
             sort_by_h(H, order, C);
             float acc = 0.0f;
-            uint32_t n_acc = 0;
             for (uint32_t r = 0; r < C; r++) {
                 int32_t i = order[r];
                 acc_mask[i] = acc <= p->entropy_bound;
@@ -476,7 +610,8 @@ int sampler_generate(const sampler_ctx *c, const int32_t *prompt, uint32_t n_pro
             float hsum = 0.0f;
             for (uint32_t i = 0; i < C; i++)
                 hsum = hsum + H[i];
-            float mean_h = hsum / (float)C;
+            mean_h = hsum / (float)C;
+        step_done:;
             int same = memcmp(a, aprev, C * sizeof(int32_t)) == 0;
             run = same ? run + 1 : 0;
             memcpy(aprev, a, C * sizeof(int32_t));
@@ -559,6 +694,7 @@ done:
     free(order);
     free(acc_mask);
     free(tokens);
+    free(rix);
     free(allowed_ids);
     if (mask_ids)
         for (uint32_t k = 0; k < rs->n_masks; k++)

@@ -3,7 +3,8 @@
  * docs/arithmetic.md A9/A10: prefill, then canvas after canvas of entropy-bound denoising
  * steps, commit of the argmax canvas, EOS trim, re-encoding of the committed canvas.
  *
- * Runs on the host over the logits a backend returns, so every backend shares it.
+ * Runs on the host over the logits a backend returns, so every backend shares it; a backend
+ * that offers sample_step (backend.h) does each step on its side with the same bits.
  */
 #ifndef SIBYL_INFERENCE_SAMPLER_H
 #define SIBYL_INFERENCE_SAMPLER_H
@@ -34,8 +35,10 @@ float sampler_position(const float *z, uint32_t V, const uint8_t *allowed, float
                        float *chunk_sums, float *H, int32_t *argmax, int32_t *drawn);
 
 /* The logits hash of A9, in two parts so that callers can spread the rows over threads:
- * sampler_row_hash is sha256 over the sha256 of each 4096-float leaf of one row (f32
- * little-endian); sampler_logits_hash is sha256 over the C row hashes in order. */
+ * sampler_row_hash is sha256 over the XXH3-128 digests (16 bytes, canonical form) of each
+ * 4096-float leaf of one row (f32 little-endian); sampler_logits_hash is sha256 over the C row
+ * hashes in order. Every backend's step hashes are these (the CUDA one computes the rows on
+ * the device and is tested against sampler_row_hash). */
 void sampler_row_hash(const float *row, uint32_t V, uint8_t out[32]);
 void sampler_logits_hash(const float *z, uint32_t C, uint32_t V, uint8_t out[32]);
 

@@ -5,9 +5,11 @@
  * tests/cuda/test_cuda_kernels.c, whole passes by the golden fixtures on the device).
  *
  * Weights are uploaded once at create (after checking that they fit the GPU's free memory).
- * Activations, KV cache and all intermediate values stay on the device; a decoder pass
- * downloads only its logits, and takes the self-conditioning probabilities from the host
- * sampler (backend.h's contract).
+ * Activations, KV cache and all intermediate values stay on the device. A decoder pass
+ * (decode) downloads its logits and takes the self-conditioning probabilities from the host
+ * sampler; a whole step (sample_step) keeps the logits, the next ids and the SC input on the
+ * device, returns only row hashes, argmax and two scalars, and from a canvas's second step on
+ * replays a CUDA graph of the pass and the sampler.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -47,6 +49,18 @@ typedef struct {
     int8_t *aq, *bq;
     float *ad, *bd;
     int32_t *ids, *top_e, *exp_off, *exp_rows, *slot_row;
+    /* the device step (sample_step): per-position results and scratch, the step's scalars, the
+     * rules (per position, and the generation's tables from sample_begin) */
+    float *smp_m, *smp_S, *smp_H, *smp_chunks;
+    int32_t *smp_draw, *smp_res, *smp_rix, *host_res;
+    cuk_step_params *smp_par;
+    uint8_t *tab_masks;
+    int32_t *tab_lists, *tab_off;
+    uint32_t n_tables;
+    int sampler_on, graphs_on, capturing, x_ready, sc_ready;
+    cuda_graph *graph; /* the captured step: valid for graph_pos0 and graph_n */
+    int graph_ok;
+    uint32_t graph_pos0, graph_n;
     void **allocs;
     size_t n_allocs, cap_allocs;
     size_t weight_bytes;
@@ -89,6 +103,19 @@ static void *dup_dev(cuda_state *s, const void *src, size_t bytes, char *err, si
     void *p = dalloc(s, bytes, err, errlen);
     if (p && bytes && cuda_upload(s->c, p, src, bytes, err, errlen))
         return NULL;
+    return p;
+}
+
+/* A device copy that is not in the state's allocation list (freed by its owner). */
+static void *dup_tmp(cuda_state *s, const void *src, size_t bytes, char *err, size_t errlen)
+{
+    void *p = NULL;
+    if (cuda_alloc(s->c, bytes, &p, err, errlen))
+        return NULL;
+    if (cuda_upload(s->c, p, src, bytes, err, errlen)) {
+        cuda_free(s->c, p);
+        return NULL;
+    }
     return p;
 }
 
@@ -199,6 +226,7 @@ static size_t state_bytes(const model *m, uint32_t T, uint32_t cap, size_t *kmax
     f += (size_t)T * K * (2 * F + F + H);                   /* expert scratch */
     f += (size_t)T * hp->n_head * ((size_t)cap + T);        /* attention scores */
     f += (size_t)T * hp->vocab + (size_t)T * hp->vocab_pad; /* logits, SC probabilities */
+    f += (size_t)T * (2 * ((hp->vocab + 1023) / 1024) + 8); /* device sampler */
     size_t bytes = f * sizeof(float) + kv;
     bytes += (size_t)T * kmax * (1 + sizeof(float) / QK) + big_rows_cols * (1 + sizeof(float) / QK);
     bytes += (size_t)T * (2 * K + 4) * sizeof(int32_t) + ((size_t)E + 1) * sizeof(int32_t);
@@ -220,8 +248,13 @@ static void cuda_destroy(void *state)
             cuda_free(s->c, s->vc[l]);
         }
         cuda_free(s->c, s->scores);
+        cuda_free(s->c, s->tab_masks);
+        cuda_free(s->c, s->tab_lists);
+        cuda_free(s->c, s->tab_off);
+        cuda_graph_destroy(s->graph);
         cuda_ctx_destroy(s->c);
     }
+    free(s->host_res);
     free(s->allocs);
     free(s->L);
     free(s->kc);
@@ -277,6 +310,13 @@ static int cuda_create(const model *m, threadpool *tp, void **state, char *err, 
     s->T = hp->canvas_length;
     const char *mk = getenv("SIBYL_CUDA_MATMUL");
     s->mm_kind = mk && !strcmp(mk, "dp4a") ? CUK_MM_DP4A : CUK_MM_MMA;
+    /* SIBYL_CUDA_SAMPLER=host: sample on the host (decode + download); SIBYL_CUDA_GRAPH=0: the
+     * device step without graphs (both give the same bits; they isolate a problem);
+     * SIBYL_CUDA_GRAPH=require: a failing graph is an error instead of a warning and eager
+     * steps (the GPU tests). */
+    const char *sm = getenv("SIBYL_CUDA_SAMPLER"), *gr = getenv("SIBYL_CUDA_GRAPH");
+    s->sampler_on = !(sm && !strcmp(sm, "host"));
+    s->graphs_on = gr && !strcmp(gr, "0") ? 0 : gr && !strcmp(gr, "require") ? 2 : 1;
     s->L = calloc(hp->n_layers, sizeof *s->L);
     s->kc = calloc(hp->n_layers, sizeof(float *));
     s->vc = calloc(hp->n_layers, sizeof(float *));
@@ -363,7 +403,7 @@ static int cuda_create(const model *m, threadpool *tp, void **state, char *err, 
     A(s->e_act, T * K * F * sizeof(float));
     A(s->e_out, T * K * H * sizeof(float));
     A(s->logits, T * hp->vocab * sizeof(float));
-    A(s->leaf_hashes, T * ((hp->vocab + 4095) / 4096) * 32);
+    A(s->leaf_hashes, T * ((hp->vocab + 4095) / 4096) * 16);
     A(s->row_hashes, T * 32);
     A(s->probs, T * hp->vocab_pad * sizeof(float));
     A(s->aq, T * s->kmax);
@@ -375,7 +415,18 @@ static int cuda_create(const model *m, threadpool *tp, void **state, char *err, 
     A(s->exp_rows, T * K * sizeof(int32_t));
     A(s->slot_row, T * K * sizeof(int32_t));
     A(s->exp_off, (E + 1) * sizeof(int32_t));
+    size_t nch = (hp->vocab + 1023) / 1024;
+    A(s->smp_m, T * sizeof(float));
+    A(s->smp_S, T * sizeof(float));
+    A(s->smp_H, T * sizeof(float));
+    A(s->smp_chunks, T * 2 * nch * sizeof(float));
+    A(s->smp_draw, T * sizeof(int32_t));
+    A(s->smp_res, (T + 2) * sizeof(int32_t));
+    A(s->smp_rix, 3 * T * sizeof(int32_t));
+    A(s->smp_par, sizeof(cuk_step_params));
 #undef A
+    if (!(s->host_res = malloc((T + 2) * sizeof(int32_t))))
+        goto oom;
     if (cuda_sync(s->c, err, errlen)) {
         cuda_destroy(s);
         return EBACKEND_;
@@ -392,6 +443,8 @@ static int cuda_reset(void *state, uint32_t capacity, char *err, size_t errlen)
     cuda_state *s = state;
     const model *m = s->m;
     s->n_cached = 0;
+    s->graph_ok = 0; /* the cache and score buffers are kernel arguments of a captured step */
+    s->x_ready = s->sc_ready = 0;
     if (capacity <= s->cap)
         return 0;
     char why[256];
@@ -443,7 +496,7 @@ static int cuda_reset(void *state, uint32_t capacity, char *err, size_t errlen)
     } while (0)
 
 /* Device timeline (bench breakdown): each mark starts an interval booked to `op`. */
-#define MARK(op) cuda_mark(s->c, (int)(op))
+#define MARK(op) (s->capturing ? 0 : cuda_mark(s->c, (int)(op))) /* no events in a graph */
 #define MARK_END 255 /* closes the last interval; booked nowhere */
 
 static int quant(cuda_state *s, const float *x, int rows, int cols, int big, char *err,
@@ -608,6 +661,7 @@ static int cuda_encode(void *state, const int32_t *ids, uint32_t n, uint32_t pos
     int rc = check_ids(s, ids, n, err, errlen);
     if (rc)
         return rc;
+    s->x_ready = s->sc_ready = 0; /* s->ids is reused */
     int H = (int)s->m->hp.hidden;
     float scale = sqrtf((float)s->m->hp.hidden);
     for (uint32_t done = 0; done < n;) {
@@ -629,28 +683,18 @@ static int cuda_encode(void *state, const int32_t *ids, uint32_t n, uint32_t pos
     return 0;
 }
 
-static int cuda_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0,
-                       const float *sc_probs, float *logits, char *err, size_t errlen)
+/* The decoder pass over T ids already in s->ids (and, when sc, the SC input already in
+ * s->probs) into s->logits: only queues device work, so that it can be captured. */
+static int decoder_pass(cuda_state *s, int T, uint32_t pos0, int sc, char *err, size_t errlen)
 {
-    cuda_state *s = state;
     const model_hparams *hp = &s->m->hp;
-    int H = (int)hp->hidden, T = (int)n, rc;
-    if (n == 0 || n > s->T || pos0 != s->n_cached || pos0 + n > s->cap + s->T)
-        return fail(err, errlen, EINVAL_,
-                    "decode of %u tokens at position %u: need 1..%u tokens at the cache end (%u)",
-                    n, pos0, s->T, s->n_cached);
-    if ((rc = check_ids(s, ids, n, err, errlen)))
-        return rc;
+    int H = (int)hp->hidden, rc;
     float scale = sqrtf((float)hp->hidden);
-    if (cuda_upload(s->c, s->ids, ids, (size_t)T * sizeof(int32_t), err, errlen))
-        return EBACKEND_;
     MARK(PROF_ELEMWISE);
     K(cuk_embed(s->c, s->emb, H, s->ids, T, scale, s->embx));
-    if (sc_probs) {
+    if (sc) {
         /* soft = (P E) * s via E^T (A9), then the SC MLP; x0 = rmsnorm(e + sc) */
         int Vp = (int)hp->vocab_pad;
-        if (cuda_upload(s->c, s->probs, sc_probs, (size_t)T * Vp * sizeof(float), err, errlen))
-            return EBACKEND_;
         if (quant(s, s->probs, T, Vp, 1, err, errlen) ||
             mm_op(s, PROF_MM_SC, s->emb_t, H, Vp, T, 1, s->tmp, H, err, errlen))
             return EBACKEND_;
@@ -675,11 +719,190 @@ static int cuda_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos
     MARK(PROF_ELEMWISE);
     if (hp->softcap > 0)
         K(cuk_softcap(s->c, s->logits, s->logits, (size_t)T * hp->vocab, hp->softcap));
+    return 0;
+}
+
+static int check_decode(cuda_state *s, uint32_t n, uint32_t pos0, char *err, size_t errlen)
+{
+    if (n == 0 || n > s->T || pos0 != s->n_cached || pos0 + n > s->cap + s->T)
+        return fail(err, errlen, EINVAL_,
+                    "decode of %u tokens at position %u: need 1..%u tokens at the cache end (%u)",
+                    n, pos0, s->T, s->n_cached);
+    return 0;
+}
+
+static int cuda_decode(void *state, const int32_t *ids, uint32_t n, uint32_t pos0,
+                       const float *sc_probs, float *logits, char *err, size_t errlen)
+{
+    cuda_state *s = state;
+    const model_hparams *hp = &s->m->hp;
+    int T = (int)n, rc;
+    if ((rc = check_decode(s, n, pos0, err, errlen)) || (rc = check_ids(s, ids, n, err, errlen)))
+        return rc;
+    s->x_ready = s->sc_ready = 0; /* the device step's ids and SC input are overwritten */
+    if (cuda_upload(s->c, s->ids, ids, (size_t)T * sizeof(int32_t), err, errlen) ||
+        (sc_probs && cuda_upload(s->c, s->probs, sc_probs,
+                                 (size_t)T * hp->vocab_pad * sizeof(float), err, errlen)))
+        return EBACKEND_;
+    if ((rc = decoder_pass(s, T, pos0, sc_probs != NULL, err, errlen)))
+        return rc;
     MARK(MARK_END); /* the download goes to the bench's "other" */
     if (cuda_download(s->c, logits, s->logits, (size_t)T * hp->vocab * sizeof(float), err,
                       errlen) ||
         cuda_sync(s->c, err, errlen) || cuda_marks_collect(s->c, s->prof.seconds, PROF_COUNT))
         return EBACKEND_;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the step on the device */
+
+/* The generation's tables (backend.h): masks concatenated, their id lists concatenated with
+ * offsets. Returns 1 (host sampling) when SIBYL_CUDA_SAMPLER=host. */
+static int cuda_sample_begin(void *state, const backend_sample_tables *t, char *err, size_t errlen)
+{
+    cuda_state *s = state;
+    if (!s->sampler_on)
+        return 1;
+    uint32_t V = s->m->hp.vocab, n = t->n_masks;
+    cuda_free(s->c, s->tab_masks);
+    cuda_free(s->c, s->tab_lists);
+    cuda_free(s->c, s->tab_off);
+    s->tab_masks = NULL;
+    s->tab_lists = s->tab_off = NULL;
+    s->n_tables = 0;
+    s->graph_ok = 0; /* the rules' pointers are kernel arguments */
+    s->x_ready = s->sc_ready = 0;
+    size_t n_ids = 0;
+    for (uint32_t k = 0; k < n; k++)
+        n_ids += t->n_ids[k];
+    uint8_t *masks = malloc((size_t)n * V + 1);
+    int32_t *lists = malloc((n_ids + 1) * sizeof(int32_t)),
+            *off = malloc((n + 1) * sizeof(int32_t));
+    int rc = 0;
+    if (!masks || !lists || !off || n_ids > INT32_MAX) {
+        rc = fail(err, errlen, ENOMEM_, "out of memory for %u sampler masks", n);
+        goto out;
+    }
+    off[0] = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        memcpy(masks + (size_t)k * V, t->masks[k], V);
+        memcpy(lists + off[k], t->ids[k], t->n_ids[k] * sizeof(int32_t));
+        off[k + 1] = off[k] + (int32_t)t->n_ids[k];
+    }
+    if (!(s->tab_masks = dup_tmp(s, masks, (size_t)n * V + 1, err, errlen)) ||
+        !(s->tab_lists = dup_tmp(s, lists, (n_ids + 1) * sizeof(int32_t), err, errlen)) ||
+        !(s->tab_off = dup_tmp(s, off, (n + 1) * sizeof(int32_t), err, errlen))) {
+        rc = ENOMEM_;
+        goto out;
+    }
+    s->n_tables = n;
+out:
+    free(masks);
+    free(lists);
+    free(off);
+    return rc;
+}
+
+/* The pass, the row hashes and the sampler of one step: only queues device work. */
+static int step_work(cuda_state *s, int T, uint32_t pos0, int sc, char *err, size_t errlen)
+{
+    const model_hparams *hp = &s->m->hp;
+    int rc;
+    if ((rc = decoder_pass(s, T, pos0, sc, err, errlen)))
+        return rc;
+    MARK(PROF_HASH);
+    K(cuk_row_hashes(s->c, s->logits, T, (int)hp->vocab, s->leaf_hashes, s->row_hashes));
+    MARK(PROF_SAMPLER);
+    cuk_rules r = {s->tab_masks, s->tab_lists,   s->tab_off,
+                   s->smp_rix,   s->smp_rix + T, s->smp_rix + 2 * T};
+    K(cuk_sample_step(s->c, s->logits, T, (int)hp->vocab, (int)hp->vocab_pad, &r, s->smp_par,
+                      s->smp_m, s->smp_S, s->smp_H, s->smp_draw, s->smp_chunks, s->probs, s->ids,
+                      s->smp_res, s->smp_res + T));
+    return 0;
+}
+
+/* A step with the SC input through the captured graph: a canvas's later steps differ only in
+ * the scalars (device memory), so the step is captured once per canvas position (pos0 is a
+ * kernel argument; the instance is updated in place) and replayed. */
+static int graph_step(cuda_state *s, int T, uint32_t pos0, char *err, size_t errlen)
+{
+    if (!s->graph_ok || s->graph_pos0 != pos0 || s->graph_n != (uint32_t)T) {
+        s->graph_ok = 0;
+        if (cuda_capture_begin(s->c, err, errlen))
+            return EBACKEND_;
+        s->capturing = 1;
+        int rc = step_work(s, T, pos0, 1, err, errlen);
+        s->capturing = 0;
+        if (rc) {
+            cuda_capture_end(s->c, NULL, NULL, 0);
+            return rc;
+        }
+        if (cuda_capture_end(s->c, &s->graph, err, errlen))
+            return EBACKEND_;
+        s->graph_ok = 1;
+        s->graph_pos0 = pos0;
+        s->graph_n = (uint32_t)T;
+    }
+    return cuda_graph_launch(s->c, s->graph, err, errlen) ? EBACKEND_ : 0;
+}
+
+static int cuda_sample_step(void *state, const backend_step *in, backend_step_out *out, char *err,
+                            size_t errlen)
+{
+    cuda_state *s = state;
+    uint32_t n = in->n, V = s->m->hp.vocab;
+    int T = (int)n, rc;
+    if ((rc = check_decode(s, n, in->pos0, err, errlen)))
+        return rc;
+    if (!in->ids && !s->x_ready)
+        return fail(err, errlen, EINVAL_, "sample step: no ids on the device (give the ids)");
+    if (in->have_sc && !s->sc_ready)
+        return fail(err, errlen, EINVAL_, "sample step: no SC input on the device");
+    if (in->ids) {
+        if ((rc = check_ids(s, in->ids, n, err, errlen)))
+            return rc;
+        for (uint32_t i = 0; i < n; i++) {
+            int32_t f = in->forced[i], mk = in->mask[i], nz = in->noise[i];
+            if (f >= (int32_t)V || mk >= (int32_t)s->n_tables || nz >= (int32_t)s->n_tables ||
+                mk < -1 || nz < -1 || f < -1)
+                return fail(err, errlen, EINVAL_,
+                            "sample step: position %u: forced %d, mask %d, noise %d outside the "
+                            "vocabulary (%u) or the %u tables",
+                            i, f, mk, nz, V, s->n_tables);
+        }
+        if (cuda_upload(s->c, s->ids, in->ids, n * sizeof(int32_t), err, errlen) ||
+            cuda_upload(s->c, s->smp_rix, in->forced, n * sizeof(int32_t), err, errlen) ||
+            cuda_upload(s->c, s->smp_rix + T, in->mask, n * sizeof(int32_t), err, errlen) ||
+            cuda_upload(s->c, s->smp_rix + 2 * T, in->noise, n * sizeof(int32_t), err, errlen))
+            return EBACKEND_;
+        s->x_ready = 1;
+    }
+    cuk_step_params par = {in->tau,  in->entropy_bound,   in->seed, in->canvas,
+                           in->step, in->make_sc ? 1 : 0, 0};
+    if (cuda_upload(s->c, s->smp_par, &par, sizeof par, err, errlen))
+        return EBACKEND_;
+    int use_graph = s->graphs_on && in->have_sc;
+    if (use_graph && (rc = graph_step(s, T, in->pos0, err, errlen))) {
+        if (s->graphs_on == 2) /* SIBYL_CUDA_GRAPH=require (the GPU tests) */
+            return rc;
+        /* Graphs are a speed-up only: the same kernels run eagerly give the same bits. */
+        fprintf(stderr, "backend cuda: CUDA graph of the step failed (%s); steps run without\n",
+                err);
+        s->graphs_on = 0;
+        use_graph = 0;
+    }
+    if (!use_graph && (rc = step_work(s, T, in->pos0, in->have_sc, err, errlen)))
+        return rc;
+    MARK(MARK_END);
+    if (cuda_download(s->c, out->row_hashes, s->row_hashes, (size_t)n * 32, err, errlen) ||
+        cuda_download(s->c, s->host_res, s->smp_res, (n + 2) * sizeof(int32_t), err, errlen) ||
+        cuda_marks_collect(s->c, s->prof.seconds, PROF_COUNT))
+        return EBACKEND_;
+    memcpy(out->argmax, s->host_res, n * sizeof(int32_t));
+    out->n_accepted = (uint32_t)s->host_res[n];
+    uint32_t bits = (uint32_t)s->host_res[n + 1];
+    memcpy(&out->mean_entropy, &bits, sizeof bits);
+    s->sc_ready = in->make_sc != 0;
     return 0;
 }
 
@@ -712,6 +935,8 @@ static const backend_ops cuda_ops = {
     .encode = cuda_encode,
     .decode = cuda_decode,
     .row_hashes = cuda_row_hashes,
+    .sample_begin = cuda_sample_begin,
+    .sample_step = cuda_sample_step,
     .profile = cuda_profile,
 };
 

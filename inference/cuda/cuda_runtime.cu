@@ -254,3 +254,70 @@ extern "C" int cuda_marks_collect(cuda_ctx *c, double *seconds, int ntags)
     }
     return 0;
 }
+
+/* ---------------------------------------------------------------- CUDA graphs */
+
+struct cuda_graph {
+    cudaGraphExec_t exec;
+};
+
+extern "C" int cuda_capture_begin(cuda_ctx *c, char *err, size_t errlen)
+{
+    cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal);
+    return e == cudaSuccess ? 0 : fail(err, errlen, "cudaStreamBeginCapture", e);
+}
+
+extern "C" int cuda_capture_end(cuda_ctx *c, cuda_graph **g, char *err, size_t errlen)
+{
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
+    if (e != cudaSuccess || !g) {
+        if (graph)
+            cudaGraphDestroy(graph);
+        cudaGetLastError();
+        return e == cudaSuccess ? 0 : fail(err, errlen, "cudaStreamEndCapture", e);
+    }
+    if (*g && (*g)->exec) { /* same shape as the last capture: update the instance in place */
+        cudaGraphExecUpdateResultInfo info;
+        if (cudaGraphExecUpdate((*g)->exec, graph, &info) == cudaSuccess) {
+            cudaGraphDestroy(graph);
+            return 0;
+        }
+        cudaGetLastError();
+        cudaGraphExecDestroy((*g)->exec);
+        (*g)->exec = NULL;
+    }
+    if (!*g && !(*g = (cuda_graph *)calloc(1, sizeof **g))) {
+        cudaGraphDestroy(graph);
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    e = cudaGraphInstantiate(&(*g)->exec, graph, 0);
+    cudaGraphDestroy(graph);
+    if (e != cudaSuccess) {
+        (*g)->exec = NULL;
+        return fail(err, errlen, "cudaGraphInstantiate", e);
+    }
+    return 0;
+}
+
+extern "C" int cuda_graph_launch(cuda_ctx *c, cuda_graph *g, char *err, size_t errlen)
+{
+    if (!g || !g->exec) {
+        if (err && errlen)
+            snprintf(err, errlen, "cuda graph: nothing captured");
+        return -1;
+    }
+    cudaError_t e = cudaGraphLaunch(g->exec, c->stream);
+    return e == cudaSuccess ? 0 : fail(err, errlen, "cudaGraphLaunch", e);
+}
+
+extern "C" void cuda_graph_destroy(cuda_graph *g)
+{
+    if (!g)
+        return;
+    if (g->exec)
+        cudaGraphExecDestroy(g->exec);
+    free(g);
+}

@@ -1,312 +1,198 @@
 /*
- * The sampler on the GPU (docs/arithmetic.md A9, A10): chunked vocabulary reductions,
- * entropy, argmax, categorical draw, entropy-bound acceptance, the canvas update, and the
- * self-conditioning input quantisation.
+ * The sampler's step on the GPU (docs/arithmetic.md A9, A9c, A10): statistics, argmax and draw
+ * per position, the self-conditioning input for the next step, then acceptance and the next
+ * canvas ids. The arithmetic is inference/sampler_step.h, compiled here for the device and
+ * driven on the CPU in the same decomposition by tests/inference/test_sampler_step.c; this file
+ * only decides which thread runs which piece.
  *
- * One block of 256 threads per canvas position: 32 groups of 8 lanes; group g reduces chunks
- * g, g+32, ... with sum8 (A1), writes each chunk's sum, and thread 0 folds the chunk sums in
- * chunk order.
+ * Statistics and SC: one block of 256 threads per canvas position, i.e. 32 groups of 8 lanes;
+ * group g takes chunks g, g+32, ...; lane l of a group sums the ids l, l+8, ... of its chunk
+ * (ss_lane_sums), the group gathers its 8 lane sums with shuffles and combines them with
+ * ss_combine8, and one thread folds the chunk results in chunk order (ss_fold). Finish: one
+ * block over the canvas (C <= 1024).
+ *
+ * The step's scalars come from device memory (cuk_step_params), so a captured CUDA graph replays
+ * a later step by changing them only.
  */
-#include "inference/cmath.h"
 #include "inference/cuda/cuda_common.cuh"
+#include "inference/sampler_step.h"
 
 #define SMP_THREADS 256
 #define SMP_GROUPS (SMP_THREADS / 8)
 
-__device__ __forceinline__ bool id_ok(const uint8_t *allowed, int v)
+/* The mask of table k (NULL: every id) and the renoise list of table k (NULL: [0, V)). */
+__device__ __forceinline__ const uint8_t *rule_mask(const cuk_rules &r, int32_t k, int V)
 {
-    return allowed == NULL || allowed[v] != 0;
+    return k >= 0 ? r.masks + (size_t)k * (size_t)V : NULL;
 }
 
-/* (value, id) is better than (bv, bid): larger value, ties to the lower id. */
-__device__ __forceinline__ bool better(float v, int id, float bv, int bid)
-{
-    return v > bv || (v == bv && id < bid);
-}
-
-__global__ void __launch_bounds__(SMP_THREADS)
-    k_sampler_stats(const float *logits, int V, float tau, const uint8_t *allowed, float *out_m,
-                    float *out_S, float *out_H, int32_t *out_argmax, float *chunk_sums)
+/* Block-wide best (z, id) of ss_argmax_part over all threads; every thread gets it. */
+__device__ void block_argmax(const float *lr, int V, float tau, const uint8_t *mask, float *m,
+                             int32_t *am)
 {
     __shared__ float s_val[SMP_THREADS];
-    __shared__ int s_id[SMP_THREADS];
-    __shared__ float s_zc[SMP_THREADS];
-    int row = blockIdx.x, tid = threadIdx.x;
-    const float *lr = logits + (size_t)row * V;
-    int nchunks = (V + CUDA_VOCAB_CHUNK - 1) / CUDA_VOCAB_CHUNK;
-
-    /* pass 1: max and argmax of z = logit / tau (exact; order free) */
-    float bv = -INFINITY;
-    int bid = 0x7fffffff;
-    for (int v = tid; v < V; v += SMP_THREADS) {
-        if (!id_ok(allowed, v))
-            continue;
-        float z = lr[v] / tau;
-        if (better(z, v, bv, bid))
-            bv = z, bid = v;
-    }
+    __shared__ int32_t s_id[SMP_THREADS];
+    int tid = threadIdx.x;
+    float bv;
+    int32_t bid;
+    ss_argmax_part(lr, (uint32_t)V, tau, mask, (uint32_t)tid, SMP_THREADS, &bv, &bid);
     s_val[tid] = bv;
     s_id[tid] = bid;
     __syncthreads();
     for (int o = SMP_THREADS / 2; o > 0; o >>= 1) {
-        if (tid < o && better(s_val[tid + o], s_id[tid + o], s_val[tid], s_id[tid])) {
+        if (tid < o && s_id[tid + o] >= 0 &&
+            ss_better(s_val[tid + o], s_id[tid + o], s_val[tid], s_id[tid])) {
             s_val[tid] = s_val[tid + o];
             s_id[tid] = s_id[tid + o];
         }
         __syncthreads();
     }
-    float m = s_val[0];
-    int amax = s_id[0];
+    *m = s_val[0];
+    *am = s_id[0];
     __syncthreads();
+}
 
-    /* pass 2: per chunk sum8(e) and sum8(e * (z - m)); thread 0 folds Z in chunk order */
-    int grp = tid >> 3, l = tid & 7;
-    float *cs = chunk_sums + (size_t)row * nchunks;
-    float Z = 0.0f; /* meaningful in thread 0 only */
-    for (int cbase = 0; cbase < nchunks; cbase += SMP_GROUPS) {
-        int ch = cbase + grp;
+/* Chunk sums of e (and of the entropy terms when zc is not NULL) into cs[0..nchunks) (and
+ * zc), by the 32 groups; returns after a barrier, so that every thread sees them. */
+__device__ void block_chunk_sums(const float *lr, int V, float tau, float m, const uint8_t *mask,
+                                 float *cs, float *zc)
+{
+    int tid = threadIdx.x, grp = tid >> 3, l = tid & 7, lane = tid & 31;
+    int nch = (int)ss_chunks((uint32_t)V);
+    for (int cb = 0; cb < nch; cb += SMP_GROUPS) {
+        int ch = cb + grp;
         float se = 0.0f, sz = 0.0f;
-        if (ch < nchunks) {
-            int v0 = ch * CUDA_VOCAB_CHUNK;
-            int len = V - v0 < CUDA_VOCAB_CHUNK ? V - v0 : CUDA_VOCAB_CHUNK;
-            for (int i = l; i < len; i += 8) {
-                int v = v0 + i;
-                if (!id_ok(allowed, v))
-                    continue; /* e = 0: adds nothing (acc + 0 == acc) */
-                float zm = lr[v] / tau - m;
-                float e = cm_expf(zm);
-                se = se + e;
-                sz = sz + e * zm;
-            }
+        if (ch < nch)
+            ss_lane_sums(lr, (uint32_t)V, (uint32_t)ch, (uint32_t)l, tau, m, mask, &se,
+                         zc ? &sz : NULL);
+        float ae[8], az[8];
+        for (int k = 0; k < 8; k++) { /* the group's 8 lane sums, in lane order */
+            ae[k] = __shfl_sync(FULL_MASK, se, (lane & ~7) | k);
+            az[k] = __shfl_sync(FULL_MASK, sz, (lane & ~7) | k);
         }
-        se = g8_combine(se);
-        sz = g8_combine(sz);
-        if (ch < nchunks && l == 0) {
-            cs[ch] = se;
-            s_zc[grp] = sz;
+        if (ch < nch && l == 0) {
+            cs[ch] = ss_combine8(ae);
+            if (zc)
+                zc[ch] = ss_combine8(az);
         }
-        __syncthreads();
-        if (tid == 0)
-            for (int g = 0; g < SMP_GROUPS && cbase + g < nchunks; g++)
-                Z = Z + s_zc[g];
-        __syncthreads();
     }
-    if (tid == 0) {
-        float S = 0.0f;
-        for (int ch = 0; ch < nchunks; ch++)
-            S = S + cs[ch];
-        out_m[row] = m;
-        out_S[row] = S;
-        out_H[row] = cm_logf(S) - Z / S;
-        out_argmax[row] = amax;
-    }
+    __syncthreads();
 }
 
-extern "C" int cuk_sampler_stats(cuda_ctx *c, const float *d_logits, int rows, int V, float tau,
-                                 const uint8_t *d_allowed, float *d_m, float *d_S, float *d_H,
-                                 int32_t *d_argmax, float *d_chunk_sums)
+/* Per position: S, H, argmax, draw (A9/A9c), and m for the SC input. chunks: rows x 2*nchunks
+ * scratch (chunk sums of e, then of the entropy terms). */
+__global__ void __launch_bounds__(SMP_THREADS)
+    k_sample_stats(const float *logits, int V, cuk_rules r, const cuk_step_params *par, float *m_,
+                   float *S_, float *H_, int32_t *argmax, int32_t *draw, float *chunks)
 {
-    if (rows <= 0)
-        return 0;
-    k_sampler_stats<<<(unsigned)rows, SMP_THREADS, 0, c->stream>>>(
-        d_logits, V, tau, d_allowed, d_m, d_S, d_H, d_argmax, d_chunk_sums);
-    return launch_status();
-}
-
-/* Categorical draw (A9): target = u * S; walk chunks with acc = acc + chunk_sum until
- * acc > target, then that chunk's ids with acc2 = acc_before + e_v until acc2 > target; if
- * that walk does not cross, the chunk's largest id with e_v > 0; if no chunk crosses, the
- * largest id with e_v > 0 (sampler.c sampler_position). One thread per position: the walk is
- * sequential by definition (at most nchunks + 1024 steps). */
-__device__ int largest_positive(const float *lr, int V, float tau, const uint8_t *allowed, float m)
-{
-    for (int v = V - 1; v >= 0; v--) {
-        if (!id_ok(allowed, v))
-            continue;
-        if (cm_expf(lr[v] / tau - m) > 0.0f)
-            return v;
-    }
-    return 0;
-}
-
-__global__ void k_sampler_draw(const float *logits, int rows, int V, float tau,
-                               const uint8_t *allowed, const float *m_, const float *S_,
-                               const float *chunk_sums, uint64_t seed, uint32_t canvas,
-                               uint32_t step, int32_t *draw)
-{
-    int row = blockIdx.x * blockDim.x + threadIdx.x;
-    if (row >= rows)
+    int row = blockIdx.x, tid = threadIdx.x;
+    const float tau = par->tau;
+    int32_t f = r.forced[row];
+    if (f >= 0) { /* A9c: the one-id mask's results without reading the logits */
+        if (tid == 0) {
+            float S, H;
+            ss_forced(&S, &H);
+            m_[row] = 0.0f; /* unused: a forced position's SC input has its own m */
+            S_[row] = S;
+            H_[row] = H;
+            argmax[row] = draw[row] = f;
+        }
         return;
-    int nchunks = (V + CUDA_VOCAB_CHUNK - 1) / CUDA_VOCAB_CHUNK;
-    const float *lr = logits + (size_t)row * V;
-    const float *cs = chunk_sums + (size_t)row * nchunks;
-    float m = m_[row];
-    float u = philox_uniform_from_word(
-        philox_w(seed, canvas, step, (uint32_t)row, PHILOX_PURPOSE_CATEGORICAL));
-    float target = u * S_[row];
-    float acc = 0.0f;
-    int chosen = -1;
-    for (int ch = 0; ch < nchunks; ch++) {
-        float next = acc + cs[ch];
-        if (next > target) {
-            int v0 = ch * CUDA_VOCAB_CHUNK;
-            int len = V - v0 < CUDA_VOCAB_CHUNK ? V - v0 : CUDA_VOCAB_CHUNK;
-            float acc2 = acc;
-            for (int i = 0; i < len; i++) {
-                int v = v0 + i;
-                if (!id_ok(allowed, v))
-                    continue; /* e_v = 0: acc2 + 0 == acc2 */
-                acc2 = acc2 + cm_expf(lr[v] / tau - m);
-                if (acc2 > target) {
-                    chosen = v;
-                    break;
-                }
-            }
-            /* rounding: the chunk sum crossed, the sequential walk did not: the largest id of
-             * this chunk with e_v > 0 */
-            for (int i = len - 1; chosen < 0 && i >= 0; i--) {
-                int v = v0 + i;
-                if (id_ok(allowed, v) && cm_expf(lr[v] / tau - m) > 0.0f)
-                    chosen = v;
-            }
-            break;
-        }
-        acc = next;
     }
-    if (chosen < 0)
-        chosen = largest_positive(lr, V, tau, allowed, m);
-    draw[row] = chosen;
+    const float *lr = logits + (size_t)row * (size_t)V;
+    const uint8_t *mask = rule_mask(r, r.mask[row], V);
+    int nch = (int)ss_chunks((uint32_t)V);
+    float *cs = chunks + (size_t)row * 2 * (size_t)nch, *zc = cs + nch;
+    float m;
+    int32_t am;
+    block_argmax(lr, V, tau, mask, &m, &am);
+    block_chunk_sums(lr, V, tau, m, mask, cs, zc);
+    if (tid == 0) {
+        float S = ss_fold(cs, (uint32_t)nch), Z = ss_fold(zc, (uint32_t)nch);
+        float u = philox_uniform(par->seed, par->canvas, par->step, (uint32_t)row,
+                                 PHILOX_PURPOSE_CATEGORICAL);
+        m_[row] = m;
+        S_[row] = S;
+        H_[row] = ss_entropy(S, Z);
+        argmax[row] = am;
+        draw[row] = ss_draw(lr, (uint32_t)V, tau, m, mask, cs, S, u);
+    }
 }
 
-extern "C" int cuk_sampler_draw(cuda_ctx *c, const float *d_logits, int rows, int V, float tau,
-                                const uint8_t *d_allowed, const float *d_m, const float *d_S,
-                                const float *d_chunk_sums, uint64_t seed, uint32_t canvas,
-                                uint32_t step, int32_t *d_draw)
+/* The next step's SC input (A9): P = softmax(z) over the whole vocabulary, rows of Vpad with
+ * zeros past V. An unrestricted position reuses m and S of its statistics (the same values);
+ * a restricted one computes its own unmasked m and S. Does nothing when !par->make_sc. */
+__global__ void __launch_bounds__(SMP_THREADS)
+    k_sample_sc(const float *logits, int V, int Vpad, cuk_rules r, const cuk_step_params *par,
+                const float *m_, const float *S_, float *chunks, float *probs)
 {
-    if (rows <= 0)
-        return 0;
-    k_sampler_draw<<<(unsigned)((rows + 63) / 64), 64, 0, c->stream>>>(
-        d_logits, rows, V, tau, d_allowed, d_m, d_S, d_chunk_sums, seed, canvas, step, d_draw);
-    return launch_status();
+    if (!par->make_sc)
+        return;
+    int row = blockIdx.x, tid = threadIdx.x;
+    const float tau = par->tau;
+    const float *lr = logits + (size_t)row * (size_t)V;
+    __shared__ float s_mS[2];
+    if (r.forced[row] < 0 && r.mask[row] < 0) {
+        if (tid == 0)
+            s_mS[0] = m_[row], s_mS[1] = S_[row];
+    } else {
+        int nch = (int)ss_chunks((uint32_t)V);
+        float *cs = chunks + (size_t)row * 2 * (size_t)nch;
+        float m;
+        int32_t am;
+        block_argmax(lr, V, tau, NULL, &m, &am);
+        block_chunk_sums(lr, V, tau, m, NULL, cs, NULL);
+        if (tid == 0)
+            s_mS[0] = m, s_mS[1] = ss_fold(cs, (uint32_t)nch);
+    }
+    __syncthreads();
+    float m = s_mS[0], S = s_mS[1];
+    float *p = probs + (size_t)row * (size_t)Vpad;
+    for (int v = tid; v < Vpad; v += SMP_THREADS)
+        p[v] = v < V ? ss_sc_prob(lr, (uint32_t)v, tau, m, S) : 0.0f;
 }
 
-/* Acceptance (A9): rank_i = #{j : H_j < H_i or (H_j == H_i and j < i)} is position i's place
- * in the stable ascending sort; thread 0 then walks the order: accept iff acc <= B, then
- * acc = acc + H. Mean entropy: sequential sum over positions 0..C-1, divided by C. */
-__global__ void k_accept(const float *H, int C, float bound, uint8_t *accepted, float *mean_H)
+/* Acceptance, mean entropy and the next canvas ids (A9, A9b, A9c). out[0] = accepted count,
+ * out[1] = the mean entropy's bits. One block, C <= 1024. */
+__global__ void k_sample_finish(int C, int V, cuk_rules r, const cuk_step_params *par,
+                                const float *H, const int32_t *draw, int32_t *x, int32_t *out)
 {
-    extern __shared__ int s_order[];
-    for (int i = threadIdx.x; i < C; i += blockDim.x) {
-        float hi = H[i];
-        int rank = 0;
-        for (int j = 0; j < C; j++) {
-            float hj = H[j];
-            rank += (hj < hi || (hj == hi && j < i)) ? 1 : 0;
-        }
-        s_order[rank] = i;
-    }
+    __shared__ int32_t s_order[1024];
+    __shared__ uint8_t s_acc[1024];
+    for (int i = threadIdx.x; i < C; i += blockDim.x)
+        s_order[ss_rank(H, (uint32_t)C, (uint32_t)i)] = i;
     __syncthreads();
     if (threadIdx.x == 0) {
-        float acc = 0.0f;
-        for (int r = 0; r < C; r++) {
-            int i = s_order[r];
-            accepted[i] = acc <= bound ? 1 : 0;
-            acc = acc + H[i];
-        }
-        float sum = 0.0f;
-        for (int i = 0; i < C; i++)
-            sum = sum + H[i];
-        mean_H[0] = sum / (float)C;
+        out[0] = (int32_t)ss_accept(H, s_order, (uint32_t)C, par->bound, s_acc);
+        out[1] = (int32_t)cm_f2u(ss_mean(H, (uint32_t)C));
     }
-}
-
-extern "C" int cuk_accept(cuda_ctx *c, const float *d_H, int C, float bound, uint8_t *d_accepted,
-                          float *d_mean_H)
-{
-    if (C <= 0)
-        return 0;
-    k_accept<<<1, 256, (size_t)C * sizeof(int), c->stream>>>(d_H, C, bound, d_accepted, d_mean_H);
-    return launch_status();
-}
-
-/* Canvas update: renoise ids are philox(seed, (canvas, step, i, 2)) mapped to [0, n) and
- * through the allowed-id list when there is one. stable = all(argmax == aprev). */
-__global__ void k_sampler_update(const uint8_t *accepted, const int32_t *draw,
-                                 const int32_t *argmax, int32_t *aprev, int32_t *x, int C, int V,
-                                 const int32_t *allowed_ids, int n_allowed, uint64_t seed,
-                                 uint32_t canvas, uint32_t step, int32_t *stable)
-{
-    __shared__ int s_diff;
-    if (threadIdx.x == 0)
-        s_diff = 0;
     __syncthreads();
     for (int i = threadIdx.x; i < C; i += blockDim.x) {
-        int32_t a = argmax[i];
-        if (a != aprev[i])
-            atomicOr(&s_diff, 1); /* an OR: order-free */
-        if (accepted[i]) {
-            x[i] = draw[i];
-        } else {
-            uint32_t r = philox_w(seed, canvas, step, (uint32_t)i, PHILOX_PURPOSE_RENOISE_ID);
-            x[i] = allowed_ids ? allowed_ids[philox_id_from_word(r, (uint32_t)n_allowed)]
-                               : (int32_t)philox_id_from_word(r, (uint32_t)V);
-        }
+        int32_t k = r.noise[i];
+        const int32_t *list = k >= 0 ? r.lists + r.list_off[k] : NULL;
+        uint32_t n = k >= 0 ? (uint32_t)(r.list_off[k + 1] - r.list_off[k]) : 0u;
+        x[i] = ss_next_id(s_acc[i], draw[i], r.forced[i], list, n, (uint32_t)V, par->seed,
+                          par->canvas, par->step, (uint32_t)i);
     }
-    __syncthreads();
-    for (int i = threadIdx.x; i < C; i += blockDim.x)
-        aprev[i] = argmax[i];
-    if (threadIdx.x == 0)
-        stable[0] = s_diff ? 0 : 1;
 }
 
-extern "C" int cuk_sampler_update(cuda_ctx *c, const uint8_t *d_accepted, const int32_t *d_draw,
-                                  const int32_t *d_argmax, int32_t *d_aprev, int32_t *d_x, int C,
-                                  int V, const int32_t *d_allowed_ids, int n_allowed, uint64_t seed,
-                                  uint32_t canvas, uint32_t step, int32_t *d_stable)
+extern "C" int cuk_sample_step(cuda_ctx *c, const float *d_logits, int C, int V, int Vpad,
+                               const cuk_rules *r, const cuk_step_params *d_par, float *d_m,
+                               float *d_S, float *d_H, int32_t *d_draw, float *d_chunks,
+                               float *d_probs, int32_t *d_x, int32_t *d_argmax, int32_t *d_out)
 {
-    if (C <= 0 || C > 1024)
+    if (C <= 0 || C > 1024 || V <= 0 || Vpad < V)
         return -1;
-    k_sampler_update<<<1, 1024, 0, c->stream>>>(d_accepted, d_draw, d_argmax, d_aprev, d_x, C, V,
-                                                d_allowed_ids, n_allowed, seed, canvas, step,
-                                                d_stable);
-    return launch_status();
-}
-
-/* SC input: p_v = e_v / S over the whole vocabulary (the allowed mask restricts choices
- * only), then A3 per 32 ids (one warp per block; zero past V). */
-__global__ void k_sc_quantize(const float *logits, int rows, int V, float tau, const float *m_,
-                              const float *S_, int8_t *q, float *d)
-{
-    int vblocks = (V + 31) / 32;
-    size_t blk = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    int lane = threadIdx.x & 31;
-    if (blk >= (size_t)rows * (size_t)vblocks)
-        return;
-    int row = (int)(blk / (size_t)vblocks), v = (int)(blk % (size_t)vblocks) * 32 + lane;
-    float p = 0.0f;
-    if (v < V)
-        p = cm_expf(logits[(size_t)row * V + v] / tau - m_[row]) / S_[row];
-    float amax = fabsf(p);
-    for (int o = 16; o > 0; o >>= 1)
-        amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, o));
-    int qi = 0;
-    float dd = 0.0f;
-    if (amax != 0.0f) {
-        dd = amax / 127.0f;
-        qi = round_half_away_clamp(p * (127.0f / amax));
-    }
-    q[blk * 32 + lane] = (int8_t)qi;
-    if (lane == 0)
-        d[blk] = dd;
-}
-
-extern "C" int cuk_sc_quantize(cuda_ctx *c, const float *d_logits, int rows, int V, float tau,
-                               const float *d_m, const float *d_S, int8_t *d_q, float *d_d)
-{
-    size_t nblocks = (size_t)rows * (size_t)((V + 31) / 32);
-    if (!nblocks)
-        return 0;
-    k_sc_quantize<<<(unsigned)((nblocks + 7) / 8), 256, 0, c->stream>>>(d_logits, rows, V, tau, d_m,
-                                                                        d_S, d_q, d_d);
+    k_sample_stats<<<(unsigned)C, SMP_THREADS, 0, c->stream>>>(d_logits, V, *r, d_par, d_m, d_S,
+                                                               d_H, d_argmax, d_draw, d_chunks);
+    int rc = launch_status();
+    if (rc)
+        return rc;
+    /* the SC pass reuses the chunk scratch: the statistics are done with it */
+    k_sample_sc<<<(unsigned)C, SMP_THREADS, 0, c->stream>>>(d_logits, V, Vpad, *r, d_par, d_m, d_S,
+                                                            d_chunks, d_probs);
+    if ((rc = launch_status()))
+        return rc;
+    k_sample_finish<<<1, 1024, 0, c->stream>>>(C, V, *r, d_par, d_H, d_draw, d_x, d_out);
     return launch_status();
 }

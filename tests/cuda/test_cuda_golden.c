@@ -8,6 +8,10 @@
  *    experts, prompts shorter and longer than the sliding window and the canvas, several
  *    canvases, masks, seeds): the GPU run must equal the CPU run on the same machine.
  *
+ * The GPU runs use the backend's device step (sampler on the GPU, CUDA graphs); the golden
+ * cases also run without graphs and with the host sampler (SIBYL_CUDA_GRAPH=0,
+ * SIBYL_CUDA_SAMPLER=host), which must give the same text.
+ *
  * Without a GPU: checks that --backend cuda fails with a clear "no GPU" error while the CPU
  * backend still opens the same model, then exits 77 (ctest SKIP_RETURN_CODE).
  * Plain C (no cmocka) so that it builds on a bare GPU machine.
@@ -56,6 +60,10 @@ static void hex(const uint8_t *b, size_t n, char *out)
         sprintf(out + 2 * i, "%02x", b[i]);
 }
 
+/* 1, 2: run_case adds a per-position restriction (A9c: forced, masked positions; 2 with
+ * free_noise), so that the device step's rules are compared with the host's. */
+static int g_restrict;
+
 /* The fixture text of one run (test_golden.c's format), or NULL with the error printed. */
 static char *run_case(const gcase *gc, const char *model_path, engine_backend be)
 {
@@ -84,11 +92,25 @@ static char *run_case(const gcase *gc, const char *model_path, engine_backend be
         p.allowed = allowed;
     if (gc->confidence > 0)
         p.confidence_threshold = gc->confidence;
+    uint32_t C = engine_get_info(e)->canvas_length;
+    uint8_t *mk0 = malloc(V), *mk1 = malloc(V);
+    int32_t *forced = malloc(2 * C * sizeof(int32_t));
+    uint16_t *mkix = malloc(2 * C * sizeof(uint16_t));
+    for (uint32_t v = 0; v < V; v++)
+        mk0[v] = v >= 40 && v < 50, mk1[v] = v % 7 == 0;
+    for (uint32_t j = 0; j < 2 * C; j++) {
+        forced[j] = j % 5 == 0 ? (int32_t)((100 + j) % V) : -1;
+        mkix[j] = j % 5 == 1 ? 0 : j % 5 == 2 ? 1 : GEN_MASK_NONE;
+    }
+    const uint8_t *masks[2] = {mk0, mk1};
+    gen_restriction rs = {2 * C, forced, mkix, 2, masks, g_restrict == 2};
+    if (g_restrict)
+        p.restriction = &rs;
     step_log *log = calloc(1, sizeof *log);
     gen_result r;
     if (engine_generate(e, gc->prompt, gc->n_prompt, &p, log_step, log, &r, err, sizeof err)) {
         fprintf(stderr, "%s: engine_generate(%s): %s\n", gc->name, be ? "cuda" : "cpu", err);
-        free(log), free(allowed);
+        free(log), free(allowed), free(mk0), free(mk1), free(forced), free(mkix);
         engine_close(e);
         return NULL;
     }
@@ -106,7 +128,7 @@ static char *run_case(const gcase *gc, const char *model_path, engine_backend be
     hex(r.trace_hash, 32, h);
     snprintf(txt + o, cap - o, "\ntrace %s\n", h);
     gen_result_free(&r);
-    free(log), free(allowed);
+    free(log), free(allowed), free(mk0), free(mk1), free(forced), free(mkix);
     engine_close(e);
     return txt;
 }
@@ -277,6 +299,29 @@ static void check(const gcase *gc)
                                       : ", fixture: cpu differs (this copy of the table is stale?)";
         free(file);
     }
+    /* The golden cases once more with the step loop's other ways on the GPU: the device step
+     * without CUDA graphs, and the host sampler over downloaded logits (SIBYL_CUDA_SAMPLER=host,
+     * the path before the device step). Each must give the same text. */
+    static const char *const ways[][2] = {{"SIBYL_CUDA_GRAPH", "0"},
+                                          {"SIBYL_CUDA_SAMPLER", "host"}};
+    for (int w = 0; gc->golden && cpu && w < 2; w++) {
+        const char *was = getenv(ways[w][0]);
+        char *saved = was ? strdup(was) : NULL;
+        setenv(ways[w][0], ways[w][1], 1);
+        char *other = run_case(gc, path, g_gpu);
+        if (saved)
+            setenv(ways[w][0], saved, 1);
+        else
+            unsetenv(ways[w][0]);
+        free(saved);
+        if (!other || strcmp(other, cpu)) {
+            printf("%-40s gpu with %s=%s == cpu FAILED\n", gc->name, ways[w][0], ways[w][1]);
+            if (other)
+                first_difference(other, cpu);
+            ok = 0;
+        }
+        free(other);
+    }
     /* the passes themselves, logits compared value by value (golden cases and on failure) */
     int pass_ok = (gc->golden || !ok) ? pass_check(gc, path) == 0 : 1;
     printf("%-40s gpu == cpu %s%s%s\n", gc->name, ok ? "ok" : "FAILED",
@@ -334,6 +379,8 @@ int main(int argc, char **argv)
         goto out;
     }
     printf("GPU: %s\n", info.name);
+    /* the device step's graph must work here, not fall back to eager steps with a warning */
+    setenv("SIBYL_CUDA_GRAPH", "require", 0);
     for (size_t i = 0; i < N_GOLDEN_CASES; i++)
         check(&golden_cases[i]);
 
@@ -377,6 +424,12 @@ int main(int argc, char **argv)
             gc.mask = k == 3;
             gc.bound = k == 2 ? 0.7f : 0.0f;
             check(&gc);
+            if (k == 0 && mi < 2) { /* the same with a restriction (A9c) */
+                g_restrict = 1 + mi;
+                snprintf(name, 64, "sweep_m%d_restricted%s", mi, mi ? "_free_noise" : "");
+                check(&gc);
+                g_restrict = 0;
+            }
             free(name);
         }
     printf("%d runs, %d failed\n", g_runs, g_fail);

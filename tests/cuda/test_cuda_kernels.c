@@ -23,6 +23,7 @@
 #include "inference/philox.h"
 #include "inference/quant.h"
 #include "inference/sampler.h"
+#include "tests/inference/sampler_step_ref.h"
 
 #define SKIP 77
 
@@ -598,171 +599,133 @@ static void test_moe(void)
     cuda_free(g_ctx, dout);
 }
 
+/* The sampler's step (cuk_sample_step, A9/A9c/A10) against sampler.c's host path (ref_step of
+ * tests/inference/sampler_step_ref.h) and against the same kernels run on the CPU (emu_step):
+ * vocabularies off the chunk size, planted ties, masks, restriction masks, forced positions. */
 static void test_sampler(int big)
 {
     static const int Vs[] = {1000, 4113, 32768, 262144};
     int nv = big ? 4 : 3;
-    for (int vi = 0; vi < nv; vi++) {
-        int V = Vs[vi], C = vi == 3 ? 16 : 37;
-        for (int masked = 0; masked < 2; masked++) {
+    for (int vi = 0; vi < nv; vi++)
+        for (int rules = 0; rules < 3; rules++) {
+            uint32_t V = (uint32_t)Vs[vi], C = vi == 3 ? 16 : 37, Vp = (V + 31) / 32 * 32;
+            uint32_t nch = (V + 1023) / 1024;
             size_t tot = (size_t)C * V;
             float *lg = rand_vec(tot, 30.0f);
             for (int i = 0; i < 40; i++)
-                lg[(size_t)(i % C) * V + (rnd() % V)] = 29.5f; /* ties */
-            uint8_t *allowed = NULL;
-            int32_t *alist = NULL;
-            int nallowed = 0;
-            if (masked) {
-                allowed = malloc((size_t)V);
-                alist = malloc(sizeof(int32_t) * V);
-                for (int v = 0; v < V; v++) {
-                    allowed[v] = (rnd() % 5) != 0 && !(v >= 1024 && v < 2048);
-                    if (allowed[v])
-                        alist[nallowed++] = v;
-                }
+                lg[(size_t)(i % C) * V + (rnd() % V)] = 29.5f; /* ties of the maximum */
+            memcpy(lg + V, lg, V * sizeof(float));             /* equal entropies */
+            /* tables: 0 = a 10-id mask, 1 = a sparse mask, 2 = "allowed" */
+            uint32_t ntab = 3;
+            uint8_t *masks = calloc((size_t)ntab * V, 1);
+            int32_t *lists = malloc(sizeof(int32_t) * ntab * V), off[4] = {0};
+            for (uint32_t k = 0; k < ntab; k++) {
+                uint8_t *m = masks + (size_t)k * V;
+                for (uint32_t v = 0; v < V; v++)
+                    m[v] = k == 0   ? (v >= 40 && v < 50)
+                           : k == 1 ? rnd() % 97 == 0
+                                    : ((rnd() % 5) != 0 && !(v >= 1024 && v < 2048));
+                m[V - 1] = 1;
+                int32_t n = off[k];
+                for (uint32_t v = 0; v < V; v++)
+                    if (m[v])
+                        lists[n++] = (int32_t)v;
+                off[k + 1] = n;
             }
-            float tau = 0.4f + (0.8f - 0.4f) * ((float)(vi + 3) / (float)48);
-            int nch = (V + 1023) / 1024;
+            int32_t *rix = malloc(sizeof(int32_t) * 3 * C);
+            for (uint32_t i = 0; i < C; i++) {
+                int32_t f = -1, mk = -1, nz = -1;
+                if (rules == 1)
+                    mk = nz = 2;
+                else if (rules == 2)
+                    switch (i % 5) {
+                    case 0:
+                        f = (int32_t)(rnd() % V);
+                        break;
+                    case 1:
+                        mk = nz = 0;
+                        break;
+                    case 2:
+                        mk = 1, nz = 2;
+                        break;
+                    case 3:
+                        mk = nz = 2;
+                        break;
+                    default:
+                        break;
+                    }
+                rix[i] = f, rix[C + i] = mk, rix[2 * C + i] = nz;
+            }
+            step_in in = {.logits = lg,
+                          .C = C,
+                          .V = V,
+                          .Vp = Vp,
+                          .tau = 0.4f + (0.8f - 0.4f) * ((float)(vi + 3) / 48.0f),
+                          .bound = 0.1f * (float)(1 + vi + rules),
+                          .seed = 0x1234567890abcdefull + (uint64_t)vi,
+                          .canvas = 2,
+                          .step = 5,
+                          .make_sc = 1,
+                          .masks = masks,
+                          .lists = lists,
+                          .list_off = off,
+                          .forced = rix,
+                          .mask = rix + C,
+                          .noise = rix + 2 * C};
+            step_out r, e, g;
+            step_out_alloc(&r, C, Vp), step_out_alloc(&e, C, Vp), step_out_alloc(&g, C, Vp);
+            ref_step(&in, &r);
+            emu_step(&in, &e);
+
             float *dl = dup_to_dev(lg, sizeof(float) * tot);
-            uint8_t *dal = allowed ? dup_to_dev(allowed, (size_t)V) : NULL;
-            int32_t *dalist = alist ? dup_to_dev(alist, sizeof(int32_t) * nallowed) : NULL;
+            cuk_rules dr = {dup_to_dev(masks, (size_t)ntab * V),
+                            dup_to_dev(lists, sizeof(int32_t) * (size_t)off[3]),
+                            dup_to_dev(off, sizeof off),
+                            NULL,
+                            NULL,
+                            NULL};
+            int32_t *drix = dup_to_dev(rix, sizeof(int32_t) * 3 * C);
+            dr.forced = drix, dr.mask = drix + C, dr.noise = drix + 2 * C;
+            cuk_step_params par = {in.tau, in.bound, in.seed, in.canvas, in.step, 1, 0};
+            cuk_step_params *dpar = dup_to_dev(&par, sizeof par);
             float *dm = dev_alloc(sizeof(float) * C), *dS = dev_alloc(sizeof(float) * C);
-            float *dH = dev_alloc(sizeof(float) * C), *dcs = dev_alloc(sizeof(float) * C * nch);
-            int32_t *dam = dev_alloc(sizeof(int32_t) * C), *ddraw = dev_alloc(sizeof(int32_t) * C);
-            uint64_t seed = 0x1234567890abcdefull + (uint64_t)vi;
-            check_rc(cuk_sampler_stats(g_ctx, dl, C, V, tau, dal, dm, dS, dH, dam, dcs), "stats");
-            check_rc(cuk_sampler_draw(g_ctx, dl, C, V, tau, dal, dm, dS, dcs, seed, 2, 5, ddraw),
-                     "draw");
-
-            float *e = malloc(sizeof(float) * V), *chunk = malloc(sizeof(float) * nch);
-            float *z = malloc(sizeof(float) * V);
-            float cm[37], cS[37], cH[37], gm[37], gS[37], gH[37];
-            int32_t cam[37], cdraw[37], gam[37], gdraw[37];
-            float *gcs = malloc(sizeof(float) * C * nch), *ccs = malloc(sizeof(float) * C * nch);
-            for (int r = 0; r < C; r++) {
-                /* the CPU sampler itself (sampler.c) on the tempered row */
-                for (int v = 0; v < V; v++)
-                    z[v] = lg[(size_t)r * V + v] / tau;
-                float u = philox_uniform_from_word(
-                    philox_word(seed, 2, 5, (uint32_t)r, PHILOX_PURPOSE_CATEGORICAL));
-                cS[r] = sampler_position(z, (uint32_t)V, allowed, u, e, chunk, &cH[r], &cam[r],
-                                         &cdraw[r]);
-                memcpy(ccs + (size_t)r * nch, chunk, sizeof(float) * nch);
-                cm[r] = z[cam[r]];
-            }
-            from_dev(gm, dm, sizeof(float) * C), from_dev(gS, dS, sizeof(float) * C);
-            from_dev(gH, dH, sizeof(float) * C), from_dev(gam, dam, sizeof(int32_t) * C);
-            from_dev(gdraw, ddraw, sizeof(int32_t) * C),
-                from_dev(gcs, dcs, sizeof(float) * C * nch);
-            char what[80];
-#define CHK(name, g, c, n)                                                                         \
-    snprintf(what, sizeof what, "sampler V=%d%s %s", V, masked ? " masked" : "", name);            \
-    same_words(what, g, c, n)
-            CHK("max", gm, cm, (size_t)C);
-            CHK("chunk sums", gcs, ccs, (size_t)C * nch);
-            CHK("S", gS, cS, (size_t)C);
-            CHK("entropy", gH, cH, (size_t)C);
-            CHK("argmax", gam, cam, (size_t)C);
-            CHK("categorical draw", gdraw, cdraw, (size_t)C);
-
-            /* acceptance + canvas update, with a few tied entropies */
-            float bound = 0.1f * (float)(1 + vi);
-            float Hs[37];
-            memcpy(Hs, cH, sizeof Hs);
-            Hs[3] = Hs[7] = Hs[11];
-            float *dH2 = dup_to_dev(Hs, sizeof(float) * C);
-            uint8_t *dacc = dev_alloc((size_t)C);
-            float *dmean = dev_alloc(sizeof(float));
-            check_rc(cuk_accept(g_ctx, dH2, C, bound, dacc, dmean), "accept");
-            uint8_t gacc[37], cacc[37];
-            float gmean, cmean;
-            int order[37];
-            for (int i = 0; i < C; i++)
-                order[i] = i;
-            for (int i = 1; i < C; i++) { /* stable insertion sort by H */
-                int o = order[i], j = i - 1;
-                while (j >= 0 && Hs[order[j]] > Hs[o])
-                    order[j + 1] = order[j], j--;
-                order[j + 1] = o;
-            }
-            float acc = 0.0f, sum = 0.0f;
-            for (int r = 0; r < C; r++) {
-                cacc[order[r]] = acc <= bound;
-                acc = acc + Hs[order[r]];
-            }
-            for (int i = 0; i < C; i++)
-                sum = sum + Hs[i];
-            cmean = sum / (float)C;
-            from_dev(gacc, dacc, (size_t)C);
-            from_dev(&gmean, dmean, sizeof(float));
-            snprintf(what, sizeof what, "accept V=%d", V);
-            same_bytes(what, gacc, cacc, (size_t)C);
-            same_words("mean entropy", &gmean, &cmean, 1);
-
-            int32_t aprev[37], cx[37], gx[37], gaprev[37], gstable, cstable = 1;
-            for (int i = 0; i < C; i++)
-                aprev[i] = (vi & 1) ? cam[i] : (int32_t)(rnd() % V);
-            int32_t *dap = dup_to_dev(aprev, sizeof(int32_t) * C),
-                    *dx = dev_alloc(sizeof(int32_t) * C);
-            int32_t *dst = dev_alloc(sizeof(int32_t));
-            check_rc(cuk_sampler_update(g_ctx, dacc, ddraw, dam, dap, dx, C, V, dalist, nallowed,
-                                        seed, 2, 5, dst),
-                     "update");
-            for (int i = 0; i < C; i++) {
-                if (cam[i] != aprev[i])
-                    cstable = 0;
-                uint32_t r = philox_word(seed, 2, 5, (uint32_t)i, PHILOX_PURPOSE_RENOISE_ID);
-                cx[i] = cacc[i] ? cdraw[i]
-                                : (alist ? alist[philox_id_from_word(r, (uint32_t)nallowed)]
-                                         : (int32_t)philox_id_from_word(r, (uint32_t)V));
-            }
-            from_dev(gx, dx, sizeof(int32_t) * C), from_dev(gaprev, dap, sizeof(int32_t) * C);
-            from_dev(&gstable, dst, sizeof(int32_t));
-            same_words("canvas update", gx, cx, (size_t)C);
-            same_words("aprev update", gaprev, cam, (size_t)C);
-            same_words("stable flag", &gstable, &cstable, 1);
-
-            /* self-conditioning input quantisation: p = e / S over the whole vocabulary
-             * (stats without the mask), A3 over 32-id blocks */
-            int Vp = (V + 31) / 32 * 32;
-            int8_t *dq = dev_alloc((size_t)C * Vp);
-            float *dd = dev_alloc(sizeof(float) * C * Vp / 32);
-            float *dm2 = dev_alloc(sizeof(float) * C), *dS2 = dev_alloc(sizeof(float) * C);
-            check_rc(cuk_sampler_stats(g_ctx, dl, C, V, tau, NULL, dm2, dS2, dH, dam, dcs),
-                     "stats all");
-            check_rc(cuk_sc_quantize(g_ctx, dl, C, V, tau, dm2, dS2, dq, dd), "sc_quantize");
-            float *prow = malloc(sizeof(float) * Vp);
-            q8_act a;
-            q8_act_alloc(&a, C, Vp);
-            for (int r = 0; r < C; r++) {
-                for (int v = 0; v < V; v++)
-                    z[v] = lg[(size_t)r * V + v] / tau;
-                float Hx;
-                int32_t ax, dx2;
-                float S = sampler_position(z, (uint32_t)V, NULL, 0.5f, e, chunk, &Hx, &ax, &dx2);
-                for (int v = 0; v < Vp; v++)
-                    prow[v] = v < V ? e[v] / S : 0.0f;
-                q8_act tmp = {a.q + (size_t)r * Vp, a.d + (size_t)r * Vp / 32, 1, Vp};
-                q8_quantize_rows(prow, 1, Vp, &tmp);
-            }
-            int8_t *gq = malloc((size_t)C * Vp);
-            float *gd = malloc(sizeof(float) * C * Vp / 32);
-            from_dev(gq, dq, (size_t)C * Vp), from_dev(gd, dd, sizeof(float) * C * Vp / 32);
-            CHK("SC q", gq, a.q, (size_t)C * Vp / 4);
-            CHK("SC d", gd, a.d, (size_t)C * Vp / 32);
-            cuda_free(g_ctx, dm2), cuda_free(g_ctx, dS2);
-            free(z);
-            q8_act_free(&a);
-            free(prow), free(gq), free(gd);
-            cuda_free(g_ctx, dq), cuda_free(g_ctx, dd);
-            cuda_free(g_ctx, dH2), cuda_free(g_ctx, dacc), cuda_free(g_ctx, dmean);
-            cuda_free(g_ctx, dap), cuda_free(g_ctx, dx), cuda_free(g_ctx, dst);
-            free(e), free(chunk), free(gcs), free(ccs), free(lg), free(allowed), free(alist);
-            cuda_free(g_ctx, dl), cuda_free(g_ctx, dal), cuda_free(g_ctx, dalist);
-            cuda_free(g_ctx, dm), cuda_free(g_ctx, dS), cuda_free(g_ctx, dH), cuda_free(g_ctx, dcs);
-            cuda_free(g_ctx, dam), cuda_free(g_ctx, ddraw);
+            float *dH = dev_alloc(sizeof(float) * C), *dch = dev_alloc(sizeof(float) * C * 2 * nch);
+            float *dP = dev_alloc(sizeof(float) * C * Vp);
+            int32_t *ddraw = dev_alloc(sizeof(int32_t) * C), *dx = dev_alloc(sizeof(int32_t) * C);
+            int32_t *dres = dev_alloc(sizeof(int32_t) * (C + 2));
+            check_rc(cuk_sample_step(g_ctx, dl, (int)C, (int)V, (int)Vp, &dr, dpar, dm, dS, dH,
+                                     ddraw, dch, dP, dx, dres, dres + C),
+                     "sample step");
+            int32_t *res = malloc(sizeof(int32_t) * (C + 2));
+            from_dev(g.S, dS, sizeof(float) * C), from_dev(g.H, dH, sizeof(float) * C);
+            from_dev(g.draw, ddraw, sizeof(int32_t) * C), from_dev(g.x, dx, sizeof(int32_t) * C);
+            from_dev(g.P, dP, sizeof(float) * C * Vp),
+                from_dev(res, dres, sizeof(int32_t) * (C + 2));
+            memcpy(g.argmax, res, sizeof(int32_t) * C);
+            char what[96];
+#define CHK(name, gg, cc, n)                                                                       \
+    snprintf(what, sizeof what, "sample step V=%u rules %d %s", V, rules, name);                   \
+    same_words(what, gg, cc, n)
+            CHK("emulation == host (S)", e.S, r.S, C);
+            CHK("emulation == host (draw)", e.draw, r.draw, C);
+            CHK("S", g.S, r.S, C);
+            CHK("entropy", g.H, r.H, C);
+            CHK("argmax", g.argmax, r.argmax, C);
+            CHK("categorical draw", g.draw, r.draw, C);
+            CHK("next ids", g.x, r.x, C);
+            CHK("SC input", g.P, r.P, (size_t)C * Vp);
+            CHK("accepted", &res[C], &r.n_acc, 1);
+            CHK("mean entropy", &res[C + 1], &r.mean, 1);
+#undef CHK
+            free(res), free(masks), free(lists), free(rix), free(lg);
+            step_out_free(&r), step_out_free(&e), step_out_free(&g);
+            cuda_free(g_ctx, dl), cuda_free(g_ctx, (void *)dr.masks),
+                cuda_free(g_ctx, (void *)dr.lists);
+            cuda_free(g_ctx, (void *)dr.list_off), cuda_free(g_ctx, drix), cuda_free(g_ctx, dpar);
+            cuda_free(g_ctx, dm), cuda_free(g_ctx, dS), cuda_free(g_ctx, dH), cuda_free(g_ctx, dch);
+            cuda_free(g_ctx, dP), cuda_free(g_ctx, ddraw), cuda_free(g_ctx, dx),
+                cuda_free(g_ctx, dres);
         }
-    }
 }
 
 /* The SC product with a long fold (K = vocab): E^T is built on the host, as the engine does
@@ -818,13 +781,15 @@ static void test_philox(void)
  * a leaf boundary, in a short leaf, and inside the first leaf; then the host fold. */
 static void test_logits_hash(int big)
 {
-    static const int Vs[] = {9000, 4096, 777, 262144};
-    int nV = big ? 4 : 3, C = 37;
+    /* 4146 and 8193: a last leaf of 50 and 1 floats (XXH3's short paths); 60 and 61: one
+     * leaf just under and over the long path (240 bytes) */
+    static const int Vs[] = {9000, 4096, 777, 4146, 8193, 60, 61, 262144};
+    int nV = big ? 8 : 7, C = 37;
     for (int t = 0; t < nV; t++) {
         int V = Vs[t], n_leaves = (V + 4095) / 4096;
         float *z = rand_vec((size_t)C * V, 30.0f);
         void *dz = dup_to_dev(z, sizeof(float) * C * V);
-        uint8_t *dl = dev_alloc((size_t)C * n_leaves * 32), *dr = dev_alloc((size_t)C * 32);
+        uint8_t *dl = dev_alloc((size_t)C * n_leaves * 16), *dr = dev_alloc((size_t)C * 32);
         uint8_t *g = malloc((size_t)C * 32), *c = malloc((size_t)C * 32);
         check_rc(cuk_row_hashes(g_ctx, dz, C, V, dl, dr), "row hashes");
         from_dev(g, dr, (size_t)C * 32);

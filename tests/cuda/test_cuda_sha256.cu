@@ -2,7 +2,8 @@
  * The SHA-256 of the GPU's logits hash (inference/cuda/cuda_sha256.cuh), run on the HOST: it
  * is compiled for both, so its algorithm (schedule, rounds, padding of every tail length) is
  * checked against OpenSSL here, on machines without a GPU. test_cuda_kernels checks the
- * kernels that use it on a GPU. Then the tree of A9 built from it against sampler_row_hash.
+ * kernels that use it on a GPU. (The whole tree of A9, XXH3-128 leaves and these row hashes,
+ * is checked against sampler_row_hash by test_cuda_xxh3.)
  */
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -10,9 +11,6 @@
 #include <string.h>
 
 #include "inference/cuda/cuda_sha256.cuh"
-extern "C" {
-#include "inference/sampler.h"
-}
 
 static int g_fail;
 
@@ -48,22 +46,6 @@ int main(void)
         if (memcmp(g, c, 32))
             fail("sha256_words vs OpenSSL", lens[k]);
     }
-    /* a row of the tree: leaves of 4096 floats, then the row hash, as sampler_row_hash */
-    const uint32_t V = 9000, n_leaves = (V + 4095) / 4096;
-    float *row = (float *)malloc(sizeof(float) * V);
-    for (uint32_t v = 0; v < V; v++)
-        row[v] = (float)((int)(v % 777) - 300) * 0.125f;
-    uint8_t leaves[3 * 32], g[32], c[32];
-    for (uint32_t j = 0; j < n_leaves; j++) {
-        uint32_t b0 = j * 4096, n = V - b0 < 4096 ? V - b0 : 4096;
-        sha256_words((const uint32_t *)(row + b0), n, leaves + 32 * j);
-    }
-    sha256_words((const uint32_t *)leaves, n_leaves * 8, g);
-    sampler_row_hash(row, V, c);
-    checks++;
-    if (memcmp(g, c, 32))
-        fail("row hash vs sampler_row_hash", V);
-    free(row);
     free(buf);
     printf("%d checks, %d failed\n", checks, g_fail);
     return g_fail ? 1 : 0;

@@ -1,7 +1,7 @@
 /*
  * The per-position sampler arithmetic of A9: argmax ties to the lowest id, the allowed mask,
  * the entropy formula, the chunked categorical draw (edges and a frequency check), and the
- * logits hash (its expected values were computed independently with Python's hashlib).
+ * logits hash (its expected values were computed independently, see test_logits_hash).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <xxhash.h>
 
 #include "inference/philox.h"
 #include "inference/sampler.h"
@@ -27,7 +29,12 @@ static void hex32(const uint8_t *b, char out[65])
         snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
-/* 3 rows of 9000 floats: leaves of 4096, 4096 and 808 floats per row. */
+/* 3 rows of 9000 floats: leaves of 4096, 4096 and 808 floats per row.
+ *
+ * The expected values were computed outside this code (2026-11-26): /usr/bin/python3 with
+ * numpy built the same floats, wrote each leaf's little-endian f32 bytes to a file, took each
+ * leaf's XXH3-128 from the `xxh128sum` command of Debian's xxhash 0.8.1 package (which
+ * prints the canonical big-endian digest), and did both sha256 levels with hashlib. */
 static void test_logits_hash(void **st)
 {
     (void)st;
@@ -40,15 +47,59 @@ static void test_logits_hash(void **st)
     char hx[65];
     sampler_row_hash(zz + HV, HV, h);
     hex32(h, hx);
-    assert_string_equal(hx, "9b1e4fced18d19b54a42598c8b1b5dc89cfc7843d587d391ccf9e65590ef53e5");
+    assert_string_equal(hx, "9d50d86b2b8fa80e02e68cfd8d6cc68ea27b2cab4e0d2981c1c610cb5703a78f");
     sampler_logits_hash(zz, HC, HV, h);
     hex32(h, hx);
-    assert_string_equal(hx, "021fb8ba6aaf78993d347204bd6e725019ce787bf929a4a88e29418f994c6cf7");
+    assert_string_equal(hx, "5c89225ff158a0e9192f5e60ca7f664191028a4ab42a8255265ece1dc9016017");
     zz[HV + 8999] = -zz[HV + 8999]; /* the last float of the middle row's short leaf */
     sampler_logits_hash(zz, HC, HV, h);
     hex32(h, hx);
-    assert_string_not_equal(hx, "021fb8ba6aaf78993d347204bd6e725019ce787bf929a4a88e29418f994c6cf7");
+    assert_string_equal(hx, "79bf96c5646f5c65fcfaed40ee91b9e10f10ac9392b23c72d1f84b47b191a3dd");
     free(zz);
+}
+
+/* sampler_row_hash against the definition built another way: each leaf through libxxhash's
+ * streaming interface (XXH3_128bits_update in uneven pieces, not the one-shot call the sampler
+ * makes), the digests in canonical form, one sha256 over their concatenation; for rows whose
+ * last leaf takes each of XXH3's length paths (4, 8, 12-16, 17-128, 129-240, > 240 bytes). */
+static void test_row_hash_definition(void **st)
+{
+    (void)st;
+    static const uint32_t Vs[] = {
+        1,    2,    3,    4,    5,    32,   33,         60,       61,           4096,
+        4097, 4098, 4100, 4128, 4156, 4157, 8192 + 500, 3 * 4096, 64 * 4096 + 1};
+    uint32_t maxV = 64 * 4096 + 1;
+    float *row = malloc(sizeof(float) * maxV);
+    uint8_t *dig = malloc(16 * 65);
+    XXH3_state_t *xs = XXH3_createState();
+    assert_true(row && dig && xs);
+    uint32_t r = 1;
+    for (uint32_t v = 0; v < maxV; v++) {
+        r = r * 1664525u + 1013904223u;
+        row[v] = (float)(int32_t)r * 0x1p-24f;
+    }
+    for (size_t k = 0; k < sizeof Vs / sizeof Vs[0]; k++) {
+        uint32_t Vk = Vs[k], n_leaves = (Vk + 4095) / 4096;
+        for (uint32_t j = 0; j < n_leaves; j++) {
+            const uint8_t *p = (const uint8_t *)(row + 4096 * j);
+            size_t len = 4 * (size_t)(Vk - 4096 * j < 4096 ? Vk - 4096 * j : 4096), off = 0;
+            assert_int_equal(XXH3_128bits_reset(xs), XXH_OK);
+            for (size_t piece = 1; off < len; piece = piece * 3 + 1) {
+                size_t m = len - off < piece ? len - off : piece;
+                assert_int_equal(XXH3_128bits_update(xs, p + off, m), XXH_OK);
+                off += m;
+            }
+            XXH128_canonicalFromHash((XXH128_canonical_t *)(dig + 16 * j), XXH3_128bits_digest(xs));
+        }
+        uint8_t want[32], got[32];
+        unsigned int l = 32;
+        assert_int_equal(EVP_Digest(dig, 16 * (size_t)n_leaves, want, &l, EVP_sha256(), NULL), 1);
+        sampler_row_hash(row, Vk, got);
+        assert_memory_equal(got, want, 32);
+    }
+    XXH3_freeState(xs);
+    free(dig);
+    free(row);
 }
 
 static void test_argmax_ties_lowest(void **st)
@@ -143,9 +194,8 @@ static void test_draw_frequencies(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_logits_hash),
-        cmocka_unit_test(test_argmax_ties_lowest),
-        cmocka_unit_test(test_entropy),
+        cmocka_unit_test(test_logits_hash),        cmocka_unit_test(test_row_hash_definition),
+        cmocka_unit_test(test_argmax_ties_lowest), cmocka_unit_test(test_entropy),
         cmocka_unit_test(test_draw_frequencies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
