@@ -22,6 +22,9 @@
 /* Decoder tokens per attention item: they share one key list, so their scores and weighted
  * sums are computed together (each value still by its own A7 sequence). */
 #define ATT_TQ 4
+/* Queries per attention item at most (tokens x query heads of one KV group): enough for the
+ * score and weighted-sum kernels' four-query tiles to run twice per item. */
+#define ATT_QMAX 8
 
 #define EINVAL_ (-1)
 #define ENOMEM_ (-4)
@@ -52,8 +55,12 @@ typedef struct {
     uint32_t rope_pos0;               /* the tables hold positions rope_pos0.. +rope_T */
     int rope_T;
     float *freq[2];
-    float *scores;          /* nt x (cap + T) */
-    const float **key_rows; /* nt x 2 x (cap + T): the visible K rows, then the V rows */
+    /* A7 key lists: one slot per KV head (decoder: the list all canvas tokens share, packed
+     * once per layer) or per worker (encoder: one token's causal list at a time) */
+    int n_lists;   /* max(n_kv over layers, nt) */
+    float *keys;   /* n_lists x vm_keys_packed_len(cap + T, max head_dim) */
+    float *vals;   /* n_lists x (cap + T) x max head_dim: vm_values_put */
+    float *scores; /* nt x ATT_QMAX x (cap + T) */
     engine_profile prof;
 } cpu_state;
 
@@ -69,19 +76,6 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------ building blocks (A6) */
-
-static void rmsnorm(const float *x, const float *w, float *y, int n, float eps)
-{
-    float ss = dot8(x, x, (size_t)n);
-    float mean = ss / (float)n;
-    float r = 1.0f / sqrtf(mean + eps);
-    if (w)
-        for (int i = 0; i < n; i++)
-            y[i] = (x[i] * r) * w[i];
-    else
-        for (int i = 0; i < n; i++)
-            y[i] = x[i] * r;
-}
 
 /* RMSNorm's factor r = 1 / sqrtf(dot8(x, x) / n + eps) (A6); the row is then y = (x*r)*w. */
 static float rms_factor(const float *x, int n, float eps)
@@ -178,14 +172,13 @@ static void cpu_destroy(void *state)
     free(s->kc);
     free(s->vc);
     free(s->slots);
-    float *bufs[] = {s->x,           s->r,           s->q,          s->k,       s->v,
-                     s->att,         s->tmp,         s->mlp,        s->gate,    s->up,
-                     s->emb,         s->rlog,        s->top_w,      s->exp_w,   s->e_gu,
-                     s->e_out,       s->scores,      s->freq[0],    s->freq[1], s->rope_cos[0],
-                     s->rope_cos[1], s->rope_sin[0], s->rope_sin[1]};
+    float *bufs[] = {s->x,       s->r,           s->q,           s->k,           s->v,
+                     s->att,     s->tmp,         s->mlp,         s->gate,        s->up,
+                     s->emb,     s->rlog,        s->top_w,       s->exp_w,       s->e_gu,
+                     s->e_out,   s->scores,      s->keys,        s->vals,        s->freq[0],
+                     s->freq[1], s->rope_cos[0], s->rope_cos[1], s->rope_sin[0], s->rope_sin[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
-    free(s->key_rows);
     free(s->top_e);
     free(s->exp_count);
     free(s->exp_off);
@@ -328,10 +321,21 @@ static int cpu_reset(void *state, uint32_t capacity, char *err, size_t errlen)
         }
     }
     free(s->scores);
-    free(s->key_rows);
-    s->scores = fa((size_t)s->nt * ATT_TQ * ((size_t)capacity + s->T));
-    s->key_rows = malloc((size_t)s->nt * 2 * ((size_t)capacity + s->T) * sizeof(float *));
-    if (!s->scores || !s->key_rows) {
+    free(s->keys);
+    free(s->vals);
+    size_t room = (size_t)capacity + s->T, dmax = 0;
+    s->n_lists = s->nt;
+    for (uint32_t l = 0; l < hp->n_layers; l++) {
+        if ((int)s->m->layers[l].n_kv > s->n_lists)
+            s->n_lists = (int)s->m->layers[l].n_kv;
+        if (s->m->layers[l].head_dim > dmax)
+            dmax = s->m->layers[l].head_dim;
+    }
+    s->scores = fa((size_t)s->nt * ATT_QMAX * room);
+    /* zeroed once: a packed key list's room beyond its keys is read (and its scores dropped) */
+    s->keys = calloc((size_t)s->n_lists * vm_keys_packed_len(room, dmax), sizeof(float));
+    s->vals = fa((size_t)s->n_lists * room * dmax);
+    if (!s->scores || !s->keys || !s->vals) {
         s->cap = 0;
         return fail(err, errlen, ENOMEM_, "out of memory for attention scores");
     }
@@ -349,98 +353,137 @@ typedef struct {
     const float *rc, *rs; /* rope tables of this layer type */
 } attn_job;
 
-static void rope(float *x, const float *c, const float *sn, uint32_t half)
+/* The visible keys (A7 lists) of a decoder pass: cached positions [lo, hi), then the canvas's
+ * own T keys; of encoder token t0: positions [lo, hi = pos0 + t0 + 1), all cached already.
+ * Returns the list's length. */
+static int key_range(const attn_job *j, int t0, uint32_t *lo, uint32_t *hi)
 {
-    for (uint32_t i = 0; i < half; i++) {
-        float x0 = x[i], x1 = x[i + half];
-        x[i] = x0 * c[i] - x1 * sn[i];
-        x[i + half] = x1 * c[i] + x0 * sn[i];
+    const model_layer *L = j->L;
+    uint32_t w = j->s->m->hp.sliding_window;
+    if (j->decoder) {
+        *hi = j->pos0;
+        *lo = (L->sliding && *hi > w - 1) ? *hi - (w - 1) : 0;
+        return (int)(*hi - *lo) + j->T;
+    }
+    *hi = j->pos0 + (uint32_t)t0 + 1;
+    *lo = (L->sliding && *hi > w) ? *hi - w : 0;
+    return (int)(*hi - *lo);
+}
+
+/* List slot `list`: its packed keys and values (layer head dim d). */
+static float *list_keys(const cpu_state *s, int list, size_t d)
+{
+    return s->keys + (size_t)list * vm_keys_packed_len((size_t)s->cap + s->T, d);
+}
+
+static float *list_vals(const cpu_state *s, int list, size_t d)
+{
+    return s->vals + (size_t)list * ((size_t)s->cap + s->T) * d;
+}
+
+/* Puts the cached K and V rows of positions [lo, hi) of KV head hk into list slot `list` as
+ * entries 0.. of a list of n. */
+static void put_cached(const attn_job *j, int list, int hk, uint32_t lo, uint32_t hi, int n)
+{
+    const cpu_state *s = j->s;
+    size_t d = j->L->head_dim, kvw = (size_t)j->L->n_kv * d, l = (size_t)(j->L - s->m->layers);
+    float *keys = list_keys(s, list, d), *vals = list_vals(s, list, d);
+    for (uint32_t p = lo; p < hi; p++) {
+        size_t row = (size_t)(p % s->slots[l]) * kvw + (size_t)hk * d;
+        vm_keys_put(s->kc[l] + row, p - lo, d, keys);
+        vm_values_put(s->vc[l] + row, p - lo, (size_t)n, d, vals);
     }
 }
 
-/* q/k/v per-head norms and RoPE, one (token, head) item each: items [0, T*nh) are query heads,
- * [T*nh, T*(nh+nkv)) are KV heads. */
-static void qkv_prep_range(void *arg, int b, int e, int wk)
+/* k/v per-head norms and RoPE, one (token, KV head) item each, items [0, T*nkv). (The query
+ * heads' own norms and RoPE are done by the attention item that reads them, while they are in
+ * cache.) In the decoder every canvas token sees the same list, so each KV head's list is
+ * packed once per layer (list slot hk): a canvas token's K and V rows go in right after their
+ * norms (entries n_cached + t), and nkv more items put the cached rows (entries
+ * 0..n_cached-1). */
+static void kv_prep_range(void *arg, int b, int e, int wk)
 {
     (void)wk;
     attn_job *j = arg;
     const model_layer *L = j->L;
     const model_hparams *hp = &j->s->m->hp;
-    int nh = (int)hp->n_head, nkv = (int)L->n_kv, d = (int)L->head_dim, T = j->T;
-    uint32_t half = L->rope_dims / 2;
+    int nkv = (int)L->n_kv, d = (int)L->head_dim, T = j->T;
+    uint32_t half = L->rope_dims / 2, lo = 0, hi = 0;
+    int n = j->decoder ? key_range(j, 0, &lo, &hi) : 0;
     for (int it = b; it < e; it++) {
-        if (it < T * nh) {
-            int t = it / nh, h = it % nh;
-            float *q = j->s->q + ((size_t)t * nh + h) * d;
-            rmsnorm(q, L->q_norm, q, d, hp->eps);
-            rope(q, j->rc + (size_t)t * half, j->rs + (size_t)t * half, half);
-        } else {
-            int i2 = it - T * nh, t = i2 / nkv, h = i2 % nkv;
+        if (it < T * nkv) {
+            int t = it / nkv, h = it % nkv;
             float *k = j->s->k + ((size_t)t * nkv + h) * d;
             float *v = j->s->v + ((size_t)t * nkv + h) * d;
             if (!L->sliding)
                 memcpy(v, k, (size_t)d * sizeof(float)); /* V = raw k_proj output */
-            rmsnorm(v, NULL, v, d, hp->eps);
-            rmsnorm(k, L->k_norm, k, d, hp->eps);
-            rope(k, j->rc + (size_t)t * half, j->rs + (size_t)t * half, half);
+            vm_rmsnorm_rope(v, NULL, (size_t)d, hp->eps, NULL, NULL, 0);
+            vm_rmsnorm_rope(k, L->k_norm, (size_t)d, hp->eps, j->rc + (size_t)t * half,
+                            j->rs + (size_t)t * half, half);
+            if (j->decoder) {
+                size_t entry = (size_t)(hi - lo) + (size_t)t;
+                vm_keys_put(k, entry, (size_t)d, list_keys(j->s, h, (size_t)d));
+                vm_values_put(v, entry, (size_t)n, (size_t)d, list_vals(j->s, h, (size_t)d));
+            }
+        } else { /* decoder only */
+            int h = it - T * nkv;
+            put_cached(j, h, h, lo, hi, n);
         }
     }
 }
 
-/* A7: one (token tile, query head) per item; a tile is ATT_TQ canvas tokens in the decoder
- * (all see the same keys), one token in the encoder (each its own causal list). Visible keys
- * in increasing position order: cached positions [lo, hi) then (decoder) the canvas's own T
- * keys. */
+/* Query heads per attention item: a divisor of the KV group, so the item's heads share one
+ * key list, with at most ATT_QMAX queries in all. */
+static int att_heads_per_item(int group, int tq)
+{
+    int hpi = ATT_QMAX / tq < group ? ATT_QMAX / tq : group;
+    while (group % hpi)
+        hpi--;
+    return hpi;
+}
+
+/* A7 (and the queries' norms and RoPE): one (KV head, run of its query heads, token tile) per item,
+ * in that nesting, so that consecutive items (and each thread's contiguous share) read the same
+ * keys and values while they are in cache. A tile is ATT_TQ canvas tokens in the decoder (all see
+ * the same keys, packed by kv_prep_range), one token in the encoder (its own causal list, packed
+ * here). */
 static void attn_range(void *arg, int b, int e, int wk)
 {
     attn_job *j = arg;
     cpu_state *s = j->s;
     const model_layer *L = j->L;
-    const model_hparams *hp = &s->m->hp;
-    int nh = (int)hp->n_head, nkv = (int)L->n_kv, d = (int)L->head_dim;
-    size_t kvw = (size_t)nkv * d;
-    size_t l = (size_t)(L - s->m->layers);
-    const float *kc = s->kc[l], *vc = s->vc[l];
-    uint32_t slots = s->slots[l];
-    size_t room = (size_t)s->cap + s->T; /* longest key list */
-    float *sc = s->scores + (size_t)wk * ATT_TQ * room;
-    const float **kp = s->key_rows + (size_t)wk * 2 * room;
-    const float **vp = kp + room;
-    int group = nh / nkv, tq = j->decoder ? ATT_TQ : 1;
+    int nh = (int)s->m->hp.n_head, d = (int)L->head_dim;
+    size_t room = (size_t)s->cap + s->T;
+    float *sc = s->scores + (size_t)wk * ATT_QMAX * room;
+    int group = nh / (int)L->n_kv, tq = j->decoder ? ATT_TQ : 1;
+    int hpi = att_heads_per_item(group, tq), tiles = (j->T + tq - 1) / tq;
+    int per_kv = (group / hpi) * tiles;
+    size_t half = L->rope_dims / 2;
     for (int it = b; it < e; it++) {
-        int t0 = (it / nh) * tq, h = it % nh, hk = h / group;
-        int nt = j->T - t0 < tq ? j->T - t0 : tq;
+        int hk = it / per_kv, h0 = hk * group + (it % per_kv) / tiles * hpi;
+        int t0 = (it % tiles) * tq, nt = j->T - t0 < tq ? j->T - t0 : tq;
+        int list = j->decoder ? hk : wk;
         uint32_t lo, hi;
-        int n_own;
-        if (j->decoder) {
-            hi = j->pos0;
-            lo = (L->sliding && hi > hp->sliding_window - 1) ? hi - (hp->sliding_window - 1) : 0;
-            n_own = j->T;
-        } else {
-            uint32_t p = j->pos0 + (uint32_t)t0;
-            hi = p + 1;
-            lo = (L->sliding && p + 1 > hp->sliding_window) ? p + 1 - hp->sliding_window : 0;
-            n_own = 0;
-        }
-        int n = (int)(hi - lo) + n_own;
-        for (uint32_t p = lo; p < hi; p++) {
-            kp[p - lo] = kc + (size_t)(p % slots) * kvw + (size_t)hk * d;
-            vp[p - lo] = vc + (size_t)(p % slots) * kvw + (size_t)hk * d;
-        }
-        for (int u = 0; u < n_own; u++) {
-            kp[(hi - lo) + (uint32_t)u] = s->k + (size_t)u * kvw + (size_t)hk * d;
-            vp[(hi - lo) + (uint32_t)u] = s->v + (size_t)u * kvw + (size_t)hk * d;
-        }
-        const float *qs[ATT_TQ];
-        float *os[ATT_TQ];
-        for (int u = 0; u < nt; u++) {
-            qs[u] = s->q + ((size_t)(t0 + u) * nh + h) * d;
-            os[u] = s->att + ((size_t)(t0 + u) * nh + h) * d;
-        }
-        vm_dot8_multi(qs, (size_t)nt, kp, (size_t)n, (size_t)d, sc, room);
+        int n = key_range(j, t0, &lo, &hi);
+        if (!j->decoder) /* its own causal list, all cached */
+            put_cached(j, list, hk, lo, hi, n);
+        const float *keys = list_keys(s, list, (size_t)d), *vals = list_vals(s, list, (size_t)d);
+        const float *qs[ATT_QMAX];
+        float *os[ATT_QMAX];
+        int nq = 0;
         for (int u = 0; u < nt; u++)
-            softmax(sc + (size_t)u * room, n);
-        vm_wsum_multi(sc, room, (size_t)nt, vp, (size_t)n, (size_t)d, os);
+            for (int h = h0; h < h0 + hpi; h++, nq++) {
+                float *q = s->q + ((size_t)(t0 + u) * nh + h) * d;
+                vm_rmsnorm_rope(q, L->q_norm, (size_t)d, s->m->hp.eps,
+                                j->rc + (size_t)(t0 + u) * half, j->rs + (size_t)(t0 + u) * half,
+                                half); /* this item's alone */
+                qs[nq] = q;
+                os[nq] = s->att + ((size_t)(t0 + u) * nh + h) * d;
+            }
+        vm_dot8_packed(qs, (size_t)nq, keys, (size_t)n, (size_t)d, sc, room);
+        for (int u = 0; u < nq; u++)
+            vm_softmax(sc + (size_t)u * room, (size_t)n);
+        vm_wsum_packed(sc, room, (size_t)nq, vals, (size_t)n, (size_t)d, os);
     }
 }
 
@@ -786,7 +829,7 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
     double t0 = prof_now();
     int sl = L->sliding ? 1 : 0;
     attn_job aj = {s, L, pos0, T, decoder, s->rope_cos[sl], s->rope_sin[sl]};
-    tp_parallel_for(s->tp, T * (nh + nkv), 8, qkv_prep_range, &aj);
+    tp_parallel_for(s->tp, T * nkv + (decoder ? nkv : 0), 8, kv_prep_range, &aj);
     if (!decoder) {
         for (int t = 0; t < T; t++) {
             size_t slot = (size_t)((pos0 + (uint32_t)t) % s->slots[l]);
@@ -798,8 +841,8 @@ static void layer_forward(cpu_state *s, uint32_t l, int T, uint32_t pos0, int de
             return;
         }
     }
-    int tiles = decoder ? (T + ATT_TQ - 1) / ATT_TQ : T;
-    tp_parallel_for(s->tp, tiles * nh, 1, attn_range, &aj);
+    int tq = decoder ? ATT_TQ : 1, tiles = (T + tq - 1) / tq;
+    tp_parallel_for(s->tp, tiles * (nh / att_heads_per_item(nh / nkv, tq)), 1, attn_range, &aj);
     s->prof.seconds[PROF_ATTN] += prof_now() - t0;
     t0 = prof_now();
     a = quantize(s, s->att, T, nh * d, &s->a_big);

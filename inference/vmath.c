@@ -4,6 +4,9 @@
  */
 #include "inference/vmath.h"
 
+#include <math.h>
+#include <string.h>
+
 #include "inference/matmul.h"
 #include "inference/vmath_internal.h"
 
@@ -278,65 +281,137 @@ void vm_quantize_scaled_row(const float *x, float s, const float *w, const float
     q8_quantize_rows(tmp, 1, n, &row);
 }
 
-void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out)
+/* The key-pair layout of the AVX-512 score kernel, or the plain one. */
+static int pair_layout(size_t d)
 {
 #ifdef VM_HAVE_AVX2
-    if (d % 8 == 0 && use_avx2()) {
-        vm_dot8_rows_avx2(q, rows, n, d, out);
+    return kernels_selected() == KERNEL_AVX512VNNI && d % 8 == 0 && d <= VM_PAIR_DMAX;
+#else
+    (void)d;
+    return 0;
+#endif
+}
+
+size_t vm_keys_packed_len(size_t n, size_t d)
+{
+    return (n + 7) / 8 * 8 * d; /* the pair layout's padding; the plain layout needs less */
+}
+
+void vm_keys_put(const float *row, size_t j, size_t d, float *keys)
+{
+#ifdef VM_HAVE_AVX2
+    if (pair_layout(d)) {
+        vm_keys_put_avx512(row, j, d, keys);
         return;
     }
 #endif
-    for (size_t j = 0; j < n; j++)
-        out[j] = dot8(q, rows[j], d);
+    memcpy(keys + j * d, row, d * sizeof(float));
 }
 
-void vm_wsum_rows(const float *p, const float *const *rows, size_t n, size_t d, float *o)
+void vm_dot8_packed(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
+                    float *out, size_t ldo)
 {
 #ifdef VM_HAVE_AVX2
-    if (d % 8 == 0 && use_avx2()) {
-        vm_wsum_rows_avx2(p, rows, n, d, o);
-        return;
-    }
-#endif
-    for (size_t i = 0; i < d; i++)
-        o[i] = 0.0f;
-    for (size_t j = 0; j < n; j++)
-        for (size_t i = 0; i < d; i++)
-            o[i] = o[i] + p[j] * rows[j][i];
-}
-
-void vm_dot8_multi(const float *const *q, size_t nq, const float *const *rows, size_t n, size_t d,
-                   float *out, size_t ldo)
-{
-#ifdef VM_HAVE_AVX2
-    if (d % 8 == 0 && kernels_selected() == KERNEL_AVX512VNNI) {
-        vm_dot8_multi_avx512(q, nq, rows, n, d, out, ldo);
+    if (pair_layout(d)) {
+        vm_dot8_packed_avx512(q, nq, keys, n, d, out, ldo);
         return;
     }
     if (d % 8 == 0 && use_avx2()) {
-        vm_dot8_multi_avx2(q, nq, rows, n, d, out, ldo);
+        vm_dot8_packed_avx2(q, nq, keys, n, d, out, ldo);
         return;
     }
 #endif
     for (size_t t = 0; t < nq; t++)
-        vm_dot8_rows(q[t], rows, n, d, out + t * ldo);
+        for (size_t j = 0; j < n; j++)
+            out[t * ldo + j] = dot8(q[t], keys + j * d, d);
 }
 
-void vm_wsum_multi(const float *p, size_t ldp, size_t np, const float *const *rows, size_t n,
-                   size_t d, float *const *o)
+void vm_softmax(float *x, size_t n)
 {
-#ifdef VM_HAVE_AVX2
-    if (d % 64 == 0 && kernels_selected() == KERNEL_AVX512VNNI) {
-        vm_wsum_multi_avx512(p, ldp, np, rows, n, d, o);
+    if (n == 0)
         return;
-    }
-    if (d % 8 == 0 && use_avx2()) {
-        vm_wsum_multi_avx2(p, ldp, np, rows, n, d, o);
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_softmax_avx512(x, n);
         return;
     }
 #endif
-    for (size_t t = 0; t < np; t++)
-        vm_wsum_rows(p + t * ldp, rows, n, d, o[t]);
+    float mx = x[0];
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    vm_expf_sub(x, mx, x, n);
+    float S = sum8(x, n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = x[i] / S;
+}
+
+/* The chunked value layout of the AVX-512 weighted-sum kernel, or the plain one. */
+static int chunk_layout(size_t d)
+{
+#ifdef VM_HAVE_AVX2
+    return kernels_selected() == KERNEL_AVX512VNNI && d % 16 == 0;
+#else
+    (void)d;
+    return 0;
+#endif
+}
+
+void vm_values_put(const float *row, size_t j, size_t n, size_t d, float *vals)
+{
+#ifdef VM_HAVE_AVX2
+    if (chunk_layout(d)) {
+        vm_values_put_avx512(row, j, n, d, vals);
+        return;
+    }
+#else
+    (void)n;
+#endif
+    memcpy(vals + j * d, row, d * sizeof(float));
+}
+
+void vm_wsum_packed(const float *p, size_t ldp, size_t np, const float *vals, size_t n, size_t d,
+                    float *const *o)
+{
+#ifdef VM_HAVE_AVX2
+    if (chunk_layout(d)) {
+        vm_wsum_packed_avx512(p, ldp, np, vals, n, d, o);
+        return;
+    }
+    if (d % 8 == 0 && use_avx2()) {
+        vm_wsum_packed_avx2(p, ldp, np, vals, n, d, o);
+        return;
+    }
+#endif
+    for (size_t t = 0; t < np; t++) {
+        const float *pt = p + t * ldp;
+        for (size_t i = 0; i < d; i++)
+            o[t][i] = 0.0f;
+        for (size_t j = 0; j < n; j++)
+            for (size_t i = 0; i < d; i++)
+                o[t][i] = o[t][i] + pt[j] * vals[j * d + i];
+    }
+}
+
+void vm_rmsnorm_rope(float *x, const float *w, size_t d, float eps, const float *c, const float *sn,
+                     size_t half)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_rmsnorm_rope_avx512(x, w, d, eps, c, sn, half);
+        return;
+    }
+#endif
+    float ss = dot8(x, x, d);
+    float mean = ss / (float)d;
+    float r = 1.0f / sqrtf(mean + eps);
+    for (size_t i = 0; i < d; i++)
+        x[i] = w ? (x[i] * r) * w[i] : x[i] * r;
+    for (size_t i = 0; i < half; i++) {
+        float x0 = x[i], x1 = x[i + half];
+        x[i] = x0 * c[i] - x1 * sn[i];
+        x[i + half] = x1 * c[i] + x0 * sn[i];
+    }
 }
 
 /* quant.c's A3 entry point picks this when the CPU has AVX2 (same bits as the scalar loop). */

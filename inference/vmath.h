@@ -76,20 +76,36 @@ void vm_sumsq8_rows(const float *const *x, size_t m, size_t n, float *out);
 void vm_quantize_scaled_row(const float *x, float s, const float *w, const float *post, int n,
                             q8_act *out, int t, float *tmp);
 
-/* A7 scores: out[j] = dot8(q, rows[j], d) for j < n. */
-void vm_dot8_rows(const float *q, const float *const *rows, size_t n, size_t d, float *out);
+/* A7 scores of many queries against one key list, packed once (the decoder's canvas tiles
+ * and the query heads of a KV group all read the same list). The packed layout depends on the
+ * kernel path and on d: pack and score under the same kernels_select().
+ * vm_keys_packed_len: floats to reserve for a packed list of n keys of d (on any path).
+ * vm_keys_put: row (d floats) as key j of the packed list at keys; rows may come in any order.
+ * vm_dot8_packed: out[t*ldo + j] = dot8(q[t], key j, d) for t < nq, j < n (only those), once
+ * keys 0..n-1 are in. */
+size_t vm_keys_packed_len(size_t n, size_t d);
+void vm_keys_put(const float *row, size_t j, size_t d, float *keys);
+void vm_dot8_packed(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
+                    float *out, size_t ldo);
 
-/* A7 weighted values: o[i] = sum over j = 0..n-1, in that order and from +0.0f, of
- * p[j] * rows[j][i] (one rounded multiply, one rounded add per term), i < d. */
-void vm_wsum_rows(const float *p, const float *const *rows, size_t n, size_t d, float *o);
+/* A6 softmax in place over n values: m = max x (the first of equal maxima, as a loop with
+ * `>` from x[0]), e_i = cm_expf(x_i - m), S = sum8(e), x_i = e_i / S. */
+void vm_softmax(float *x, size_t n);
 
-/* Several queries against the same rows: out[t*ldo + j] = dot8(q[t], rows[j], d), t < nq. */
-void vm_dot8_multi(const float *const *q, size_t nq, const float *const *rows, size_t n, size_t d,
-                   float *out, size_t ldo);
+/* A6 RMSNorm of one head (d values) in place, w NULL for the no-scale form, then the RoPE pairs
+ * (i, i + half) for i < half with c[i] = cos, sn[i] = sin of the angles (half = 0: no RoPE):
+ * ss = dot8(x, x), mean = ss / (float)d, r = 1.0f / sqrtf(mean + eps), x_i = (x_i * r) * w_i
+ * (x_i * r), then x_i = x_i*c - x_{i+half}*s, x_{i+half} = x_{i+half}*c + x_i*s. */
+void vm_rmsnorm_rope(float *x, const float *w, size_t d, float eps, const float *c, const float *sn,
+                     size_t half);
 
-/* o[t][i] = vm_wsum_rows(p + t*ldp, rows, n, d)[i] for t < np (each query's own sequential
- * sum; the rows are shared). */
-void vm_wsum_multi(const float *p, size_t ldp, size_t np, const float *const *rows, size_t n,
-                   size_t d, float *const *o);
+/* A7 weighted sums of many queries over one value list, packed once like the keys (n*d
+ * floats in a layout that depends on the kernel path, on d and on n).
+ * vm_values_put: row (d floats) as value j of the packed list of n values at vals.
+ * vm_wsum_packed: o[t][i] = sum over j = 0..n-1, in that order and from +0.0f, of
+ * p[t*ldp + j] * value_j[i] (one rounded multiply, one rounded add per term), t < np, i < d. */
+void vm_values_put(const float *row, size_t j, size_t n, size_t d, float *vals);
+void vm_wsum_packed(const float *p, size_t ldp, size_t np, const float *vals, size_t n, size_t d,
+                    float *const *o);
 
 #endif

@@ -213,82 +213,13 @@ static inline float v_combine8(__m256 acc)
     return _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps(b, b, 1)));
 }
 
-/* out[j] = dot8(q, k[j]) for d a multiple of 8: four keys per pass so each 8 floats of q are
- * loaded once for four products; each key keeps its own A1 lanes. */
-void vm_dot8_rows_avx2(const float *q, const float *const *k, size_t n, size_t d, float *out)
-{
-    size_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        const float *k0 = k[j], *k1 = k[j + 1], *k2 = k[j + 2], *k3 = k[j + 3];
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-        for (size_t i = 0; i < d; i += 8) {
-            __m256 qv = _mm256_loadu_ps(q + i);
-            a0 = _mm256_add_ps(a0, _mm256_mul_ps(qv, _mm256_loadu_ps(k0 + i)));
-            a1 = _mm256_add_ps(a1, _mm256_mul_ps(qv, _mm256_loadu_ps(k1 + i)));
-            a2 = _mm256_add_ps(a2, _mm256_mul_ps(qv, _mm256_loadu_ps(k2 + i)));
-            a3 = _mm256_add_ps(a3, _mm256_mul_ps(qv, _mm256_loadu_ps(k3 + i)));
-        }
-        out[j] = v_combine8(a0);
-        out[j + 1] = v_combine8(a1);
-        out[j + 2] = v_combine8(a2);
-        out[j + 3] = v_combine8(a3);
-    }
-    for (; j < n; j++) {
-        __m256 a0 = _mm256_setzero_ps();
-        for (size_t i = 0; i < d; i += 8)
-            a0 =
-                _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k[j] + i)));
-        out[j] = v_combine8(a0);
-    }
-}
-
-/* o[i] = sum over j in order of p[j] * v[j][i], from +0, for d a multiple of 8. 64 output
- * dims stay in registers while the keys stream by, so o is neither loaded nor stored per key;
- * each element still sees the same sequence of one multiply and one add per key. */
-void vm_wsum_rows_avx2(const float *p, const float *const *v, size_t n, size_t d, float *o)
-{
-    size_t c = 0;
-    for (; c + 64 <= d; c += 64) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
-        __m256 a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps();
-        __m256 a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
-        for (size_t j = 0; j < n; j++) {
-            const float *r = v[j] + c;
-            __m256 pj = _mm256_broadcast_ss(p + j);
-            a0 = _mm256_add_ps(a0, _mm256_mul_ps(pj, _mm256_loadu_ps(r)));
-            a1 = _mm256_add_ps(a1, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 8)));
-            a2 = _mm256_add_ps(a2, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 16)));
-            a3 = _mm256_add_ps(a3, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 24)));
-            a4 = _mm256_add_ps(a4, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 32)));
-            a5 = _mm256_add_ps(a5, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 40)));
-            a6 = _mm256_add_ps(a6, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 48)));
-            a7 = _mm256_add_ps(a7, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 56)));
-        }
-        _mm256_storeu_ps(o + c, a0);
-        _mm256_storeu_ps(o + c + 8, a1);
-        _mm256_storeu_ps(o + c + 16, a2);
-        _mm256_storeu_ps(o + c + 24, a3);
-        _mm256_storeu_ps(o + c + 32, a4);
-        _mm256_storeu_ps(o + c + 40, a5);
-        _mm256_storeu_ps(o + c + 48, a6);
-        _mm256_storeu_ps(o + c + 56, a7);
-    }
-    for (; c < d; c += 8) {
-        __m256 a0 = _mm256_setzero_ps();
-        for (size_t j = 0; j < n; j++)
-            a0 = _mm256_add_ps(
-                a0, _mm256_mul_ps(_mm256_broadcast_ss(p + j), _mm256_loadu_ps(v[j] + c)));
-        _mm256_storeu_ps(o + c, a0);
-    }
-}
-
-/* Several queries against the same keys (the decoder's canvas tokens all see one key list):
- * tiles of four queries x two keys, so each 8 floats of a key row serve four products and
- * each key row is read from cache once per four queries. Every score keeps its own A1 lanes
- * and combine, so out equals dot8(q[t], k[j]) bit for bit. d a multiple of 8. */
-void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k, size_t n, size_t d,
-                        float *out, size_t ldo)
+/* Several queries against one key list in the plain layout (vm_keys_put: n rows of d
+ * floats, one after another): tiles of four queries x two keys, so each 8 floats of a key row
+ * serve four products and each key row is read from cache once per four queries. Every score
+ * keeps its own A1 lanes and combine, so out equals dot8(q[t], key j) bit for bit. d a
+ * multiple of 8. */
+void vm_dot8_packed_avx2(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
+                         float *out, size_t ldo)
 {
     size_t t = 0;
     for (; t + 4 <= nq; t += 4) {
@@ -296,7 +227,7 @@ void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k,
         float *o0 = out + t * ldo, *o1 = o0 + ldo, *o2 = o1 + ldo, *o3 = o2 + ldo;
         size_t j = 0;
         for (; j + 2 <= n; j += 2) {
-            const float *ka = k[j], *kb = k[j + 1];
+            const float *ka = keys + j * d, *kb = ka + d;
             __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
             __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
             __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
@@ -322,10 +253,11 @@ void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k,
             o3[j] = v_combine8(a3), o3[j + 1] = v_combine8(b3);
         }
         for (; j < n; j++) {
+            const float *k = keys + j * d;
             __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
             __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
             for (size_t i = 0; i < d; i += 8) {
-                __m256 kv = _mm256_loadu_ps(k[j] + i);
+                __m256 kv = _mm256_loadu_ps(k + i);
                 a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(q0 + i), kv));
                 a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(q1 + i), kv));
                 a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_loadu_ps(q2 + i), kv));
@@ -336,14 +268,63 @@ void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k,
         }
     }
     for (; t < nq; t++)
-        vm_dot8_rows_avx2(q[t], k, n, d, out + t * ldo);
+        for (size_t j = 0; j < n; j++) {
+            const float *k = keys + j * d;
+            __m256 a0 = _mm256_setzero_ps();
+            for (size_t i = 0; i < d; i += 8)
+                a0 = _mm256_add_ps(
+                    a0, _mm256_mul_ps(_mm256_loadu_ps(q[t] + i), _mm256_loadu_ps(k + i)));
+            out[t * ldo + j] = v_combine8(a0);
+        }
 }
 
-/* Two queries' weighted sums over the same value rows: 32 dims of each in registers, so each
- * value row chunk is loaded once for both; per element the same sequential sum from +0 as
- * vm_wsum_rows_avx2. A third query or more goes in further pairs, a last odd one alone. */
-void vm_wsum_multi_avx2(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
-                        size_t d, float *const *o)
+/* o[i] = sum over j in order of p[j] * v[j][i], from +0, for d a multiple of 8, value row j
+ * at v + j*d. 64 output dims stay in registers while the keys stream by, so o is neither
+ * loaded nor stored per key; each element still sees the same sequence of one multiply and
+ * one add per key. */
+static void wsum_row(const float *p, const float *v, size_t n, size_t d, float *o)
+{
+    size_t c = 0;
+    for (; c + 64 <= d; c += 64) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
+        __m256 a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps();
+        __m256 a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
+        for (size_t j = 0; j < n; j++) {
+            const float *r = v + j * d + c;
+            __m256 pj = _mm256_broadcast_ss(p + j);
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(pj, _mm256_loadu_ps(r)));
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 8)));
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 16)));
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 24)));
+            a4 = _mm256_add_ps(a4, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 32)));
+            a5 = _mm256_add_ps(a5, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 40)));
+            a6 = _mm256_add_ps(a6, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 48)));
+            a7 = _mm256_add_ps(a7, _mm256_mul_ps(pj, _mm256_loadu_ps(r + 56)));
+        }
+        _mm256_storeu_ps(o + c, a0);
+        _mm256_storeu_ps(o + c + 8, a1);
+        _mm256_storeu_ps(o + c + 16, a2);
+        _mm256_storeu_ps(o + c + 24, a3);
+        _mm256_storeu_ps(o + c + 32, a4);
+        _mm256_storeu_ps(o + c + 40, a5);
+        _mm256_storeu_ps(o + c + 48, a6);
+        _mm256_storeu_ps(o + c + 56, a7);
+    }
+    for (; c < d; c += 8) {
+        __m256 a0 = _mm256_setzero_ps();
+        for (size_t j = 0; j < n; j++)
+            a0 = _mm256_add_ps(
+                a0, _mm256_mul_ps(_mm256_broadcast_ss(p + j), _mm256_loadu_ps(v + j * d + c)));
+        _mm256_storeu_ps(o + c, a0);
+    }
+}
+
+/* Weighted sums of several queries over one value list in the plain layout (vm_values_put:
+ * row j at v + j*d), d a multiple of 8. Two queries at a time: 32 dims of each in registers,
+ * so each value row chunk is loaded once for both; per element the same sequential sum from
+ * +0 as wsum_row, which takes a last odd query alone. */
+void vm_wsum_packed_avx2(const float *p, size_t ldp, size_t np, const float *v, size_t n, size_t d,
+                         float *const *o)
 {
     size_t t = 0;
     for (; t + 2 <= np; t += 2) {
@@ -356,7 +337,7 @@ void vm_wsum_multi_avx2(const float *p, size_t ldp, size_t np, const float *cons
             __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
             __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
             for (size_t j = 0; j < n; j++) {
-                const float *r = v[j] + c;
+                const float *r = v + j * d + c;
                 __m256 x0 = _mm256_loadu_ps(r), x1 = _mm256_loadu_ps(r + 8);
                 __m256 x2 = _mm256_loadu_ps(r + 16), x3 = _mm256_loadu_ps(r + 24);
                 __m256 wa = _mm256_broadcast_ss(pa + j), wb = _mm256_broadcast_ss(pb + j);
@@ -377,7 +358,7 @@ void vm_wsum_multi_avx2(const float *p, size_t ldp, size_t np, const float *cons
         for (; c < d; c += 8) {
             __m256 a0 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps();
             for (size_t j = 0; j < n; j++) {
-                __m256 x0 = _mm256_loadu_ps(v[j] + c);
+                __m256 x0 = _mm256_loadu_ps(v + j * d + c);
                 a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_broadcast_ss(pa + j), x0));
                 b0 = _mm256_add_ps(b0, _mm256_mul_ps(_mm256_broadcast_ss(pb + j), x0));
             }
@@ -386,7 +367,7 @@ void vm_wsum_multi_avx2(const float *p, size_t ldp, size_t np, const float *cons
         }
     }
     for (; t < np; t++)
-        vm_wsum_rows_avx2(p + t * ldp, v, n, d, o[t]);
+        wsum_row(p + t * ldp, v, n, d, o[t]);
 }
 
 /* ---- A9 sampler rows on 8 lanes (the operations of vmath_avx512.c's versions) --------- */

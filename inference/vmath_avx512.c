@@ -10,6 +10,7 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "inference/vmath_internal.h"
 
@@ -20,7 +21,225 @@ static inline float combine8_256(__m256 acc)
     return _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps(b, b, 1)));
 }
 
-/* Keys j and j+1 side by side: lanes 0-7 hold key j's A1 lanes, lanes 8-15 key j+1's. */
+/* The eight floats at p in both 256-bit halves. */
+static inline __m512 bcast8(const float *p)
+{
+    return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(p))));
+}
+
+static inline __m256 hi256(__m512 x)
+{
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
+}
+
+/* ---- A7 scores against packed keys ------------------------------------------------------ */
+
+/* Pair layout (vm_keys_put): pair b holds keys 2b and 2b+1 at dst + 2b*d; its 16-float chunk
+ * c is key 2b's dims 8c..8c+7, then key 2b+1's. One plain 512-bit load then gives two keys'
+ * A1 lanes side by side (lanes 0-7 and 8-15), with no shuffle in the hot loop. The kernel
+ * runs whole 8-key tiles: the room up to a multiple of 8 keys (vm_keys_packed_len) holds
+ * whatever it holds, and the scores computed from it are dropped. */
+void vm_keys_put_avx512(const float *row, size_t j, size_t d, float *keys)
+{
+    float *half = keys + (j / 2) * 2 * d + (j % 2) * 8;
+    for (size_t i = 0; i < d; i += 8)
+        _mm256_storeu_ps(half + 2 * i, _mm256_loadu_ps(row + i));
+}
+
+/* The A1 combine of 16 scores at once. r_k holds the eight lane accumulators of score 2k
+ * (lanes 0-7) and of score 2k+1 (lanes 8-15). Each step is the scalar step on whole
+ * registers, first operand the lower lanes as in combine8: a_l = acc_l + acc_{l+4} (128-bit
+ * blocks 0,2 + blocks 1,3 of each pair), b_0 = a_0 + a_2 and b_1 = a_1 + a_3, then b_0 + b_1.
+ * The shuffles leave score 4m+k in lane 4k+m; the last permute puts score s in lane s. */
+static inline __m512 combine16(__m512 r0, __m512 r1, __m512 r2, __m512 r3, __m512 r4, __m512 r5,
+                               __m512 r6, __m512 r7)
+{
+    __m512 t0 =
+        _mm512_add_ps(_mm512_shuffle_f32x4(r0, r1, 0x88), _mm512_shuffle_f32x4(r0, r1, 0xdd));
+    __m512 t1 =
+        _mm512_add_ps(_mm512_shuffle_f32x4(r2, r3, 0x88), _mm512_shuffle_f32x4(r2, r3, 0xdd));
+    __m512 t2 =
+        _mm512_add_ps(_mm512_shuffle_f32x4(r4, r5, 0x88), _mm512_shuffle_f32x4(r4, r5, 0xdd));
+    __m512 t3 =
+        _mm512_add_ps(_mm512_shuffle_f32x4(r6, r7, 0x88), _mm512_shuffle_f32x4(r6, r7, 0xdd));
+    __m512 w0 = _mm512_add_ps(_mm512_shuffle_ps(t0, t1, 0x44), _mm512_shuffle_ps(t0, t1, 0xee));
+    __m512 w1 = _mm512_add_ps(_mm512_shuffle_ps(t2, t3, 0x44), _mm512_shuffle_ps(t2, t3, 0xee));
+    __m512 z = _mm512_add_ps(_mm512_shuffle_ps(w0, w1, 0x88), _mm512_shuffle_ps(w0, w1, 0xdd));
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(order, z);
+}
+
+/* Four queries x eight keys: 16 accumulators, each query chunk (duplicated into both halves
+ * in qd, 2d floats per query) meets four key pairs. Lane 8u + s of (*r01, *r23) is the
+ * score of query u (r01: queries 0-1, r23: 2-3) against key s. */
+static inline void tile4x8(const float *qd, const float *kb, size_t d, __m512 *r01, __m512 *r23)
+{
+    const float *q0 = qd, *q1 = q0 + 2 * d, *q2 = q1 + 2 * d, *q3 = q2 + 2 * d;
+    const float *k0 = kb, *k1 = k0 + 2 * d, *k2 = k1 + 2 * d, *k3 = k2 + 2 * d;
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
+    __m512 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+    __m512 a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+    __m512 a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+    for (size_t i = 0; i < 2 * d; i += 16) {
+        __m512 y0 = _mm512_loadu_ps(k0 + i), y1 = _mm512_loadu_ps(k1 + i);
+        __m512 y2 = _mm512_loadu_ps(k2 + i), y3 = _mm512_loadu_ps(k3 + i);
+        __m512 x = _mm512_loadu_ps(q0 + i);
+        a00 = _mm512_add_ps(a00, _mm512_mul_ps(x, y0));
+        a01 = _mm512_add_ps(a01, _mm512_mul_ps(x, y1));
+        a02 = _mm512_add_ps(a02, _mm512_mul_ps(x, y2));
+        a03 = _mm512_add_ps(a03, _mm512_mul_ps(x, y3));
+        x = _mm512_loadu_ps(q1 + i);
+        a10 = _mm512_add_ps(a10, _mm512_mul_ps(x, y0));
+        a11 = _mm512_add_ps(a11, _mm512_mul_ps(x, y1));
+        a12 = _mm512_add_ps(a12, _mm512_mul_ps(x, y2));
+        a13 = _mm512_add_ps(a13, _mm512_mul_ps(x, y3));
+        x = _mm512_loadu_ps(q2 + i);
+        a20 = _mm512_add_ps(a20, _mm512_mul_ps(x, y0));
+        a21 = _mm512_add_ps(a21, _mm512_mul_ps(x, y1));
+        a22 = _mm512_add_ps(a22, _mm512_mul_ps(x, y2));
+        a23 = _mm512_add_ps(a23, _mm512_mul_ps(x, y3));
+        x = _mm512_loadu_ps(q3 + i);
+        a30 = _mm512_add_ps(a30, _mm512_mul_ps(x, y0));
+        a31 = _mm512_add_ps(a31, _mm512_mul_ps(x, y1));
+        a32 = _mm512_add_ps(a32, _mm512_mul_ps(x, y2));
+        a33 = _mm512_add_ps(a33, _mm512_mul_ps(x, y3));
+    }
+    *r01 = combine16(a00, a01, a02, a03, a10, a11, a12, a13);
+    *r23 = combine16(a20, a21, a22, a23, a30, a31, a32, a33);
+}
+
+/* Queries in groups of four (a short last group repeats its last query; the repeats' scores
+ * are dropped), each group against the whole packed list; a last partial tile of keys stores
+ * only its first n % 8 scores. d a multiple of 8, <= VM_PAIR_DMAX (the caller checks), so the
+ * duplicated queries fit on the stack; they are written with whole 512-bit stores so that the
+ * loads right after forward from them. */
+void vm_dot8_packed_avx512(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
+                           float *out, size_t ldo)
+{
+    float qd[4 * 2 * VM_PAIR_DMAX];
+    for (size_t t = 0; t < nq; t += 4) {
+        size_t nv = nq - t < 4 ? nq - t : 4;
+        for (size_t u = 0; u < 4; u++) {
+            const float *src = q[t + (u < nv ? u : nv - 1)];
+            for (size_t i = 0; i < d; i += 8)
+                _mm512_storeu_ps(qd + u * 2 * d + 2 * i, bcast8(src + i));
+        }
+        float *o0 = out + t * ldo;
+        for (size_t j = 0; j < n; j += 8) {
+            __m512 r01, r23;
+            tile4x8(qd, keys + j * d, d, &r01, &r23);
+            __m256 s[4] = {_mm512_castps512_ps256(r01), hi256(r01), _mm512_castps512_ps256(r23),
+                           hi256(r23)};
+            __mmask8 keep = n - j < 8 ? (__mmask8)((1u << (n - j)) - 1) : 0xff;
+            for (size_t u = 0; u < nv; u++)
+                _mm256_mask_storeu_ps(o0 + u * ldo + j, keep, s[u]);
+        }
+    }
+}
+
+/* ---- A7 weighted sums against packed values ------------------------------------------- */
+
+/* Value layout (vm_values_put), d a multiple of 16: dims in chunks of 64 (then of 16 for the
+ * rest); chunk [c, c+w) of every value row together, row j's at dst + c*n + j*w. Each pass of
+ * the kernel below (four queries x one chunk) then streams one contiguous block. */
+static inline size_t vchunk(size_t c, size_t d)
+{
+    return c + 64 <= d ? 64 : 16;
+}
+
+void vm_values_put_avx512(const float *row, size_t j, size_t n, size_t d, float *vals)
+{
+    for (size_t c = 0; c < d; c += vchunk(c, d)) {
+        size_t w = vchunk(c, d);
+        memcpy(vals + c * n + j * w, row + c, w * sizeof(float));
+    }
+}
+
+/* Four queries x 64 dims in 16 registers: each 64 floats of a value row, loaded once, serve
+ * four queries (half the passes over the values of a two-query kernel). Every element gets
+ * its own sequential sum from +0: one rounded multiply, one rounded add per key. v: the
+ * chunk's block; o[u]: query u's output at the chunk. */
+static inline void wsum4x64(const float *const *p, const float *v, size_t n, float *const *o)
+{
+    const float *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3];
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
+    __m512 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+    __m512 a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+    __m512 a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+    for (size_t j = 0; j < n; j++) {
+        const float *r = v + j * 64;
+        __m512 x0 = _mm512_loadu_ps(r), x1 = _mm512_loadu_ps(r + 16);
+        __m512 x2 = _mm512_loadu_ps(r + 32), x3 = _mm512_loadu_ps(r + 48);
+        __m512 w = _mm512_set1_ps(p0[j]);
+        a00 = _mm512_add_ps(a00, _mm512_mul_ps(w, x0));
+        a01 = _mm512_add_ps(a01, _mm512_mul_ps(w, x1));
+        a02 = _mm512_add_ps(a02, _mm512_mul_ps(w, x2));
+        a03 = _mm512_add_ps(a03, _mm512_mul_ps(w, x3));
+        w = _mm512_set1_ps(p1[j]);
+        a10 = _mm512_add_ps(a10, _mm512_mul_ps(w, x0));
+        a11 = _mm512_add_ps(a11, _mm512_mul_ps(w, x1));
+        a12 = _mm512_add_ps(a12, _mm512_mul_ps(w, x2));
+        a13 = _mm512_add_ps(a13, _mm512_mul_ps(w, x3));
+        w = _mm512_set1_ps(p2[j]);
+        a20 = _mm512_add_ps(a20, _mm512_mul_ps(w, x0));
+        a21 = _mm512_add_ps(a21, _mm512_mul_ps(w, x1));
+        a22 = _mm512_add_ps(a22, _mm512_mul_ps(w, x2));
+        a23 = _mm512_add_ps(a23, _mm512_mul_ps(w, x3));
+        w = _mm512_set1_ps(p3[j]);
+        a30 = _mm512_add_ps(a30, _mm512_mul_ps(w, x0));
+        a31 = _mm512_add_ps(a31, _mm512_mul_ps(w, x1));
+        a32 = _mm512_add_ps(a32, _mm512_mul_ps(w, x2));
+        a33 = _mm512_add_ps(a33, _mm512_mul_ps(w, x3));
+    }
+    _mm512_storeu_ps(o[0], a00), _mm512_storeu_ps(o[0] + 16, a01);
+    _mm512_storeu_ps(o[0] + 32, a02), _mm512_storeu_ps(o[0] + 48, a03);
+    _mm512_storeu_ps(o[1], a10), _mm512_storeu_ps(o[1] + 16, a11);
+    _mm512_storeu_ps(o[1] + 32, a12), _mm512_storeu_ps(o[1] + 48, a13);
+    _mm512_storeu_ps(o[2], a20), _mm512_storeu_ps(o[2] + 16, a21);
+    _mm512_storeu_ps(o[2] + 32, a22), _mm512_storeu_ps(o[2] + 48, a23);
+    _mm512_storeu_ps(o[3], a30), _mm512_storeu_ps(o[3] + 16, a31);
+    _mm512_storeu_ps(o[3] + 32, a32), _mm512_storeu_ps(o[3] + 48, a33);
+}
+
+/* The same for a 16-dim chunk. */
+static inline void wsum4x16(const float *const *p, const float *v, size_t n, float *const *o)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t j = 0; j < n; j++) {
+        __m512 x = _mm512_loadu_ps(v + j * 16);
+        a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(p[0][j]), x));
+        a1 = _mm512_add_ps(a1, _mm512_mul_ps(_mm512_set1_ps(p[1][j]), x));
+        a2 = _mm512_add_ps(a2, _mm512_mul_ps(_mm512_set1_ps(p[2][j]), x));
+        a3 = _mm512_add_ps(a3, _mm512_mul_ps(_mm512_set1_ps(p[3][j]), x));
+    }
+    _mm512_storeu_ps(o[0], a0), _mm512_storeu_ps(o[1], a1);
+    _mm512_storeu_ps(o[2], a2), _mm512_storeu_ps(o[3], a3);
+}
+
+/* d a multiple of 16 (the caller checks). Queries in groups of four; a short last group
+ * repeats its last query into a scratch output that is dropped. */
+void vm_wsum_packed_avx512(const float *p, size_t ldp, size_t np, const float *v, size_t n,
+                           size_t d, float *const *o)
+{
+    float drop[64];
+    for (size_t t = 0; t < np; t += 4) {
+        size_t nv = np - t < 4 ? np - t : 4;
+        const float *pt[4];
+        for (size_t u = 0; u < 4; u++)
+            pt[u] = p + (t + (u < nv ? u : nv - 1)) * ldp;
+        for (size_t c = 0; c < d; c += vchunk(c, d)) {
+            float *oc[4];
+            for (size_t u = 0; u < 4; u++)
+                oc[u] = u < nv ? o[t + u] + c : drop;
+            if (vchunk(c, d) == 64)
+                wsum4x64(pt, v + c * n, n, oc);
+            else
+                wsum4x16(pt, v + c * n, n, oc);
+        }
+    }
+}
+
+/* Rows a and b side by side: lanes 0-7 hold row a's A1 lanes, lanes 8-15 row b's. */
 static inline __m512 load_pair(const float *a, const float *b)
 {
     /* AVX512F forms (no DQ): the 64-bit-lane insert moves the same 256 bits */
@@ -28,98 +247,11 @@ static inline __m512 load_pair(const float *a, const float *b)
     return _mm512_castpd_ps(_mm512_insertf64x4(lo, _mm256_castps_pd(_mm256_loadu_ps(b)), 1));
 }
 
-/* The eight floats at p in both 256-bit halves. */
-static inline __m512 bcast8(const float *p)
-{
-    return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(p))));
-}
-
+/* Each half's A1 combine: o[0] from lanes 0-7, o[1] from lanes 8-15. */
 static inline void store_pair(__m512 acc, float *o)
 {
     o[0] = combine8_256(_mm512_castps512_ps256(acc));
-    o[1] = combine8_256(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
-}
-
-/* Tiles of four queries x four keys (two zmm of key pairs); d a multiple of 8. */
-void vm_dot8_multi_avx512(const float *const *q, size_t nq, const float *const *k, size_t n,
-                          size_t d, float *out, size_t ldo)
-{
-    size_t t = 0;
-    for (; t + 4 <= nq; t += 4) {
-        const float *q0 = q[t], *q1 = q[t + 1], *q2 = q[t + 2], *q3 = q[t + 3];
-        float *o0 = out + t * ldo, *o1 = o0 + ldo, *o2 = o1 + ldo, *o3 = o2 + ldo;
-        size_t j = 0;
-        for (; j + 4 <= n; j += 4) {
-            const float *ka = k[j], *kb = k[j + 1], *kc = k[j + 2], *kd = k[j + 3];
-            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-            __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-            __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
-            __m512 b2 = _mm512_setzero_ps(), b3 = _mm512_setzero_ps();
-            for (size_t i = 0; i < d; i += 8) {
-                __m512 kab = load_pair(ka + i, kb + i), kcd = load_pair(kc + i, kd + i);
-                __m512 x = bcast8(q0 + i);
-                a0 = _mm512_add_ps(a0, _mm512_mul_ps(x, kab));
-                b0 = _mm512_add_ps(b0, _mm512_mul_ps(x, kcd));
-                x = bcast8(q1 + i);
-                a1 = _mm512_add_ps(a1, _mm512_mul_ps(x, kab));
-                b1 = _mm512_add_ps(b1, _mm512_mul_ps(x, kcd));
-                x = bcast8(q2 + i);
-                a2 = _mm512_add_ps(a2, _mm512_mul_ps(x, kab));
-                b2 = _mm512_add_ps(b2, _mm512_mul_ps(x, kcd));
-                x = bcast8(q3 + i);
-                a3 = _mm512_add_ps(a3, _mm512_mul_ps(x, kab));
-                b3 = _mm512_add_ps(b3, _mm512_mul_ps(x, kcd));
-            }
-            store_pair(a0, o0 + j), store_pair(b0, o0 + j + 2);
-            store_pair(a1, o1 + j), store_pair(b1, o1 + j + 2);
-            store_pair(a2, o2 + j), store_pair(b2, o2 + j + 2);
-            store_pair(a3, o3 + j), store_pair(b3, o3 + j + 2);
-        }
-        if (j < n) { /* the last 1..3 keys: the AVX2 kernel, column by column */
-            for (size_t u = 0; u < 4; u++)
-                vm_dot8_rows_avx2(q[t + u], k + j, n - j, d, out + (t + u) * ldo + j);
-        }
-    }
-    for (; t < nq; t++)
-        vm_dot8_rows_avx2(q[t], k, n, d, out + t * ldo);
-}
-
-/* d a multiple of 64 (the caller checks). */
-void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
-                          size_t d, float *const *o)
-{
-    size_t t = 0;
-    for (; t + 2 <= np; t += 2) {
-        const float *pa = p + t * ldp, *pb = pa + ldp;
-        float *oa = o[t], *ob = o[t + 1];
-        size_t c = 0;
-        for (; c + 64 <= d; c += 64) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-            __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-            __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
-            __m512 b2 = _mm512_setzero_ps(), b3 = _mm512_setzero_ps();
-            for (size_t j = 0; j < n; j++) {
-                const float *r = v[j] + c;
-                __m512 x0 = _mm512_loadu_ps(r), x1 = _mm512_loadu_ps(r + 16);
-                __m512 x2 = _mm512_loadu_ps(r + 32), x3 = _mm512_loadu_ps(r + 48);
-                __m512 wa = _mm512_set1_ps(pa[j]), wb = _mm512_set1_ps(pb[j]);
-                a0 = _mm512_add_ps(a0, _mm512_mul_ps(wa, x0));
-                a1 = _mm512_add_ps(a1, _mm512_mul_ps(wa, x1));
-                a2 = _mm512_add_ps(a2, _mm512_mul_ps(wa, x2));
-                a3 = _mm512_add_ps(a3, _mm512_mul_ps(wa, x3));
-                b0 = _mm512_add_ps(b0, _mm512_mul_ps(wb, x0));
-                b1 = _mm512_add_ps(b1, _mm512_mul_ps(wb, x1));
-                b2 = _mm512_add_ps(b2, _mm512_mul_ps(wb, x2));
-                b3 = _mm512_add_ps(b3, _mm512_mul_ps(wb, x3));
-            }
-            _mm512_storeu_ps(oa + c, a0), _mm512_storeu_ps(oa + c + 16, a1);
-            _mm512_storeu_ps(oa + c + 32, a2), _mm512_storeu_ps(oa + c + 48, a3);
-            _mm512_storeu_ps(ob + c, b0), _mm512_storeu_ps(ob + c + 16, b1);
-            _mm512_storeu_ps(ob + c + 32, b2), _mm512_storeu_ps(ob + c + 48, b3);
-        }
-    }
-    for (; t < np; t++)
-        vm_wsum_rows_avx2(p + t * ldp, v, n, d, o[t]);
+    o[1] = combine8_256(hi256(acc));
 }
 
 /* dot8(x[j], x[j]) for up to four rows of n values (n a multiple of 8): two rows share a zmm,
@@ -443,6 +575,100 @@ void vm_axpy_avx512(float *acc, float w, const float *x, size_t n)
                                         _mm512_mul_ps(vw, _mm512_maskz_loadu_ps(k, x + (i)))))
     Z_LOOP(n, STEP);
 #undef STEP
+}
+
+/* ---- A6 softmax ---------------------------------------------------------------------------- */
+
+/* The A6 softmax in place, n >= 1, 16 lanes at a time with masked tails.
+ * max: every lane runs the scalar step m = (x > m ? x : m) from x[0] over its elements, then
+ * the lanes are merged the same way. The maximum of a set does not depend on the order except
+ * for the sign of a zero maximum, so that case is redone in list order; a NaN x[0] stays in
+ * every lane, as in the scalar loop, and a later NaN never wins there either.
+ * S = sum8(e): A1 lane l takes e[16k+l] (low half) and then e[16k+8+l] (high half), which is
+ * its increasing index order; the tail adds only the lanes that exist. */
+void vm_softmax_avx512(float *x, size_t n)
+{
+    size_t i = 0, rem = n % 16;
+    __mmask16 tail = (__mmask16)((1u << rem) - 1);
+    __m512 m = _mm512_set1_ps(x[0]);
+    for (; i + 16 <= n; i += 16)
+        m = _mm512_max_ps(_mm512_loadu_ps(x + i), m);
+    if (rem)
+        m = _mm512_mask_max_ps(m, tail, _mm512_maskz_loadu_ps(tail, x + i), m);
+    __m256 m8 = _mm256_max_ps(hi256(m), _mm512_castps512_ps256(m));
+    __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m8, 1), _mm256_castps256_ps128(m8));
+    m4 = _mm_max_ps(_mm_movehl_ps(m4, m4), m4);
+    m4 = _mm_max_ss(_mm_shuffle_ps(m4, m4, 1), m4);
+    float mx = _mm_cvtss_f32(m4);
+    if (mx == 0.0f) {
+        mx = x[0];
+        for (size_t k = 1; k < n; k++)
+            if (x[k] > mx)
+                mx = x[k];
+    }
+    __m512 vm = _mm512_set1_ps(mx);
+    __m256 acc = _mm256_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 e = z_expf(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+        _mm512_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, _mm512_castps512_ps256(e));
+        acc = _mm256_add_ps(acc, hi256(e));
+    }
+    if (rem) {
+        __m512 e = z_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), vm));
+        _mm512_mask_storeu_ps(x + i, tail, e);
+        acc = _mm256_mask_add_ps(acc, (__mmask8)(tail & 0xff), acc, _mm512_castps512_ps256(e));
+        acc = _mm256_mask_add_ps(acc, (__mmask8)(tail >> 8), acc, hi256(e));
+    }
+    __m512 S = _mm512_set1_ps(combine8_256(acc));
+    for (i = 0; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_div_ps(_mm512_loadu_ps(x + i), S));
+    if (rem)
+        _mm512_mask_storeu_ps(x + i, tail, _mm512_div_ps(_mm512_maskz_loadu_ps(tail, x + i), S));
+}
+
+/* ---- per-head RMSNorm and RoPE (A6) ----------------------------------------------------- */
+
+/* In place, as vm_rmsnorm_rope. ss = dot8(x, x): A1 lane l takes x[16k+l]^2 (low half) and
+ * then x[16k+8+l]^2 (high half), its increasing index order; a tail adds only the lanes that
+ * exist. Then the scalar mean, 1/sqrtf and the elementwise products; RoPE loads both halves of
+ * a pair before storing either. */
+void vm_rmsnorm_rope_avx512(float *x, const float *w, size_t d, float eps, const float *c,
+                            const float *sn, size_t half)
+{
+    size_t i = 0, rem = d % 16;
+    __mmask16 tail = (__mmask16)((1u << rem) - 1);
+    __m256 acc = _mm256_setzero_ps();
+    for (; i + 16 <= d; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512 sq = _mm512_mul_ps(v, v);
+        acc = _mm256_add_ps(acc, _mm512_castps512_ps256(sq));
+        acc = _mm256_add_ps(acc, hi256(sq));
+    }
+    if (rem) {
+        __m512 v = _mm512_maskz_loadu_ps(tail, x + i);
+        __m512 sq = _mm512_mul_ps(v, v);
+        acc = _mm256_mask_add_ps(acc, (__mmask8)(tail & 0xff), acc, _mm512_castps512_ps256(sq));
+        acc = _mm256_mask_add_ps(acc, (__mmask8)(tail >> 8), acc, hi256(sq));
+    }
+    float mean = combine8_256(acc) / (float)d;
+    __m512 r = _mm512_set1_ps(1.0f / sqrtf(mean + eps));
+    for (i = 0; i < d; i += 16) {
+        __mmask16 k = d - i < 16 ? tail : 0xffff;
+        __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), r);
+        if (w)
+            y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(k, w + i));
+        _mm512_mask_storeu_ps(x + i, k, y);
+    }
+    for (i = 0; i < half; i += 16) {
+        __mmask16 k = half - i < 16 ? (__mmask16)((1u << (half - i)) - 1) : 0xffff;
+        __m512 x0 = _mm512_maskz_loadu_ps(k, x + i), x1 = _mm512_maskz_loadu_ps(k, x + i + half);
+        __m512 cv = _mm512_maskz_loadu_ps(k, c + i), sv = _mm512_maskz_loadu_ps(k, sn + i);
+        __m512 y0 = _mm512_sub_ps(_mm512_mul_ps(x0, cv), _mm512_mul_ps(x1, sv));
+        __m512 y1 = _mm512_add_ps(_mm512_mul_ps(x1, cv), _mm512_mul_ps(x0, sv));
+        _mm512_mask_storeu_ps(x + i, k, y0);
+        _mm512_mask_storeu_ps(x + i + half, k, y1);
+    }
 }
 
 /* ---- A3 on 16 lanes: the operations of vmath_avx2.c's q8_quantize_rows_avx2 -------------- */

@@ -34,22 +34,16 @@ static inline ptrdiff_t vm_argmax_scalar(const float *z, const uint8_t *allowed,
  * rows, 0 when the caller must run the scalar loop. */
 int vm_quantize_rows_simd(const float *x, int rows, int cols, q8_act *out);
 
+/* The AVX-512 score kernel keeps four duplicated queries on its stack: head dims up to this
+ * use its key-pair layout, larger ones the plain layout and the AVX2 kernel. */
+#define VM_PAIR_DMAX 512
+
 #if defined(__x86_64__)
 void vm_expf_sub_avx2(const float *x, float m, float *y, size_t n);
 void vm_exp_terms_avx2(const float *z, float m, float *e, float *term, size_t n);
 void vm_tanhf_array_avx2(const float *x, float *y, size_t n);
 void vm_softcap_avx2(float *y, size_t n, float cap);
 void vm_gelu_glu_avx2(const float *gate, const float *up, float *out, size_t n);
-void vm_dot8_rows_avx2(const float *q, const float *const *k, size_t n, size_t d, float *out);
-void vm_wsum_rows_avx2(const float *p, const float *const *v, size_t n, size_t d, float *o);
-void vm_dot8_multi_avx2(const float *const *q, size_t nq, const float *const *k, size_t n, size_t d,
-                        float *out, size_t ldo);
-void vm_wsum_multi_avx2(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
-                        size_t d, float *const *o);
-void vm_dot8_multi_avx512(const float *const *q, size_t nq, const float *const *k, size_t n,
-                          size_t d, float *out, size_t ldo);
-void vm_wsum_multi_avx512(const float *p, size_t ldp, size_t np, const float *const *v, size_t n,
-                          size_t d, float *const *o);
 void vm_div_avx2(const float *x, float s, float *y, size_t n);
 ptrdiff_t vm_argmax_avx2(const float *z, const uint8_t *allowed, size_t n);
 ptrdiff_t vm_div_argmax_avx2(const float *x, float s, float *y, const uint8_t *allowed, size_t n);
@@ -61,6 +55,19 @@ ptrdiff_t vm_div_argmax_avx512(const float *x, float s, float *y, const uint8_t 
 void vm_exp_stats_avx512(const float *z, float m, const uint8_t *allowed, float *e, size_t n,
                          float *sum_e, float *sum_t);
 void vm_div_quantize_avx512(const float *e, float S, size_t n, size_t npad, int8_t *q, float *d);
+void vm_dot8_packed_avx2(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
+                         float *out, size_t ldo);
+void vm_wsum_packed_avx2(const float *p, size_t ldp, size_t np, const float *v, size_t n, size_t d,
+                         float *const *o);
+void vm_keys_put_avx512(const float *row, size_t j, size_t d, float *keys);
+void vm_dot8_packed_avx512(const float *const *q, size_t nq, const float *keys, size_t n, size_t d,
+                           float *out, size_t ldo);
+void vm_softmax_avx512(float *x, size_t n);
+void vm_rmsnorm_rope_avx512(float *x, const float *w, size_t d, float eps, const float *c,
+                            const float *sn, size_t half);
+void vm_values_put_avx512(const float *row, size_t j, size_t n, size_t d, float *vals);
+void vm_wsum_packed_avx512(const float *p, size_t ldp, size_t np, const float *v, size_t n,
+                           size_t d, float *const *o);
 void vm_expf_sub_avx512(const float *x, float m, float *y, size_t n);
 void vm_exp_terms_avx512(const float *z, float m, float *e, float *term, size_t n);
 void vm_tanhf_array_avx512(const float *x, float *y, size_t n);

@@ -292,89 +292,179 @@ static void test_gelu(void **state)
 
 /* ---- A7 rows ---------------------------------------------------------------------------- */
 
-static void check_rows(void)
-{
-    const size_t ds[] = {8, 24, 64, 128, 136, 256, 12};
-    const size_t ns[] = {0, 1, 3, 4, 5, 17, 300};
-    static const float *rows[300];
-    float out[300], o[256], want[256];
-    for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
-        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
-            size_t d = ds[a], n = ns[b];
-            /* rows and q taken from the input pool (specials included), p from a dense range */
-            /* mostly from the dense sweeps, one row in 16 from anywhere (specials) */
-            for (size_t j = 0; j < n; j++)
-                rows[j] = j % 16 == 15 ? g_x + (rnd_pool() % (g_n - d))
-                                       : g_x + 524352 + (rnd_pool() % (1000000 - d));
-            const float *q = g_x + 900000 + a * 1000 + b; /* inside the dense [-133, 133] sweep */
-            vm_dot8_rows(q, rows, n, d, out);
-            for (size_t j = 0; j < n; j++)
-                if (!bits_equal(out[j], dot8(q, rows[j], d)))
-                    fail_msg("dot8_rows path %s d=%zu n=%zu j=%zu: %a vs %a",
-                             kernel_path_name(kernels_selected()), d, n, j, (double)out[j],
-                             (double)dot8(q, rows[j], d));
-            const float *p = g_x + 1400000 + 7 * b; /* the dense sweep around 0 */
-            vm_wsum_rows(p, rows, n, d, o);
-            for (size_t i = 0; i < d; i++) {
-                float acc = 0.0f;
-                for (size_t j = 0; j < n; j++)
-                    acc = acc + p[j] * rows[j][i];
-                want[i] = acc;
-            }
-            for (size_t i = 0; i < d; i++)
-                if (!bits_equal(o[i], want[i]))
-                    fail_msg("wsum_rows path %s d=%zu n=%zu i=%zu: %a vs %a",
-                             kernel_path_name(kernels_selected()), d, n, i, (double)o[i],
-                             (double)want[i]);
-        }
-}
-
-/* Several queries sharing the rows (the decoder's token tiles), nq and n with tails. */
+/* Several queries against one packed key list (the decoder's items), and their weighted sums
+ * over the packed values: head dims on the AVX-512 layouts (multiples of 8 up to 512, with and
+ * without 64-dim chunks), on the plain ones (12: the portable loops; 520: above the pair
+ * layout's limit), key counts and query counts with every tail of the 8-key and 4-query tiles
+ * (and none at all); rows mostly from the dense sweeps, one in 16 from anywhere (specials). */
 static void check_multi(void)
 {
-    const size_t ds[] = {8, 24, 128, 136, 256};
-    const size_t ns[] = {1, 2, 3, 9, 64};
-    const size_t nqs[] = {1, 2, 3, 4, 5, 7};
-    static const float *rows[64];
-    static float out[7 * 64], o[7][256];
-    const float *q[7];
-    float *op[7];
+    const size_t ds[] = {8, 12, 24, 48, 64, 80, 128, 136, 256, 520};
+    const size_t ns[] = {0, 1, 2, 3, 7, 8, 9, 17, 64, 300};
+    const size_t nqs[] = {1, 2, 3, 4, 5, 7, 8, 9};
+    enum { NMAX = 300, QMAX = 9, DMAX = 520, LDP = 13 };
+    static const float *rows[NMAX];
+    static float keys[(NMAX + 7) / 8 * 8 * DMAX], vals[NMAX * DMAX], out[QMAX * NMAX],
+        o[QMAX][DMAX];
+    const float *q[QMAX];
+    float *op[QMAX];
     for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
         for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++)
             for (size_t c = 0; c < sizeof nqs / sizeof nqs[0]; c++) {
                 size_t d = ds[a], n = ns[b], nq = nqs[c];
                 for (size_t j = 0; j < n; j++)
-                    rows[j] = g_x + 524352 + (rnd_pool() % (1000000 - d));
+                    rows[j] = j % 16 == 15 ? g_x + (rnd_pool() % (g_n - d))
+                                           : g_x + 524352 + (rnd_pool() % (1000000 - d));
                 for (size_t t = 0; t < nq; t++) {
                     q[t] = g_x + 524352 + (rnd_pool() % (1000000 - d));
                     op[t] = o[t];
                 }
-                vm_dot8_multi(q, nq, rows, n, d, out, 64);
-                for (size_t t = 0; t < nq; t++)
-                    for (size_t j = 0; j < n; j++)
-                        if (!bits_equal(out[t * 64 + j], dot8(q[t], rows[j], d)))
-                            fail_msg("dot8_multi path %s d=%zu n=%zu nq=%zu t=%zu j=%zu",
-                                     kernel_path_name(kernels_selected()), d, n, nq, t, j);
+                assert_true(vm_keys_packed_len(n, d) <= sizeof keys / sizeof keys[0]);
+                for (size_t j = n; j-- > 0;) /* any order */
+                    vm_keys_put(rows[j], j, d, keys);
+                for (size_t i = 0; i < QMAX * NMAX; i++)
+                    out[i] = 12345.0f; /* nothing beyond n may be written */
+                vm_dot8_packed(q, nq, keys, n, d, out, NMAX);
+                for (size_t t = 0; t < QMAX; t++)
+                    for (size_t j = 0; j < NMAX; j++) {
+                        float want = t < nq && j < n ? dot8(q[t], rows[j], d) : 12345.0f;
+                        if (!bits_equal(out[t * NMAX + j], want))
+                            fail_msg("dot8_packed path %s d=%zu n=%zu nq=%zu t=%zu j=%zu: %a vs %a",
+                                     kernel_path_name(kernels_selected()), d, n, nq, t, j,
+                                     (double)out[t * NMAX + j], (double)want);
+                    }
                 const float *p = g_x + 1400000 + 11 * c; /* weights: dense sweep around 0 */
-                vm_wsum_multi(p, 7, nq, rows, n, d, op);
+                for (size_t j = 0; j < n; j++)
+                    vm_values_put(rows[j], j, n, d, vals);
+                vm_wsum_packed(p, LDP, nq, vals, n, d, op);
                 for (size_t t = 0; t < nq; t++) {
                     for (size_t i = 0; i < d; i++) {
                         float acc = 0.0f;
                         for (size_t j = 0; j < n; j++)
-                            acc = acc + p[t * 7 + j] * rows[j][i];
+                            acc = acc + p[t * LDP + j] * rows[j][i];
                         if (!bits_equal(o[t][i], acc))
-                            fail_msg("wsum_multi path %s d=%zu n=%zu nq=%zu t=%zu i=%zu",
-                                     kernel_path_name(kernels_selected()), d, n, nq, t, i);
+                            fail_msg("wsum_packed path %s d=%zu n=%zu nq=%zu t=%zu i=%zu: %a vs %a",
+                                     kernel_path_name(kernels_selected()), d, n, nq, t, i,
+                                     (double)o[t][i], (double)acc);
                     }
                 }
             }
 }
 
+/* A6 softmax written out: first maximum by `>`, cm_expf, the A1 lanes and combine, divide. */
+static void softmax_ref(const float *x, float *y, size_t n)
+{
+    float m = x[0], acc[8] = {0};
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > m)
+            m = x[i];
+    for (size_t i = 0; i < n; i++) {
+        y[i] = cm_expf(x[i] - m);
+        acc[i % 8] = acc[i % 8] + y[i];
+    }
+    float a0 = acc[0] + acc[4], a1 = acc[1] + acc[5], a2 = acc[2] + acc[6], a3 = acc[3] + acc[7];
+    float S = (a0 + a2) + (a1 + a3);
+    for (size_t i = 0; i < n; i++)
+        y[i] = y[i] / S;
+}
+
+/* Rows of scores: every length up to 40 and the decoder's 320 and beyond, from the dense
+ * range and from anywhere (specials: NaN first or later, infinities, huge values); rows of
+ * zeros of both signs (a zero maximum), ties, one value. */
+static void check_softmax(void)
+{
+    enum { LEN = 333 };
+    static float x[LEN], y[LEN], want[LEN];
+    for (size_t n = 1; n <= LEN; n += n < 40 ? 1 : 293 - 40) {
+        for (int kind = 0; kind < 6; kind++) {
+            for (size_t i = 0; i < n; i++) {
+                switch (kind) {
+                case 0:
+                    x[i] = g_x[524352 + rnd_pool() % 800000];
+                    break; /* [-133, 133] */
+                case 1:
+                    x[i] = g_x[1324353 + rnd_pool() % 200000];
+                    break; /* around 0 */
+                case 2:
+                    x[i] = g_x[rnd_pool() % g_n];
+                    break; /* anything */
+                case 3:
+                    x[i] = rnd_pool() % 2 ? 0.0f : -0.0f;
+                    break;
+                case 4:
+                    x[i] =
+                        rnd_pool() % 3 ? -(float)(rnd_pool() % 5) : (rnd_pool() % 2 ? 0.0f : -0.0f);
+                    break;
+                default:
+                    x[i] = (float)(rnd_pool() % 3);
+                    break; /* ties at the maximum */
+                }
+            }
+            if (kind == 2 && n > 2)
+                x[n / 2] = cm_u2f(0x7fc00000u);
+            if (kind == 2 && n % 3 == 0)
+                x[0] = cm_u2f(0xffc00001u);
+            softmax_ref(x, want, n);
+            memcpy(y, x, n * sizeof(float));
+            vm_softmax(y, n);
+            for (size_t i = 0; i < n; i++)
+                if (!bits_equal(y[i], want[i]))
+                    fail_msg("softmax path %s n=%zu kind=%d i=%zu: %a vs %a",
+                             kernel_path_name(kernels_selected()), n, kind, i, (double)y[i],
+                             (double)want[i]);
+        }
+    }
+}
+
+/* Per-head RMSNorm + RoPE (qkv preparation): head dims with and without 16-float tails, with
+ * and without a weight, no RoPE, full RoPE and partial RoPE (half not a multiple of 16);
+ * values from the dense sweep and from anywhere (specials), angles from the dense range. */
+static void check_norm_rope(void)
+{
+    const size_t ds[] = {8, 12, 32, 64, 100, 128, 136, 256, 512};
+    enum { DMAX = 512 };
+    static float x[DMAX], y[DMAX], want[DMAX];
+    for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
+        for (int kind = 0; kind < 8; kind++) {
+            size_t d = ds[a];
+            size_t half = kind % 4 == 0 ? 0 : kind % 4 == 1 ? d / 2 : kind % 4 == 2 ? d / 4 : 10;
+            if (2 * half > d)
+                half = d / 2;
+            const float *w = kind & 4 ? NULL : g_x + 524352 + rnd_pool() % 800000;
+            const float *c = g_x + 524352 + rnd_pool() % 800000;
+            const float *sn = g_x + 524352 + rnd_pool() % 800000;
+            for (size_t i = 0; i < d; i++)
+                x[i] = kind == 7 && i % 13 == 5 ? g_x[rnd_pool() % g_n]
+                                                : g_x[524352 + rnd_pool() % 800000];
+            float acc[8] = {0};
+            for (size_t i = 0; i < d; i++)
+                acc[i % 8] = acc[i % 8] + x[i] * x[i];
+            float a0 = acc[0] + acc[4], a1 = acc[1] + acc[5], a2 = acc[2] + acc[6];
+            float a3 = acc[3] + acc[7], ss = (a0 + a2) + (a1 + a3);
+            float r = 1.0f / sqrtf(ss / (float)d + 1e-6f);
+            for (size_t i = 0; i < d; i++)
+                want[i] = w ? (x[i] * r) * w[i] : x[i] * r;
+            for (size_t i = 0; i < half; i++) {
+                float x0 = want[i], x1 = want[i + half];
+                want[i] = x0 * c[i] - x1 * sn[i];
+                want[i + half] = x1 * c[i] + x0 * sn[i];
+            }
+            memcpy(y, x, d * sizeof(float));
+            vm_rmsnorm_rope(y, w, d, 1e-6f, c, sn, half);
+            for (size_t i = 0; i < d; i++)
+                if (!bits_equal(y[i], want[i]))
+                    fail_msg("rmsnorm_rope path %s d=%zu half=%zu kind=%d i=%zu: %a vs %a",
+                             kernel_path_name(kernels_selected()), d, half, kind, i, (double)y[i],
+                             (double)want[i]);
+        }
+}
+
 static void test_attention_rows(void **state)
 {
     (void)state;
-    assert_true(paths_run(check_rows) >= 1);
     assert_true(paths_run(check_multi) >= 1);
+    assert_true(paths_run(check_softmax) >= 1);
+    assert_true(paths_run(check_norm_rope) >= 1);
 }
 
 /* ---- A3 --------------------------------------------------------------------------------- */
