@@ -62,6 +62,8 @@ typedef struct {
     int n_quorum1;
     abi_signature event;
     uint8_t topic0[32];
+    /* registry events that make the node re-read the registry at once (see handle_log) */
+    uint8_t topic_node_added[32], topic_node_removed[32], topic_model_registered[32];
     submitter *sub;
     watcher *w;
     struct lws_context *lws;
@@ -260,6 +262,8 @@ static void track_add(node *n, const uint8_t id[32], uint64_t block, const uint8
     e->confirmed = confirmed;
 }
 
+static void registry_refresh(node *n);
+
 /* ---- logs ---- */
 
 static void handle_log(node *n, const cJSON *log)
@@ -269,10 +273,26 @@ static void handle_log(node *n, const cJSON *log)
     if (!cJSON_IsString(a) || hex_decode_exact(a->valuestring, addr, 20, NULL, 0) ||
         memcmp(addr, n->cfg->oracle_address, 20))
         return;
-    const cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(log, "topics"), 0);
+    const cJSON *topics = cJSON_GetObjectItemCaseSensitive(log, "topics");
+    const cJSON *t0 = cJSON_GetArrayItem(topics, 0);
     uint8_t topic[32];
-    if (!cJSON_IsString(t0) || hex_decode_exact(t0->valuestring, topic, 32, NULL, 0) ||
-        memcmp(topic, n->topic0, 32))
+    if (!cJSON_IsString(t0) || hex_decode_exact(t0->valuestring, topic, 32, NULL, 0))
+        return;
+    if (!memcmp(topic, n->topic_node_added, 32) || !memcmp(topic, n->topic_node_removed, 32) ||
+        !memcmp(topic, n->topic_model_registered, 32)) {
+        /* The registry changed: read it again now rather than at the next periodic refresh,
+         * so that a removed key stops sending within the block that removed it. The event is
+         * only a wake-up (the read is of the latest state), so replays and reorgs of these
+         * logs cannot leave a stale view behind. */
+        const cJSON *t1 = cJSON_GetArrayItem(topics, 1);
+        uint8_t who[32];
+        int ours = cJSON_IsString(t1) && !hex_decode_exact(t1->valuestring, who, 32, NULL, 0) &&
+                   !memcmp(who + 12, n->addr, 20);
+        if (ours || !memcmp(topic, n->topic_model_registered, 32))
+            registry_refresh(n);
+        return;
+    }
+    if (memcmp(topic, n->topic0, 32))
         return;
     char err[512];
     jreq r;
@@ -322,12 +342,15 @@ static void handle_log(node *n, const cJSON *log)
     jreq_free(&r);
 }
 
-/* eth_getLogs over [from, to] in pages. 0 or -1 (RPC failure). */
+/* eth_getLogs over [from, to] in pages (requests and registry events). 0 or -1 (RPC failure). */
 static int backfill(node *n, uint64_t from, uint64_t to)
 {
-    char addr[43], topic[67];
+    char addr[43], topic[4][67];
     hex_encode(addr, n->cfg->oracle_address, 20);
-    hex_encode(topic, n->topic0, 32);
+    hex_encode(topic[0], n->topic0, 32);
+    hex_encode(topic[1], n->topic_node_added, 32);
+    hex_encode(topic[2], n->topic_node_removed, 32);
+    hex_encode(topic[3], n->topic_model_registered, 32);
     uint64_t page = n->cfg->backfill_page_blocks;
     for (uint64_t lo = from; lo <= to; lo += page) {
         uint64_t hi = lo + page - 1 < to ? lo + page - 1 : to;
@@ -335,10 +358,13 @@ static int backfill(node *n, uint64_t from, uint64_t to)
         hex_quantity_from_u64(qlo, lo);
         hex_quantity_from_u64(qhi, hi);
         cJSON *p = cJSON_CreateArray(), *f = cJSON_CreateObject(), *tp = cJSON_CreateArray();
+        cJSON *any = cJSON_CreateArray();
         cJSON_AddStringToObject(f, "fromBlock", qlo);
         cJSON_AddStringToObject(f, "toBlock", qhi);
         cJSON_AddStringToObject(f, "address", addr);
-        cJSON_AddItemToArray(tp, cJSON_CreateString(topic));
+        for (int k = 0; k < 4; k++)
+            cJSON_AddItemToArray(any, cJSON_CreateString(topic[k]));
+        cJSON_AddItemToArray(tp, any);
         cJSON_AddItemToObject(f, "topics", tp);
         cJSON_AddItemToArray(p, f);
         cJSON *res = NULL;
@@ -565,8 +591,6 @@ static void on_head(void *user, const cJSON *head)
     handle_head(user, head);
 }
 
-static void registry_refresh(node *n);
-
 static void tick(lws_sorted_usec_list_t *sul)
 {
     node *n = lws_container_of(sul, node, tick);
@@ -772,12 +796,17 @@ static void registry_refresh(node *n)
     if (is_node < 0) {
         metrics_add(n->m, MC_RPC_ERRORS, 1);
         log_msg(LOG_WARN, NULL, "re-reading the node registry: %s", err);
-    } else if (is_node != n->is_node) {
-        log_msg(is_node ? LOG_INFO : LOG_WARN, NULL,
-                is_node ? "this node's key is registered with the oracle (again)"
-                        : "this node's key is NOT registered with the oracle (removed?): its "
-                          "votes would revert with NotNode until it is added again");
+    } else {
+        if (is_node != n->is_node)
+            log_msg(is_node ? LOG_INFO : LOG_WARN, NULL,
+                    is_node ? "this node's key is registered with the oracle (again): sending "
+                              "resumes"
+                            : "this node's key is NOT registered with the oracle (removed?): "
+                              "sending paused until it is added again (votes would revert with "
+                              "NotNode and burn gas; computed answers wait in the journal)");
         n->is_node = is_node;
+        /* every read, not only changes: the submitter may have paused itself on a NotNode */
+        submitter_set_registered(n->sub, is_node);
     }
 }
 
@@ -1045,6 +1074,11 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
         abi_signature_hash(&n->event, n->topic0)) {
         goto out;
     }
+    const char *ev_added = "NodeAdded(address)", *ev_removed = "NodeRemoved(address)",
+               *ev_model = "ModelRegistered(bytes32,bytes32,uint16,uint128,bool)";
+    keccak256(ev_added, strlen(ev_added), n->topic_node_added);
+    keccak256(ev_removed, strlen(ev_removed), n->topic_node_removed);
+    keccak256(ev_model, strlen(ev_model), n->topic_model_registered);
 
     /* the chain must be the configured one */
     if (!(n->rpc = rpc_client_new(cfg->rpc_http, NULL, err, errlen)))
@@ -1123,8 +1157,8 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
     n->is_node = registry_is_node(n, e2, sizeof e2);
     if (n->is_node == 0)
         log_msg(LOG_WARN, NULL,
-                "this node's key is NOT registered with the oracle: its votes "
-                "would revert with NotNode until it is added");
+                "this node's key is NOT registered with the oracle: sending paused until it is "
+                "added (votes would revert with NotNode)");
     n->registry_read_ns = now_ns();
 
     journal_foreach(n->j, 0, gauge_fn, n->m, e2, sizeof e2);
@@ -1137,7 +1171,12 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
     pthread_sigmask(SIG_BLOCK, &block, &old);
     submitter_deps sd = {cfg,         n->j, n->m, n->secp, n->key, n->addr, n->quorum1_models,
                          n->n_quorum1};
-    if (submitter_create(&sd, &n->sub, err, errlen) || submitter_start(n->sub, err, errlen)) {
+    if (submitter_create(&sd, &n->sub, err, errlen)) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        goto out;
+    }
+    submitter_set_registered(n->sub, n->is_node != 0); /* -1 (unknown): try, the revert tells */
+    if (submitter_start(n->sub, err, errlen)) {
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         goto out;
     }
@@ -1189,7 +1228,13 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
         log_msg(LOG_INFO, NULL, "metrics on http://%s:%d/metrics and /healthz", cfg->metrics_host,
                 cfg->metrics_port);
     watcher_callbacks cb = {on_connected, on_disconnected, on_log, on_head};
-    if (watcher_create(cfg->rpc_ws, cfg->oracle_address, n->topic0, &cb, n, &n->w, err, errlen))
+    uint8_t topics[4][32];
+    memcpy(topics[0], n->topic0, 32);
+    memcpy(topics[1], n->topic_node_added, 32);
+    memcpy(topics[2], n->topic_node_removed, 32);
+    memcpy(topics[3], n->topic_model_registered, 32);
+    if (watcher_create(cfg->rpc_ws, cfg->oracle_address, (const uint8_t(*)[32])topics, 4, &cb, n,
+                       &n->w, err, errlen))
         goto out;
     watcher_start(n->w, n->lws);
     lws_sul_schedule(n->lws, 0, &n->tick, tick, 200 * LWS_US_PER_MS);
