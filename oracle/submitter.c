@@ -90,6 +90,7 @@ struct submitter {
     size_t n_tracked;  /* the tracker's count, for submitter_in_flight (under mu) */
     uint64_t head;     /* newest head (under mu) */
     int reorg, reconnect, stop;
+    int nonce_check; /* a reorg happened: the sender compares its nonce counter with the chain */
     int head_fee_valid;      /* the newest head's header gave the next base fee (under mu) */
     uint64_t head_fee;       /* that base fee, wei (under mu) */
     uint64_t head_fee_block; /* the head it belongs to (under mu) */
@@ -1599,6 +1600,67 @@ static void rebroadcast_all(submitter *s)
     }
 }
 
+/* A request whose nonce the chain no longer has and nothing of ours will use: a filler. */
+static int need_filler_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    uint64_t nonce = *(const uint64_t *)user;
+    if (r->f.nonce != nonce || r->f.state != RS_CANCELLED || r->f.cancel_pending)
+        return 1;
+    r->f.cancel_pending = 1;
+    r->f.mined_block = 0;
+    memset(r->f.mined_block_hash, 0, 32);
+    return 0;
+}
+
+/* Sender, after a reorg: a deep reorg can take mined transactions of ours off the chain, so
+ * the account's nonce there falls below the journal's counter. Nonces up to the highest one
+ * still in flight (submitted, or a cancelled request's filler) must be used: those whose
+ * request is void get a filler (zero-value self-transfer) through the tracker. Above that the
+ * counter goes back to where the chain is, so the next transaction does not wait behind a gap
+ * forever. (A request still open keeps its nonce and its signed bytes: the tracker re-sends
+ * them when their receipt is gone.) */
+static void nonce_resync(submitter *s, uint64_t head)
+{
+    uint64_t pending, next;
+    int found = 0;
+    if (get_nonce(s, "pending", &pending) || journal_get_next_nonce(s->d.j, &next, &found) ||
+        !found || pending >= next)
+        return;
+    uint64_t keep = pending; /* 1 + the highest nonce still in flight */
+    char err[256];
+    for (uint64_t k = pending; k < next; k++) {
+        uint8_t id[32];
+        jreq r;
+        if (journal_nonce_owner(s->d.j, k, id) != 1 || journal_get(s->d.j, id, &r, err, sizeof err) != 1)
+            continue;
+        if (r.f.nonce == k &&
+            (r.f.state == RS_SUBMITTED || (r.f.state == RS_CANCELLED && r.f.cancel_pending)))
+            keep = k + 1;
+        jreq_free(&r);
+    }
+    for (uint64_t k = pending; k < keep; k++) {
+        uint8_t id[32];
+        if (journal_nonce_owner(s->d.j, k, id) == 1 &&
+            journal_update(s->d.j, id, need_filler_fn, &k, err, sizeof err) == 0) {
+            log_msg(LOG_WARN, id, "reorg: nonce %llu left the chain with a void request: filler",
+                    (unsigned long long)k);
+            hand_to_tracker(s, id, k, head);
+        }
+    }
+    if (keep < next) {
+        if (journal_set_next_nonce(s->d.j, keep, err, sizeof err))
+            log_msg(LOG_ERROR, NULL, "journal: %s", err);
+        else
+            log_msg(LOG_WARN, NULL,
+                    "reorg: the chain has nonce %llu for this key, the journal %llu; nonces "
+                    "from %llu on are free again (their transactions left the chain with their "
+                    "requests)",
+                    (unsigned long long)pending, (unsigned long long)next,
+                    (unsigned long long)keep);
+    }
+}
+
 /* now + ms as an absolute CLOCK_REALTIME time, for pthread_cond_timedwait */
 static struct timespec deadline_in(long ms)
 {
@@ -1623,7 +1685,7 @@ static void *sender_main(void *arg)
     int backoff = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->stop && (backoff || !s->q.n || !s->registered)) {
+        while (!s->stop && !s->nonce_check && (backoff || !s->q.n || !s->registered)) {
             if (!s->registered && s->q.n && !s->paused_logged) {
                 log_msg(LOG_WARN, NULL,
                         "sending paused: this node's key is not registered with the oracle; %zu "
@@ -1638,6 +1700,13 @@ static void *sender_main(void *arg)
         if (s->stop) {
             pthread_mutex_unlock(&s->mu);
             break;
+        }
+        if (s->nonce_check) {
+            s->nonce_check = 0;
+            uint64_t head = s->head;
+            pthread_mutex_unlock(&s->mu);
+            nonce_resync(s, head);
+            continue;
         }
         if (s->paused_logged) {
             log_msg(LOG_INFO, NULL, "sending resumed: this node's key is registered again");
@@ -1814,6 +1883,8 @@ void submitter_on_reorg(submitter *s)
 {
     pthread_mutex_lock(&s->mu);
     s->reorg = 1;
+    s->nonce_check = 1;
+    pthread_cond_signal(&s->cv);
     pthread_cond_signal(&s->tcv);
     pthread_mutex_unlock(&s->mu);
 }
