@@ -29,9 +29,9 @@
 #include "oracle/tx.h"
 #include "oracle/watcher.h"
 
-#define RING 4096        /* recent block hashes kept for reorg detection and the fork walk */
-#define REORG_DEPTH 256  /* requests this deep leave the confirmation list (not the journal) */
-#define WALK_BATCH 128   /* block hashes fetched per JSON-RPC batch while looking for the fork */
+#define RING 4096       /* recent block hashes kept for reorg detection and the fork walk */
+#define REORG_DEPTH 256 /* requests this deep leave the confirmation list (not the journal) */
+#define WALK_BATCH 128  /* block hashes fetched per JSON-RPC batch while looking for the fork */
 
 typedef struct {
     uint8_t id[32];
@@ -456,7 +456,7 @@ static int fetch_block_hashes(node *n, uint64_t lo, uint64_t hi, uint8_t (*out)[
  * ends. */
 static uint64_t find_fork(node *n, uint64_t top, int *known)
 {
-    uint8_t (*canon)[32] = malloc(WALK_BATCH * 32);
+    uint8_t(*canon)[32] = malloc(WALK_BATCH * 32);
     int found[WALK_BATCH];
     uint64_t h = top;
     *known = 0;

@@ -87,12 +87,12 @@ struct submitter {
     idqueue q;          /* computed requests to submit (under mu) */
     inflight *handoff;  /* sent by the sender, not yet taken by the tracker (under mu) */
     size_t n_handoff, cap_handoff;
-    size_t n_tracked;  /* the tracker's count, for submitter_in_flight (under mu) */
-    uint64_t head;     /* newest head (under mu) */
+    size_t n_tracked; /* the tracker's count, for submitter_in_flight (under mu) */
+    uint64_t head;    /* newest head (under mu) */
     int reorg, reconnect, stop;
-    int nonce_check; /* a reorg happened: the sender compares its nonce counter with the chain */
-    int head_fee_valid;      /* the newest head's header gave the next base fee (under mu) */
-    uint64_t head_fee;       /* that base fee, wei (under mu) */
+    int nonce_check;    /* a reorg happened: the sender compares its nonce counter with the chain */
+    int head_fee_valid; /* the newest head's header gave the next base fee (under mu) */
+    uint64_t head_fee;  /* that base fee, wei (under mu) */
     uint64_t head_fee_block; /* the head it belongs to (under mu) */
     int registered;          /* this key is a registered node: 0 pauses the sender (under mu) */
     int paused_logged;       /* the pause was logged (sender) */
@@ -202,8 +202,7 @@ int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t
     o.max_retries = 2;
     o.backoff_ms = 100;
     s->send_lane.rpc = rpc_client_new(d->cfg->rpc_http, &o, err, errlen);
-    s->track_lane.rpc =
-        s->send_lane.rpc ? rpc_client_new(d->cfg->rpc_http, &o, err, errlen) : NULL;
+    s->track_lane.rpc = s->send_lane.rpc ? rpc_client_new(d->cfg->rpc_http, &o, err, errlen) : NULL;
     if (!s->track_lane.rpc) {
         rpc_client_free(s->send_lane.rpc);
         free(s);
@@ -883,8 +882,7 @@ static int prepare_new(submitter *s, const uint8_t id[32], uint64_t head, prepar
         cJSON_AddItemToArray(prm, call_object(s, p->data.data, p->data.len));
         rpc_error re;
         memset(&re, 0, sizeof re);
-        int rc =
-            rpc_call_u64(s->send_lane.rpc, "eth_estimateGas", prm, &gas, &re, err, sizeof err);
+        int rc = rpc_call_u64(s->send_lane.rpc, "eth_estimateGas", prm, &gas, &re, err, sizeof err);
         cJSON_Delete(prm);
         if (rc == RPC_EERROR) {
             int final_state = RS_FAILED;
@@ -987,8 +985,8 @@ static int sign_and_send(submitter *s, prepared *p, size_t n, uint64_t head)
     for (size_t k = 0; k < m; k++)
         if (!params[k])
             goto sent;
-    brc = rpc_call_batch(s->send_lane.rpc, m, methods, (const cJSON *const *)params, results, st, errs, err,
-                         sizeof err);
+    brc = rpc_call_batch(s->send_lane.rpc, m, methods, (const cJSON *const *)params, results, st,
+                         errs, err, sizeof err);
 sent:;
     int64_t t_sent = now_ns();
     for (size_t k = 0; k < m; k++) {
@@ -1303,8 +1301,8 @@ static int fetch_receipts(submitter *s, const jreq *recs, cJSON **rcpt, uint64_t
     cJSON_AddItemToArray(cp, cJSON_CreateString(s->addr_hex));
     cJSON_AddItemToArray(cp, cJSON_CreateString("latest"));
     unsigned long long count = 0;
-    int crc =
-        rpc_call_u64(s->track_lane.rpc, "eth_getTransactionCount", cp, &count, NULL, err, sizeof err);
+    int crc = rpc_call_u64(s->track_lane.rpc, "eth_getTransactionCount", cp, &count, NULL, err,
+                           sizeof err);
     cJSON_Delete(cp);
     if (crc) {
         rpc_failed(s, "eth_getTransactionCount", err);
@@ -1442,8 +1440,9 @@ static void track(submitter *s, uint64_t head)
                             log_msg(LOG_WARN, e->id,
                                     "%s: submitting again (fulfill or attest as the chain "
                                     "says now)%s",
-                                    why, retry == 2 ? " once this key is registered again"
-                                                    : " with a fresh gas estimate");
+                                    why,
+                                    retry == 2 ? " once this key is registered again"
+                                               : " with a fresh gas estimate");
                             metrics_transition(s->d.m, RS_SUBMITTED, RS_COMPUTED);
                             pthread_mutex_lock(&s->mu);
                             idq_push(&s->q, e->id);
@@ -1632,7 +1631,8 @@ static void nonce_resync(submitter *s, uint64_t head)
     for (uint64_t k = pending; k < next; k++) {
         uint8_t id[32];
         jreq r;
-        if (journal_nonce_owner(s->d.j, k, id) != 1 || journal_get(s->d.j, id, &r, err, sizeof err) != 1)
+        if (journal_nonce_owner(s->d.j, k, id) != 1 ||
+            journal_get(s->d.j, id, &r, err, sizeof err) != 1)
             continue;
         if (r.f.nonce == k &&
             (r.f.state == RS_SUBMITTED || (r.f.state == RS_CANCELLED && r.f.cancel_pending)))
@@ -1753,8 +1753,7 @@ static void *tracker_main(void *arg)
     submitter *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        if (!s->stop && s->head == s->tracked_head && !s->reorg && !s->reconnect &&
-            !s->n_handoff) {
+        if (!s->stop && s->head == s->tracked_head && !s->reorg && !s->reconnect && !s->n_handoff) {
             struct timespec ts = deadline_in(500);
             pthread_cond_timedwait(&s->tcv, &s->mu, &ts);
         }

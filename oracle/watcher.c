@@ -221,8 +221,8 @@ void watcher_protocol(struct lws_protocols *out)
 }
 
 int watcher_create(const char *url, const uint8_t address[20], const uint8_t (*topic0)[32],
-                   int n_topics, const watcher_callbacks *cb, void *user, watcher **out,
-                   char *err, size_t errlen)
+                   int n_topics, const watcher_callbacks *cb, void *user, watcher **out, char *err,
+                   size_t errlen)
 {
     *out = NULL;
     if (n_topics < 1 || n_topics > WATCHER_MAX_TOPICS) {
