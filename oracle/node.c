@@ -29,8 +29,9 @@
 #include "oracle/tx.h"
 #include "oracle/watcher.h"
 
-#define RING 1024       /* recent block hashes kept for reorg detection */
-#define REORG_DEPTH 256 /* deepest reorg handled */
+#define RING 4096       /* recent block hashes kept for reorg detection and the fork walk */
+#define REORG_DEPTH 256 /* requests this deep leave the confirmation list (not the journal) */
+#define WALK_BATCH 128  /* block hashes fetched per JSON-RPC batch while looking for the fork */
 
 typedef struct {
     uint8_t id[32];
@@ -62,6 +63,8 @@ typedef struct {
     int n_quorum1;
     abi_signature event;
     uint8_t topic0[32];
+    /* registry events that make the node re-read the registry at once (see handle_log) */
+    uint8_t topic_node_added[32], topic_node_removed[32], topic_model_registered[32];
     submitter *sub;
     watcher *w;
     struct lws_context *lws;
@@ -203,6 +206,7 @@ static void confirm(node *n, const uint8_t id[32])
 
 typedef struct {
     int old_state;
+    int include_final; /* a reorg removed its block: even a finished request is void */
 } cancel_args;
 
 static int cancel_fn(journal_txn *t, jreq *r, void *user)
@@ -210,7 +214,7 @@ static int cancel_fn(journal_txn *t, jreq *r, void *user)
     (void)t;
     cancel_args *a = user;
     a->old_state = r->f.state;
-    if (req_state_is_final(r->f.state))
+    if (r->f.state == RS_CANCELLED || (req_state_is_final(r->f.state) && !a->include_final))
         return 1;
     if (r->f.state == RS_SUBMITTED)
         r->f.cancel_pending = 1; /* its nonce must still be consumed */
@@ -219,20 +223,32 @@ static int cancel_fn(journal_txn *t, jreq *r, void *user)
     return 0;
 }
 
-static void cancel_request(node *n, const uint8_t id[32], const char *why)
+static void cancel_request_ex(node *n, const uint8_t id[32], const char *why, int include_final)
 {
     char err[256];
-    cancel_args a = {0};
+    cancel_args a = {0, include_final};
     int rc = journal_update(n->j, id, cancel_fn, &a, err, sizeof err);
     if (rc != 0)
         return;
     metrics_transition(n->m, a.old_state, RS_CANCELLED);
     metrics_add(n->m, MC_REORG_CANCELLATIONS, 1);
-    log_msg(LOG_WARN, id, "request cancelled (%s) in state %s", why, req_state_name(a.old_state));
+    if (req_state_is_final(a.old_state))
+        log_msg(LOG_WARN, id,
+                "request void (%s) after it was %s: its answer left the chain with it; if the "
+                "request is included again it is served again",
+                why, req_state_name(a.old_state));
+    else
+        log_msg(LOG_WARN, id, "request cancelled (%s) in state %s", why,
+                req_state_name(a.old_state));
     pthread_mutex_lock(&n->mu);
     if (n->has_current && !memcmp(n->current, id, 32))
         atomic_store(&n->cancel_current, 1);
     pthread_mutex_unlock(&n->mu);
+}
+
+static void cancel_request(node *n, const uint8_t id[32], const char *why)
+{
+    cancel_request_ex(n, id, why, 0);
 }
 
 static void track_add(node *n, const uint8_t id[32], uint64_t block, const uint8_t hash[32],
@@ -260,6 +276,8 @@ static void track_add(node *n, const uint8_t id[32], uint64_t block, const uint8
     e->confirmed = confirmed;
 }
 
+static void registry_refresh(node *n);
+
 /* ---- logs ---- */
 
 static void handle_log(node *n, const cJSON *log)
@@ -269,10 +287,26 @@ static void handle_log(node *n, const cJSON *log)
     if (!cJSON_IsString(a) || hex_decode_exact(a->valuestring, addr, 20, NULL, 0) ||
         memcmp(addr, n->cfg->oracle_address, 20))
         return;
-    const cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(log, "topics"), 0);
+    const cJSON *topics = cJSON_GetObjectItemCaseSensitive(log, "topics");
+    const cJSON *t0 = cJSON_GetArrayItem(topics, 0);
     uint8_t topic[32];
-    if (!cJSON_IsString(t0) || hex_decode_exact(t0->valuestring, topic, 32, NULL, 0) ||
-        memcmp(topic, n->topic0, 32))
+    if (!cJSON_IsString(t0) || hex_decode_exact(t0->valuestring, topic, 32, NULL, 0))
+        return;
+    if (!memcmp(topic, n->topic_node_added, 32) || !memcmp(topic, n->topic_node_removed, 32) ||
+        !memcmp(topic, n->topic_model_registered, 32)) {
+        /* The registry changed: read it again now rather than at the next periodic refresh,
+         * so that a removed key stops sending within the block that removed it. The event is
+         * only a wake-up (the read is of the latest state), so replays and reorgs of these
+         * logs cannot leave a stale view behind. */
+        const cJSON *t1 = cJSON_GetArrayItem(topics, 1);
+        uint8_t who[32];
+        int ours = cJSON_IsString(t1) && !hex_decode_exact(t1->valuestring, who, 32, NULL, 0) &&
+                   !memcmp(who + 12, n->addr, 20);
+        if (ours || !memcmp(topic, n->topic_model_registered, 32))
+            registry_refresh(n);
+        return;
+    }
+    if (memcmp(topic, n->topic0, 32))
         return;
     char err[512];
     jreq r;
@@ -322,12 +356,15 @@ static void handle_log(node *n, const cJSON *log)
     jreq_free(&r);
 }
 
-/* eth_getLogs over [from, to] in pages. 0 or -1 (RPC failure). */
+/* eth_getLogs over [from, to] in pages (requests and registry events). 0 or -1 (RPC failure). */
 static int backfill(node *n, uint64_t from, uint64_t to)
 {
-    char addr[43], topic[67];
+    char addr[43], topic[4][67];
     hex_encode(addr, n->cfg->oracle_address, 20);
-    hex_encode(topic, n->topic0, 32);
+    hex_encode(topic[0], n->topic0, 32);
+    hex_encode(topic[1], n->topic_node_added, 32);
+    hex_encode(topic[2], n->topic_node_removed, 32);
+    hex_encode(topic[3], n->topic_model_registered, 32);
     uint64_t page = n->cfg->backfill_page_blocks;
     for (uint64_t lo = from; lo <= to; lo += page) {
         uint64_t hi = lo + page - 1 < to ? lo + page - 1 : to;
@@ -335,10 +372,13 @@ static int backfill(node *n, uint64_t from, uint64_t to)
         hex_quantity_from_u64(qlo, lo);
         hex_quantity_from_u64(qhi, hi);
         cJSON *p = cJSON_CreateArray(), *f = cJSON_CreateObject(), *tp = cJSON_CreateArray();
+        cJSON *any = cJSON_CreateArray();
         cJSON_AddStringToObject(f, "fromBlock", qlo);
         cJSON_AddStringToObject(f, "toBlock", qhi);
         cJSON_AddStringToObject(f, "address", addr);
-        cJSON_AddItemToArray(tp, cJSON_CreateString(topic));
+        for (int k = 0; k < 4; k++)
+            cJSON_AddItemToArray(any, cJSON_CreateString(topic[k]));
+        cJSON_AddItemToArray(tp, any);
         cJSON_AddItemToObject(f, "topics", tp);
         cJSON_AddItemToArray(p, f);
         cJSON *res = NULL;
@@ -372,45 +412,164 @@ static void save_cursor(node *n, uint64_t block)
 
 /* ---- heads and reorgs ---- */
 
+/* Canonical hashes of heights lo..hi (hi - lo < WALK_BATCH) in ONE JSON-RPC batch into
+ * out[b - lo]; found[b - lo] = 1 where the block exists. 0 or -1 (RPC trouble). */
+static int fetch_block_hashes(node *n, uint64_t lo, uint64_t hi, uint8_t (*out)[32], int *found)
+{
+    size_t k = (size_t)(hi - lo + 1);
+    const char *methods[WALK_BATCH];
+    cJSON *params[WALK_BATCH], *res[WALK_BATCH];
+    int st[WALK_BATCH];
+    for (size_t i = 0; i < k; i++) {
+        char q[24];
+        hex_quantity_from_u64(q, lo + i);
+        methods[i] = "eth_getBlockByNumber";
+        params[i] = cJSON_CreateArray();
+        cJSON_AddItemToArray(params[i], cJSON_CreateString(q));
+        cJSON_AddItemToArray(params[i], cJSON_CreateFalse());
+        res[i] = NULL;
+    }
+    char err[512];
+    int rc = rpc_call_batch(n->rpc, k, methods, (const cJSON *const *)params, res, st, NULL, err,
+                            sizeof err);
+    for (size_t i = 0; i < k; i++) {
+        const cJSON *h = rc == RPC_OK && st[i] == RPC_OK
+                             ? cJSON_GetObjectItemCaseSensitive(res[i], "hash")
+                             : NULL;
+        found[i] = cJSON_IsString(h) && !hex_decode_exact(h->valuestring, out[i], 32, NULL, 0);
+        cJSON_Delete(params[i]);
+        cJSON_Delete(res[i]);
+    }
+    if (rc != RPC_OK) {
+        metrics_add(n->m, MC_RPC_ERRORS, 1);
+        log_msg(LOG_WARN, NULL, "eth_getBlockByNumber %llu..%llu: %s", (unsigned long long)lo,
+                (unsigned long long)hi, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The highest height below `top` whose hash we recorded is still canonical (the branches meet
+ * there), walking down through the ring with batched lookups; every canonical hash read on the
+ * way is recorded. *known = 0 when the ring ran out (a reorg deeper than RING blocks, or heights
+ * this run never saw) before a match: the returned height is then only where our knowledge
+ * ends. */
+static uint64_t find_fork(node *n, uint64_t top, int *known)
+{
+    uint8_t(*canon)[32] = malloc(WALK_BATCH * 32);
+    int found[WALK_BATCH];
+    uint64_t h = top;
+    *known = 0;
+    if (!canon)
+        return h;
+    while (h > 0) {
+        uint64_t hi = h, lo = hi >= WALK_BATCH ? hi - WALK_BATCH + 1 : 1;
+        if (fetch_block_hashes(n, lo, hi, canon, found))
+            break;
+        int done = 0;
+        for (uint64_t b = hi; b >= lo && !done; b--) {
+            uint8_t mine[32];
+            if (!ring_get(n, b, mine)) {
+                h = b; /* nothing recorded here: our knowledge ends */
+                done = 1;
+            } else if (found[b - lo] && !memcmp(mine, canon[b - lo], 32)) {
+                h = b;
+                *known = 1;
+                done = 1;
+            } else if (found[b - lo]) {
+                ring_set(n, b, canon[b - lo]);
+            }
+            if (b == lo)
+                break;
+        }
+        if (done)
+            break;
+        h = lo - 1;
+    }
+    free(canon);
+    return h;
+}
+
+typedef struct {
+    uint64_t above;
+    uint8_t (*ids)[32];
+    uint64_t *blocks;
+    uint8_t (*hashes)[32];
+    size_t n, cap;
+} reorg_scan;
+
+static int reorg_scan_fn(const jreq *r, void *user)
+{
+    reorg_scan *sc = user;
+    if (r->f.block_number <= sc->above || r->f.state == RS_CANCELLED)
+        return 0;
+    if (sc->n == sc->cap) {
+        size_t ncap = sc->cap ? sc->cap * 2 : 64;
+        void *a = realloc(sc->ids, ncap * 32), *b = realloc(sc->blocks, ncap * 8);
+        void *c = realloc(sc->hashes, ncap * 32);
+        if (a)
+            sc->ids = a;
+        if (b)
+            sc->blocks = b;
+        if (c)
+            sc->hashes = c;
+        if (!a || !b || !c)
+            return -1;
+        sc->cap = ncap;
+    }
+    memcpy(sc->ids[sc->n], r->f.id, 32);
+    sc->blocks[sc->n] = r->f.block_number;
+    memcpy(sc->hashes[sc->n], r->f.block_hash, 32);
+    sc->n++;
+    return 0;
+}
+
 static void handle_reorg(node *n, uint64_t number, const uint8_t parent[32])
 {
     metrics_add(n->m, MC_REORGS, 1);
-    /* walk down until our recorded hash is canonical again */
     uint64_t h = number ? number - 1 : 0;
-    uint8_t mine[32], canon[32];
-    int steps = 0;
+    uint8_t mine[32];
+    int known = 1;
     if (h && ring_get(n, h, mine) && !memcmp(mine, parent, 32)) {
         /* only the top was replaced */
     } else {
         if (h)
             ring_set(n, h, parent);
-        while (h > 1 && steps++ < REORG_DEPTH) {
-            h--;
-            if (!ring_get(n, h, mine))
-                break;
-            if (fetch_block_hash(n, h, canon) != 1)
-                break;
-            if (!memcmp(canon, mine, 32))
-                break;
-            ring_set(n, h, canon);
-        }
+        h = h > 1 ? find_fork(n, h - 1, &known) : 0;
     }
     uint64_t fork = h; /* the highest height known to be on both branches */
-    log_msg(LOG_WARN, NULL, "reorg: new head %llu, branches meet at block %llu",
-            (unsigned long long)number, (unsigned long long)fork);
+    if (!known) {
+        /* Deeper than anything this run recorded: re-check every journaled request against the
+         * chain and read the new branch from the start block again (duplicates are ignored). */
+        fork = n->cfg->start_block ? n->cfg->start_block - 1 : 0;
+        log_msg(LOG_WARN, NULL,
+                "reorg: new head %llu; the fork is below block %llu, further back than the "
+                "%d block hashes kept: re-checking every request and re-reading from block %llu",
+                (unsigned long long)number, (unsigned long long)h, RING,
+                (unsigned long long)fork + 1);
+    } else {
+        log_msg(LOG_WARN, NULL, "reorg: new head %llu, branches meet at block %llu",
+                (unsigned long long)number, (unsigned long long)fork);
+    }
     for (uint64_t b = number + 1; b <= n->head && b < number + RING; b++)
         n->ring_num[b % RING] = 0;
     n->head = number;
-    /* every request above the fork whose block is gone is cancelled */
-    for (size_t i = 0; i < n->n_tr; i++) {
-        tracked *e = &n->tr[i];
-        if (e->block <= fork)
-            continue;
+    /* Every journaled request above the fork whose block is gone is void, whatever its state,
+     * however deep: queued or running work stops, a signed transaction's nonce goes to a filler,
+     * and a finished one may be seen (and served) again if the new branch includes it. */
+    reorg_scan sc = {fork, NULL, NULL, NULL, 0, 0};
+    char err[256];
+    if (journal_foreach(n->j, 0, reorg_scan_fn, &sc, err, sizeof err) != 0)
+        log_msg(LOG_ERROR, NULL, "reorg: reading the journal: %s", err);
+    for (size_t i = 0; i < sc.n; i++) {
         uint8_t c[32];
-        int rc = e->block <= number ? canonical_hash(n, e->block, c) : 0;
-        if (rc == 0 || (rc == 1 && memcmp(c, e->hash, 32)))
-            cancel_request(n, e->id, "its block left the canonical chain");
+        int rc = sc.blocks[i] <= number ? canonical_hash(n, sc.blocks[i], c) : 0;
+        if (rc == 0 || (rc == 1 && memcmp(c, sc.hashes[i], 32)))
+            cancel_request_ex(n, sc.ids[i], "its block left the canonical chain", 1);
     }
+    free(sc.ids);
+    free(sc.blocks);
+    free(sc.hashes);
     submitter_on_reorg(n->sub);
     /* read the new branch */
     backfill(n, fork + 1, number);
@@ -564,8 +723,6 @@ static void on_head(void *user, const cJSON *head)
 {
     handle_head(user, head);
 }
-
-static void registry_refresh(node *n);
 
 static void tick(lws_sorted_usec_list_t *sul)
 {
@@ -772,12 +929,17 @@ static void registry_refresh(node *n)
     if (is_node < 0) {
         metrics_add(n->m, MC_RPC_ERRORS, 1);
         log_msg(LOG_WARN, NULL, "re-reading the node registry: %s", err);
-    } else if (is_node != n->is_node) {
-        log_msg(is_node ? LOG_INFO : LOG_WARN, NULL,
-                is_node ? "this node's key is registered with the oracle (again)"
-                        : "this node's key is NOT registered with the oracle (removed?): its "
-                          "votes would revert with NotNode until it is added again");
+    } else {
+        if (is_node != n->is_node)
+            log_msg(is_node ? LOG_INFO : LOG_WARN, NULL,
+                    is_node ? "this node's key is registered with the oracle (again): sending "
+                              "resumes"
+                            : "this node's key is NOT registered with the oracle (removed?): "
+                              "sending paused until it is added again (votes would revert with "
+                              "NotNode and burn gas; computed answers wait in the journal)");
         n->is_node = is_node;
+        /* every read, not only changes: the submitter may have paused itself on a NotNode */
+        submitter_set_registered(n->sub, is_node);
     }
 }
 
@@ -1045,6 +1207,11 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
         abi_signature_hash(&n->event, n->topic0)) {
         goto out;
     }
+    const char *ev_added = "NodeAdded(address)", *ev_removed = "NodeRemoved(address)",
+               *ev_model = "ModelRegistered(bytes32,bytes32,uint16,uint128,bool)";
+    keccak256(ev_added, strlen(ev_added), n->topic_node_added);
+    keccak256(ev_removed, strlen(ev_removed), n->topic_node_removed);
+    keccak256(ev_model, strlen(ev_model), n->topic_model_registered);
 
     /* the chain must be the configured one */
     if (!(n->rpc = rpc_client_new(cfg->rpc_http, NULL, err, errlen)))
@@ -1123,8 +1290,8 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
     n->is_node = registry_is_node(n, e2, sizeof e2);
     if (n->is_node == 0)
         log_msg(LOG_WARN, NULL,
-                "this node's key is NOT registered with the oracle: its votes "
-                "would revert with NotNode until it is added");
+                "this node's key is NOT registered with the oracle: sending paused until it is "
+                "added (votes would revert with NotNode)");
     n->registry_read_ns = now_ns();
 
     journal_foreach(n->j, 0, gauge_fn, n->m, e2, sizeof e2);
@@ -1137,7 +1304,12 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
     pthread_sigmask(SIG_BLOCK, &block, &old);
     submitter_deps sd = {cfg,         n->j, n->m, n->secp, n->key, n->addr, n->quorum1_models,
                          n->n_quorum1};
-    if (submitter_create(&sd, &n->sub, err, errlen) || submitter_start(n->sub, err, errlen)) {
+    if (submitter_create(&sd, &n->sub, err, errlen)) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        goto out;
+    }
+    submitter_set_registered(n->sub, n->is_node != 0); /* -1 (unknown): try, the revert tells */
+    if (submitter_start(n->sub, err, errlen)) {
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         goto out;
     }
@@ -1189,7 +1361,13 @@ int node_run(const config *cfg, volatile sig_atomic_t *stop, char *err, size_t e
         log_msg(LOG_INFO, NULL, "metrics on http://%s:%d/metrics and /healthz", cfg->metrics_host,
                 cfg->metrics_port);
     watcher_callbacks cb = {on_connected, on_disconnected, on_log, on_head};
-    if (watcher_create(cfg->rpc_ws, cfg->oracle_address, n->topic0, &cb, n, &n->w, err, errlen))
+    uint8_t topics[4][32];
+    memcpy(topics[0], n->topic0, 32);
+    memcpy(topics[1], n->topic_node_added, 32);
+    memcpy(topics[2], n->topic_node_removed, 32);
+    memcpy(topics[3], n->topic_model_registered, 32);
+    if (watcher_create(cfg->rpc_ws, cfg->oracle_address, (const uint8_t(*)[32])topics, 4, &cb, n,
+                       &n->w, err, errlen))
         goto out;
     watcher_start(n->w, n->lws);
     lws_sul_schedule(n->lws, 0, &n->tick, tick, 200 * LWS_US_PER_MS);

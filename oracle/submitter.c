@@ -32,6 +32,11 @@ typedef struct {
  * chain that makes a block per transaction (anvil automine) blocks alone say nothing about
  * how long a transaction has waited in the pool. */
 #define RESEND_MIN_NS 1000000000LL
+/* The same for the lowest unmined nonce: every ready transaction goes into the next block on
+ * anvil automine, so one that missed resend_after_blocks of them is stuck in the pool (anvil can
+ * leave a transaction that arrived while its predecessor was being mined waiting), and every
+ * later nonce waits behind it. */
+#define RESEND_LOWEST_MIN_NS 250000000LL
 
 typedef struct {
     uint8_t (*ids)[32];
@@ -47,41 +52,66 @@ typedef struct {
     uint64_t gas;                     /* margin included */
 } gas_entry;
 
-struct submitter {
-    submitter_deps d;
-    char addr_hex[43], oracle_hex[43];
-    rpc_client *rpc;
-    abi_signature sig_fulfill, sig_reject, sig_attest;
-    uint8_t sel_not_open[4], sel_already_voted[4], sel_expired[4], sel_not_supplied[4];
-    uint8_t sel_output_supplied[4];
-    uint8_t topic_disagreement[32]; /* QuorumDisagreement */
-
-    pthread_t thread;
-    int started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    idqueue q;     /* computed requests to submit (under mu) */
-    uint64_t head; /* newest head (under mu) */
-    int reorg, reconnect, stop;
-    int head_fee_valid;      /* the newest head's header gave the next base fee (under mu) */
-    uint64_t head_fee;       /* that base fee, wei (under mu) */
-    uint64_t head_fee_block; /* the head it belongs to (under mu) */
-
-    /* thread-owned */
+/* The next block's base fee as one thread knows it (each thread keeps its own copy). */
+typedef struct {
     int hf_valid; /* copies of head_fee* taken with head at each wake-up */
     uint64_t hf, hf_block;
-    inflight *fl;
-    size_t n_fl, cap_fl;
-    uint64_t tracked_head;
     uint64_t fee_head;
     int64_t fee_time;
     uint64_t base_fee;
     int fee_valid;
+} fee_state;
+
+/* What one thread talks to the chain with: its own connection and fee view. */
+typedef struct {
+    rpc_client *rpc;
+    fee_state fee;
+} lane;
+
+struct submitter {
+    submitter_deps d;
+    char addr_hex[43], oracle_hex[43];
+    abi_signature sig_fulfill, sig_reject, sig_attest;
+    uint8_t sel_not_open[4], sel_already_voted[4], sel_expired[4], sel_not_supplied[4];
+    uint8_t sel_not_node[4], sel_output_supplied[4];
+    uint8_t topic_disagreement[32]; /* QuorumDisagreement */
+
+    /* Two threads: the sender signs and sends computed requests; the tracker follows what is
+     * in flight (receipts, resends, fillers, reorgs). Tracking a few hundred transactions per
+     * head never delays a send. */
+    pthread_t thread, tracker;
+    int started, tracker_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;  /* wakes the sender */
+    pthread_cond_t tcv; /* wakes the tracker */
+    idqueue q;          /* computed requests to submit (under mu) */
+    inflight *handoff;  /* sent by the sender, not yet taken by the tracker (under mu) */
+    size_t n_handoff, cap_handoff;
+    size_t n_tracked; /* the tracker's count, for submitter_in_flight (under mu) */
+    uint64_t head;    /* newest head (under mu) */
+    int reorg, reconnect, stop;
+    int nonce_check;    /* a reorg happened: the sender compares its nonce counter with the chain */
+    int head_fee_valid; /* the newest head's header gave the next base fee (under mu) */
+    uint64_t head_fee;  /* that base fee, wei (under mu) */
+    uint64_t head_fee_block; /* the head it belongs to (under mu) */
+    int registered;          /* this key is a registered node: 0 pauses the sender (under mu) */
+    int paused_logged;       /* the pause was logged (sender) */
+
+    lane send_lane, track_lane;
+
+    /* tracker-owned */
+    inflight *fl;
+    size_t n_fl, cap_fl;
+    uint64_t tracked_head;
+
+    /* shared by both threads under gas_mu: the tracker drops an estimate that ran out of gas */
+    pthread_mutex_t gas_mu;
     gas_entry gas_cache[GAS_CACHE];
     unsigned gas_next;
 };
 
-static gas_entry *gas_lookup(submitter *s, uint8_t kind, uint32_t cb, uint32_t words)
+/* gas_mu held */
+static gas_entry *gas_find(submitter *s, uint8_t kind, uint32_t cb, uint32_t words)
 {
     for (int i = 0; i < GAS_CACHE; i++) {
         gas_entry *g = &s->gas_cache[i];
@@ -91,19 +121,42 @@ static gas_entry *gas_lookup(submitter *s, uint8_t kind, uint32_t cb, uint32_t w
     return NULL;
 }
 
+/* The cached estimate for a shape: 1 found (in *gas), 0 none. */
+static int gas_lookup(submitter *s, uint8_t kind, uint32_t cb, uint32_t words, uint64_t *gas)
+{
+    pthread_mutex_lock(&s->gas_mu);
+    gas_entry *g = gas_find(s, kind, cb, words);
+    if (g)
+        *gas = g->gas;
+    pthread_mutex_unlock(&s->gas_mu);
+    return g != NULL;
+}
+
 static void gas_store(submitter *s, uint8_t kind, uint32_t cb, uint32_t words, uint64_t gas)
 {
-    gas_entry *g = gas_lookup(s, kind, cb, words);
+    pthread_mutex_lock(&s->gas_mu);
+    gas_entry *g = gas_find(s, kind, cb, words);
     if (!g)
         g = &s->gas_cache[s->gas_next++ % GAS_CACHE];
-    if (g->valid && g->kind == kind && g->callback_gas == cb && g->out_words == words &&
-        g->gas >= gas)
-        return;
-    g->valid = 1;
-    g->kind = kind;
-    g->callback_gas = cb;
-    g->out_words = words;
-    g->gas = gas;
+    if (!(g->valid && g->kind == kind && g->callback_gas == cb && g->out_words == words &&
+          g->gas >= gas)) {
+        g->valid = 1;
+        g->kind = kind;
+        g->callback_gas = cb;
+        g->out_words = words;
+        g->gas = gas;
+    }
+    pthread_mutex_unlock(&s->gas_mu);
+}
+
+/* A transaction of this shape ran out of gas: the next one is estimated afresh. */
+static void gas_forget(submitter *s, uint8_t kind, uint32_t cb, uint32_t words)
+{
+    pthread_mutex_lock(&s->gas_mu);
+    gas_entry *g = gas_find(s, kind, cb, words);
+    if (g)
+        g->valid = 0;
+    pthread_mutex_unlock(&s->gas_mu);
 }
 
 static int64_t now_ns(void)
@@ -148,8 +201,10 @@ int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t
     rpc_options o = rpc_default_options();
     o.max_retries = 2;
     o.backoff_ms = 100;
-    s->rpc = rpc_client_new(d->cfg->rpc_http, &o, err, errlen);
-    if (!s->rpc) {
+    s->send_lane.rpc = rpc_client_new(d->cfg->rpc_http, &o, err, errlen);
+    s->track_lane.rpc = s->send_lane.rpc ? rpc_client_new(d->cfg->rpc_http, &o, err, errlen) : NULL;
+    if (!s->track_lane.rpc) {
+        rpc_client_free(s->send_lane.rpc);
         free(s);
         return -1;
     }
@@ -164,7 +219,8 @@ int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t
                             &s->sig_attest, err, errlen)) {
         abi_signature_free(&s->sig_fulfill);
         abi_signature_free(&s->sig_reject);
-        rpc_client_free(s->rpc);
+        rpc_client_free(s->send_lane.rpc);
+        rpc_client_free(s->track_lane.rpc);
         free(s);
         return -1;
     }
@@ -172,11 +228,15 @@ int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t
     selector_of("AlreadyVoted(uint256,address)", s->sel_already_voted);
     selector_of("RequestExpired(uint256,uint64)", s->sel_expired);
     selector_of("OutputNotSupplied(uint256,bytes32)", s->sel_not_supplied);
+    selector_of("NotNode(address)", s->sel_not_node);
     selector_of("outputSupplied(uint256,bytes32)", s->sel_output_supplied);
     const char *qd = "QuorumDisagreement(uint256,address,bytes32,uint16,bytes32,uint16)";
     keccak256(qd, strlen(qd), s->topic_disagreement);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->gas_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->tcv, NULL);
+    s->registered = 1;
     *out = s;
     return 0;
 }
@@ -196,7 +256,8 @@ static int get_nonce(submitter *s, const char *tag, uint64_t *out)
     cJSON_AddItemToArray(p, cJSON_CreateString(tag));
     unsigned long long v;
     char err[512];
-    int rc = rpc_call_u64(s->rpc, "eth_getTransactionCount", p, &v, NULL, err, sizeof err);
+    int rc =
+        rpc_call_u64(s->send_lane.rpc, "eth_getTransactionCount", p, &v, NULL, err, sizeof err);
     cJSON_Delete(p);
     if (rc) {
         rpc_failed(s, "eth_getTransactionCount", err);
@@ -218,15 +279,16 @@ static int json_u64(const cJSON *o, const char *name, uint64_t *out)
  * base fee moves at most 12.5% per block and maxFee = 2 * baseFee + tip has room for that, while
  * a fast chain (anvil automine: a block per transaction) would otherwise cost one extra RPC per
  * transaction. */
-static int current_base_fee(submitter *s, uint64_t head, uint64_t *out)
+static int current_base_fee(submitter *s, lane *L, uint64_t head, uint64_t *out)
 {
-    if (s->hf_valid && s->hf_block == head) {
-        *out = s->hf; /* computed from the newHeads header: no round trip */
+    fee_state *f = &L->fee;
+    if (f->hf_valid && f->hf_block == head) {
+        *out = f->hf; /* computed from the newHeads header: no round trip */
         return 0;
     }
     int64_t now = now_ns();
-    if (s->fee_valid && (s->fee_head == head || now - s->fee_time < 1000000000LL)) {
-        *out = s->base_fee;
+    if (f->fee_valid && (f->fee_head == head || now - f->fee_time < 1000000000LL)) {
+        *out = f->base_fee;
         return 0;
     }
     cJSON *p = cJSON_CreateArray();
@@ -235,7 +297,7 @@ static int current_base_fee(submitter *s, uint64_t head, uint64_t *out)
     cJSON_AddItemToArray(p, cJSON_CreateArray());
     cJSON *res = NULL;
     char err[512];
-    int rc = rpc_call(s->rpc, "eth_feeHistory", p, &res, NULL, err, sizeof err);
+    int rc = rpc_call(L->rpc, "eth_feeHistory", p, &res, NULL, err, sizeof err);
     cJSON_Delete(p);
     if (rc) {
         rpc_failed(s, "eth_feeHistory", err);
@@ -251,10 +313,10 @@ static int current_base_fee(submitter *s, uint64_t head, uint64_t *out)
         return -1;
     }
     cJSON_Delete(res);
-    s->base_fee = v;
-    s->fee_head = head;
-    s->fee_time = now;
-    s->fee_valid = 1;
+    f->base_fee = v;
+    f->fee_head = head;
+    f->fee_time = now;
+    f->fee_valid = 1;
     *out = v;
     return 0;
 }
@@ -295,8 +357,9 @@ static cJSON *call_object(submitter *s, const uint8_t *data, size_t len)
 }
 
 /* What a revert means for us. REVERT_REFULFILL: an attest whose output bytes are no longer
- * stored on chain (a reorg dropped the fulfill that supplied them): send fulfill instead. */
-enum { REVERT_OTHER = 0, REVERT_DONE = 1, REVERT_REFULFILL = 2 };
+ * stored on chain (a reorg dropped the fulfill that supplied them): send fulfill instead.
+ * REVERT_NOT_NODE: this key is not a registered node (removed): pause until it is again. */
+enum { REVERT_OTHER = 0, REVERT_DONE = 1, REVERT_REFULFILL = 2, REVERT_NOT_NODE = 3 };
 
 /* Reads revert data "0x<selector>..." and says whether it means "the request is finished
  * anyway". final_state gets the state to record. */
@@ -328,6 +391,10 @@ static int classify_revert(submitter *s, const char *data, int *final_state, cha
     if (!memcmp(b, s->sel_not_supplied, 4)) {
         snprintf(name, namecap, "OutputNotSupplied");
         return REVERT_REFULFILL;
+    }
+    if (!memcmp(b, s->sel_not_node, 4)) {
+        snprintf(name, namecap, "NotNode");
+        return REVERT_NOT_NODE;
     }
     return REVERT_OTHER;
 }
@@ -601,7 +668,8 @@ static cJSON *raw_tx_params(const uint8_t *raw, size_t len)
 }
 
 /* 0 sent (or already known / mined), -1 transport failure (retry later), -2 refused. */
-static int send_raw(submitter *s, const uint8_t *raw, size_t len, const uint8_t *id)
+static int send_raw(submitter *s, rpc_client *rpc, const uint8_t *raw, size_t len,
+                    const uint8_t *id)
 {
     cJSON *p = raw_tx_params(raw, len);
     if (!p)
@@ -610,7 +678,7 @@ static int send_raw(submitter *s, const uint8_t *raw, size_t len, const uint8_t 
     rpc_error re;
     memset(&re, 0, sizeof re);
     char err[512];
-    int rc = rpc_call(s->rpc, "eth_sendRawTransaction", p, &res, &re, err, sizeof err);
+    int rc = rpc_call(rpc, "eth_sendRawTransaction", p, &res, &re, err, sizeof err);
     cJSON_Delete(p);
     cJSON_Delete(res);
     rc = send_outcome(s, rc, &re, err, id);
@@ -656,6 +724,45 @@ static void remove_inflight(submitter *s, size_t i)
     s->n_fl--;
 }
 
+/* Sender: a transaction just sent (or refused: the tracker re-sends it) goes to the tracker. */
+static void hand_to_tracker(submitter *s, const uint8_t id[32], uint64_t nonce, uint64_t head)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->n_handoff == s->cap_handoff) {
+        size_t ncap = s->cap_handoff ? s->cap_handoff * 2 : 64;
+        inflight *p = realloc(s->handoff, ncap * sizeof *p);
+        if (!p) {
+            pthread_mutex_unlock(&s->mu);
+            log_msg(LOG_ERROR, id, "out of memory tracking a transaction");
+            return;
+        }
+        s->handoff = p;
+        s->cap_handoff = ncap;
+    }
+    inflight *e = &s->handoff[s->n_handoff++];
+    memset(e, 0, sizeof *e);
+    memcpy(e->id, id, 32);
+    e->nonce = nonce;
+    e->sent_block = head;
+    e->sent_ns = now_ns();
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The contract says this key is not a registered node: stop sending (every vote would revert
+ * and burn gas) until the node sees it registered again (submitter_set_registered). */
+static void pause_not_node(submitter *s, const uint8_t *id, const char *why)
+{
+    pthread_mutex_lock(&s->mu);
+    int was = s->registered;
+    s->registered = 0;
+    pthread_mutex_unlock(&s->mu);
+    if (was)
+        log_msg(LOG_WARN, id,
+                "%s: this node's key is NOT registered with the oracle; sending paused until "
+                "it is registered again (computed answers wait in the journal)",
+                why);
+}
+
 /* outputSupplied(id, outputHash) at the latest block: 1 yes, 0 no, -1 RPC trouble. */
 static int output_supplied(submitter *s, const uint8_t id[32], const uint8_t output_hash[32])
 {
@@ -668,7 +775,7 @@ static int output_supplied(submitter *s, const uint8_t id[32], const uint8_t out
     cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
     cJSON *res = NULL;
     char err[512];
-    int rc = rpc_call(s->rpc, "eth_call", p, &res, NULL, err, sizeof err);
+    int rc = rpc_call(s->send_lane.rpc, "eth_call", p, &res, NULL, err, sizeof err);
     cJSON_Delete(p);
     if (rc) {
         cJSON_Delete(res);
@@ -759,24 +866,23 @@ static int prepare_new(submitter *s, const uint8_t id[32], uint64_t head, prepar
     jreq_free(&r);
 
     uint64_t base_fee, max_fee, tip;
-    if (current_base_fee(s, head, &base_fee)) {
+    if (current_base_fee(s, &s->send_lane, head, &base_fee)) {
         buf_free(&p->data);
         return -1;
     }
     fees_for(s, base_fee, &max_fee, &tip);
 
     /* gas: eth_estimateGas, or the estimate of an earlier transaction of the same shape */
+    uint64_t cached = 0;
     unsigned long long gas = 0;
-    gas_entry *cached =
-        s->d.cfg->gas_estimate_cache ? gas_lookup(s, kind, cb_gas, out_words) : NULL;
-    if (cached) {
-        gas = cached->gas;
+    if (s->d.cfg->gas_estimate_cache && gas_lookup(s, kind, cb_gas, out_words, &cached)) {
+        gas = cached;
     } else {
         cJSON *prm = cJSON_CreateArray();
         cJSON_AddItemToArray(prm, call_object(s, p->data.data, p->data.len));
         rpc_error re;
         memset(&re, 0, sizeof re);
-        int rc = rpc_call_u64(s->rpc, "eth_estimateGas", prm, &gas, &re, err, sizeof err);
+        int rc = rpc_call_u64(s->send_lane.rpc, "eth_estimateGas", prm, &gas, &re, err, sizeof err);
         cJSON_Delete(prm);
         if (rc == RPC_EERROR) {
             int final_state = RS_FAILED;
@@ -789,6 +895,11 @@ static int prepare_new(submitter *s, const uint8_t id[32], uint64_t head, prepar
             if (rk == REVERT_REFULFILL) {
                 /* the supplying fulfill was reorged out since we looked: look again shortly */
                 log_msg(LOG_INFO, id, "attest refused (output no longer supplied): retrying");
+                return -1;
+            }
+            if (rk == REVERT_NOT_NODE) {
+                /* removed from the registry: nothing is sent until it is registered again */
+                pause_not_node(s, id, "eth_estimateGas says NotNode");
                 return -1;
             }
             if (rk == REVERT_DONE) {
@@ -874,8 +985,8 @@ static int sign_and_send(submitter *s, prepared *p, size_t n, uint64_t head)
     for (size_t k = 0; k < m; k++)
         if (!params[k])
             goto sent;
-    brc = rpc_call_batch(s->rpc, m, methods, (const cJSON *const *)params, results, st, errs, err,
-                         sizeof err);
+    brc = rpc_call_batch(s->send_lane.rpc, m, methods, (const cJSON *const *)params, results, st,
+                         errs, err, sizeof err);
 sent:;
     int64_t t_sent = now_ns();
     for (size_t k = 0; k < m; k++) {
@@ -883,7 +994,7 @@ sent:;
         testhook_crash_point("after_send");
         int src = brc == RPC_OK ? send_outcome(s, st[k], &errs[k], errs[k].message, q->id)
                                 : send_outcome(s, brc, &errs[k], err, q->id);
-        add_inflight(s, q->id, q->a.nonce, head, 0);
+        hand_to_tracker(s, q->id, q->a.nonce, head);
         if (src != 0)
             continue; /* the tracker re-sends it after resend_after_blocks or on reconnect */
         metrics_add(s->d.m, MC_TX_SENT, 1);
@@ -972,7 +1083,7 @@ static void resend(submitter *s, const uint8_t id[32], uint64_t head)
         return;
     }
     uint64_t base_fee, max_fee, tip;
-    if (current_base_fee(s, head, &base_fee)) {
+    if (current_base_fee(s, &s->track_lane, head, &base_fee)) {
         jreq_free(&r);
         buf_free(&data);
         return;
@@ -1011,7 +1122,7 @@ static void resend(submitter *s, const uint8_t id[32], uint64_t head)
         return;
     if (journal_get(s->d.j, id, &r, err, sizeof err) != 1)
         return;
-    int src = send_raw(s, r.raw_tx, r.raw_tx_len, id);
+    int src = send_raw(s, s->track_lane.rpc, r.raw_tx, r.raw_tx_len, id);
     jreq_free(&r);
     metrics_add(s->d.m, MC_TX_RESENT, 1);
     if (src == 0)
@@ -1050,7 +1161,8 @@ static int get_receipt(submitter *s, const uint8_t hash[32], mined_args *m, int 
     cJSON *p = cJSON_CreateArray();
     cJSON_AddItemToArray(p, cJSON_CreateString(hx));
     cJSON *res = NULL;
-    int rc = rpc_call(s->rpc, "eth_getTransactionReceipt", p, &res, NULL, err, sizeof err);
+    int rc =
+        rpc_call(s->track_lane.rpc, "eth_getTransactionReceipt", p, &res, NULL, err, sizeof err);
     cJSON_Delete(p);
     if (rc) {
         rpc_failed(s, "eth_getTransactionReceipt", err);
@@ -1062,7 +1174,9 @@ static int get_receipt(submitter *s, const uint8_t hash[32], mined_args *m, int 
 }
 
 /* Why a mined call reverted: replays it with eth_call at the latest block. Returns 1 when the
- * call succeeds now (the transaction ran out of gas: send it again with a fresh estimate). */
+ * call succeeds now (the transaction ran out of gas: send it again with a fresh estimate), 2
+ * when the key is not a registered node (send it again once it is), 0 when the revert is
+ * final. */
 static int explain_revert(submitter *s, const uint8_t id[32], int *final_state, char *why,
                           size_t cap)
 {
@@ -1086,7 +1200,7 @@ static int explain_revert(submitter *s, const uint8_t id[32], int *final_state, 
     cJSON *res = NULL;
     rpc_error re;
     memset(&re, 0, sizeof re);
-    int rc = rpc_call(s->rpc, "eth_call", p, &res, &re, err, sizeof err);
+    int rc = rpc_call(s->track_lane.rpc, "eth_call", p, &res, &re, err, sizeof err);
     cJSON_Delete(p);
     cJSON_Delete(res);
     if (rc == RPC_EERROR) {
@@ -1097,6 +1211,11 @@ static int explain_revert(submitter *s, const uint8_t id[32], int *final_state, 
             rpc_error_clear(&re);
             snprintf(why, cap, "our attest reverted with OutputNotSupplied");
             return 1;
+        }
+        if (rk == REVERT_NOT_NODE) {
+            rpc_error_clear(&re);
+            snprintf(why, cap, "our transaction reverted with NotNode");
+            return 2;
         }
         if (rk == REVERT_DONE)
             snprintf(why, cap,
@@ -1169,26 +1288,37 @@ static int settle_fn(journal_txn *t, jreq *r, void *user)
     return changed ? 0 : 1;
 }
 
-/* Receipts of the newest version of every unmined transaction in flight, and the account's
- * mined nonce, in ONE JSON-RPC batch. rcpt[i] gets fl[i]'s receipt result (or NULL). 0 or -1. */
+/* The account's mined nonce (eth_getTransactionCount latest), then, only when some of our
+ * unmined transactions have a nonce below it, their receipts (newest version) in ONE JSON-RPC
+ * batch. rcpt[i] gets fl[i]'s receipt result (or NULL). A head that mined none of ours costs one
+ * small call, and each transaction's receipt is asked for about once, not on every head it
+ * waits through. 0 or -1. */
 static int fetch_receipts(submitter *s, const jreq *recs, cJSON **rcpt, uint64_t *latest)
 {
-    size_t n = s->n_fl, m = 1;
+    size_t n = s->n_fl, m = 0;
+    char err[512];
+    cJSON *cp = cJSON_CreateArray();
+    cJSON_AddItemToArray(cp, cJSON_CreateString(s->addr_hex));
+    cJSON_AddItemToArray(cp, cJSON_CreateString("latest"));
+    unsigned long long count = 0;
+    int crc = rpc_call_u64(s->track_lane.rpc, "eth_getTransactionCount", cp, &count, NULL, err,
+                           sizeof err);
+    cJSON_Delete(cp);
+    if (crc) {
+        rpc_failed(s, "eth_getTransactionCount", err);
+        return -1;
+    }
+    *latest = count;
     const char **methods = malloc((n + 1) * sizeof *methods);
     cJSON **params = calloc(n + 1, sizeof *params), **res = calloc(n + 1, sizeof *res);
     int *st = malloc((n + 1) * sizeof *st);
     size_t *which = malloc((n + 1) * sizeof *which);
     int rc = -1;
-    char err[512];
     if (!methods || !params || !res || !st || !which)
         goto out;
-    methods[0] = "eth_getTransactionCount";
-    params[0] = cJSON_CreateArray();
-    cJSON_AddItemToArray(params[0], cJSON_CreateString(s->addr_hex));
-    cJSON_AddItemToArray(params[0], cJSON_CreateString("latest"));
     for (size_t i = 0; i < n && m < RPC_MAX_BATCH; i++) {
         const jreq *r = &recs[i];
-        if (s->fl[i].mined_block || !r->f.n_tx_hashes)
+        if (s->fl[i].mined_block || !r->f.n_tx_hashes || s->fl[i].nonce >= count)
             continue;
         uint32_t k = r->f.n_tx_hashes < JREQ_MAX_TX_HASHES ? r->f.n_tx_hashes : JREQ_MAX_TX_HASHES;
         char hx[67];
@@ -1198,18 +1328,15 @@ static int fetch_receipts(submitter *s, const jreq *recs, cJSON **rcpt, uint64_t
         methods[m] = "eth_getTransactionReceipt";
         which[m++] = i;
     }
-    int brc = rpc_call_batch(s->rpc, m, methods, (const cJSON *const *)params, res, st, NULL, err,
-                             sizeof err);
-    if (brc != RPC_OK) {
-        rpc_failed(s, "receipts", err);
-        goto out;
+    if (m) {
+        int brc = rpc_call_batch(s->track_lane.rpc, m, methods, (const cJSON *const *)params, res,
+                                 st, NULL, err, sizeof err);
+        if (brc != RPC_OK) {
+            rpc_failed(s, "receipts", err);
+            goto out;
+        }
     }
-    if (st[0] != RPC_OK || !cJSON_IsString(res[0]) ||
-        hex_quantity_to_u64(res[0]->valuestring, latest, NULL, 0)) {
-        rpc_failed(s, "eth_getTransactionCount", "no quantity in the batch reply");
-        goto out;
-    }
-    for (size_t k = 1; k < m; k++) {
+    for (size_t k = 0; k < m; k++) {
         if (st[k] == RPC_OK) {
             rcpt[which[k]] = res[k];
             res[k] = NULL;
@@ -1298,22 +1425,28 @@ static void track(submitter *s, uint64_t head)
                     char why[700];
                     int retry = explain_revert(s, e->id, &fs, why, sizeof why);
                     if (retry && r->f.state == RS_SUBMITTED) {
-                        /* out of gas: forget the shape's cached estimate, sign it again */
-                        gas_entry *g = gas_lookup(s, r->f.tx_kind, r->f.callback_gas_limit,
-                                                  r->f.tx_kind == TXK_FULFILL
-                                                      ? (uint32_t)((r->output_len + 63) / 64)
-                                                      : 0);
-                        if (g)
-                            g->valid = 0;
+                        if (retry == 2) {
+                            /* removed from the registry: sign again once registered */
+                            pause_not_node(s, e->id, why);
+                        } else {
+                            /* out of gas: forget the shape's cached estimate, sign it again */
+                            gas_forget(s, r->f.tx_kind, r->f.callback_gas_limit,
+                                       r->f.tx_kind == TXK_FULFILL
+                                           ? (uint32_t)((r->output_len + 63) / 64)
+                                           : 0);
+                        }
                         if (journal_update(s->d.j, e->id, resubmit_fn, NULL, err, sizeof err) ==
                             0) {
                             log_msg(LOG_WARN, e->id,
                                     "%s: submitting again (fulfill or attest as the chain "
-                                    "says now) with a fresh gas estimate",
-                                    why);
+                                    "says now)%s",
+                                    why,
+                                    retry == 2 ? " once this key is registered again"
+                                               : " with a fresh gas estimate");
                             metrics_transition(s->d.m, RS_SUBMITTED, RS_COMPUTED);
                             pthread_mutex_lock(&s->mu);
                             idq_push(&s->q, e->id);
+                            pthread_cond_signal(&s->cv);
                             pthread_mutex_unlock(&s->mu);
                         }
                     } else if (r->f.state == RS_CANCELLED) {
@@ -1362,10 +1495,19 @@ static void track(submitter *s, uint64_t head)
                                                       : "fulfillment mined";
                 done = 1;
             }
-        } else if (!done && ((head >= e->sent_block + s->d.cfg->resend_after_blocks &&
-                              now_ns() - e->sent_ns >= RESEND_MIN_NS) ||
-                             (r->f.state == RS_CANCELLED && r->f.tx_kind != TXK_FILLER))) {
-            resend(s, e->id, head);
+        } else if (!done && r->f.state == RS_CANCELLED && r->f.tx_kind != TXK_FILLER) {
+            resend(s, e->id, head); /* its nonce goes to a filler */
+        } else if (!done && head >= e->sent_block + s->d.cfg->resend_after_blocks) {
+            /* Not mined in time. Only the lowest unmined nonce can hold the others back, so a
+             * later one is bumped only when its fee cap is below the base fee (it could not be
+             * mined even once the lower ones are): a stalled queue costs one replacement, not
+             * one per transaction waiting behind it. */
+            int64_t waited = now_ns() - e->sent_ns;
+            uint64_t bf;
+            if ((e->nonce == latest && waited >= RESEND_LOWEST_MIN_NS) ||
+                (waited >= RESEND_MIN_NS && !current_base_fee(s, &s->track_lane, head, &bf) &&
+                 r->f.max_fee_per_gas < bf))
+                resend(s, e->id, head);
         }
         if (done)
             remove_inflight(s, i);
@@ -1436,7 +1578,7 @@ static void recheck_mined(submitter *s)
             c.clear = 1;
             journal_update(s->d.j, e->id, mined_fn, &c, err, sizeof err);
             e->mined_block = 0;
-            send_raw(s, r.raw_tx, r.raw_tx_len, e->id);
+            send_raw(s, s->track_lane.rpc, r.raw_tx, r.raw_tx_len, e->id);
         }
         jreq_free(&r);
     }
@@ -1452,56 +1594,141 @@ static void rebroadcast_all(submitter *s)
         if (journal_get(s->d.j, s->fl[i].id, &r, err, sizeof err) != 1)
             continue;
         if (r.raw_tx_len && (r.f.state == RS_SUBMITTED || r.f.cancel_pending))
-            send_raw(s, r.raw_tx, r.raw_tx_len, s->fl[i].id);
+            send_raw(s, s->track_lane.rpc, r.raw_tx, r.raw_tx_len, s->fl[i].id);
         jreq_free(&r);
     }
 }
 
-static void *thread_main(void *arg)
+/* A request whose nonce the chain no longer has and nothing of ours will use: a filler. */
+static int need_filler_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    uint64_t nonce = *(const uint64_t *)user;
+    if (r->f.nonce != nonce || r->f.state != RS_CANCELLED || r->f.cancel_pending)
+        return 1;
+    r->f.cancel_pending = 1;
+    r->f.mined_block = 0;
+    memset(r->f.mined_block_hash, 0, 32);
+    return 0;
+}
+
+/* Sender, after a reorg: a deep reorg can take mined transactions of ours off the chain, so
+ * the account's nonce there falls below the journal's counter. Nonces up to the highest one
+ * still in flight (submitted, or a cancelled request's filler) must be used: those whose
+ * request is void get a filler (zero-value self-transfer) through the tracker. Above that the
+ * counter goes back to where the chain is, so the next transaction does not wait behind a gap
+ * forever. (A request still open keeps its nonce and its signed bytes: the tracker re-sends
+ * them when their receipt is gone.) */
+static void nonce_resync(submitter *s, uint64_t head)
+{
+    uint64_t pending, next;
+    int found = 0;
+    if (get_nonce(s, "pending", &pending) || journal_get_next_nonce(s->d.j, &next, &found) ||
+        !found || pending >= next)
+        return;
+    uint64_t keep = pending; /* 1 + the highest nonce still in flight */
+    char err[256];
+    for (uint64_t k = pending; k < next; k++) {
+        uint8_t id[32];
+        jreq r;
+        if (journal_nonce_owner(s->d.j, k, id) != 1 ||
+            journal_get(s->d.j, id, &r, err, sizeof err) != 1)
+            continue;
+        if (r.f.nonce == k &&
+            (r.f.state == RS_SUBMITTED || (r.f.state == RS_CANCELLED && r.f.cancel_pending)))
+            keep = k + 1;
+        jreq_free(&r);
+    }
+    for (uint64_t k = pending; k < keep; k++) {
+        uint8_t id[32];
+        if (journal_nonce_owner(s->d.j, k, id) == 1 &&
+            journal_update(s->d.j, id, need_filler_fn, &k, err, sizeof err) == 0) {
+            log_msg(LOG_WARN, id, "reorg: nonce %llu left the chain with a void request: filler",
+                    (unsigned long long)k);
+            hand_to_tracker(s, id, k, head);
+        }
+    }
+    if (keep < next) {
+        if (journal_set_next_nonce(s->d.j, keep, err, sizeof err))
+            log_msg(LOG_ERROR, NULL, "journal: %s", err);
+        else
+            log_msg(LOG_WARN, NULL,
+                    "reorg: the chain has nonce %llu for this key, the journal %llu; nonces "
+                    "from %llu on are free again (their transactions left the chain with their "
+                    "requests)",
+                    (unsigned long long)pending, (unsigned long long)next,
+                    (unsigned long long)keep);
+    }
+}
+
+/* now + ms as an absolute CLOCK_REALTIME time, for pthread_cond_timedwait */
+static struct timespec deadline_in(long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* The sender: computed requests -> signed (one journal commit per batch) -> sent (one JSON-RPC
+ * batch) -> handed to the tracker. Nothing else runs on this thread, so a request never waits
+ * behind receipt tracking. */
+static void *sender_main(void *arg)
 {
     submitter *s = arg;
     idqueue work = {0};
     int backoff = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        if (backoff ||
-            (!s->stop && !s->q.n && s->head == s->tracked_head && !s->reorg && !s->reconnect)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 500000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
+        while (!s->stop && !s->nonce_check && (backoff || !s->q.n || !s->registered)) {
+            if (!s->registered && s->q.n && !s->paused_logged) {
+                log_msg(LOG_WARN, NULL,
+                        "sending paused: this node's key is not registered with the oracle; %zu "
+                        "computed answer(s) wait",
+                        s->q.n);
+                s->paused_logged = 1;
             }
-            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            struct timespec ts = deadline_in(500);
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT && backoff)
+                backoff = 0; /* retry now */
         }
         if (s->stop) {
             pthread_mutex_unlock(&s->mu);
             break;
+        }
+        if (s->nonce_check) {
+            s->nonce_check = 0;
+            uint64_t head = s->head;
+            pthread_mutex_unlock(&s->mu);
+            nonce_resync(s, head);
+            continue;
+        }
+        if (s->paused_logged) {
+            log_msg(LOG_INFO, NULL, "sending resumed: this node's key is registered again");
+            s->paused_logged = 0;
         }
         idqueue tmp = s->q;
         s->q = work;
         work = tmp;
         s->q.n = 0;
         uint64_t head = s->head;
-        s->hf_valid = s->head_fee_valid;
-        s->hf = s->head_fee;
-        s->hf_block = s->head_fee_block;
-        int reorg = s->reorg, reconnect = s->reconnect;
-        s->reorg = s->reconnect = 0;
+        s->send_lane.fee.hf_valid = s->head_fee_valid;
+        s->send_lane.fee.hf = s->head_fee;
+        s->send_lane.fee.hf_block = s->head_fee_block;
         pthread_mutex_unlock(&s->mu);
 
-        backoff = 0;
-        if (reconnect)
-            rebroadcast_all(s);
-        if (reorg)
-            recheck_mined(s);
         for (size_t i = 0; i < work.n;) {
             size_t want = work.n - i < SUBMIT_CHUNK ? work.n - i : SUBMIT_CHUNK;
             size_t done = submit_batch(s, (const uint8_t(*)[32])(work.ids + i), want, head);
             i += done;
             if (done < want) {
-                /* RPC or journal trouble: put this and the rest back, try again shortly */
+                /* RPC or journal trouble (or the key turned out unregistered): put this and
+                 * the rest back, try again shortly */
                 pthread_mutex_lock(&s->mu);
                 for (size_t k = i; k < work.n; k++)
                     idq_push(&s->q, work.ids[k]);
@@ -1511,14 +1738,64 @@ static void *thread_main(void *arg)
             }
         }
         work.n = 0;
-        if (head != s->tracked_head || backoff || reconnect || reorg) {
-            /* after a reorg at once, even at the same height: a request cancelled after its
-             * transaction was signed needs its filler now, not at the next block */
-            track(s, head);
-            s->tracked_head = head;
-        }
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_signal(&s->tcv); /* the tracker takes over what was just sent */
+        pthread_mutex_unlock(&s->mu);
     }
     free(work.ids);
+    return NULL;
+}
+
+/* The tracker: on every head (and right after a send, a reorg or a reconnect) one pass over the
+ * transactions in flight: mined nonces, receipts, final states, resends and fillers. */
+static void *tracker_main(void *arg)
+{
+    submitter *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        if (!s->stop && s->head == s->tracked_head && !s->reorg && !s->reconnect && !s->n_handoff) {
+            struct timespec ts = deadline_in(500);
+            pthread_cond_timedwait(&s->tcv, &s->mu, &ts);
+        }
+        if (s->stop) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        uint64_t head = s->head;
+        s->track_lane.fee.hf_valid = s->head_fee_valid;
+        s->track_lane.fee.hf = s->head_fee;
+        s->track_lane.fee.hf_block = s->head_fee_block;
+        int reorg = s->reorg, reconnect = s->reconnect;
+        s->reorg = s->reconnect = 0;
+        size_t nh = s->n_handoff;
+        inflight *h = nh ? malloc(nh * sizeof *h) : NULL;
+        if (h) {
+            memcpy(h, s->handoff, nh * sizeof *h);
+            s->n_handoff = 0;
+        } else {
+            nh = 0;
+        }
+        pthread_mutex_unlock(&s->mu);
+
+        for (size_t i = 0; i < nh; i++) {
+            add_inflight(s, h[i].id, h[i].nonce, h[i].sent_block, 0);
+            for (size_t k = 0; k < s->n_fl; k++)
+                if (!memcmp(s->fl[k].id, h[i].id, 32))
+                    s->fl[k].sent_ns = h[i].sent_ns;
+        }
+        free(h);
+        if (reconnect)
+            rebroadcast_all(s);
+        if (reorg)
+            recheck_mined(s);
+        /* also after a reorg at the same height: a request cancelled after its transaction was
+         * signed needs its filler now, not at the next block */
+        track(s, head);
+        s->tracked_head = head;
+        pthread_mutex_lock(&s->mu);
+        s->n_tracked = s->n_fl;
+        pthread_mutex_unlock(&s->mu);
+    }
     return NULL;
 }
 
@@ -1566,7 +1843,13 @@ int submitter_start(submitter *s, char *err, size_t errlen)
             s->addr_hex, (unsigned long long)latest, (unsigned long long)pending,
             (unsigned long long)jn, s->n_fl);
     rebroadcast_all(s);
-    if (pthread_create(&s->thread, NULL, thread_main, s)) {
+    s->n_tracked = s->n_fl;
+    if (pthread_create(&s->tracker, NULL, tracker_main, s)) {
+        snprintf(err, errlen, "cannot start the submitter's tracker thread");
+        return -1;
+    }
+    s->tracker_started = 1;
+    if (pthread_create(&s->thread, NULL, sender_main, s)) {
         snprintf(err, errlen, "cannot start the submitter thread");
         return -1;
     }
@@ -1590,7 +1873,7 @@ void submitter_on_head(submitter *s, uint64_t head, const uint64_t *next_base_fe
     s->head_fee_block = head;
     if (head != s->head) {
         s->head = head;
-        pthread_cond_signal(&s->cv);
+        pthread_cond_signal(&s->tcv);
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -1599,7 +1882,9 @@ void submitter_on_reorg(submitter *s)
 {
     pthread_mutex_lock(&s->mu);
     s->reorg = 1;
+    s->nonce_check = 1;
     pthread_cond_signal(&s->cv);
+    pthread_cond_signal(&s->tcv);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -1607,25 +1892,39 @@ void submitter_on_reconnect(submitter *s)
 {
     pthread_mutex_lock(&s->mu);
     s->reconnect = 1;
-    pthread_cond_signal(&s->cv);
+    pthread_cond_signal(&s->tcv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void submitter_set_registered(submitter *s, int registered)
+{
+    pthread_mutex_lock(&s->mu);
+    s->registered = registered != 0;
+    if (registered)
+        pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
 
 int submitter_in_flight(submitter *s)
 {
-    return (int)s->n_fl;
+    pthread_mutex_lock(&s->mu);
+    int n = (int)(s->n_tracked + s->n_handoff);
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 void submitter_stop(submitter *s)
 {
-    if (!s->started)
-        return;
     pthread_mutex_lock(&s->mu);
     s->stop = 1;
     pthread_cond_signal(&s->cv);
+    pthread_cond_signal(&s->tcv);
     pthread_mutex_unlock(&s->mu);
-    pthread_join(s->thread, NULL);
-    s->started = 0;
+    if (s->started)
+        pthread_join(s->thread, NULL);
+    if (s->tracker_started)
+        pthread_join(s->tracker, NULL);
+    s->started = s->tracker_started = 0;
 }
 
 void submitter_destroy(submitter *s)
@@ -1633,13 +1932,17 @@ void submitter_destroy(submitter *s)
     if (!s)
         return;
     submitter_stop(s);
-    rpc_client_free(s->rpc);
+    rpc_client_free(s->send_lane.rpc);
+    rpc_client_free(s->track_lane.rpc);
     abi_signature_free(&s->sig_fulfill);
     abi_signature_free(&s->sig_reject);
     abi_signature_free(&s->sig_attest);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->gas_mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->tcv);
     free(s->q.ids);
+    free(s->handoff);
     free(s->fl);
     free(s);
 }

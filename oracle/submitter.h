@@ -1,14 +1,16 @@
 /*
  * submitter: turns computed requests into EIP-1559 transactions and sees them mined.
  *
- * One thread, one JSON-RPC connection. For each computed request: fees from eth_feeHistory
- * (maxFee = min(cap, 2 * baseFee + tip), refreshed once per head), gas from eth_estimateGas plus
- * gas_margin_percent, then, in ONE journal transaction, the next nonce is taken, the
+ * Two threads, each with its own JSON-RPC connection. The sender, for each computed request:
+ * fees from the newest header (maxFee = min(cap, 2 * baseFee + tip); eth_feeHistory when the
+ * header has none), gas from eth_estimateGas plus gas_margin_percent (or the cached estimate of
+ * the same transaction shape), then, in ONE journal transaction, the next nonce is taken, the
  * transaction signed and stored (state "submitted"), and only then sent. Several transactions
  * are in flight at once (consecutive nonces).
  *
- * On every new head it asks eth_getTransactionCount(latest) which nonces are mined, reads the
- * receipts of those, and finalises a request once its receipt is receipt_depth blocks deep.
+ * The tracker, on every new head, asks eth_getTransactionCount(latest) which nonces are mined,
+ * reads the receipts of those only, and finalises a request once its receipt is receipt_depth
+ * blocks deep.
  * A transaction not mined after resend_after_blocks is re-signed with the same nonce and fees
  * raised by fee_bump_percent (capped); a reply "already known" / "nonce too low" to a (re)send
  * means a version is in the pool or mined, not an error. A simulated or mined revert saying the
@@ -59,6 +61,10 @@ void submitter_enqueue(submitter *s, const uint8_t id[32]);
 void submitter_on_head(submitter *s, uint64_t head, const uint64_t *next_base_fee);
 void submitter_on_reorg(submitter *s);
 void submitter_on_reconnect(submitter *s);
+/* Whether this key is a registered node (isNode), as the node last read it. 0 pauses sending:
+ * computed answers wait in the journal (no transaction that would revert NotNode and burn gas)
+ * until it is 1 again. The submitter also pauses by itself when the contract answers NotNode. */
+void submitter_set_registered(submitter *s, int registered);
 /* Number of transactions not yet final (for tests and shutdown logs). */
 int submitter_in_flight(submitter *s);
 void submitter_stop(submitter *s);

@@ -15,7 +15,8 @@ struct watcher {
     char url[512];
     char host[256], path[256];
     int port, tls;
-    char address_hex[43], topic_hex[67];
+    char address_hex[43];
+    char topics_json[WATCHER_MAX_TOPICS * 70 + 4]; /* ["0x..","0x.."] */
     watcher_callbacks cb;
     void *user;
     struct lws_context *ctx;
@@ -139,12 +140,12 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     case LWS_CALLBACK_CLIENT_WRITEABLE: {
         if (!w)
             return -1;
-        char msg[512];
+        char msg[1024];
         if (w->sent == 0)
             snprintf(msg, sizeof msg,
                      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_subscribe\",\"params\":"
-                     "[\"logs\",{\"address\":\"%s\",\"topics\":[\"%s\"]}]}",
-                     w->address_hex, w->topic_hex);
+                     "[\"logs\",{\"address\":\"%s\",\"topics\":[%s]}]}",
+                     w->address_hex, w->topics_json);
         else if (w->sent == 1)
             snprintf(msg, sizeof msg,
                      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"eth_subscribe\","
@@ -219,10 +220,15 @@ void watcher_protocol(struct lws_protocols *out)
     out->rx_buffer_size = 65536;
 }
 
-int watcher_create(const char *url, const uint8_t address[20], const uint8_t topic0[32],
-                   const watcher_callbacks *cb, void *user, watcher **out, char *err, size_t errlen)
+int watcher_create(const char *url, const uint8_t address[20], const uint8_t (*topic0)[32],
+                   int n_topics, const watcher_callbacks *cb, void *user, watcher **out, char *err,
+                   size_t errlen)
 {
     *out = NULL;
+    if (n_topics < 1 || n_topics > WATCHER_MAX_TOPICS) {
+        snprintf(err, errlen, "watcher: %d topics (1..%d)", n_topics, WATCHER_MAX_TOPICS);
+        return -1;
+    }
     watcher *w = calloc(1, sizeof *w);
     if (!w) {
         snprintf(err, errlen, "out of memory");
@@ -249,7 +255,19 @@ int watcher_create(const char *url, const uint8_t address[20], const uint8_t top
     snprintf(w->path, sizeof w->path, "%s%s", path[0] == '/' ? "" : "/", path);
     w->port = port;
     hex_encode(w->address_hex, address, 20);
-    hex_encode(w->topic_hex, topic0, 32);
+    /* one topic: "0x.."; several: ["0x..","0x.."] (any of them in position 0) */
+    size_t off = 0;
+    if (n_topics > 1)
+        w->topics_json[off++] = '[';
+    for (int i = 0; i < n_topics; i++) {
+        char hx[67];
+        hex_encode(hx, topic0[i], 32);
+        off += (size_t)snprintf(w->topics_json + off, sizeof w->topics_json - off, "%s\"%s\"",
+                                i ? "," : "", hx);
+    }
+    if (n_topics > 1)
+        w->topics_json[off++] = ']';
+    w->topics_json[off] = 0;
     w->cb = *cb;
     w->user = user;
     w->backoff_us = BACKOFF_MIN_US;

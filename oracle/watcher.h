@@ -1,8 +1,8 @@
 /*
  * watcher: the websocket side of the chain connection (libwebsockets client).
  *
- * It subscribes to `logs` (one contract address, one topic0) and `newHeads`, and hands every
- * notification to the caller's callbacks on the lws service thread. When the connection drops
+ * It subscribes to `logs` (one contract address, any of a few topic0s) and `newHeads`, and hands
+ * every notification to the caller's callbacks on the lws service thread. When the connection drops
  * or cannot be made it reconnects with exponential backoff (250 ms doubling to 8 s). After
  * each (re)connection, once both subscriptions are confirmed, on_connected runs: that is where
  * the node backfills with eth_getLogs from its journaled cursor, so nothing emitted while the
@@ -33,9 +33,11 @@ typedef struct watcher watcher;
 /* The lws protocol the watcher's client connections use; put it in the context's list. */
 void watcher_protocol(struct lws_protocols *out);
 
-/* url: ws://host:port[/path]. Does not connect yet. */
-int watcher_create(const char *url, const uint8_t address[20], const uint8_t topic0[32],
-                   const watcher_callbacks *cb, void *user, watcher **out, char *err,
+/* url: ws://host:port[/path]. The logs subscription is for address and any of the n_topics
+ * (1..WATCHER_MAX_TOPICS) event signatures in topic0. Does not connect yet. */
+#define WATCHER_MAX_TOPICS 4
+int watcher_create(const char *url, const uint8_t address[20], const uint8_t (*topic0)[32],
+                   int n_topics, const watcher_callbacks *cb, void *user, watcher **out, char *err,
                    size_t errlen);
 /* Starts connecting on ctx (call from the thread that runs lws_service). */
 void watcher_start(watcher *w, struct lws_context *ctx);

@@ -53,7 +53,7 @@ wait_done 1 30
 out=$("$CAST" call --rpc-url "$RPC" "$CONSUMER" "answerOf(uint256)(bytes)" 1)
 [ ${#out} -gt 2 ] || die "request 1 (the new one) has no answer"
 metrics=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics")
-echo "$metrics" | grep -q '^sibyl_reorg_cancellations_total 2$' || die "metrics: expected 2 reorg cancellations"
+echo "$metrics" | grep -q "^sibyl_reorg_cancellations_total 2$" || die "metrics: expected 2 reorg cancellations: $(echo "$metrics" | grep -E "reorg|cancel")"
 echo "$metrics" | grep -Eq '^sibyl_reorgs_total [1-9]' || die "metrics: no reorg counted"
 node_stop
 log "ok: 2 reorged requests cancelled and never fulfilled; the next one fulfilled"
