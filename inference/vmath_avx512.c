@@ -478,156 +478,38 @@ void vm_softcap_avx512(float *y, size_t n, float cap)
     vm_softcap_avx2(y + i, n - i, cap);
 }
 
-/* ---- GELU-GLU with cm_tanhf's two branches on packed lanes ----------------------------------
- * About half of a GELU row's tanh arguments are below 0.55 (polynomial) and half above (exp and
- * a division), mixed in every vector, so z_tanh_n would run both branches on nearly every
- * vector. Here a chunk's arguments are first sorted by branch into two packed buffers (a
- * register compress, then a plain store), each buffer runs only its own branch on full
- * vectors, and the results are expanded back to their lanes. Every lane still gets exactly
- * cm_tanhf's operations (z_tanh_n's comment): tiny lanes (< 2^-12) go with the polynomial
- * lanes and return x, lanes >= 9 (or inf) are +-1 and NaN lanes x + x without either branch. */
-
-#define GELU_CHUNK 1024
-
-/* Polynomial branch in place on n packed arguments (all 2^-12 <= |x| < 0.55 or tiny). */
-static inline __attribute__((always_inline)) void z_tanh_poly_n(float *buf, __mmask16 last,
-                                                                const int u)
+/* out = gelu(gate) * up on u vectors (A6: u = x + 0.044715*((x*x)*x), t = tanh(0.79788*u),
+ * g = (0.5*x)*(1 + t)) */
+static inline __attribute__((always_inline)) void z_gelu_glu_n(const float *gate, const float *up,
+                                                               __m512 *out, const int u)
 {
-    __m512 x[4], z[4], p[4];
-    for (int k = 0; k < u; k++)
-        x[k] = _mm512_maskz_loadu_ps(k + 1 == u ? last : 0xffff, buf + 16 * k);
-    for (int k = 0; k < u; k++)
-        z[k] = _mm512_mul_ps(x[k], x[k]);
-    for (int k = 0; k < u; k++)
-        p[k] = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(CM_TANH_P5), z[k]),
-                             _mm512_set1_ps(CM_TANH_P4));
-    for (int k = 0; k < u; k++)
-        p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], z[k]), _mm512_set1_ps(CM_TANH_P3));
-    for (int k = 0; k < u; k++)
-        p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], z[k]), _mm512_set1_ps(CM_TANH_P2));
-    for (int k = 0; k < u; k++)
-        p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], z[k]), _mm512_set1_ps(CM_TANH_P1));
-    for (int k = 0; k < u; k++)
-        p[k] = _mm512_add_ps(_mm512_mul_ps(p[k], z[k]), _mm512_set1_ps(CM_TANH_P0));
+    __m512 x[4], v[4], t[4];
     for (int k = 0; k < u; k++) {
-        __m512 t = _mm512_add_ps(x[k], _mm512_mul_ps(x[k], _mm512_mul_ps(z[k], p[k])));
-        __mmask16 tiny = _mm512_cmp_ps_mask(z_abs(x[k]), _mm512_set1_ps(0x1p-12f), _CMP_LT_OQ);
-        _mm512_storeu_ps(buf + 16 * k, _mm512_mask_blend_ps(tiny, t, x[k]));
+        x[k] = _mm512_loadu_ps(gate + 16 * k);
+        __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x[k], x[k]), x[k]);
+        __m512 w = _mm512_add_ps(x[k], _mm512_mul_ps(_mm512_set1_ps(0.044715f), x3));
+        v[k] = _mm512_mul_ps(_mm512_set1_ps(0.7978845608f), w);
     }
-}
-
-/* Exp branch in place on packed arguments, all 0.55 <= |x| < 9: t = 1 - 2/(e^{2|x|} + 1) with
- * x's sign (z_tanh_n's exp steps). */
-static inline __attribute__((always_inline)) void z_tanh_exp_n(float *buf, __mmask16 last,
-                                                               const int u)
-{
-    const __m512 one = _mm512_set1_ps(1.0f), magic = _mm512_set1_ps(CM_ROUND_MAGIC);
-    __m512 x[4], v[4], nf[4], r[4], q[4];
-    __m512i n[4];
+    z_tanh_n(v, t, u);
     for (int k = 0; k < u; k++) {
-        x[k] = _mm512_maskz_loadu_ps(k + 1 == u ? last : 0xffff, buf + 16 * k);
-        __m512 a = z_abs(x[k]);
-        v[k] = _mm512_add_ps(a, a);
-        nf[k] = _mm512_add_ps(_mm512_mul_ps(v[k], _mm512_set1_ps(CM_LOG2E)), magic);
-    }
-    for (int k = 0; k < u; k++) {
-        nf[k] = _mm512_sub_ps(nf[k], magic);
-        n[k] = _mm512_cvttps_epi32(nf[k]);
-    }
-    for (int k = 0; k < u; k++)
-        r[k] = _mm512_sub_ps(v[k], _mm512_mul_ps(nf[k], _mm512_set1_ps(CM_LN2_HI)));
-    for (int k = 0; k < u; k++)
-        r[k] = _mm512_sub_ps(r[k], _mm512_mul_ps(nf[k], _mm512_set1_ps(CM_LN2_LO)));
-    for (int k = 0; k < u; k++)
-        q[k] = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(CM_EXP_Q4), r[k]),
-                             _mm512_set1_ps(CM_EXP_Q3));
-    for (int k = 0; k < u; k++)
-        q[k] = _mm512_add_ps(_mm512_mul_ps(q[k], r[k]), _mm512_set1_ps(CM_EXP_Q2));
-    for (int k = 0; k < u; k++)
-        q[k] = _mm512_add_ps(_mm512_mul_ps(q[k], r[k]), _mm512_set1_ps(CM_EXP_Q1));
-    for (int k = 0; k < u; k++)
-        q[k] = _mm512_add_ps(_mm512_mul_ps(q[k], r[k]), _mm512_set1_ps(CM_EXP_Q0));
-    for (int k = 0; k < u; k++)
-        q[k] = _mm512_add_ps(r[k], _mm512_mul_ps(_mm512_mul_ps(r[k], r[k]), q[k]));
-    for (int k = 0; k < u; k++) {
-        __m512 p = _mm512_add_ps(one, q[k]);
-        __m512i e2 = _mm512_slli_epi32(_mm512_add_epi32(n[k], _mm512_set1_epi32(127)), 23);
-        __m512 e = _mm512_mul_ps(p, _mm512_castsi512_ps(e2));
-        __m512 t = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
-        t = _mm512_castsi512_ps(
-            _mm512_ternarylogic_epi32(_mm512_castps_si512(t), _mm512_castps_si512(x[k]),
-                                      _mm512_set1_epi32((int)0x80000000u), 0x78));
-        _mm512_storeu_ps(buf + 16 * k, t);
-    }
-}
-
-/* Runs BRANCH over n packed values at buf: four vectors at a time, then one, the last one
- * masked to what is left (masked-off lanes read as +0 and are never expanded back). */
-#define Z_DENSE(BRANCH, buf, n)                                                                    \
-    do {                                                                                           \
-        size_t i_ = 0;                                                                             \
-        for (; i_ + 64 <= (n); i_ += 64)                                                           \
-            BRANCH((buf) + i_, 0xffff, 4);                                                         \
-        for (; i_ < (n); i_ += 16)                                                                 \
-            BRANCH((buf) + i_,                                                                     \
-                   (n)-i_ >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << ((n)-i_)) - 1u), 1);      \
-    } while (0)
-
-/* out[i] = gelu(gate[i]) * up[i] for n <= GELU_CHUNK, n a multiple of 16. */
-static void z_gelu_glu_chunk(const float *gate, const float *up, float *out, size_t n)
-{
-    float va[GELU_CHUNK], ps[GELU_CHUNK + 16], pe[GELU_CHUNK + 16];
-    __mmask16 msm[GELU_CHUNK / 16], mex[GELU_CHUNK / 16];
-    size_t ns = 0, ne = 0;
-    for (size_t i = 0, k = 0; i < n; i += 16, k++) {
-        __m512 x = _mm512_loadu_ps(gate + i);
-        __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
-        __m512 w = _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(0.044715f), x3));
-        __m512 v = _mm512_mul_ps(_mm512_set1_ps(0.7978845608f), w);
-        __m512 a = z_abs(v);
-        __mmask16 sm = _mm512_cmp_ps_mask(a, _mm512_set1_ps(0.55f), _CMP_LT_OQ);
-        __mmask16 ex = _mm512_mask_cmp_ps_mask((__mmask16)~sm, a, _mm512_set1_ps(9.0f), _CMP_LT_OQ);
-        _mm512_storeu_ps(va + i, v);
-        _mm512_storeu_ps(ps + ns, _mm512_maskz_compress_ps(sm, v));
-        _mm512_storeu_ps(pe + ne, _mm512_maskz_compress_ps(ex, v));
-        ns += (size_t)__builtin_popcount(sm);
-        ne += (size_t)__builtin_popcount(ex);
-        msm[k] = sm;
-        mex[k] = ex;
-    }
-    Z_DENSE(z_tanh_poly_n, ps, ns);
-    Z_DENSE(z_tanh_exp_n, pe, ne);
-    ns = ne = 0;
-    for (size_t i = 0, k = 0; i < n; i += 16, k++) {
-        __m512 v = _mm512_loadu_ps(va + i);
-        /* lanes in neither buffer: +-1 (|v| >= 9, inf) or v + v (NaN) */
-        __m512 t = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(
-            _mm512_castps_si512(_mm512_set1_ps(1.0f)), _mm512_castps_si512(v),
-            _mm512_set1_epi32((int)0x80000000u), 0x78));
-        t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), t, _mm512_add_ps(v, v));
-        t = _mm512_mask_expand_ps(t, msm[k], _mm512_loadu_ps(ps + ns));
-        t = _mm512_mask_expand_ps(t, mex[k], _mm512_loadu_ps(pe + ne));
-        ns += (size_t)__builtin_popcount(msm[k]);
-        ne += (size_t)__builtin_popcount(mex[k]);
-        __m512 x = _mm512_loadu_ps(gate + i);
-        __m512 g = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x),
-                                 _mm512_add_ps(_mm512_set1_ps(1.0f), t));
-        _mm512_storeu_ps(out + i, _mm512_mul_ps(g, _mm512_loadu_ps(up + i)));
+        __m512 g = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x[k]),
+                                 _mm512_add_ps(_mm512_set1_ps(1.0f), t[k]));
+        out[k] = _mm512_mul_ps(g, _mm512_loadu_ps(up + 16 * k));
     }
 }
 
 void vm_gelu_glu_avx512(const float *gate, const float *up, float *out, size_t n)
 {
     size_t i = 0;
-    for (; i + 16 <= n; i += GELU_CHUNK) {
-        size_t m = (n - i) / 16 * 16;
-        if (m > GELU_CHUNK)
-            m = GELU_CHUNK;
-        z_gelu_glu_chunk(gate + i, up + i, out + i, m);
-        if (m < GELU_CHUNK) {
-            i += m;
-            break;
-        }
+    __m512 h[4];
+    for (; i + 64 <= n; i += 64) {
+        z_gelu_glu_n(gate + i, up + i, h, 4);
+        for (int k = 0; k < 4; k++)
+            _mm512_storeu_ps(out + i + 16 * k, h[k]);
+    }
+    for (; i + 16 <= n; i += 16) {
+        z_gelu_glu_n(gate + i, up + i, h, 1);
+        _mm512_storeu_ps(out + i, h[0]);
     }
     vm_gelu_glu_avx2(gate + i, up + i, out + i, n - i);
 }
