@@ -581,6 +581,23 @@ void vm_axpy_avx512(float *acc, float w, const float *x, size_t n)
 #undef STEP
 }
 
+/* acc stays in a register over the m rows: +0 (a real add of +0, so -0 products become +0
+ * as in the scalar loop) or acc, then one rounded multiply and one rounded add per row. */
+void vm_axpy_rows_avx512(float *acc, const float *w, const float *const *x, size_t m, size_t n,
+                         int from_zero)
+{
+#define STEP(i, k)                                                                                 \
+    do {                                                                                           \
+        __m512 a = from_zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k, acc + (i));          \
+        for (size_t r = 0; r < m; r++)                                                             \
+            a = _mm512_add_ps(                                                                     \
+                a, _mm512_mul_ps(_mm512_set1_ps(w[r]), _mm512_maskz_loadu_ps(k, x[r] + (i))));     \
+        _mm512_mask_storeu_ps(acc + (i), k, a);                                                    \
+    } while (0)
+    Z_LOOP(n, STEP);
+#undef STEP
+}
+
 /* ---- A6 softmax ---------------------------------------------------------------------------- */
 
 /* The A6 softmax in place, n >= 1, 16 lanes at a time with masked tails.
