@@ -589,8 +589,9 @@ static void combine_row(const cpu_state *s, int t, float *acc)
 {
     const int H = (int)s->m->hp.hidden, K = (int)s->m->hp.n_exp_used;
     const int32_t *sel = s->top_e + (size_t)t * K;
-    for (int c = 0; c < H; c++)
-        acc[c] = 0.0f;
+    float w[8];
+    const float *y[8];
+    int m = 0, from_zero = 1;
     int32_t prev = -1; /* the selections are distinct experts: walk them by ascending id */
     for (int q = 0; q < K; q++) {
         int rk = -1;
@@ -599,7 +600,13 @@ static void combine_row(const cpu_state *s, int t, float *acc)
                 rk = r;
         prev = sel[rk];
         const int at = s->exp_row[(size_t)t * K + rk];
-        vm_axpy(acc, s->exp_w[at], s->e_out + (size_t)at * H, (size_t)H);
+        w[m] = s->exp_w[at];
+        y[m++] = s->e_out + (size_t)at * H;
+        if (m == 8 || q + 1 == K) { /* up to eight experts per pass over acc */
+            vm_axpy_rows(acc, w, y, (size_t)m, (size_t)H, from_zero);
+            m = 0;
+            from_zero = 0;
+        }
     }
 }
 

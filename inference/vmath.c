@@ -250,6 +250,23 @@ void vm_axpy(float *acc, float w, const float *x, size_t n)
         acc[i] = acc[i] + w * x[i];
 }
 
+void vm_axpy_rows(float *acc, const float *w, const float *const *x, size_t m, size_t n,
+                  int from_zero)
+{
+#ifdef VM_HAVE_AVX2
+    if (kernels_selected() == KERNEL_AVX512VNNI) {
+        vm_axpy_rows_avx512(acc, w, x, m, n, from_zero);
+        return;
+    }
+#endif
+    if (from_zero)
+        for (size_t i = 0; i < n; i++)
+            acc[i] = 0.0f;
+    for (size_t k = 0; k < m; k++)
+        for (size_t i = 0; i < n; i++)
+            acc[i] = acc[i] + w[k] * x[k][i];
+}
+
 void vm_sumsq8_rows(const float *const *x, size_t m, size_t n, float *out)
 {
 #ifdef VM_HAVE_AVX2

@@ -65,6 +65,11 @@ void vm_add(const float *a, const float *b, float *y, size_t n);
 void vm_add_scale(const float *a, const float *b, float s, float *y, size_t n);
 /* acc[i] = acc[i] + w * x[i]. */
 void vm_axpy(float *acc, float w, const float *x, size_t n);
+/* vm_axpy of m rows in turn, acc read and written once: acc[i] = acc[i] + w[k] * x[k][i] for
+ * k = 0..m-1 in that order, acc first set to +0 when from_zero (A8's combine). acc must not
+ * be one of the x rows. */
+void vm_axpy_rows(float *acc, const float *w, const float *const *x, size_t m, size_t n,
+                  int from_zero);
 
 /* out[j] = dot8(x[j], x[j], n) for j < m (m <= 4): RMSNorm's sums of squares of several rows,
  * computed side by side. */

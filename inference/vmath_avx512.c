@@ -330,7 +330,9 @@ static inline __m512 z_expf(__m512 x)
  *   scalings one exact scaling by 2^n. Lanes outside that range compute garbage there that
  *   the blends below discard (no exception is ever unmasked);
  * - t = 1 - 2/(e + 1) > 0, so "x < 0 ? -t : t" is t with x's sign bit (x is not -0 here:
- *   tiny lanes return x). */
+ *   tiny lanes return x);
+ * - a NaN lane runs the exp steps, whose every operation passes the NaN on, and keeps that
+ *   NaN (cm_tanhf's x + x: a NaN, and test_vmath counts all NaNs as equal). */
 static inline __attribute__((always_inline)) void z_tanh_n(const __m512 *x, __m512 *y, const int u)
 {
     __m512 a[4], small[4], t[4];
@@ -373,8 +375,10 @@ static inline __attribute__((always_inline)) void z_tanh_n(const __m512 *x, __m5
         nf[k] = _mm512_add_ps(_mm512_mul_ps(v[k], _mm512_set1_ps(CM_LOG2E)), magic);
     }
     for (int k = 0; k < u; k++) {
+        /* magic + n is exact (|n| < 2^22), so its bits are magic's plus n: n + 127 from them */
+        n[k] =
+            _mm512_add_epi32(_mm512_castps_si512(nf[k]), _mm512_set1_epi32(127 - (int)0x4b400000));
         nf[k] = _mm512_sub_ps(nf[k], magic);
-        n[k] = _mm512_cvttps_epi32(nf[k]);
     }
     for (int k = 0; k < u; k++)
         r[k] = _mm512_sub_ps(v[k], _mm512_mul_ps(nf[k], _mm512_set1_ps(CM_LN2_HI)));
@@ -393,12 +397,13 @@ static inline __attribute__((always_inline)) void z_tanh_n(const __m512 *x, __m5
         q[k] = _mm512_add_ps(r[k], _mm512_mul_ps(_mm512_mul_ps(r[k], r[k]), q[k]));
     for (int k = 0; k < u; k++) {
         __m512 p = _mm512_add_ps(one, q[k]);
-        __m512i e2 = _mm512_slli_epi32(_mm512_add_epi32(n[k], _mm512_set1_epi32(127)), 23);
-        __m512 e = _mm512_mul_ps(p, _mm512_castsi512_ps(e2));
+        __m512 e = _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_slli_epi32(n[k], 23)));
         t[k] = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
     }
     for (int k = 0; k < u; k++) {
-        __mmask16 below9 = _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(9.0f), _CMP_LT_OQ);
+        /* "not a >= 9" also keeps a NaN lane's t, which is then a NaN (the exp steps carry
+         * it through), as cm_tanhf's x + x is */
+        __mmask16 below9 = _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(9.0f), _CMP_NGE_UQ);
         __m512 tk = _mm512_mask_blend_ps(below9, one, t[k]);
         /* tk ^ (x & sign bit) */
         tk = _mm512_castsi512_ps(
@@ -409,8 +414,7 @@ static inline __attribute__((always_inline)) void z_tanh_n(const __m512 *x, __m5
             tk = _mm512_mask_blend_ps(
                 _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(0x1p-12f), _CMP_LT_OQ), tk, x[k]);
         }
-        y[k] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x[k], x[k], _CMP_UNORD_Q), tk,
-                                    _mm512_add_ps(x[k], x[k]));
+        y[k] = tk;
     }
 }
 
@@ -573,6 +577,23 @@ void vm_axpy_avx512(float *acc, float w, const float *x, size_t n)
     _mm512_mask_storeu_ps(acc + (i), k,                                                            \
                           _mm512_add_ps(_mm512_maskz_loadu_ps(k, acc + (i)),                       \
                                         _mm512_mul_ps(vw, _mm512_maskz_loadu_ps(k, x + (i)))))
+    Z_LOOP(n, STEP);
+#undef STEP
+}
+
+/* acc stays in a register over the m rows: +0 (a real add of +0, so -0 products become +0
+ * as in the scalar loop) or acc, then one rounded multiply and one rounded add per row. */
+void vm_axpy_rows_avx512(float *acc, const float *w, const float *const *x, size_t m, size_t n,
+                         int from_zero)
+{
+#define STEP(i, k)                                                                                 \
+    do {                                                                                           \
+        __m512 a = from_zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k, acc + (i));          \
+        for (size_t r = 0; r < m; r++)                                                             \
+            a = _mm512_add_ps(                                                                     \
+                a, _mm512_mul_ps(_mm512_set1_ps(w[r]), _mm512_maskz_loadu_ps(k, x[r] + (i))));     \
+        _mm512_mask_storeu_ps(acc + (i), k, a);                                                    \
+    } while (0)
     Z_LOOP(n, STEP);
 #undef STEP
 }

@@ -77,6 +77,8 @@ void vm_scale_mul_avx512(const float *x, float s, const float *w, float *y, size
 void vm_add_avx512(const float *a, const float *b, float *y, size_t n);
 void vm_add_scale_avx512(const float *a, const float *b, float s, float *y, size_t n);
 void vm_axpy_avx512(float *acc, float w, const float *x, size_t n);
+void vm_axpy_rows_avx512(float *acc, const float *w, const float *const *x, size_t m, size_t n,
+                         int from_zero);
 void vm_quantize_scaled_row_avx512(const float *x, float s, const float *w, const float *post,
                                    int n, int8_t *q, float *d);
 void vm_sumsq8_rows_avx512(const float *const *x, size_t m, size_t n, float *out);

@@ -243,6 +243,31 @@ static void check_elementwise(void)
         for (size_t i = 0; i < n; i++)
             if (!bits_equal(y[i], (a[i] + b[i]) * s))
                 fail_msg("add_scale in place n=%zu i=%zu", n, i);
+        /* axpy over 1..8 rows (the MoE combine): from +0, and continuing an accumulator,
+         * rows from the whole pool (specials and -0 products included) */
+        for (size_t m = 1; m <= 8; m++)
+            for (int from_zero = 0; from_zero < 2; from_zero++) {
+                const float *rows[8];
+                float ws[8];
+                for (size_t k = 0; k < m; k++) {
+                    rows[k] = g_x + rnd_pool() % (g_n - n);
+                    ws[k] = k == 2 ? -0.0f : g_x[524352 + rnd_pool() % 1000000];
+                }
+                memcpy(acc, b, n * sizeof(float));
+                acc[n < 1029 ? n : 0] = n < 1029 ? 7.0f : acc[0];
+                vm_axpy_rows(acc, ws, rows, m, n, from_zero);
+                for (size_t i = 0; i < n; i++) {
+                    float want = from_zero ? 0.0f : b[i];
+                    for (size_t k = 0; k < m; k++)
+                        want = want + ws[k] * rows[k][i];
+                    if (!bits_equal(acc[i], want))
+                        fail_msg("axpy_rows path %s n=%zu m=%zu from_zero=%d i=%zu",
+                                 kernel_path_name(kernels_selected()), n, m, from_zero, i);
+                }
+                if (n < 1029 && acc[n] != 7.0f)
+                    fail_msg("axpy_rows path %s n=%zu: wrote past the end",
+                             kernel_path_name(kernels_selected()), n);
+            }
     }
 }
 
