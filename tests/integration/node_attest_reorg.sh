@@ -46,7 +46,7 @@ start_node() { # start_node I
   "$SIBYL" run -c "$d/oracle.conf" >>"$WORK/node$i.log" 2>&1 &
   PIDS+=($!); NPID[$i]=$!
 }
-wait_log() { # wait_log NODE PATTERN SECONDS
+wait_node_log() { # wait_node_log NODE PATTERN SECONDS
   local end=$((SECONDS + $3))
   until grep -q -- "$2" "$WORK/node$1.log" 2>/dev/null; do
     [ $SECONDS -lt $end ] || die "node $1: no '$2' within $3 s"
@@ -61,16 +61,16 @@ rpc evm_setAutomine '[false]' >/dev/null
 start_node 0
 ask "6+7" # request 1
 mine 1
-wait_log 0 'sent fulfill' 30
+wait_node_log 0 'sent fulfill' 30
 A_TX=$(txhash 0 'sent fulfill')
 snap=$(rpc evm_snapshot '[]' | tr -d '"')
 mine 1 # A's fulfill: output supplied, one vote
 [ "$(status "$A_TX")" = 0x1 ] || die "A's fulfill did not succeed"
-wait_log 0 'request fulfilled' 20
+wait_node_log 0 'request fulfilled' 20
 kill -TERM "${NPID[0]}"; wait "${NPID[0]}" 2>/dev/null || true
 
 start_node 1
-wait_log 1 'sent attest' 30
+wait_node_log 1 'sent attest' 30
 B_ATT=$(txhash 1 'sent attest')
 rpc evm_revert "[\"$snap\"]" >/dev/null # back to just before A's fulfill
 rpc anvil_dropTransaction "[\"$A_TX\"]" >/dev/null
@@ -82,8 +82,8 @@ until [ "$(rpc eth_getTransactionReceipt "[\"$B_ATT\"]")" != null ]; do
   mine 1; sleep 0.5
 done
 [ "$(status "$B_ATT")" = 0x0 ] || die "B's attest did not revert"
-wait_log 1 'OutputNotSupplied: submitting again' 30
-wait_log 1 'sent fulfill' 30
+wait_node_log 1 'OutputNotSupplied: submitting again' 30
+wait_node_log 1 'sent fulfill' 30
 B_FUL=$(txhash 1 'sent fulfill')
 mine 1
 [ "$(status "$B_FUL")" = 0x1 ] || die "B's fulfill did not succeed"

@@ -24,8 +24,7 @@ register "$WORK/model.gguf"
 make_keystore
 write_conf "$WORK/oracle.conf" "confirmations = 0" "receipt_depth = 0"
 node_start "$WORK/oracle.conf"
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null && break; sleep 0.1; done
-node_nonce() { printf '%d' "$(rpc eth_getTransactionCount "[\"$NODE_ADDR\",\"latest\"]" | tr -d '"')"; }
+node_wait_healthy
 FULFILLED_SIG='Fulfilled(uint256,bytes32,bytes)'
 row() { "$CAST" call --rpc-url "$RPC" "$CONSUMER" "answers(uint256)(uint8,uint16,address,bytes)" "$1"; }
 input_hash_of() { "$CAST" call --rpc-url "$RPC" "$ORACLE" "getRequest(uint256)((address,uint64,uint32,uint8,uint16,uint16,uint16,bool,uint128,bytes32,bytes32,bytes32,bytes32,uint256,bytes32,bytes32))" "$1" | tr -d '()' | cut -d, -f12 | tr -d ' '; }

@@ -14,8 +14,7 @@ register "$WORK/model.gguf"
 make_keystore
 write_conf "$WORK/oracle.conf" "confirmations = 0" "receipt_depth = 0"
 node_start "$WORK/oracle.conf"
-wait_healthy() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null && return 0; sleep 0.1; done; die "/healthz never became ok"; }
-wait_healthy
+node_wait_healthy
 
 prompts=()
 for i in $(seq $N); do prompts+=("Question number $i: what comes after $i?"); done

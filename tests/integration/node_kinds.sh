@@ -44,7 +44,7 @@ done
 make_keystore
 write_conf "$WORK/oracle.conf" "confirmations = 0" "receipt_depth = 0"
 node_start "$WORK/oracle.conf"
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null && break; sleep 0.1; done
+node_wait_healthy
 curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null || die "/healthz never became ok"
 
 # send CONSUMER SIG ARGS... : a request paid by the user; prints the oracle's request id

@@ -25,7 +25,7 @@ owner_send "$ORACLE" "addNode(address)" 0x90F79bf6EB2c4f870365E785982E1f101E93b9
 make_keystore
 write_conf "$WORK/oracle.conf" "confirmations = 0" "receipt_depth = 0" "log_level = debug"
 node_start "$WORK/oracle.conf"
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null && break; sleep 0.1; done
+node_wait_healthy
 
 TOPIC_ATT=$("$CAST" keccak "Attested(uint256,address,bytes32,uint16,uint256)")
 attested() { rpc eth_getLogs "[{\"fromBlock\":\"0x0\",\"toBlock\":\"latest\",\"address\":\"$ORACLE\",\"topics\":[\"$TOPIC_ATT\"]}]" | jq 'length'; }

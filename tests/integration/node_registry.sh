@@ -20,15 +20,8 @@ owner_send "$ORACLE" "addNode(address)" "$NODE_ADDR"
 make_keystore
 write_conf "$WORK/oracle.conf" "confirmations = 0" "receipt_depth = 0" "registry_refresh_seconds = 1"
 node_start "$WORK/oracle.conf"
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null && break; sleep 0.1; done
+node_wait_healthy
 
-wait_log() { # wait_log TEXT SECONDS: until the node log has TEXT
-  local end=$((SECONDS + $2))
-  until grep -q "$1" "$WORK/node.log"; do
-    [ $SECONDS -lt $end ] || die "no log line '$1' within $2 s"
-    sleep 0.1
-  done
-}
 row() { "$CAST" call --rpc-url "$RPC" "$CONSUMER" "answers(uint256)(uint8,uint16,address,bytes)" "$1"; }
 metric() { curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | sed -n "s/^$1 //p"; }
 
@@ -38,17 +31,17 @@ wait_done 1 60
 [ "$(row 1 | sed -n 2p | cut -d' ' -f1)" = 1 ] || die "request 1: reject code, expected 1 (UNKNOWN_MODEL)"
 
 reg "$RIGHT" 2
-wait_log "now $RIGHT, this file's: serving it" 15
-wait_log "quorum changed from 1 to 2" 5
+wait_log "now $RIGHT, this file's: serving it" 1 15
+wait_log "quorum changed from 1 to 2" 1 5
 [ "$(metric sibyl_models_served)" = 1 ] || die "sibyl_models_served is not 1 after the re-registration"
 reg "$RIGHT" 1
-wait_log "quorum changed from 2 to 1" 15
+wait_log "quorum changed from 2 to 1" 1 15
 ask "3+4" # id 2
 wait_done 2 60
 [ "$(row 2 | sed -n 1p)" = 2 ] || die "request 2: state $(row 2 | sed -n 1p), expected 2 (Answered)"
 
 reg "$WRONG"
-wait_log "changed to $WRONG, not this file's: no longer serving it" 15
+wait_log "changed to $WRONG, not this file's: no longer serving it" 1 15
 [ "$(metric sibyl_models_hash_mismatch)" = 1 ] || die "sibyl_models_hash_mismatch is not 1"
 ask "after the hash moved away" # id 3
 wait_done 3 60
@@ -56,9 +49,9 @@ wait_done 3 60
 [ "$(row 3 | sed -n 2p | cut -d' ' -f1)" = 1 ] || die "request 3: reject code, expected 1"
 
 owner_send "$ORACLE" "removeNode(address)" "$NODE_ADDR"
-wait_log "key is NOT registered with the oracle (removed?)" 15
+wait_log "key is NOT registered with the oracle (removed?)" 1 15
 owner_send "$ORACLE" "addNode(address)" "$NODE_ADDR"
-wait_log "key is registered with the oracle (again)" 15
+wait_log "key is registered with the oracle (again)" 1 15
 grep -q "WrongModelHash" "$WORK/node.log" && die "the node sent an answer the contract refused"
 node_stop
 log "ok: registry changes followed while running (model served / not served, quorum, node key)"

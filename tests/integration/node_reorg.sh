@@ -14,15 +14,8 @@ register "$WORK/model.gguf"
 make_keystore
 write_conf "$WORK/oracle.conf" "confirmations = 3" "receipt_depth = 0"
 node_start "$WORK/oracle.conf"
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null && break; sleep 0.1; done
+node_wait_healthy
 
-wait_log() { # wait_log PATTERN COUNT SECONDS
-  local end=$((SECONDS + $3))
-  while [ "$(grep -c -- "$1" "$WORK/node.log" || true)" -lt "$2" ]; do
-    [ $SECONDS -ge $end ] && die "no '$1' (x$2) in the node log within $3 s"
-    sleep 0.1
-  done
-}
 fulfilled() { count_events "Fulfilled(uint256,bytes32,bytes)"; }
 
 # 1. anvil_reorg replaces the request's block before it has 3 confirmations

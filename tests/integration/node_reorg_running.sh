@@ -16,15 +16,8 @@ register "$WORK/model.gguf"
 make_keystore
 write_conf "$WORK/oracle.conf" "confirmations = 1" "receipt_depth = 0"
 node_start "$WORK/oracle.conf"
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null && break; sleep 0.1; done
+node_wait_healthy
 
-wait_log() { # wait_log PATTERN COUNT SECONDS
-  local end=$((SECONDS + $3))
-  while [ "$(grep -c -- "$1" "$WORK/node.log" || true)" -lt "$2" ]; do
-    [ $SECONDS -ge $end ] && die "no '$1' (x$2) in the node log within $3 s"
-    sleep 0.05
-  done
-}
 metric() { curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | grep -F "$1 " | awk '{print $2}'; }
 nonce() { printf '%d' "$(rpc eth_getTransactionCount "[\"$NODE_ADDR\",\"latest\"]" | tr -d '"')"; }
 TEXT=$("$CAST" format-bytes32-string text)

@@ -15,7 +15,7 @@ write_conf "$WORK/oracle.conf" "confirmations = 0" "receipt_depth = 0" "resend_a
   "fee_bump_percent = 25" "priority_fee_gwei = 1" "max_fee_per_gas_gwei = 100"
 rpc anvil_setAutomine '[false]' >/dev/null
 node_start "$WORK/oracle.conf"
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null && break; sleep 0.1; done
+node_wait_healthy
 
 ask "please be patient"
 rpc evm_mine '[]' >/dev/null                       # the request is mined

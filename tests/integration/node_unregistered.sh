@@ -18,28 +18,19 @@ register "$WORK/model.gguf"
 make_keystore
 write_conf "$WORK/oracle.conf" "confirmations = 0" "receipt_depth = 0" \
   "registry_refresh_seconds = 3600"
-healthy() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null && return 0; sleep 0.1; done; die "node not healthy"; }
-wait_log() { # wait_log TEXT SECONDS [COUNT]: until the node log has TEXT (COUNT times)
-  local end=$((SECONDS + $2))
-  until [ "$(grep -c "$1" "$WORK/node.log")" -ge "${3:-1}" ]; do
-    [ $SECONDS -lt $end ] || die "no log line '$1' (x${3:-1}) within $2 s"
-    sleep 0.1
-  done
-}
-node_nonce() { printf '%d' "$(rpc eth_getTransactionCount "[\"$NODE_ADDR\",\"latest\"]" | tr -d '"')"; }
 FULFILLED_SIG='Fulfilled(uint256,bytes32,bytes)'
 
 node_start "$WORK/oracle.conf"
-healthy
+node_wait_healthy
 ask "1+1" # id 1: registered, answered
 wait_done 1 60
 nonce0=$(node_nonce)
 
 owner_send "$ORACLE" "removeNode(address)" "$NODE_ADDR"
-wait_log "key is NOT registered with the oracle (removed?)" 15
+wait_log "key is NOT registered with the oracle (removed?)" 1 15
 ask "2+2" "3+3" "4+4" # ids 2..4
-wait_log '"computed: answer' 60 4
-wait_log "sending paused" 15
+wait_log '"computed: answer' 4 60
+wait_log "sending paused" 1 15
 sleep 2
 [ "$(consumer_u answeredCount)" = 1 ] || die "answered while the key was not registered"
 [ "$(node_nonce)" = "$nonce0" ] || die "the node sent transactions while not registered (nonce $nonce0 -> $(node_nonce))"
@@ -47,13 +38,13 @@ sleep 2
 log "restart while removed"
 node_stop
 node_start "$WORK/oracle.conf"
-healthy
-wait_log "sending paused" 30 2
+node_wait_healthy
+wait_log "sending paused" 2 30
 sleep 2
 [ "$(node_nonce)" = "$nonce0" ] || die "the restarted node sent transactions while not registered"
 
 owner_send "$ORACLE" "addNode(address)" "$NODE_ADDR"
-wait_log "key is registered with the oracle (again)" 15
+wait_log "key is registered with the oracle (again)" 1 15
 wait_done 4 60
 sleep 1
 [ "$(count_events "$FULFILLED_SIG")" = 4 ] || die "$(count_events "$FULFILLED_SIG") Fulfilled events, expected 4"

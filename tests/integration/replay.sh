@@ -27,7 +27,7 @@ register "$MODEL"
 make_keystore
 write_conf "$WORK/oracle.conf" "confirmations = 0" "receipt_depth = 0"
 node_start "$WORK/oracle.conf"
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null && break; sleep 0.1; done
+node_wait_healthy
 
 ask "9+58" "0+7" "41+62"
 # one with params: abi.encode(uint32 maxNewTokens = 0 (default), uint32 steps = 4)

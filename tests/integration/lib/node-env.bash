@@ -151,6 +151,26 @@ node_start() { # node_start CONF [env assignments...]
   NODE_PID=$!
 }
 
+node_wait_healthy() { # until the started node's /healthz answers; fails after 10 s
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$METRICS_PORT/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
+  die "the node's /healthz never answered ok"
+}
+
+wait_log() { # wait_log PATTERN COUNT SECONDS: until node.log has COUNT lines with PATTERN
+  local end=$((SECONDS + $3))
+  while [ "$(grep -c -- "$1" "$WORK/node.log" || true)" -lt "$2" ]; do
+    [ $SECONDS -ge $end ] && die "no '$1' (x$2) in the node log within $3 s"
+    sleep 0.05
+  done
+}
+
+node_nonce() { # node_nonce [BLOCK=latest]: the node account's transaction count
+  printf '%d' "$(rpc eth_getTransactionCount "[\"$NODE_ADDR\",\"${1:-latest}\"]" | tr -d '"')"
+}
+
 node_stop() { # SIGTERM and wait; fails if it does not exit cleanly in 10 s
   local pid=$NODE_PID
   NODE_PID=
