@@ -641,13 +641,13 @@ static void handle_head(node *n, const cJSON *head)
         i++;
     }
     /* the next block's base fee, from this header: the submitter prices without a round trip */
-    uint64_t base_fee, gas_used, gas_limit, next_fee;
-    int has_fee = !json_hex_u64(head, "baseFeePerGas", &base_fee) &&
-                  !json_hex_u64(head, "gasUsed", &gas_used) &&
-                  !json_hex_u64(head, "gasLimit", &gas_limit);
+    uint64_t base_fee, gas_used, gas_limit = 0, next_fee;
+    int has_limit = !json_hex_u64(head, "gasLimit", &gas_limit);
+    int has_fee = has_limit && !json_hex_u64(head, "baseFeePerGas", &base_fee) &&
+                  !json_hex_u64(head, "gasUsed", &gas_used);
     if (has_fee)
         next_fee = tx_next_base_fee(base_fee, gas_used, gas_limit);
-    submitter_on_head(n->sub, number, has_fee ? &next_fee : NULL);
+    submitter_on_head(n->sub, number, has_fee ? &next_fee : NULL, has_limit ? gas_limit : 0);
 }
 
 /* ---- watcher callbacks ---- */

@@ -94,6 +94,7 @@ struct submitter {
     int head_fee_valid; /* the newest head's header gave the next base fee (under mu) */
     uint64_t head_fee;  /* that base fee, wei (under mu) */
     uint64_t head_fee_block; /* the head it belongs to (under mu) */
+    uint64_t block_gas_limit; /* the newest header's gasLimit, 0 = not known (under mu) */
     int registered;          /* this key is a registered node: 0 pauses the sender (under mu) */
     int paused_logged;       /* the pause was logged (sender) */
 
@@ -980,20 +981,32 @@ static int sign_and_send(submitter *s, prepared *p, size_t n, uint64_t head)
     }
     if (!m)
         goto out;
-    int brc = RPC_ENOMEM;
+    int brc = RPC_ENOMEM, brc0 = RPC_ENOMEM;
+    char err0[512] = "out of memory"; /* the lowest nonce's call */
     snprintf(err, sizeof err, "out of memory");
     for (size_t k = 0; k < m; k++)
         if (!params[k])
             goto sent;
-    brc = rpc_call_batch(s->send_lane.rpc, m, methods, (const cJSON *const *)params, results, st,
-                         errs, err, sizeof err);
+    /* The batch's lowest nonce goes last, in a call of its own: until it arrives the others
+     * wait in the pool as future transactions, and then all become executable at once. A chain
+     * that mines on every transaction (anvil automine, hardhat) puts the whole batch in one
+     * block instead of splitting it at random into blocks of one or a few; each block costs such
+     * a chain a state root over its whole state. Elsewhere the order costs one round trip. */
+    brc = RPC_OK;
+    if (m > 1)
+        brc = rpc_call_batch(s->send_lane.rpc, m - 1, methods + 1,
+                             (const cJSON *const *)params + 1, results + 1, st + 1, errs + 1, err,
+                             sizeof err);
+    brc0 = rpc_call_batch(s->send_lane.rpc, 1, methods, (const cJSON *const *)params, results, st,
+                          errs, err0, sizeof err0);
 sent:;
     int64_t t_sent = now_ns();
     for (size_t k = 0; k < m; k++) {
         prepared *q = &p[which[k]];
         testhook_crash_point("after_send");
-        int src = brc == RPC_OK ? send_outcome(s, st[k], &errs[k], errs[k].message, q->id)
-                                : send_outcome(s, brc, &errs[k], err, q->id);
+        int call_rc = k ? brc : brc0;
+        int src = call_rc == RPC_OK ? send_outcome(s, st[k], &errs[k], errs[k].message, q->id)
+                                    : send_outcome(s, call_rc, &errs[k], k ? err : err0, q->id);
         hand_to_tracker(s, q->id, q->a.nonce, head);
         if (src != 0)
             continue; /* the tracker re-sends it after resend_after_blocks or on reconnect */
@@ -1041,26 +1054,46 @@ out:
 
 /* Submits computed requests: prepares them one by one, then signs all the ready ones in one
  * journal transaction and sends them in one batch. Returns how many of ids were handled; the
- * rest (from the first RPC failure on) must be tried again later. */
-#define SUBMIT_CHUNK 128
-static size_t submit_batch(submitter *s, const uint8_t (*ids)[32], size_t n, uint64_t head)
+ * rest (from the first RPC failure on) must be tried again later. A batch's nonces above its
+ * lowest wait in the pool as future transactions for a moment (see sign_and_send): 64 stays
+ * within geth's default per-account queue (txpool.accountqueue) and, at a few hundred thousand
+ * gas each, well within one block. */
+#define SUBMIT_CHUNK 64
+/* A batch's gas limits add up to at most half a block's gas limit (this when the header gave
+ * none): a chain that mines on every transaction puts the batch into one block only if it fits,
+ * and a remainder left in the pool waits there until some other transaction arrives. */
+#define BATCH_GAS_DEFAULT 15000000ULL
+static size_t submit_batch(submitter *s, const uint8_t (*ids)[32], size_t n, uint64_t head,
+                           uint64_t block_gas_limit, int *trouble)
 {
+    *trouble = 1;
     if (n > SUBMIT_CHUNK)
         n = SUBMIT_CHUNK;
+    uint64_t gas_budget = block_gas_limit ? block_gas_limit / 2 : BATCH_GAS_DEFAULT, gas_sum = 0;
     prepared *p = calloc(n, sizeof *p);
     if (!p)
         return 0;
     size_t np = 0, done = 0;
+    int full = 0;
     for (; done < n; done++) {
         int rc = prepare_new(s, ids[done], head, &p[np]);
         if (rc < 0)
             break;
-        if (rc == 0)
+        if (rc == 0) {
+            if (np && gas_sum + p[np].a.gas > gas_budget) {
+                prepared_free(&p[np]); /* it opens the next batch */
+                full = 1;
+                break;
+            }
+            gas_sum += p[np].a.gas;
             np++;
+        }
     }
+    *trouble = done < n && !full;
     if (np && sign_and_send(s, p, np, head) < 0) {
         /* nothing signed: every prepared id goes back with the rest */
         done = 0;
+        *trouble = 1;
     }
     for (size_t i = 0; i < np; i++)
         prepared_free(&p[i]);
@@ -1720,13 +1753,16 @@ static void *sender_main(void *arg)
         s->send_lane.fee.hf_valid = s->head_fee_valid;
         s->send_lane.fee.hf = s->head_fee;
         s->send_lane.fee.hf_block = s->head_fee_block;
+        uint64_t block_gas_limit = s->block_gas_limit;
         pthread_mutex_unlock(&s->mu);
 
         for (size_t i = 0; i < work.n;) {
             size_t want = work.n - i < SUBMIT_CHUNK ? work.n - i : SUBMIT_CHUNK;
-            size_t done = submit_batch(s, (const uint8_t(*)[32])(work.ids + i), want, head);
+            int trouble;
+            size_t done = submit_batch(s, (const uint8_t(*)[32])(work.ids + i), want, head,
+                                       block_gas_limit, &trouble);
             i += done;
-            if (done < want) {
+            if (trouble) {
                 /* RPC or journal trouble (or the key turned out unregistered): put this and
                  * the rest back, try again shortly */
                 pthread_mutex_lock(&s->mu);
@@ -1865,9 +1901,12 @@ void submitter_enqueue(submitter *s, const uint8_t id[32])
     pthread_mutex_unlock(&s->mu);
 }
 
-void submitter_on_head(submitter *s, uint64_t head, const uint64_t *next_base_fee)
+void submitter_on_head(submitter *s, uint64_t head, const uint64_t *next_base_fee,
+                       uint64_t block_gas_limit)
 {
     pthread_mutex_lock(&s->mu);
+    if (block_gas_limit)
+        s->block_gas_limit = block_gas_limit;
     s->head_fee_valid = next_base_fee != NULL;
     s->head_fee = next_base_fee ? *next_base_fee : 0;
     s->head_fee_block = head;

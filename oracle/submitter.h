@@ -57,8 +57,10 @@ int submitter_start(submitter *s, char *err, size_t errlen);
 void submitter_enqueue(submitter *s, const uint8_t id[32]);
 /* Chain events from the watcher thread. */
 /* next_base_fee: the base fee of the block after head, from its header (tx_next_base_fee), or
- * NULL when the header has none: then fees come from eth_feeHistory. */
-void submitter_on_head(submitter *s, uint64_t head, const uint64_t *next_base_fee);
+ * NULL when the header has none: then fees come from eth_feeHistory. block_gas_limit: the
+ * header's gasLimit (0 when it has none); a batch of transactions is sized to half of it. */
+void submitter_on_head(submitter *s, uint64_t head, const uint64_t *next_base_fee,
+                       uint64_t block_gas_limit);
 void submitter_on_reorg(submitter *s);
 void submitter_on_reconnect(submitter *s);
 /* Whether this key is a registered node (isNode), as the node last read it. 0 pauses sending:

@@ -48,7 +48,9 @@ anvil_start() {
   PORT=${PORT:-$(free_port)}
   RPC=http://127.0.0.1:$PORT
   ANVIL_ARGS=("$@")
-  "$ANVIL" --host 127.0.0.1 --port "$PORT" --silent "${ANVIL_ARGS[@]}" >"$WORK/anvil.log" 2>&1 &
+  local quiet=(--silent) # ANVIL_VERBOSE=1: anvil logs every call and block in $WORK/anvil.log
+  [ -z "${ANVIL_VERBOSE:-}" ] || quiet=()
+  "$ANVIL" --host 127.0.0.1 --port "$PORT" "${quiet[@]}" "${ANVIL_ARGS[@]}" >"$WORK/anvil.log" 2>&1 &
   ANVIL_PID=$!
   for _ in $(seq 100); do
     curl -s -X POST -H 'Content-Type: application/json' \
