@@ -1026,12 +1026,14 @@ sent:;
                 m);
         char txh[67];
         hex_encode(txh, q->a.hash, 32);
-        log_msg(LOG_INFO, q->id, "sent %s nonce %llu tx %s (gas %llu, maxFee %llu wei)",
+        log_msg(LOG_INFO, q->id,
+                "sent %s nonce %llu tx %s (gas %llu, maxFee %llu wei; batch of %zu from nonce "
+                "%llu)",
                 q->a.kind == TXK_REJECT   ? "reject"
                 : q->a.kind == TXK_ATTEST ? "attest"
                                           : "fulfill",
                 (unsigned long long)q->a.nonce, txh, (unsigned long long)q->a.gas,
-                (unsigned long long)q->a.max_fee);
+                (unsigned long long)q->a.max_fee, m, (unsigned long long)p[which[0]].a.nonce);
     }
 out:
     for (size_t k = 0; params && results && k < n; k++) {
