@@ -383,15 +383,10 @@ int journal_get(journal *j, const uint8_t id[32], jreq *out, char *err, size_t e
     return found;
 }
 
-int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void *user, char *err,
-                   size_t errlen)
+/* journal_update's body, inside an open write transaction (committed or aborted here). */
+static int update_in(journal *j, MDB_txn *txn, const uint8_t id[32], journal_update_fn fn,
+                     void *user, char *err, size_t errlen)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
-    if (rc) {
-        lmdb_err(err, errlen, "begin", rc);
-        return -1;
-    }
     jreq r;
     int found = get_record(j, txn, id, &r, err, errlen);
     if (found <= 0) {
@@ -416,6 +411,45 @@ int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void 
     }
     jreq_free(&r);
     return commit(txn, err, errlen);
+}
+
+int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void *user, char *err,
+                   size_t errlen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+    if (rc) {
+        lmdb_err(err, errlen, "begin", rc);
+        return -1;
+    }
+    return update_in(j, txn, id, fn, user, err, errlen);
+}
+
+int journal_update_by_nonce(journal *j, uint64_t nonce, journal_update_fn fn, void *user,
+                            uint8_t id[32], char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+    if (rc) {
+        lmdb_err(err, errlen, "begin", rc);
+        return -1;
+    }
+    MDB_val k = {8, &nonce}, v;
+    rc = mdb_get(txn, j->nonce, &k, &v);
+    if (rc || v.mv_size != 32) {
+        mdb_txn_abort(txn);
+        if (rc && rc != MDB_NOTFOUND) {
+            lmdb_err(err, errlen, "get nonce owner", rc);
+            return -1;
+        }
+        snprintf(err, errlen, "journal: no record owns nonce %llu", (unsigned long long)nonce);
+        return -2;
+    }
+    uint8_t owner[32];
+    memcpy(owner, v.mv_data, 32);
+    if (id)
+        memcpy(id, owner, 32);
+    return update_in(j, txn, owner, fn, user, err, errlen);
 }
 
 int journal_update_many(journal *j, const uint8_t (*ids)[32], size_t n, journal_update_fn fn,

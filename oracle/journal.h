@@ -156,6 +156,12 @@ typedef int (*journal_update_fn)(journal_txn *t, jreq *r, void *user);
 int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void *user, char *err,
                    size_t errlen);
 
+/* journal_update on the record that owns a nonce (request or nonce record), the owner looked up
+ * in the same write transaction, so that a re-inclusion moving the nonce cannot slip in between.
+ * id (may be NULL) gets the owner's id. Returns like journal_update; -2 when no record owns it. */
+int journal_update_by_nonce(journal *j, uint64_t nonce, journal_update_fn fn, void *user,
+                            uint8_t id[32], char *err, size_t errlen);
+
 /* Several transitions in ONE write transaction (one commit, one fsync with journal_sync): fn is
  * called for each ids[i] with users[i] (users may be NULL: fn gets NULL), in order, so a later
  * call sees what an earlier one wrote (e.g. the nonce counter). results[i] gets fn's return, or

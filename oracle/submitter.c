@@ -1575,7 +1575,7 @@ static void track(submitter *s, uint64_t head)
             /* The current version never reached the node (the connection failed): send the same
              * journaled bytes again now. Waiting for resend_after_blocks would wait forever on a
              * quiet chain (automine makes no block without a transaction), and the rule below
-             * never re-sends a nonce above the lowest unmined one. */
+             * only re-sends the lowest unmined nonce (or one priced below the base fee). */
             int src = send_raw(s, s->track_lane.rpc, r->raw_tx, r->raw_tx_len, e->id);
             if (src != -1) {
                 e->unsent = 0;
@@ -1731,8 +1731,7 @@ static void nonce_resync(submitter *s, uint64_t head)
     }
     for (uint64_t k = pending; k < keep; k++) {
         uint8_t id[32];
-        if (journal_nonce_owner(s->d.j, k, id) == 1 &&
-            journal_update(s->d.j, id, need_filler_fn, &k, err, sizeof err) == 0) {
+        if (journal_update_by_nonce(s->d.j, k, need_filler_fn, &k, id, err, sizeof err) == 0) {
             log_msg(LOG_WARN, id, "reorg: nonce %llu left the chain with a void request: filler",
                     (unsigned long long)k);
             hand_to_tracker(s, id, k, head, 0);

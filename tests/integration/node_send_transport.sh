@@ -16,7 +16,8 @@ source "$ROOT/tests/integration/lib/node-env.bash"
 PROXY_PID=
 st_cleanup() {
   local rc=$?
-  [ -n "$PROXY_PID" ] && kill -TERM "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
+  set +e # a failing test must still reach node_env_cleanup
+  if [ -n "$PROXY_PID" ]; then kill -TERM "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null || true; fi
   (exit $rc); node_env_cleanup
 }
 trap st_cleanup EXIT

@@ -278,6 +278,13 @@ static int cancel_signed(journal_txn *t, jreq *r, void *user)
     return 0;
 }
 
+static int set_mined(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    r->f.mined_block = *(uint64_t *)user;
+    return 0;
+}
+
 static int claim_for_self(journal_txn *t, jreq *r, void *user)
 {
     return journal_txn_claim_nonce(t, *(uint64_t *)user, r->f.id);
@@ -337,6 +344,18 @@ static void test_reinclusion_moves_nonce(void **state)
     assert_memory_equal(got.f.id, key, 32);
     jreq_free(&got);
     assert_int_equal(journal_nonce_record(j, 12345678, &got, err, sizeof err), 0);
+    /* updates by nonce reach the nonce record, not the request */
+    uint64_t blk = 77;
+    assert_int_equal(journal_update_by_nonce(j, n, set_mined, &blk, owner, err, sizeof err), 0);
+    assert_memory_equal(owner, key, 32);
+    assert_int_equal(journal_get(j, key, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.mined_block, 77);
+    jreq_free(&got);
+    assert_int_equal(journal_get(j, r.f.id, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.mined_block, 0);
+    jreq_free(&got);
+    assert_int_equal(journal_update_by_nonce(j, 12345678, set_mined, &blk, NULL, err, sizeof err),
+                     -2);
 
     /* a cancelled request whose nonce was handed out again since: nothing to move */
     jreq c, c2;
