@@ -11,8 +11,9 @@
 #  4. blocks are mined until it is answered: nonce n must be the filler (re-sent: it left the
 #     pool), nonce n + 1 the fulfill for the new seed (the contract checks the seed), nothing
 #     else sent.
-# Then the same with request 2, and the node killed (SIGKILL, SIBYL_TEST_CRASH_AT=after_seen) the
-# moment the re-inclusion is journaled, and restarted: the same outcome.
+# Then the same with request 2, the node killed (SIGKILL, SIBYL_TEST_CRASH_AT=after_seen) the
+# moment the re-inclusion is journaled, and with request 3, the node killed once the new fulfill
+# is signed and journaled but not sent (after_sign); each time restarted: the same outcome.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SIBYL_BUILD=${SIBYL_BUILD:-$ROOT/build}
 source "$ROOT/tests/integration/lib/node-env.bash"
@@ -45,11 +46,12 @@ tx_at() { # tx_at NONCE: the node's mined transaction with that nonce (JSON), se
   die "no mined transaction of the node with nonce $1"
 }
 
-# scenario ID PROMPT SEEN_BEFORE [crash]: steps 1-4 above for request ID (SEEN_BEFORE "request
-# seen" lines in the log so far); with "crash" the node runs with SIBYL_TEST_CRASH_AT set to die
-# at the re-inclusion, and is restarted.
+# scenario ID PROMPT SEEN_BEFORE [CRASH_POINT RESUME_LINE]: steps 1-4 above for request ID
+# (SEEN_BEFORE "request seen" lines in the log so far); with CRASH_POINT the node (started with
+# SIBYL_TEST_CRASH_AT=CRASH_POINT:2) dies at the re-inclusion's pass there and is restarted, and
+# must say RESUME_LINE.
 scenario() {
-  local id=$1 prompt=$2 seen=$3 crash=${4:-} n snap old_seed new_seed fills
+  local id=$1 prompt=$2 seen=$3 crash=${4:-} resume=${5:-} n snap old_seed new_seed fills
   n=$(node_nonce latest)
   fills=$(grep -c 'filler for a cancelled request' "$WORK/node.log" || true)
   snap=$(rpc evm_snapshot '[]' | tr -d '"')
@@ -71,13 +73,14 @@ scenario() {
   new_seed=$(seed_of "$id")
   [ "$new_seed" != "$old_seed" ] || die "request $id has the same seed on the new branch"
   if [ -n "$crash" ]; then
+    for _ in $(seq 300); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$NODE_PID" 2>/dev/null && die "the node did not die at $crash within 30 s"
     node_wait_exit
-    grep -q 'SIBYL_TEST_CRASH_AT: killing the node at after_seen' "$WORK/node.log" ||
-      die "the node did not die at the re-inclusion"
+    grep -q "SIBYL_TEST_CRASH_AT: killing the node at $crash (pass 2)" "$WORK/node.log" ||
+      die "the node did not die at $crash"
     node_start "$WORK/oracle.conf"
     node_wait_healthy
-    # it died before logging the sighting: the journal has it (confirmed, as confirmations = 0)
-    wait_log 'resuming 0 seen, 1 confirmed, 0 computing, 0 computed, 0 submitted' 1 10
+    wait_log "$resume" 1 10
   else
     wait_log '"request seen' $((seen + 2)) 20
   fi
@@ -107,7 +110,13 @@ scenario 1 "A 1+1" 0
 node_stop
 node_start "$WORK/oracle.conf" SIBYL_TEST_CRASH_AT=after_seen:2
 node_wait_healthy
-scenario 2 "B 2+2" 2 crash
+# it dies before logging the sighting: the journal has it (confirmed, as confirmations = 0)
+scenario 2 "B 2+2" 2 after_seen 'resuming 0 seen, 1 confirmed, 0 computing, 0 computed, 0 submitted'
+node_stop
+node_start "$WORK/oracle.conf" SIBYL_TEST_CRASH_AT=after_sign:2
+node_wait_healthy
+# the filler's nonce record and the new fulfill (signed, maybe never sent) are both resumed
+scenario 3 "C 3+3" 3 after_sign 'resuming 0 seen, 0 confirmed, 0 computing, 0 computed, 1 submitted'
 [ "$(consumer_u rejectedCount)" = 0 ] || die "a request was rejected"
 grep -q '"level":"error"' "$WORK/node.log" && die "errors in the node log"
 node_stop
