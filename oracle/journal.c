@@ -2,12 +2,20 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "oracle/keccak.h"
+
 #define JREQ_VERSION 1
+
+/* nonce_only took a padding byte: the layout of version-1 records must not move. */
+_Static_assert(offsetof(jreq_fixed, nonce_only) == 467 && offsetof(jreq_fixed, nonce) == 472 &&
+                   sizeof(jreq_fixed) == 1160,
+               "jreq_fixed layout changed: bump JREQ_VERSION and convert old records");
 
 struct journal {
     MDB_env *env;
@@ -238,7 +246,66 @@ static int commit(MDB_txn *txn, char *err, size_t errlen)
 
 /* ---- requests ---- */
 
+void journal_nonce_record_key(const uint8_t id[32], uint64_t nonce, uint8_t out[32])
+{
+    static const char tag[] = "sibyl nonce record";
+    uint8_t b[sizeof tag - 1 + 32 + 8];
+    memcpy(b, tag, sizeof tag - 1);
+    memcpy(b + sizeof tag - 1, id, 32);
+    for (int i = 0; i < 8; i++)
+        b[sizeof tag - 1 + 32 + i] = (uint8_t)(nonce >> (56 - 8 * i));
+    keccak256(b, sizeof b, out);
+}
+
+/* The nonce of a cancelled record being replaced, if it still owns one: a nonce record takes it
+ * (the record's transaction part, under its own key) and becomes the nonce's owner. 0 done (or
+ * nothing to move, *moved = 0), -1 error. */
+static int move_nonce(journal *j, MDB_txn *txn, const jreq *old, int *moved, uint64_t *nonce,
+                      char *err, size_t errlen)
+{
+    *moved = 0;
+    if (!old->f.n_tx_hashes)
+        return 0; /* never signed anything */
+    uint64_t n = old->f.nonce;
+    MDB_val k = {8, &n}, v;
+    int rc = mdb_get(txn, j->nonce, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == 0 && (v.mv_size != 32 || memcmp(v.mv_data, old->f.id, 32))))
+        return 0; /* the nonce was handed out again since (the chain never used it) */
+    if (rc) {
+        lmdb_err(err, errlen, "get nonce owner", rc);
+        return -1;
+    }
+    jreq nr;
+    jreq_init(&nr);
+    nr.f = old->f;
+    journal_nonce_record_key(old->f.id, n, nr.f.id);
+    nr.f.nonce_only = 1;
+    memset(nr.f.signature, 0, sizeof nr.f.signature); /* no attestation to export */
+    if (old->raw_tx_len && jreq_set(&nr.raw_tx, &nr.raw_tx_len, old->raw_tx, old->raw_tx_len)) {
+        snprintf(err, errlen, "journal: out of memory");
+        return -1;
+    }
+    MDB_val nv = {32, nr.f.id};
+    rc = put_record(j, txn, &nr, err, errlen);
+    jreq_free(&nr);
+    if (rc)
+        return -1;
+    if ((rc = mdb_put(txn, j->nonce, &k, &nv, 0))) {
+        lmdb_err(err, errlen, "put nonce owner", rc);
+        return -1;
+    }
+    *moved = 1;
+    *nonce = n;
+    return 0;
+}
+
 int journal_insert_seen(journal *j, const jreq *r, char *err, size_t errlen)
+{
+    return journal_insert_seen_ex(j, r, NULL, err, errlen);
+}
+
+int journal_insert_seen_ex(journal *j, const jreq *r, uint64_t *moved_nonce, char *err,
+                           size_t errlen)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
@@ -264,12 +331,23 @@ int journal_insert_seen(journal *j, const jreq *r, char *err, size_t errlen)
         int same_log =
             !memcmp(old.f.log_tx_hash, r->f.log_tx_hash, 32) && old.f.log_index == r->f.log_index;
         int same_block = !memcmp(old.f.block_hash, r->f.block_hash, 32);
-        if ((same_log && same_block) || old.f.state != RS_CANCELLED || old.f.cancel_pending) {
+        if ((same_log && same_block) || old.f.state != RS_CANCELLED) {
             jreq_free(&old);
             mdb_txn_abort(txn);
             return 0;
         }
-        result = 2;
+        /* Re-included. Its old nonce (whose filler may not be mined yet) stays behind in a
+         * nonce record; the request starts afresh. */
+        int moved = 0;
+        uint64_t nonce = 0;
+        if (move_nonce(j, txn, &old, &moved, &nonce, err, errlen)) {
+            jreq_free(&old);
+            mdb_txn_abort(txn);
+            return -1;
+        }
+        result = moved ? 3 : 2;
+        if (moved && moved_nonce)
+            *moved_nonce = nonce;
     } else if (mdb_get(txn, j->log, &lk, &lv) == 0) {
         /* the log is known under another id: cannot happen for a sane contract; ignore it */
         mdb_txn_abort(txn);
@@ -305,15 +383,10 @@ int journal_get(journal *j, const uint8_t id[32], jreq *out, char *err, size_t e
     return found;
 }
 
-int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void *user, char *err,
-                   size_t errlen)
+/* journal_update's body, inside an open write transaction (committed or aborted here). */
+static int update_in(journal *j, MDB_txn *txn, const uint8_t id[32], journal_update_fn fn,
+                     void *user, char *err, size_t errlen)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
-    if (rc) {
-        lmdb_err(err, errlen, "begin", rc);
-        return -1;
-    }
     jreq r;
     int found = get_record(j, txn, id, &r, err, errlen);
     if (found <= 0) {
@@ -338,6 +411,45 @@ int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void 
     }
     jreq_free(&r);
     return commit(txn, err, errlen);
+}
+
+int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void *user, char *err,
+                   size_t errlen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+    if (rc) {
+        lmdb_err(err, errlen, "begin", rc);
+        return -1;
+    }
+    return update_in(j, txn, id, fn, user, err, errlen);
+}
+
+int journal_update_by_nonce(journal *j, uint64_t nonce, journal_update_fn fn, void *user,
+                            uint8_t id[32], char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+    if (rc) {
+        lmdb_err(err, errlen, "begin", rc);
+        return -1;
+    }
+    MDB_val k = {8, &nonce}, v;
+    rc = mdb_get(txn, j->nonce, &k, &v);
+    if (rc || v.mv_size != 32) {
+        mdb_txn_abort(txn);
+        if (rc && rc != MDB_NOTFOUND) {
+            lmdb_err(err, errlen, "get nonce owner", rc);
+            return -1;
+        }
+        snprintf(err, errlen, "journal: no record owns nonce %llu", (unsigned long long)nonce);
+        return -2;
+    }
+    uint8_t owner[32];
+    memcpy(owner, v.mv_data, 32);
+    if (id)
+        memcpy(id, owner, 32);
+    return update_in(j, txn, owner, fn, user, err, errlen);
 }
 
 int journal_update_many(journal *j, const uint8_t (*ids)[32], size_t n, journal_update_fn fn,
@@ -516,6 +628,30 @@ int journal_txn_claim_nonce(journal_txn *t, uint64_t nonce, const uint8_t id[32]
 {
     MDB_val k = {8, &nonce}, v = {32, (void *)id};
     return mdb_put(t->txn, t->j->nonce, &k, &v, 0) ? -1 : 0;
+}
+
+int journal_nonce_record(journal *j, uint64_t nonce, jreq *out, char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    jreq_init(out);
+    int rc = mdb_txn_begin(j->env, NULL, MDB_RDONLY, &txn);
+    if (rc) {
+        lmdb_err(err, errlen, "begin read", rc);
+        return -1;
+    }
+    MDB_val k = {8, &nonce}, v;
+    rc = mdb_get(txn, j->nonce, &k, &v);
+    int found = 0;
+    if (rc == 0 && v.mv_size == 32) {
+        uint8_t id[32];
+        memcpy(id, v.mv_data, 32);
+        found = get_record(j, txn, id, out, err, errlen);
+    } else if (rc && rc != MDB_NOTFOUND) {
+        lmdb_err(err, errlen, "get nonce owner", rc);
+        found = -1;
+    }
+    mdb_txn_abort(txn);
+    return found;
 }
 
 int journal_nonce_owner(journal *j, uint64_t nonce, uint8_t id[32])

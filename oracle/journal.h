@@ -11,13 +11,23 @@
  * re-running the engine gives the same output (it is deterministic), and re-sending the same
  * signed bytes is harmless ("already known" / "nonce too low").
  *
- * Databases: "req" (requestId -> record), "log" ((txHash, logIndex) -> requestId: dedupe),
- * "nonce" (nonce -> requestId: which request owns each nonce), "meta" (cursor, nonce counter,
- * model hash cache), "audit" (requestId -> what an auditor's replay needs beyond the record:
- * the chain, the oracle and the per-step trace; opaque bytes here, attest/record.h owns the
- * format; written in the same transaction as the attestation). Records are stored in this host's
- * byte order (the journal is a local file, not an exchange format); a version byte guards the
- * layout.
+ * States (req_state): seen -> confirmed -> computing -> computed -> submitted -> fulfilled |
+ * rejected; failed from computing/computed/submitted; cancelled from any state when a reorg
+ * removes the request's block (final states included: the answer left the chain with it). A
+ * cancelled request that had signed a transaction keeps cancel_pending = 1 until a transaction
+ * with its nonce is mined (its filler, or the old transaction itself), so later nonces never
+ * stall. If the same id is included again on the new branch, the request starts again at seen
+ * (journal_insert_seen); a nonce it had signed for moves first to a nonce record, which finishes
+ * the filler duty on its own. A request is thus answered at most once per inclusion, and every
+ * nonce handed out is consumed exactly once.
+ *
+ * Databases: "req" (requestId -> record; also nonce records), "log" ((txHash, logIndex) ->
+ * requestId: dedupe), "nonce" (nonce -> requestId: which request, or nonce record, owns each
+ * nonce), "meta" (cursor, nonce counter, model hash cache), "audit" (requestId -> what an auditor's
+ * replay needs beyond the record: the chain, the oracle and the per-step trace; opaque bytes here,
+ * attest/record.h owns the format; written in the same transaction as the attestation). Records are
+ * stored in this host's byte order (the journal is a local file, not an exchange format); a version
+ * byte guards the layout.
  *
  * All functions return 0 on success, negative on failure (message in err).
  */
@@ -71,6 +81,11 @@ typedef struct {
     uint8_t model_hash[32], input_hash[32], params_hash[32], output_hash[32];
     uint8_t engine_version[32];
     uint8_t signature[65];
+    /* 1: a nonce record, not a request (see journal_insert_seen): it only carries a nonce that a
+     * transaction of this node must still consume (its filler) after the request that signed it
+     * was re-included and started again under its own id. Takes a byte that was padding before,
+     * so records written before it read 0. */
+    uint8_t nonce_only;
     /* the transaction */
     uint64_t nonce;
     uint64_t gas_limit;
@@ -114,9 +129,21 @@ int journal_open(const char *dir, uint64_t map_mb, int sync, journal **out, char
 void journal_close(journal *j);
 
 /* Stores a new request seen in a log. Returns 1 when it was new, 0 when (txHash, logIndex) was
- * already journaled (duplicate delivery), 2 when the id was known from a different log (a
- * reorg re-included it: the old record is replaced only if it is cancelled, else 0). */
+ * already journaled in the same block (duplicate delivery), 2 when the id was known from a
+ * different log or block (a reorg re-included it: the old record is replaced only if it is
+ * cancelled, else 0), 3 like 2 where the old record had signed a transaction: its nonce, and
+ * everything needed to finish it (the signed bytes, the hashes of every version, the fees), move
+ * in the same commit to a nonce record (nonce_only = 1, under journal_nonce_record_key(id,
+ * nonce), owner of the nonce in "nonce"), so that the nonce still gets its filler when the
+ * request is cancelled-pending, or later if a reorg drops the mined one; the request itself
+ * starts again from "seen" with the new log's content and gets a fresh nonce when it is
+ * answered. moved_nonce (may be NULL) gets that nonce when 3 is returned. */
 int journal_insert_seen(journal *j, const jreq *r, char *err, size_t errlen);
+int journal_insert_seen_ex(journal *j, const jreq *r, uint64_t *moved_nonce, char *err,
+                           size_t errlen);
+/* Where a request's old nonce goes when it is re-included: keccak256("sibyl nonce record" || id
+ * || nonce as 8 big-endian bytes). Never a request id in practice (ids are counters). */
+void journal_nonce_record_key(const uint8_t id[32], uint64_t nonce, uint8_t out[32]);
 
 /* Reads a record; 1 found, 0 not found, <0 error. Free with jreq_free. */
 int journal_get(journal *j, const uint8_t id[32], jreq *out, char *err, size_t errlen);
@@ -128,6 +155,12 @@ int journal_get(journal *j, const uint8_t id[32], jreq *out, char *err, size_t e
 typedef int (*journal_update_fn)(journal_txn *t, jreq *r, void *user);
 int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void *user, char *err,
                    size_t errlen);
+
+/* journal_update on the record that owns a nonce (request or nonce record), the owner looked up
+ * in the same write transaction, so that a re-inclusion moving the nonce cannot slip in between.
+ * id (may be NULL) gets the owner's id. Returns like journal_update; -2 when no record owns it. */
+int journal_update_by_nonce(journal *j, uint64_t nonce, journal_update_fn fn, void *user,
+                            uint8_t id[32], char *err, size_t errlen);
 
 /* Several transitions in ONE write transaction (one commit, one fsync with journal_sync): fn is
  * called for each ids[i] with users[i] (users may be NULL: fn gets NULL), in order, so a later
@@ -165,6 +198,9 @@ int journal_get_next_nonce(journal *j, uint64_t *nonce, int *found);
 int journal_set_next_nonce(journal *j, uint64_t nonce, char *err, size_t errlen);
 /* Owner of a nonce: 1 found, 0 none. */
 int journal_nonce_owner(journal *j, uint64_t nonce, uint8_t id[32]);
+/* The owner of a nonce and its record, read in one snapshot: 1 found (free out with jreq_free),
+ * 0 none, -1 error. */
+int journal_nonce_record(journal *j, uint64_t nonce, jreq *out, char *err, size_t errlen);
 /* A small key -> bytes store for caches (e.g. the model hash by file identity). */
 int journal_meta_get(journal *j, const char *key, void *val, size_t cap, size_t *len);
 int journal_meta_put(journal *j, const char *key, const void *val, size_t len, char *err,

@@ -333,7 +333,8 @@ static void handle_log(node *n, const cJSON *log)
     r.f.t_seen = now_ns();
     if (direct)
         r.f.t_confirmed = r.f.t_seen;
-    int rc = journal_insert_seen(n->j, &r, err, sizeof err);
+    uint64_t moved_nonce = 0;
+    int rc = journal_insert_seen_ex(n->j, &r, &moved_nonce, err, sizeof err);
     if (rc < 0) {
         log_msg(LOG_ERROR, r.f.id, "journal: %s", err);
         jreq_free(&r);
@@ -343,10 +344,16 @@ static void handle_log(node *n, const cJSON *log)
         jreq_free(&r);
         return; /* seen before */
     }
-    metrics_transition(n->m, rc == 2 ? RS_CANCELLED : 0, RS_SEEN);
+    metrics_transition(n->m, rc >= 2 ? RS_CANCELLED : 0, RS_SEEN);
     testhook_crash_point("after_seen");
-    log_msg(LOG_INFO, r.f.id, "request seen in block %llu (%u input bytes)",
-            (unsigned long long)r.f.block_number, r.input_len);
+    log_msg(LOG_INFO, r.f.id, "request seen in block %llu (%u input bytes)%s",
+            (unsigned long long)r.f.block_number, r.input_len,
+            rc >= 2 ? ", again after a reorg: served afresh" : "");
+    if (rc == 3)
+        log_msg(LOG_INFO, r.f.id,
+                "its earlier transaction's nonce %llu stays with a nonce record (filler if "
+                "needed); the new answer gets a new nonce",
+                (unsigned long long)moved_nonce);
     track_add(n, r.f.id, r.f.block_number, r.f.block_hash, direct);
     if (direct) {
         metrics_transition(n->m, RS_SEEN, RS_CONFIRMED);
@@ -1159,6 +1166,8 @@ static int resume_fn(const jreq *r, void *user)
 
 static int gauge_fn(const jreq *r, void *user)
 {
+    if (r->f.nonce_only)
+        return 0; /* not a request: a nonce left by a re-included one */
     metrics_transition(user, 0, r->f.state);
     return 0;
 }

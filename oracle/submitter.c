@@ -26,6 +26,8 @@ typedef struct {
     uint64_t mined_block; /* 0 = not mined */
     int missing_checks;   /* heads for which the nonce was used but no receipt of ours found */
     int64_t sent_ns;      /* when the current version was sent (0 = before a restart) */
+    int unsent;           /* the current version never reached the RPC node (transport failure): the
+                           * tracker sends it again on its next pass, without waiting for blocks */
 } inflight;
 
 /* A transaction is "not mined in time" after resend_after_blocks blocks AND this long: on a
@@ -449,6 +451,10 @@ typedef struct {
     size_t data_len;
     uint64_t gas, max_fee, tip, head;
     int resend; /* 0 = first signature (takes a nonce) */
+    /* sign_again_fn: the record must still be what resend() read (the nonce it holds and
+     * whether it is a cancelled one's filler); a request re-included meanwhile is not */
+    uint64_t expect_nonce;
+    int expect_cancelled;
     uint8_t hash[32];
     uint64_t nonce;
     int kind;
@@ -540,11 +546,10 @@ static int sign_again_fn(journal_txn *t, jreq *r, void *user)
     int cancelled = r->f.state == RS_CANCELLED && r->f.cancel_pending;
     if (r->f.state != RS_SUBMITTED && !cancelled)
         return 1;
-    if (r->f.mined_block)
+    if (r->f.mined_block || !r->f.n_tx_hashes || r->f.nonce != a->expect_nonce ||
+        cancelled != a->expect_cancelled)
         return 1;
-    if (!cancelled && r->f.tx_kind != TXK_FILLER) {
-        /* rebuild the same call with the new fees: data is passed in */
-    }
+    /* the call data (the same call, for a request still open) is passed in */
     return sign_into(a, r, cancelled ? TXK_FILLER : r->f.tx_kind, r->f.nonce) ? -1 : 0;
 }
 
@@ -690,8 +695,11 @@ static int send_raw(submitter *s, rpc_client *rpc, const uint8_t *raw, size_t le
 static void add_inflight(submitter *s, const uint8_t id[32], uint64_t nonce, uint64_t sent_block,
                          uint64_t mined_block)
 {
+    /* one entry per (request, nonce): a request signing again with a new nonce (its old
+     * transaction reverted, or it was re-included after a reorg) is another entry; the old one
+     * leaves the list, or follows its nonce to a nonce record (entry_record) */
     for (size_t i = 0; i < s->n_fl; i++)
-        if (!memcmp(s->fl[i].id, id, 32))
+        if (!memcmp(s->fl[i].id, id, 32) && s->fl[i].nonce == nonce)
             return;
     if (s->n_fl == s->cap_fl) {
         size_t ncap = s->cap_fl ? s->cap_fl * 2 : 64;
@@ -725,8 +733,10 @@ static void remove_inflight(submitter *s, size_t i)
     s->n_fl--;
 }
 
-/* Sender: a transaction just sent (or refused: the tracker re-sends it) goes to the tracker. */
-static void hand_to_tracker(submitter *s, const uint8_t id[32], uint64_t nonce, uint64_t head)
+/* Sender: a transaction just sent (or refused, or lost in transport (unsent = 1): the tracker
+ * re-sends it) goes to the tracker. */
+static void hand_to_tracker(submitter *s, const uint8_t id[32], uint64_t nonce, uint64_t head,
+                            int unsent)
 {
     pthread_mutex_lock(&s->mu);
     if (s->n_handoff == s->cap_handoff) {
@@ -746,6 +756,7 @@ static void hand_to_tracker(submitter *s, const uint8_t id[32], uint64_t nonce, 
     e->nonce = nonce;
     e->sent_block = head;
     e->sent_ns = now_ns();
+    e->unsent = unsent;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -1007,9 +1018,11 @@ sent:;
         int call_rc = k ? brc : brc0;
         int src = call_rc == RPC_OK ? send_outcome(s, st[k], &errs[k], errs[k].message, q->id)
                                     : send_outcome(s, call_rc, &errs[k], k ? err : err0, q->id);
-        hand_to_tracker(s, q->id, q->a.nonce, head);
+        /* a transport failure (-1) is re-sent at the tracker's next pass; a refusal (-2) after
+         * resend_after_blocks, with bumped fees */
+        hand_to_tracker(s, q->id, q->a.nonce, head, src == -1);
         if (src != 0)
-            continue; /* the tracker re-sends it after resend_after_blocks or on reconnect */
+            continue;
         metrics_add(s->d.m, MC_TX_SENT, 1);
         int64_t overhead_ns = (t_sent - q->t_seen) - q->engine_ns;
         metrics_observe_stage(s->d.m, STAGE_SUBMIT, (double)(t_sent - q->t_computed) / 1e9);
@@ -1103,13 +1116,66 @@ static size_t submit_batch(submitter *s, const uint8_t (*ids)[32], size_t n, uin
     return done;
 }
 
-/* Re-signs r's nonce with bumped fees (or a filler) and sends it. */
-static void resend(submitter *s, const uint8_t id[32], uint64_t head)
+/* The in-flight entry's nonce is still this record's to finish: its signed transaction for that
+ * nonce is pending (submitted), or it is a cancelled request's whose filler must consume it. */
+static int holds_nonce(const jreq *r, uint64_t nonce)
+{
+    return r->f.n_tx_hashes && r->f.nonce == nonce &&
+           (r->f.state == RS_SUBMITTED || (r->f.state == RS_CANCELLED && r->f.cancel_pending));
+}
+
+/* The journal record that holds an in-flight entry's nonce, into r. A request re-included after a
+ * reorg starts again under its id while the nonce of its old transaction moves to a nonce record
+ * (journal_insert_seen): the entry follows the nonce there (e->id changes). 1 found, 0 nothing
+ * of ours left to do for this nonce (the entry can go), -1 journal error. */
+static int entry_record(submitter *s, inflight *e, jreq *r)
+{
+    char err[256];
+    int rc = journal_get(s->d.j, e->id, r, err, sizeof err);
+    if (rc < 0) {
+        log_msg(LOG_ERROR, e->id, "journal: %s", err);
+        return -1;
+    }
+    if (rc == 1 && holds_nonce(r, e->nonce))
+        return 1;
+    if (rc == 1)
+        jreq_free(r);
+    rc = journal_nonce_record(s->d.j, e->nonce, r, err, sizeof err);
+    if (rc < 0) {
+        log_msg(LOG_ERROR, e->id, "journal: %s", err);
+        return -1;
+    }
+    if (rc == 0)
+        return 0;
+    int followed = 0; /* another entry already follows this nonce record */
+    for (size_t i = 0; i < s->n_fl; i++)
+        if (&s->fl[i] != e && s->fl[i].nonce == e->nonce && !memcmp(s->fl[i].id, r->f.id, 32))
+            followed = 1;
+    if (r->f.nonce_only && !followed && holds_nonce(r, e->nonce)) {
+        char key[67];
+        hex_encode(key, r->f.id, 32);
+        log_msg(LOG_INFO, e->id,
+                "re-included: nonce %llu (its earlier transaction) is finished by nonce record %s",
+                (unsigned long long)e->nonce, key);
+        memcpy(e->id, r->f.id, 32);
+        return 1;
+    }
+    jreq_free(r);
+    return 0;
+}
+
+/* Re-signs the entry's nonce with bumped fees (or as a filler, for a cancelled request) and
+ * sends it; at the fee cap the same bytes are sent again. */
+static void resend(submitter *s, inflight *e, uint64_t head)
 {
     char err[512];
     jreq r;
-    if (journal_get(s->d.j, id, &r, err, sizeof err) != 1)
+    if (journal_get(s->d.j, e->id, &r, err, sizeof err) != 1)
         return;
+    if (!holds_nonce(&r, e->nonce)) {
+        jreq_free(&r);
+        return;
+    }
     int cancelled = r.f.state == RS_CANCELLED && r.f.cancel_pending;
     buf data = BUF_INIT;
     if (!cancelled && encode_call(s, &r, r.f.tx_kind, &data, err, sizeof err)) {
@@ -1146,29 +1212,41 @@ static void resend(submitter *s, const uint8_t id[32], uint64_t head)
     a.max_fee = max_fee;
     a.tip = tip;
     a.head = head;
+    a.expect_nonce = r.f.nonce;
+    a.expect_cancelled = cancelled;
     int same = max_fee <= r.f.max_fee_per_gas && !cancelled;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    if (same) {
+        /* at the cap already: re-broadcast the same bytes */
+        raw = r.raw_tx;
+        raw_len = r.raw_tx_len;
+        r.raw_tx = NULL;
+        r.raw_tx_len = 0;
+    } else if (journal_update(s->d.j, e->id, sign_again_fn, &a, err, sizeof err) == 0) {
+        /* exactly the bytes just journaled (the record may change once committed) */
+        raw = a.raw;
+        raw_len = a.raw_len;
+        a.raw = NULL;
+    }
     jreq_free(&r);
-    int rc = 0;
-    if (!same) /* at the cap already: re-broadcast the same bytes */
-        rc = journal_update(s->d.j, id, sign_again_fn, &a, err, sizeof err);
     free(a.raw);
     buf_free(&data);
-    if (rc != 0)
+    if (!raw)
         return;
-    if (journal_get(s->d.j, id, &r, err, sizeof err) != 1)
-        return;
-    int src = send_raw(s, s->track_lane.rpc, r.raw_tx, r.raw_tx_len, id);
-    jreq_free(&r);
+    int src = send_raw(s, s->track_lane.rpc, raw, raw_len, e->id);
+    free(raw);
     metrics_add(s->d.m, MC_TX_RESENT, 1);
     if (src == 0)
-        log_msg(
-            LOG_INFO, id, "re-sent nonce %llu (%s, maxFee %llu wei)", (unsigned long long)a.nonce,
-            cancelled ? "filler for a cancelled request" : "bumped", (unsigned long long)max_fee);
-    for (size_t i = 0; i < s->n_fl; i++)
-        if (!memcmp(s->fl[i].id, id, 32)) {
-            s->fl[i].sent_block = head;
-            s->fl[i].sent_ns = now_ns();
-        }
+        log_msg(LOG_INFO, e->id, "re-sent nonce %llu (%s, maxFee %llu wei)",
+                (unsigned long long)e->nonce,
+                cancelled ? "filler for a cancelled request"
+                : same    ? "same bytes"
+                          : "bumped",
+                (unsigned long long)(same ? r.f.max_fee_per_gas : max_fee));
+    e->sent_block = head;
+    e->sent_ns = now_ns();
+    e->unsent = src == -1;
 }
 
 /* A receipt object (or null): 1 mined (fields filled), 0 not mined. */
@@ -1412,16 +1490,12 @@ static void track(submitter *s, uint64_t head)
         log_msg(LOG_ERROR, NULL, "out of memory tracking %zu transactions", n);
         goto out;
     }
-    /* the records; requests no longer open leave the list */
+    /* the records; nonces no longer ours to finish leave the list */
     size_t w = 0;
     for (size_t i = 0; i < n; i++) {
         jreq r;
-        if (journal_get(s->d.j, s->fl[i].id, &r, err, sizeof err) != 1)
+        if (entry_record(s, &s->fl[i], &r) != 1)
             continue;
-        if (!(r.f.state == RS_SUBMITTED || (r.f.state == RS_CANCELLED && r.f.cancel_pending))) {
-            jreq_free(&r);
-            continue;
-        }
         s->fl[w] = s->fl[i];
         recs[w++] = r;
     }
@@ -1531,7 +1605,24 @@ static void track(submitter *s, uint64_t head)
                 done = 1;
             }
         } else if (!done && r->f.state == RS_CANCELLED && r->f.tx_kind != TXK_FILLER) {
-            resend(s, e->id, head); /* its nonce goes to a filler */
+            resend(s, e, head); /* its nonce goes to a filler */
+        } else if (!done && e->unsent && e->nonce >= latest) {
+            /* The current version never reached the node (the connection failed): send the same
+             * journaled bytes again now. Waiting for resend_after_blocks would wait forever on a
+             * quiet chain (automine makes no block without a transaction), and the rule below
+             * only re-sends the lowest unmined nonce (or one priced below the base fee). */
+            int src = send_raw(s, s->track_lane.rpc, r->raw_tx, r->raw_tx_len, e->id);
+            if (src != -1) {
+                e->unsent = 0;
+                e->sent_block = head;
+                e->sent_ns = now_ns();
+            }
+            if (src == 0) {
+                metrics_add(s->d.m, MC_TX_RESENT, 1);
+                log_msg(LOG_INFO, e->id,
+                        "re-sent nonce %llu (the earlier send did not reach the node)",
+                        (unsigned long long)e->nonce);
+            }
         } else if (!done && head >= e->sent_block + s->d.cfg->resend_after_blocks) {
             /* Not mined in time. Only the lowest unmined nonce can hold the others back, so a
              * later one is bumped only when its fee cap is below the base fee (it could not be
@@ -1542,7 +1633,7 @@ static void track(submitter *s, uint64_t head)
             if ((e->nonce == latest && waited >= RESEND_LOWEST_MIN_NS) ||
                 (waited >= RESEND_MIN_NS && !current_base_fee(s, &s->track_lane, head, &bf) &&
                  r->f.max_fee_per_gas < bf))
-                resend(s, e->id, head);
+                resend(s, e, head);
         }
         if (done)
             remove_inflight(s, i);
@@ -1600,7 +1691,7 @@ static void recheck_mined(submitter *s)
             continue;
         char err[256];
         jreq r;
-        if (journal_get(s->d.j, e->id, &r, err, sizeof err) != 1)
+        if (entry_record(s, e, &r) != 1)
             continue;
         mined_args m;
         int success, found = 0;
@@ -1613,7 +1704,7 @@ static void recheck_mined(submitter *s)
             c.clear = 1;
             journal_update(s->d.j, e->id, mined_fn, &c, err, sizeof err);
             e->mined_block = 0;
-            send_raw(s, s->track_lane.rpc, r.raw_tx, r.raw_tx_len, e->id);
+            e->unsent = send_raw(s, s->track_lane.rpc, r.raw_tx, r.raw_tx_len, e->id) == -1;
         }
         jreq_free(&r);
     }
@@ -1622,14 +1713,14 @@ static void recheck_mined(submitter *s)
 static void rebroadcast_all(submitter *s)
 {
     for (size_t i = 0; i < s->n_fl; i++) {
-        if (s->fl[i].mined_block)
+        inflight *e = &s->fl[i];
+        if (e->mined_block)
             continue;
-        char err[256];
         jreq r;
-        if (journal_get(s->d.j, s->fl[i].id, &r, err, sizeof err) != 1)
+        if (entry_record(s, e, &r) != 1)
             continue;
-        if (r.raw_tx_len && (r.f.state == RS_SUBMITTED || r.f.cancel_pending))
-            send_raw(s, s->track_lane.rpc, r.raw_tx, r.raw_tx_len, s->fl[i].id);
+        if (r.raw_tx_len)
+            e->unsent = send_raw(s, s->track_lane.rpc, r.raw_tx, r.raw_tx_len, e->id) == -1;
         jreq_free(&r);
     }
 }
@@ -1664,23 +1755,21 @@ static void nonce_resync(submitter *s, uint64_t head)
     uint64_t keep = pending; /* 1 + the highest nonce still in flight */
     char err[256];
     for (uint64_t k = pending; k < next; k++) {
-        uint8_t id[32];
         jreq r;
-        if (journal_nonce_owner(s->d.j, k, id) != 1 ||
-            journal_get(s->d.j, id, &r, err, sizeof err) != 1)
+        /* owner and record in one snapshot: a re-inclusion moving the nonce to a nonce record
+         * between two reads would hide a nonce still in flight */
+        if (journal_nonce_record(s->d.j, k, &r, err, sizeof err) != 1)
             continue;
-        if (r.f.nonce == k &&
-            (r.f.state == RS_SUBMITTED || (r.f.state == RS_CANCELLED && r.f.cancel_pending)))
+        if (holds_nonce(&r, k))
             keep = k + 1;
         jreq_free(&r);
     }
     for (uint64_t k = pending; k < keep; k++) {
         uint8_t id[32];
-        if (journal_nonce_owner(s->d.j, k, id) == 1 &&
-            journal_update(s->d.j, id, need_filler_fn, &k, err, sizeof err) == 0) {
+        if (journal_update_by_nonce(s->d.j, k, need_filler_fn, &k, id, err, sizeof err) == 0) {
             log_msg(LOG_WARN, id, "reorg: nonce %llu left the chain with a void request: filler",
                     (unsigned long long)k);
-            hand_to_tracker(s, id, k, head);
+            hand_to_tracker(s, id, k, head, 0);
         }
     }
     if (keep < next) {
@@ -1818,8 +1907,10 @@ static void *tracker_main(void *arg)
         for (size_t i = 0; i < nh; i++) {
             add_inflight(s, h[i].id, h[i].nonce, h[i].sent_block, 0);
             for (size_t k = 0; k < s->n_fl; k++)
-                if (!memcmp(s->fl[k].id, h[i].id, 32))
+                if (!memcmp(s->fl[k].id, h[i].id, 32) && s->fl[k].nonce == h[i].nonce) {
                     s->fl[k].sent_ns = h[i].sent_ns;
+                    s->fl[k].unsent = h[i].unsent;
+                }
         }
         free(h);
         if (reconnect)

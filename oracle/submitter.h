@@ -12,11 +12,15 @@
  * reads the receipts of those only, and finalises a request once its receipt is receipt_depth
  * blocks deep.
  * A transaction not mined after resend_after_blocks is re-signed with the same nonce and fees
- * raised by fee_bump_percent (capped); a reply "already known" / "nonce too low" to a (re)send
- * means a version is in the pool or mined, not an error. A simulated or mined revert saying the
+ * raised by fee_bump_percent (capped); one whose send failed in transport (it never reached the
+ * RPC node) is sent again, same bytes, at the tracker's next pass (every head, or 0.5 s), blocks
+ * or not. A reply "already known" / "nonce too low" to a (re)send means a version is in the pool
+ * or mined, not an error. A simulated or mined revert saying the
  * request is no longer open (another node answered, or it expired) or that this node already
  * voted finishes the request as done. A request cancelled by a reorg after its transaction
- * was signed gives its nonce to a zero-value self-transfer, so later nonces never stall.
+ * was signed gives its nonce to a zero-value self-transfer, so later nonces never stall; if the
+ * request is re-included meanwhile, that nonce belongs to a nonce record (journal.h) and the
+ * tracker follows it there, while the request is answered again with a new nonce.
  *
  * Start-up: the nonce counter in the journal is reconciled with the chain
  * (eth_getTransactionCount pending), and every transaction that was signed but maybe not

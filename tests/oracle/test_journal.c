@@ -250,6 +250,133 @@ static void test_update_many(void **state)
     journal_close(j);
 }
 
+/* A signed request: takes the next nonce, stores "signed bytes", state submitted. */
+static int sign_req(journal_txn *t, jreq *r, void *user)
+{
+    uint64_t n;
+    assert_int_equal(journal_txn_next_nonce(t, &n), 0);
+    *(uint64_t *)user = n;
+    r->f.nonce = n;
+    r->f.state = RS_SUBMITTED;
+    r->f.n_tx_hashes = 1;
+    r->f.tx_hashes[0][0] = 0xee;
+    r->f.signature[0] = 1;
+    r->f.max_fee_per_gas = 12345;
+    assert_int_equal(journal_txn_claim_nonce(t, n, r->f.id), 0);
+    if (jreq_set(&r->raw_tx, &r->raw_tx_len, "RAW", 3) ||
+        jreq_set(&r->output, &r->output_len, "answer", 6))
+        return -1;
+    return journal_txn_set_next_nonce(t, n + 1);
+}
+
+/* What a reorg does to a submitted request (node.c cancel_fn). */
+static int cancel_signed(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    r->f.cancel_pending = user != NULL;
+    r->f.state = RS_CANCELLED;
+    return 0;
+}
+
+static int set_mined(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    r->f.mined_block = *(uint64_t *)user;
+    return 0;
+}
+
+static int claim_for_self(journal_txn *t, jreq *r, void *user)
+{
+    return journal_txn_claim_nonce(t, *(uint64_t *)user, r->f.id);
+}
+
+/* Runs after the tests above. A request re-included while the nonce of its signed transaction
+ * still waits for a filler: the nonce moves to a nonce record, the request starts afresh. */
+static void test_reinclusion_moves_nonce(void **state)
+{
+    (void)state;
+    journal *j = open_j();
+    char err[256];
+    jreq r, r2, got;
+    uint64_t n = 0, moved = 99;
+    make_req(&r, 20, 0x01);
+    assert_int_equal(journal_insert_seen(j, &r, err, sizeof err), 1);
+    assert_int_equal(journal_update(j, r.f.id, sign_req, &n, err, sizeof err), 0);
+    assert_int_equal(journal_update(j, r.f.id, cancel_signed, &n, err, sizeof err), 0);
+    make_req(&r2, 20, 0x02); /* same id, another block, another seed */
+    r2.f.seed[0] = 9;
+    assert_int_equal(journal_insert_seen_ex(j, &r2, &moved, err, sizeof err), 3);
+    assert_int_equal(moved, n);
+    assert_int_equal(journal_insert_seen(j, &r2, err, sizeof err), 0); /* duplicate delivery */
+
+    /* the request: afresh, with the new content */
+    assert_int_equal(journal_get(j, r.f.id, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.state, RS_SEEN);
+    assert_int_equal(got.f.seed[0], 9);
+    assert_int_equal(got.f.block_hash[0], 0x02);
+    assert_int_equal(got.f.n_tx_hashes, 0);
+    assert_int_equal(got.f.cancel_pending, 0);
+    assert_int_equal(got.f.nonce_only, 0);
+    assert_int_equal(got.raw_tx_len, 0);
+    jreq_free(&got);
+
+    /* the nonce record: the transaction part, owner of the nonce, still waiting for a filler */
+    uint8_t key[32], owner[32], zero[65] = {0};
+    journal_nonce_record_key(r.f.id, n, key);
+    assert_memory_not_equal(key, r.f.id, 32);
+    assert_int_equal(journal_get(j, key, &got, err, sizeof err), 1);
+    assert_memory_equal(got.f.id, key, 32);
+    assert_int_equal(got.f.nonce_only, 1);
+    assert_int_equal(got.f.state, RS_CANCELLED);
+    assert_int_equal(got.f.cancel_pending, 1);
+    assert_int_equal(got.f.nonce, n);
+    assert_int_equal(got.f.n_tx_hashes, 1);
+    assert_int_equal(got.f.tx_hashes[0][0], 0xee);
+    assert_int_equal(got.f.max_fee_per_gas, 12345);
+    assert_int_equal(got.raw_tx_len, 3);
+    assert_memory_equal(got.raw_tx, "RAW", 3);
+    assert_memory_equal(got.f.signature, zero, 65); /* nothing to export as an attestation */
+    assert_int_equal(got.output_len, 0);
+    jreq_free(&got);
+    assert_int_equal(journal_nonce_owner(j, n, owner), 1);
+    assert_memory_equal(owner, key, 32);
+    assert_int_equal(journal_nonce_record(j, n, &got, err, sizeof err), 1);
+    assert_memory_equal(got.f.id, key, 32);
+    jreq_free(&got);
+    assert_int_equal(journal_nonce_record(j, 12345678, &got, err, sizeof err), 0);
+    /* updates by nonce reach the nonce record, not the request */
+    uint64_t blk = 77;
+    assert_int_equal(journal_update_by_nonce(j, n, set_mined, &blk, owner, err, sizeof err), 0);
+    assert_memory_equal(owner, key, 32);
+    assert_int_equal(journal_get(j, key, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.mined_block, 77);
+    jreq_free(&got);
+    assert_int_equal(journal_get(j, r.f.id, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.mined_block, 0);
+    jreq_free(&got);
+    assert_int_equal(journal_update_by_nonce(j, 12345678, set_mined, &blk, NULL, err, sizeof err),
+                     -2);
+
+    /* a cancelled request whose nonce was handed out again since: nothing to move */
+    jreq c, c2;
+    uint64_t m = 0;
+    make_req(&c, 21, 0x01);
+    assert_int_equal(journal_insert_seen(j, &c, err, sizeof err), 1);
+    assert_int_equal(journal_update(j, c.f.id, sign_req, &m, err, sizeof err), 0);
+    assert_int_equal(journal_update(j, c.f.id, cancel_signed, NULL, err, sizeof err), 0);
+    assert_int_equal(journal_update(j, r.f.id, claim_for_self, &m, err, sizeof err), 0);
+    make_req(&c2, 21, 0x02);
+    assert_int_equal(journal_insert_seen(j, &c2, err, sizeof err), 2);
+    journal_nonce_record_key(c.f.id, m, key);
+    assert_int_equal(journal_get(j, key, &got, err, sizeof err), 0);
+    jreq_free(&got);
+    jreq_free(&r);
+    jreq_free(&r2);
+    jreq_free(&c);
+    jreq_free(&c2);
+    journal_close(j);
+}
+
 static void test_bad_dir(void **state)
 {
     (void)state;
@@ -270,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_reinclusion_after_cancel),
         cmocka_unit_test(test_nonces_cursor_meta_persist),
         cmocka_unit_test(test_update_many),
+        cmocka_unit_test(test_reinclusion_moves_nonce),
         cmocka_unit_test(test_bad_dir),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
