@@ -16,6 +16,7 @@ KEYS=("$NODE_KEY" 0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b0
 PIDS=()
 disagree_cleanup() {
   local rc=$?
+  set +e # under set -e a failing run would stop at "(exit $rc)" before the cleanup
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   if [ $rc != 0 ]; then
     for i in 0 1 2; do [ -f "$WORK/node$i.log" ] && { log "node $i log:"; tail -15 "$WORK/node$i.log" >&2; }; done
