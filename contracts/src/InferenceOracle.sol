@@ -64,7 +64,16 @@ contract InferenceOracle is Ownable2Step, EIP712 {
         bytes32 paramsHash;
         uint256 seed;
         bytes32 firstOutputHash;
-        bytes32 outputHash; // the final output hash once Fulfilled
+        bytes32 outputHash; // the final output hash once Fulfilled (see getRequest for how it is stored)
+    }
+
+    /// @dev The voters for one answer of one request, in vote order. The count shares a slot with
+    /// the first voter, so the first vote for an answer writes one new slot, not two (an
+    /// address[] keeps its length in a slot of its own).
+    struct Voters {
+        uint96 count;
+        address first;
+        mapping(uint256 index => address) rest; // voters 1 .. count-1
     }
 
     // -------------------------------------------------------------- constants
@@ -98,9 +107,11 @@ contract InferenceOracle is Ownable2Step, EIP712 {
     /// @notice Wei each account can withdraw: node fees, refunds, overpayments.
     mapping(address => uint256) public balances;
 
-    mapping(uint256 id => mapping(address node => bool)) public hasVoted;
+    /// @dev every voter of a request but the first, who is the head of the first answer's
+    /// voters; `hasVoted` looks in both (so a request finalised by one vote writes no slot here)
+    mapping(uint256 id => mapping(address node => bool)) private _hasVoted;
     /// @dev voters per (request, answer key); key = keccak256(abi.encode(outputHash, rejectCode))
-    mapping(uint256 id => mapping(bytes32 key => address[])) private _voters;
+    mapping(uint256 id => mapping(bytes32 key => Voters)) private _voters;
     /// @dev output bytes supplied by a `fulfill` that did not finalise (quorum > 1)
     mapping(uint256 id => mapping(bytes32 outputHash => bytes)) private _outputs;
     mapping(uint256 id => mapping(bytes32 outputHash => bool)) public outputSupplied;
@@ -268,7 +279,9 @@ contract InferenceOracle is Ownable2Step, EIP712 {
         Request storage r = _openRequest(id);
         address node = _checkAttestation(r, id, att, signature);
         if (_vote(r, id, node, att.outputHash, 0)) {
-            if (outputSupplied[id][att.outputHash]) delete _outputs[id][att.outputHash];
+            // With quorum 1 this is the request's first vote and nothing can have been supplied:
+            // the quorum comes first so that such a request never reads the outputSupplied slot.
+            if (r.quorum > 1 && outputSupplied[id][att.outputHash]) delete _outputs[id][att.outputHash];
             _finaliseFulfilled(r, id, att.outputHash, output);
         } else if (!outputSupplied[id][att.outputHash]) {
             outputSupplied[id][att.outputHash] = true;
@@ -364,8 +377,21 @@ contract InferenceOracle is Ownable2Step, EIP712 {
 
     // ------------------------------------------------------------------ views
 
+    /// @dev outputHash is stored only where it differs from firstOutputHash (_finaliseFulfilled):
+    /// a zero slot in a Fulfilled request means "the same as the first vote". It cannot be
+    /// confused with a real hash of zero: every outputHash is a keccak256 of output bytes.
     function getRequest(uint256 id) external view returns (Request memory) {
-        return _requests[id];
+        Request memory q = _requests[id];
+        if (q.status == Status.Fulfilled && q.outputHash == bytes32(0)) q.outputHash = q.firstOutputHash;
+        return q;
+    }
+
+    /// @notice Whether `node` has voted on request `id`, for whatever answer.
+    function hasVoted(uint256 id, address node) public view returns (bool) {
+        Request storage r = _requests[id];
+        // the first voter is not in _hasVoted: it heads the voters of the first vote's answer
+        return (r.hasVote && _voters[id][_answerKey(r.firstOutputHash, r.firstRejectCode)].first == node)
+            || _hasVoted[id][node];
     }
 
     /// @notice The EIP-712 digest a node signs for `att` on this chain and contract.
@@ -447,9 +473,20 @@ contract InferenceOracle is Ownable2Step, EIP712 {
         return keccak256(abi.encode(outputHash, rejectCode));
     }
 
-    function _countValid(address[] storage voters) private view returns (uint256 n) {
-        for (uint256 i; i < voters.length; ++i) {
-            if (isNode[voters[i]]) ++n;
+    function _voterAt(Voters storage voters, uint256 i) private view returns (address) {
+        return i == 0 ? voters.first : voters.rest[i];
+    }
+
+    function _addVoter(Voters storage voters, address node) private {
+        uint256 n = voters.count;
+        if (n == 0) voters.first = node;
+        else voters.rest[n] = node;
+        voters.count = uint96(n + 1);
+    }
+
+    function _countValid(Voters storage voters) private view returns (uint256 n) {
+        for (uint256 i; i < voters.count; ++i) {
+            if (isNode[_voterAt(voters, i)]) ++n;
         }
     }
 
@@ -458,17 +495,21 @@ contract InferenceOracle is Ownable2Step, EIP712 {
         private
         returns (bool)
     {
-        if (hasVoted[id][node]) revert AlreadyVoted(id, node);
-        hasVoted[id][node] = true;
         if (!r.hasVote) {
+            // The first vote: nobody can have voted yet, so neither the check nor a _hasVoted
+            // slot is needed (hasVoted finds this node at the head of the answer's voters).
             r.hasVote = true;
             r.firstOutputHash = outputHash;
             r.firstRejectCode = rejectCode;
-        } else if (r.firstOutputHash != outputHash || r.firstRejectCode != rejectCode) {
-            emit QuorumDisagreement(id, node, r.firstOutputHash, r.firstRejectCode, outputHash, rejectCode);
+        } else {
+            if (hasVoted(id, node)) revert AlreadyVoted(id, node);
+            _hasVoted[id][node] = true;
+            if (r.firstOutputHash != outputHash || r.firstRejectCode != rejectCode) {
+                emit QuorumDisagreement(id, node, r.firstOutputHash, r.firstRejectCode, outputHash, rejectCode);
+            }
         }
-        address[] storage voters = _voters[id][_answerKey(outputHash, rejectCode)];
-        voters.push(node);
+        Voters storage voters = _voters[id][_answerKey(outputHash, rejectCode)];
+        _addVoter(voters, node);
         uint256 valid = _countValid(voters);
         emit Attested(id, node, outputHash, rejectCode, valid);
         return valid >= r.quorum;
@@ -476,7 +517,9 @@ contract InferenceOracle is Ownable2Step, EIP712 {
 
     function _finaliseFulfilled(Request storage r, uint256 id, bytes32 outputHash, bytes memory output) private {
         r.status = Status.Fulfilled;
-        r.outputHash = outputHash;
+        // Only an answer other than the first vote's needs the slot: getRequest reports
+        // firstOutputHash for a zero one (so a request that agreed from the start writes no slot).
+        if (outputHash != r.firstOutputHash) r.outputHash = outputHash;
         uint256 escrow = r.escrow;
         r.escrow = 0;
         emit Fulfilled(id, outputHash, output);
@@ -496,13 +539,13 @@ contract InferenceOracle is Ownable2Step, EIP712 {
 
     /// @dev Splits `escrow` among the first `quorum` valid voters, in vote order: each gets
     /// escrow / quorum and the first also gets the remainder, so not one wei is lost.
-    function _payNodes(Request storage r, uint256 id, address[] storage voters, uint256 escrow) private {
+    function _payNodes(Request storage r, uint256 id, Voters storage voters, uint256 escrow) private {
         uint256 k = r.quorum;
         uint256 share = escrow / k;
         uint256 remainder = escrow - share * k;
         uint256 paid;
-        for (uint256 i; i < voters.length && paid < k; ++i) {
-            address node = voters[i];
+        for (uint256 i; i < voters.count && paid < k; ++i) {
+            address node = _voterAt(voters, i);
             if (!isNode[node]) continue;
             _credit(node, id, paid == 0 ? share + remainder : share);
             ++paid;
