@@ -629,12 +629,13 @@ static void handle_head(node *n, const cJSON *head)
         if (fetch_block_hash(n, n->head, canon) == 1 && memcmp(canon, n->head_hash, 32))
             reorg = 1;
     }
-    /* handle_reorg compares the recorded hash of number - 1 with the new parent to decide
-     * whether only the top was replaced, so the parent is recorded only after it ran (recording
-     * it first made every reorg look one block deep and left the fork walk unused) */
+    /* The new head's hash is recorded before handle_reorg (it checks requests against the
+     * recorded chain), its parent only after: handle_reorg compares the recorded hash of
+     * number - 1 with the parent to decide whether only the top was replaced (recording the
+     * parent first made every reorg look one block deep and left the fork walk unused). */
+    ring_set(n, number, hash);
     if (reorg)
         handle_reorg(n, number, parent);
-    ring_set(n, number, hash);
     if (number > 1)
         ring_set(n, number - 1, parent);
     n->head = number;
