@@ -95,9 +95,9 @@ kill -USR2 "$PROXY_PID"
 
 wait_done 3 60
 wait_log 'branches meet at block' 1 30
-line=$(tail -n +"$cut_line" "$WORK/node.log" | grep '"reorg: new head' | head -1)
+line=$(tail -n +"$cut_line" "$WORK/node.log" | grep -m1 '"reorg: new head' || true)
 [ -n "$line" ] || die "the node did not notice the reorg"
-echo "$line" | grep -q "branches meet at block $FORK " || die "wrong fork (expected $FORK): $line"
+grep -q "branches meet at block $FORK " <<<"$line" || die "wrong fork (expected $FORK): $line"
 walked=$(echo "$line" | sed -n 's/.*the fork walk compared \([0-9]*\) heights.*/\1/p')
 [ "${walked:-0}" -ge 5 ] || die "the fork was found after a walk of ${walked:-0} heights, expected >= 5: $line"
 [ "$(metric sibyl_reorg_walked_blocks_total)" -ge 5 ] || die "metrics: sibyl_reorg_walked_blocks_total $(metric sibyl_reorg_walked_blocks_total)"
