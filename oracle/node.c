@@ -643,6 +643,7 @@ static void handle_head(node *n, const cJSON *head)
 
     /* confirmations */
     uint32_t c = n->cfg->confirmations;
+    uint64_t reread_from = 0; /* lowest block of a request cancelled here, 0 if none */
     for (size_t i = 0; i < n->n_tr; i++) {
         tracked *e = &n->tr[i];
         if (e->confirmed || e->block + c > number)
@@ -652,11 +653,20 @@ static void handle_head(node *n, const cJSON *head)
         if (rc < 0)
             continue; /* try again at the next head */
         e->confirmed = 1;
-        if (rc == 0 || memcmp(ch, e->hash, 32))
+        if (rc == 0 || memcmp(ch, e->hash, 32)) {
             cancel_request(n, e->id, "its block is not on the canonical chain");
-        else
+            if (!reread_from || e->block < reread_from)
+                reread_from = e->block;
+        } else {
             confirm(n, e->id);
+        }
     }
+    /* A reorg noticed only here (its old blocks never announced to us, or made while the node
+     * was down with the cursor below the fork): the new branch may carry the same request id
+     * again, and its log, read while the old request was still open, was taken for a
+     * duplicate. Read the new branch again now that the old one is cancelled. */
+    if (reread_from && reread_from <= number)
+        backfill(n, reread_from, number);
     /* forget requests deeper than any reorg we handle */
     for (size_t i = 0; i < n->n_tr;) {
         if (n->tr[i].confirmed && n->tr[i].block + REORG_DEPTH < number) {

@@ -14,14 +14,17 @@
 # Expected: the node walks back over >= 5 heights to F (its log line and
 # sibyl_reorg_walked_blocks_total), voids 2 and 3 and cancels 4 (3 reorg cancellations), leaves
 # 1 alone, and answers the new 2 and 3 exactly once each with their new inputs; 4 is never
-# answered. Part 2: a reorg made while the node is stopped is found at its restart.
+# answered. Part 2: a reorg made while the node is stopped is found at its restart. Part 3: one
+# made below the stopped node's cursor is found at the request's confirmation.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SIBYL_BUILD=${SIBYL_BUILD:-$ROOT/build}
 source "$ROOT/tests/integration/lib/node-env.bash"
 
 PROXY_PID=
 proxy_cleanup() {
+  local rc=$?
   [ -n "$PROXY_PID" ] && kill -TERM "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
+  (exit $rc) # node_env_cleanup exits with the status it finds in $?
   node_env_cleanup
 }
 trap proxy_cleanup EXIT
@@ -153,5 +156,33 @@ for id in 1 2 3; do
   [ "$(id_lines $id 'void\|cancelled' "$restart_line")" = 0 ] || die "request $id, below the second fork, was touched"
 done
 [ "$(node_nonce)" = $((NODE_NONCE + 1)) ] || die "node nonce $(node_nonce), expected $((NODE_NONCE + 1))"
-node_stop
 log "ok: a reorg made while the node was down is found at restart; the new request 4 answered once"
+
+# Part 3: as part 2, but the node is stopped while its cursor is still below the request's
+# block (the cursor trails the head by one block), so the restart sees no reorg at the cursor;
+# only the confirmation check finds the old request 5 ("F 5+5") off the chain. The new branch's
+# id 5 ("G 5+5") was read at the restart while the old one was still open: after the
+# cancellation the node must read the new branch again, or it never answers it.
+ask "F 5+5"
+wait_log '"request seen' 9 20 # part 2 added the new 4 (8)
+wait_head
+node_stop
+NODE_NONCE=$(node_nonce)
+RAW5=$(raw_ask "G 5+5" $(($(user_nonce) - 1)))
+restart_line=$(($(wc -l <"$WORK/node.log") + 1))
+[ "$(rpc anvil_reorg "[1, [[\"$RAW5\", 0]]]")" = null ] || die "third anvil_reorg failed"
+mine 3
+node_start "$WORK/oracle.conf"
+node_wait_healthy
+wait_log '"request cancelled' 1 20 # (counted from the start of the log: part 1 has one)
+[ "$(id_lines 5 '"request cancelled' "$restart_line")" = 1 ] || die "the old request 5 was not cancelled after the restart"
+[ "$(id_lines 5 '"request seen' "$restart_line")" -ge 1 ] || die "the new request 5 was not seen after the old one was cancelled"
+mine 1 # the next head confirms it
+wait_done 5 60
+sleep 1
+[ "$(id_lines 5 '"request fulfilled' "$restart_line")" = 1 ] || die "request 5 fulfilled $(id_lines 5 '"request fulfilled' "$restart_line") times after the restart"
+[ "$(input_hash_of 5)" = "$("$CAST" keccak "G 5+5")" ] || die "request 5 is not 'G 5+5'"
+[ "$(count_events "$FULFILLED_SIG")" = 5 ] || die "$(count_events "$FULFILLED_SIG") Fulfilled events, expected 5"
+[ "$(node_nonce)" = $((NODE_NONCE + 1)) ] || die "node nonce $(node_nonce), expected $((NODE_NONCE + 1))"
+node_stop
+log "ok: a request replaced below the restarted node's cursor is cancelled at its confirmation and the new one answered once"
