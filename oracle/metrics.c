@@ -36,15 +36,18 @@ struct metrics {
 static const char *const stage_names[STAGE_COUNT] = {"confirm_wait", "compute", "submit",
                                                      "node_overhead", "mined"};
 static const char *const counter_names[MC_COUNT] = {
-    "sibyl_rpc_errors_total", "sibyl_reorgs_total",    "sibyl_reorg_cancellations_total",
-    "sibyl_tx_sent_total",    "sibyl_tx_resent_total", "sibyl_ws_connects_total"};
+    "sibyl_rpc_errors_total",          "sibyl_reorgs_total",
+    "sibyl_reorg_cancellations_total", "sibyl_tx_sent_total",
+    "sibyl_tx_resent_total",           "sibyl_ws_connects_total",
+    "sibyl_reorg_walked_blocks_total"};
 static const char *const counter_help[MC_COUNT] = {
     "JSON-RPC calls that failed after retries",
     "Chain reorganisations detected",
     "Requests cancelled because a reorg removed them",
     "Transactions sent (first sends)",
     "Transactions re-sent with bumped fees or re-broadcast",
-    "Websocket connections established"};
+    "Websocket connections established",
+    "Block heights compared while walking back to a reorg's fork"};
 
 metrics *metrics_create(void)
 {

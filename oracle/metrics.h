@@ -11,6 +11,9 @@
  *   sibyl_engine_seconds                      histogram: engine_generate wall time
  *   sibyl_rpc_errors_total                    counter: failed JSON-RPC calls (after retries)
  *   sibyl_reorgs_total, sibyl_reorg_cancellations_total
+ *   sibyl_reorg_walked_blocks_total          counter: heights compared while walking back to
+ *                                             a reorg's fork (0 while every reorg replaced
+ *                                             only the top block)
  *   sibyl_tx_sent_total, sibyl_tx_resent_total, sibyl_ws_connects_total
  *   sibyl_head_block                          gauge: the newest head seen
  *
@@ -42,6 +45,7 @@ typedef enum {
     MC_TX_SENT,
     MC_TX_RESENT,
     MC_WS_CONNECTS,
+    MC_REORG_WALKED_BLOCKS,
     MC_COUNT
 } metrics_counter;
 

@@ -456,17 +456,18 @@ static int fetch_block_hashes(node *n, uint64_t lo, uint64_t hi, uint8_t (*out)[
     return 0;
 }
 
-/* The highest height below `top` whose hash we recorded is still canonical (the branches meet
- * there), walking down through the ring with batched lookups; every canonical hash read on the
- * way is recorded. *known = 0 when the ring ran out (a reorg deeper than RING blocks, or heights
- * this run never saw) before a match: the returned height is then only where our knowledge
- * ends. */
-static uint64_t find_fork(node *n, uint64_t top, int *known)
+/* The highest height at or below `top` whose hash we recorded is still canonical (the branches
+ * meet there), walking down through the ring with batched lookups; every canonical hash read on
+ * the way is recorded and *walked counts the heights compared. *known = 0 when the ring ran out
+ * (a reorg deeper than RING blocks, or heights this run never saw) before a match: the returned
+ * height is then only where our knowledge ends. */
+static uint64_t find_fork(node *n, uint64_t top, int *known, uint64_t *walked)
 {
     uint8_t(*canon)[32] = malloc(WALK_BATCH * 32);
     int found[WALK_BATCH];
     uint64_t h = top;
     *known = 0;
+    *walked = 0;
     if (!canon)
         return h;
     while (h > 0) {
@@ -476,6 +477,7 @@ static uint64_t find_fork(node *n, uint64_t top, int *known)
         int done = 0;
         for (uint64_t b = hi; b >= lo && !done; b--) {
             uint8_t mine[32];
+            (*walked)++;
             if (!ring_get(n, b, mine)) {
                 h = b; /* nothing recorded here: our knowledge ends */
                 done = 1;
@@ -531,18 +533,28 @@ static int reorg_scan_fn(const jreq *r, void *user)
     return 0;
 }
 
+/* A head `number` (child of `parent`) that does not extend the chain we followed (n->head is
+ * still the old head here): find the fork, void every request whose block left the chain, read
+ * the new branch. */
 static void handle_reorg(node *n, uint64_t number, const uint8_t parent[32])
 {
     metrics_add(n->m, MC_REORGS, 1);
     uint64_t h = number ? number - 1 : 0;
     uint8_t mine[32];
     int known = 1;
+    uint64_t walked = 0;
     if (h && ring_get(n, h, mine) && !memcmp(mine, parent, 32)) {
         /* only the top was replaced */
     } else {
         if (h)
             ring_set(n, h, parent);
-        h = h > 1 ? find_fork(n, h - 1, &known) : 0;
+        /* Heights above our old head were never recorded (the chain grew while we were not
+         * listening): the walk starts at our old head, the first height we can compare. */
+        uint64_t top = h > 1 ? h - 1 : 0;
+        if (n->head && top > n->head)
+            top = n->head;
+        h = top ? find_fork(n, top, &known, &walked) : 0;
+        metrics_add(n->m, MC_REORG_WALKED_BLOCKS, walked);
     }
     uint64_t fork = h; /* the highest height known to be on both branches */
     if (!known) {
@@ -550,13 +562,17 @@ static void handle_reorg(node *n, uint64_t number, const uint8_t parent[32])
          * chain and read the new branch from the start block again (duplicates are ignored). */
         fork = n->cfg->start_block ? n->cfg->start_block - 1 : 0;
         log_msg(LOG_WARN, NULL,
-                "reorg: new head %llu; the fork is below block %llu, further back than the "
-                "%d block hashes kept: re-checking every request and re-reading from block %llu",
+                "reorg: new head %llu; the fork is below block %llu, the oldest block this run "
+                "recorded a hash of (it keeps %d): re-checking every request and re-reading from "
+                "block %llu",
                 (unsigned long long)number, (unsigned long long)h, RING,
                 (unsigned long long)fork + 1);
     } else {
-        log_msg(LOG_WARN, NULL, "reorg: new head %llu, branches meet at block %llu",
-                (unsigned long long)number, (unsigned long long)fork);
+        log_msg(LOG_WARN, NULL,
+                "reorg: new head %llu, branches meet at block %llu (a new branch of %llu blocks; "
+                "the fork walk compared %llu heights)",
+                (unsigned long long)number, (unsigned long long)fork,
+                (unsigned long long)(number - fork), (unsigned long long)walked);
     }
     for (uint64_t b = number + 1; b <= n->head && b < number + RING; b++)
         n->ring_num[b % RING] = 0;
@@ -613,18 +629,28 @@ static void handle_head(node *n, const cJSON *head)
         reorg = 1; /* our parent is not its parent */
     else if (n->head && number < n->head)
         reorg = 1; /* the chain went back */
+    else if (n->head && number > n->head + 1 && !ring_get(n, number - 1, known)) {
+        /* Heights were skipped (the chain moved on while we were not listening): nothing above
+         * our head was recorded to compare with, so ask whether our head is still canonical. */
+        uint8_t canon[32];
+        if (fetch_block_hash(n, n->head, canon) == 1 && memcmp(canon, n->head_hash, 32))
+            reorg = 1;
+    }
+    /* The new head's hash is recorded before handle_reorg (it checks requests against the
+     * recorded chain), its parent only after: handle_reorg compares the recorded hash of
+     * number - 1 with the parent to decide whether only the top was replaced (recording the
+     * parent first made every reorg look one block deep and left the fork walk unused). */
     ring_set(n, number, hash);
+    if (reorg)
+        handle_reorg(n, number, parent);
     if (number > 1)
         ring_set(n, number - 1, parent);
-    if (reorg) {
-        handle_reorg(n, number, parent);
-        ring_set(n, number, hash);
-    }
     n->head = number;
     memcpy(n->head_hash, hash, 32);
 
     /* confirmations */
     uint32_t c = n->cfg->confirmations;
+    uint64_t reread_from = 0; /* lowest block of a request cancelled here, 0 if none */
     for (size_t i = 0; i < n->n_tr; i++) {
         tracked *e = &n->tr[i];
         if (e->confirmed || e->block + c > number)
@@ -634,11 +660,20 @@ static void handle_head(node *n, const cJSON *head)
         if (rc < 0)
             continue; /* try again at the next head */
         e->confirmed = 1;
-        if (rc == 0 || memcmp(ch, e->hash, 32))
+        if (rc == 0 || memcmp(ch, e->hash, 32)) {
             cancel_request(n, e->id, "its block is not on the canonical chain");
-        else
+            if (!reread_from || e->block < reread_from)
+                reread_from = e->block;
+        } else {
             confirm(n, e->id);
+        }
     }
+    /* A reorg noticed only here (its old blocks never announced to us, or made while the node
+     * was down with the cursor below the fork): the new branch may carry the same request id
+     * again, and its log, read while the old request was still open, was taken for a
+     * duplicate. Read the new branch again now that the old one is cancelled. */
+    if (reread_from && reread_from <= number)
+        backfill(n, reread_from, number);
     /* forget requests deeper than any reorg we handle */
     for (size_t i = 0; i < n->n_tr;) {
         if (n->tr[i].confirmed && n->tr[i].block + REORG_DEPTH < number) {
@@ -682,6 +717,16 @@ static void on_connected(void *user)
         from = cursor + 1 > overlap ? cursor + 1 - overlap : 0;
         if (from < n->cfg->start_block)
             from = n->cfg->start_block;
+    }
+    static const uint8_t zero[32];
+    if (found && !n->head && cursor && memcmp(chash, zero, 32)) {
+        /* The first connection of this run: the journaled cursor block stands in for the head
+         * we followed before the restart, so that a reorg below it while we were down is
+         * detected like one seen live (the fork walk then ends at what this run never saw, and
+         * every journaled request is checked against the chain). */
+        ring_set(n, cursor, chash);
+        n->head = cursor;
+        memcpy(n->head_hash, chash, 32);
     }
     if ((uint64_t)head < n->head && n->head) {
         log_msg(LOG_WARN, NULL, "the chain is now at block %llu, below the %llu seen before", head,

@@ -42,9 +42,9 @@ out=$("$CAST" call --rpc-url "$RPC" "$CONSUMER" "answerOf(uint256)(bytes)" 7)
 
 # the node's own view
 metrics=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics")
-echo "$metrics" | grep -q "^sibyl_requests{state=\"fulfilled\"} $N\$" || die "metrics: fulfilled != $N"
-echo "$metrics" | grep -q '^sibyl_stage_seconds_bucket{stage="node_overhead",le="+Inf"} '"$N"'$' || die "metrics: no node_overhead histogram"
-echo "$metrics" | grep -q '^sibyl_engine_seconds_count '"$N"'$' || die "metrics: engine runs != $N"
+grep -q "^sibyl_requests{state=\"fulfilled\"} $N\$" <<<"$metrics" || die "metrics: fulfilled != $N"
+grep -q '^sibyl_stage_seconds_bucket{stage="node_overhead",le="+Inf"} '"$N"'$' <<<"$metrics" || die "metrics: no node_overhead histogram"
+grep -q '^sibyl_engine_seconds_count '"$N"'$' <<<"$metrics" || die "metrics: engine runs != $N"
 node_stop
 grep -q '"level":"error"' "$WORK/node.log" && die "errors in the node log"
 log "ok: $N requests fulfilled exactly once, callbacks ran, metrics agree"

@@ -36,8 +36,8 @@ row() { "$CAST" call --rpc-url "$RPC" "$CONSUMER" "answers(uint256)(uint8,uint16
 grep -q "differs from the modelHash ${WRONG} registered for its model id: NOT serving it" "$WORK/node.log" ||
   die "no log line about the mismatched model"
 m=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics")
-echo "$m" | grep -qx "sibyl_models_hash_mismatch 1" || die "metric sibyl_models_hash_mismatch is not 1"
-echo "$m" | grep -qx "sibyl_models_served 1" || die "metric sibyl_models_served is not 1"
+grep -qx "sibyl_models_hash_mismatch 1" <<<"$m" || die "metric sibyl_models_hash_mismatch is not 1"
+grep -qx "sibyl_models_served 1" <<<"$m" || die "metric sibyl_models_served is not 1"
 grep -q "WrongModelHash" "$WORK/node.log" && die "the node sent an answer the contract refused"
 node_stop
 log "ok: mismatched model refused at start (log + metric), its request rejected UNKNOWN_MODEL, the other model served"
