@@ -7,14 +7,7 @@ SIBYL_BUILD=${SIBYL_BUILD:-$ROOT/build}
 source "$ROOT/tests/integration/lib/node-env.bash"
 
 N=50
-anvil_start
-deploy
-make_model "$WORK/model.gguf"
-register "$WORK/model.gguf"
-make_keystore
-write_conf "$WORK/oracle.conf" "confirmations = 0" "receipt_depth = 0"
-node_start "$WORK/oracle.conf"
-node_wait_healthy
+devnet_with_node "confirmations = 0" "receipt_depth = 0"
 
 prompts=()
 for i in $(seq $N); do prompts+=("Question number $i: what comes after $i?"); done

@@ -18,14 +18,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SIBYL_BUILD=${SIBYL_BUILD:-$ROOT/build}
 source "$ROOT/tests/integration/lib/node-env.bash"
 
-anvil_start
-deploy
-make_model "$WORK/model.gguf"
-register "$WORK/model.gguf"
-make_keystore
-write_conf "$WORK/oracle.conf" "confirmations = 0" "receipt_depth = 0"
-node_start "$WORK/oracle.conf"
-node_wait_healthy
+devnet_with_node "confirmations = 0" "receipt_depth = 0"
 rpc evm_setAutomine '[false]' >/dev/null
 
 FULFILLED_SIG='Fulfilled(uint256,bytes32,bytes)'

@@ -7,14 +7,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SIBYL_BUILD=${SIBYL_BUILD:-$ROOT/build}
 source "$ROOT/tests/integration/lib/node-env.bash"
 
-anvil_start
-deploy
-make_model "$WORK/model.gguf"
-register "$WORK/model.gguf"
-make_keystore
-write_conf "$WORK/oracle.conf" "confirmations = 3" "receipt_depth = 0"
-node_start "$WORK/oracle.conf"
-node_wait_healthy
+devnet_with_node "confirmations = 3" "receipt_depth = 0"
 
 fulfilled() { count_events "Fulfilled(uint256,bytes32,bytes)"; }
 

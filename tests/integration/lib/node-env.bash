@@ -185,6 +185,20 @@ node_stop() { # SIGTERM and wait; fails if it does not exit cleanly in 10 s
   die "node did not stop within 10 s of SIGTERM"
 }
 
+# devnet_with_node [CONF_LINE...]: the usual start of a node test: anvil, the contracts, the tiny
+# model registered, the node key, $WORK/oracle.conf with the given lines, the node started and
+# healthy.
+devnet_with_node() {
+  anvil_start
+  deploy
+  make_model "$WORK/model.gguf"
+  register "$WORK/model.gguf"
+  make_keystore
+  write_conf "$WORK/oracle.conf" "$@"
+  node_start "$WORK/oracle.conf"
+  node_wait_healthy
+}
+
 node_wait_exit() { # the node killed itself (crash hook): wait for it
   wait "$NODE_PID" 2>/dev/null || true
   NODE_PID=
