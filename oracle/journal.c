@@ -77,6 +77,17 @@ static void lmdb_err(char *err, size_t errlen, const char *what, int rc)
     snprintf(err, errlen, "journal: %s: %s", what, mdb_strerror(rc));
 }
 
+/* flags: 0 (a write transaction) or MDB_RDONLY. 0, or -1 with the reason in err. */
+static int txn_begin(journal *j, unsigned flags, MDB_txn **txn, char *err, size_t errlen)
+{
+    int rc = mdb_txn_begin(j->env, NULL, flags, txn);
+    if (rc) {
+        lmdb_err(err, errlen, "begin", rc);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- record (de)serialisation ---- */
 
 static uint8_t *jreq_encode(const jreq *r, size_t *len)
@@ -308,11 +319,9 @@ int journal_insert_seen_ex(journal *j, const jreq *r, uint64_t *moved_nonce, cha
                            size_t errlen)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
-    if (rc) {
-        lmdb_err(err, errlen, "begin", rc);
+    if (txn_begin(j, 0, &txn, err, errlen))
         return -1;
-    }
+    int rc;
     uint8_t logkey[36];
     memcpy(logkey, r->f.log_tx_hash, 32);
     memcpy(logkey + 32, &r->f.log_index, 4);
@@ -417,11 +426,8 @@ int journal_update(journal *j, const uint8_t id[32], journal_update_fn fn, void 
                    size_t errlen)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
-    if (rc) {
-        lmdb_err(err, errlen, "begin", rc);
+    if (txn_begin(j, 0, &txn, err, errlen))
         return -1;
-    }
     return update_in(j, txn, id, fn, user, err, errlen);
 }
 
@@ -429,11 +435,9 @@ int journal_update_by_nonce(journal *j, uint64_t nonce, journal_update_fn fn, vo
                             uint8_t id[32], char *err, size_t errlen)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
-    if (rc) {
-        lmdb_err(err, errlen, "begin", rc);
+    if (txn_begin(j, 0, &txn, err, errlen))
         return -1;
-    }
+    int rc;
     MDB_val k = {8, &nonce}, v;
     rc = mdb_get(txn, j->nonce, &k, &v);
     if (rc || v.mv_size != 32) {
@@ -458,11 +462,8 @@ int journal_update_many(journal *j, const uint8_t (*ids)[32], size_t n, journal_
     if (n == 0)
         return 0;
     MDB_txn *txn;
-    int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
-    if (rc) {
-        lmdb_err(err, errlen, "begin", rc);
+    if (txn_begin(j, 0, &txn, err, errlen))
         return -1;
-    }
     journal_txn t = {j, txn};
     for (size_t i = 0; i < n; i++) {
         jreq r;
@@ -559,11 +560,9 @@ int journal_meta_put(journal *j, const char *key, const void *val, size_t len, c
                      size_t errlen)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
-    if (rc) {
-        lmdb_err(err, errlen, "begin", rc);
+    if (txn_begin(j, 0, &txn, err, errlen))
         return -1;
-    }
+    int rc;
     MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
     if ((rc = mdb_put(txn, j->meta, &k, &v, 0))) {
         lmdb_err(err, errlen, "put meta", rc);

@@ -95,10 +95,10 @@ struct submitter {
     int nonce_check;    /* a reorg happened: the sender compares its nonce counter with the chain */
     int head_fee_valid; /* the newest head's header gave the next base fee (under mu) */
     uint64_t head_fee;  /* that base fee, wei (under mu) */
-    uint64_t head_fee_block; /* the head it belongs to (under mu) */
+    uint64_t head_fee_block;  /* the head it belongs to (under mu) */
     uint64_t block_gas_limit; /* the newest header's gasLimit, 0 = not known (under mu) */
-    int registered;          /* this key is a registered node: 0 pauses the sender (under mu) */
-    int paused_logged;       /* the pause was logged (sender) */
+    int registered;           /* this key is a registered node: 0 pauses the sender (under mu) */
+    int paused_logged;        /* the pause was logged (sender) */
 
     lane send_lane, track_lane;
 
@@ -1005,9 +1005,8 @@ static int sign_and_send(submitter *s, prepared *p, size_t n, uint64_t head)
      * a chain a state root over its whole state. Elsewhere the order costs one round trip. */
     brc = RPC_OK;
     if (m > 1)
-        brc = rpc_call_batch(s->send_lane.rpc, m - 1, methods + 1,
-                             (const cJSON *const *)params + 1, results + 1, st + 1, errs + 1, err,
-                             sizeof err);
+        brc = rpc_call_batch(s->send_lane.rpc, m - 1, methods + 1, (const cJSON *const *)params + 1,
+                             results + 1, st + 1, errs + 1, err, sizeof err);
     brc0 = rpc_call_batch(s->send_lane.rpc, 1, methods, (const cJSON *const *)params, results, st,
                           errs, err0, sizeof err0);
 sent:;
