@@ -134,8 +134,9 @@ static int log_from(const cJSON *log, const uint8_t oracle[20])
            !memcmp(a, oracle, 20);
 }
 
-/* The request id named by a transaction: from the first oracle log about a request in its
- * receipt. 0, CHAIN_NOT_FOUND, CHAIN_ERROR. */
+/* The request id named by a transaction: from the oracle's logs about a request in its receipt.
+ * A transaction that concerns several requests (an answerMany) names none of them: the message
+ * lists them, to be named by id. 0, CHAIN_NOT_FOUND, CHAIN_ERROR. */
 static int id_from_tx(rpc_client *rpc, const uint8_t oracle[20], const char *tx, uint8_t id[32],
                       char *err, size_t errlen)
 {
@@ -170,19 +171,40 @@ static int id_from_tx(rpc_client *rpc, const uint8_t oracle[20], const char *tx,
     for (int i = 1; i < 5; i++)
         topic_of(evs[i], topics[i]);
     const cJSON *lg;
-    int found = 0;
+    int found = 0, several = 0;
+    char ids[256] = "";
     cJSON_ArrayForEach(lg, cJSON_GetObjectItemCaseSensitive(rcpt, "logs"))
     {
-        uint8_t t0[32];
+        uint8_t t0[32], other[32];
         if (!log_from(lg, oracle) || log_topic(lg, 0, t0))
             continue;
-        for (int i = 0; i < 5 && !found; i++)
-            if (!memcmp(t0, topics[i], 32) && !log_topic(lg, 1, id))
+        for (int i = 0; i < 5; i++) {
+            if (memcmp(t0, topics[i], 32) || log_topic(lg, 1, other))
+                continue;
+            if (!found || memcmp(other, id, 32)) {
+                if (found)
+                    several = 1;
+                u256 v;
+                memcpy(v.b, other, 32);
+                char dec[U256_DEC_MAX];
+                u256_to_dec(&v, dec);
+                if (strlen(ids) + strlen(dec) + 3 < sizeof ids)
+                    snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%s", found ? ", " : "",
+                             dec);
+                memcpy(id, other, 32);
                 found = 1;
-        if (found)
+            }
             break;
+        }
     }
     cJSON_Delete(rcpt);
+    if (several) {
+        snprintf(err, errlen,
+                 "transaction %s concerns several requests (ids %s): name the one to verify by "
+                 "its id",
+                 tx, ids);
+        return CHAIN_NOT_FOUND;
+    }
     if (!found) {
         char o[43];
         eth_address_checksum(oracle, o);
@@ -208,7 +230,57 @@ static void att_from_value(const abi_value *t, sibyl_attestation *a)
 }
 
 /* Reads the transaction of vote v: which call, its attestation, signature and output. */
-static void decode_vote_tx(rpc_client *rpc, const uint8_t oracle[20], chain_vote *v)
+/* A node may carry several answers in one transaction, answerMany(bytes[]) (docs/protocol.md):
+ * then the vote's call is the element that answers request id. Replaces data[0..n) with that
+ * element's bytes and returns 0; 1 when data is no answerMany; -1 (message in v) when it is one
+ * without an element for id. When several elements answer id (a relay batching the votes of
+ * several nodes), the first is taken. */
+static int answer_many_element(const uint8_t id[32], uint8_t **data, size_t *n, chain_vote *v)
+{
+    abi_signature s;
+    uint8_t sel[4];
+    if (abi_signature_parse("answerMany(bytes[])", &s, NULL, 0))
+        return 1;
+    abi_selector(&s, sel);
+    if (*n < 4 || memcmp(*data, sel, 4)) {
+        abi_signature_free(&s);
+        return 1;
+    }
+    abi_value val;
+    char e[256];
+    int rc = -1;
+    if (abi_decode(s.params, *data + 4, *n - 4, &val, e, sizeof e)) {
+        snprintf(v->decode_err, sizeof v->decode_err, "answerMany calldata: %s", e);
+        abi_signature_free(&s);
+        return -1;
+    }
+    snprintf(v->decode_err, sizeof v->decode_err,
+             "the answerMany transaction has no answer for this request");
+    const abi_value *calls = &val.items[0];
+    for (size_t i = 0; i < calls->n_items; i++) {
+        const abi_value *c = &calls->items[i];
+        if (c->len < 36 || memcmp(c->data + 4, id, 32))
+            continue;
+        uint8_t *copy = malloc(c->len);
+        if (!copy) {
+            snprintf(v->decode_err, sizeof v->decode_err, "out of memory");
+            break;
+        }
+        memcpy(copy, c->data, c->len);
+        free(*data);
+        *data = copy;
+        *n = c->len;
+        v->decode_err[0] = 0;
+        rc = 0;
+        break;
+    }
+    abi_value_free(&val);
+    abi_signature_free(&s);
+    return rc;
+}
+
+static void decode_vote_tx(rpc_client *rpc, const uint8_t oracle[20], const uint8_t id[32],
+                           chain_vote *v)
 {
     char tx[67], e[512];
     hex_encode(tx, v->tx, 32);
@@ -242,6 +314,10 @@ static void decode_vote_tx(rpc_client *rpc, const uint8_t oracle[20], chain_vote
         return;
     }
     cJSON_Delete(t);
+    if (answer_many_element(id, &data, &n, v) < 0) {
+        free(data);
+        return;
+    }
     const char *sigs[3] = {SIG_FULFILL, SIG_ATTEST, SIG_REJECT};
     const vote_kind kinds[3] = {VOTE_FULFILL, VOTE_ATTEST, VOTE_REJECT};
     snprintf(v->decode_err, sizeof v->decode_err,
@@ -403,7 +479,7 @@ int chain_fetch(rpc_client *rpc, const uint8_t oracle[20], const char *ref, uint
         memcpy(v->node, t2 + 12, 20);
         v->event_reject_code = (uint16_t)(d[30] << 8 | d[31]);
         c->n_votes++;
-        decode_vote_tx(rpc, oracle, v);
+        decode_vote_tx(rpc, oracle, id, v);
     }
     cJSON_Delete(logs);
 

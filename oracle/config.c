@@ -27,6 +27,7 @@ void config_defaults(config *c)
     c->receipt_depth = 1;
     c->gas_margin_percent = 25;
     c->gas_estimate_cache = 1;
+    c->answers_per_tx = 32;
     c->registry_refresh_s = 30;
     c->log_level = 1;
 }
@@ -142,6 +143,7 @@ enum {
     K_RECEIPT_DEPTH,
     K_GAS_MARGIN,
     K_GAS_CACHE,
+    K_ANSWERS_PER_TX,
     K_REGISTRY_REFRESH,
     K_LOG_LEVEL,
     K_COUNT
@@ -171,6 +173,7 @@ static const char *const key_names[K_COUNT] = {"rpc_http",
                                                "receipt_depth",
                                                "gas_margin_percent",
                                                "gas_estimate_cache",
+                                               "answers_per_tx",
                                                "registry_refresh_seconds",
                                                "log_level"};
 
@@ -351,6 +354,12 @@ static int set_key(config *c, int k, const char *v, const char *dir, const char 
             c->gas_estimate_cache = 0;
         else
             return -1;
+        return 0;
+    case K_ANSWERS_PER_TX:
+        *why = "a count 1..256 (1: one answer per transaction)";
+        if (parse_u64(v, 256, &x) || x == 0)
+            return -1;
+        c->answers_per_tx = (uint32_t)x;
         return 0;
     case K_LOG_LEVEL:
         *why = "debug, info, warn or error";

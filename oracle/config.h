@@ -51,6 +51,7 @@ typedef struct {
     uint32_t receipt_depth;      /* blocks on top of our receipt before the request is final */
     uint32_t gas_margin_percent; /* added to eth_estimateGas */
     int gas_estimate_cache;      /* reuse estimates for transactions of the same shape */
+    uint32_t answers_per_tx; /* answers one transaction may carry (answerMany), 1 = no batching */
     uint32_t registry_refresh_s; /* re-read the model/node registry this often */
     int log_level;               /* 0 debug, 1 info, 2 warn, 3 error */
 } config;

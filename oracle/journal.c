@@ -310,6 +310,17 @@ static int move_nonce(journal *j, MDB_txn *txn, const jreq *old, int *moved, uin
     return 0;
 }
 
+void journal_batch_key(const uint8_t first_id[32], uint64_t nonce, uint8_t out[32])
+{
+    static const char tag[] = "sibyl batch record";
+    uint8_t b[sizeof tag - 1 + 32 + 8];
+    memcpy(b, tag, sizeof tag - 1);
+    memcpy(b + sizeof tag - 1, first_id, 32);
+    for (int i = 0; i < 8; i++)
+        b[sizeof tag - 1 + 32 + i] = (uint8_t)(nonce >> (56 - 8 * i));
+    keccak256(b, sizeof b, out);
+}
+
 int journal_insert_seen(journal *j, const jreq *r, char *err, size_t errlen)
 {
     return journal_insert_seen_ex(j, r, NULL, err, errlen);
@@ -621,6 +632,34 @@ int journal_txn_set_next_nonce(journal_txn *t, uint64_t nonce)
 {
     MDB_val k = {10, (void *)"next_nonce"}, v = {8, &nonce};
     return mdb_put(t->txn, t->j->meta, &k, &v, 0) ? -1 : 0;
+}
+
+int journal_run(journal *j, journal_txn_fn fn, void *user, char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    if (txn_begin(j, 0, &txn, err, errlen))
+        return -1;
+    journal_txn t = {j, txn};
+    int rc = fn(&t, user);
+    if (rc) {
+        mdb_txn_abort(txn);
+        if (rc < 0)
+            snprintf(err, errlen, "journal: transaction refused");
+        return rc < 0 ? -1 : rc;
+    }
+    return commit(txn, err, errlen);
+}
+
+int journal_txn_get(journal_txn *t, const uint8_t id[32], jreq *out)
+{
+    char err[128];
+    return get_record(t->j, t->txn, id, out, err, sizeof err);
+}
+
+int journal_txn_put(journal_txn *t, const jreq *r)
+{
+    char err[128];
+    return put_record(t->j, t->txn, r, err, sizeof err) ? -1 : 0;
 }
 
 int journal_txn_claim_nonce(journal_txn *t, uint64_t nonce, const uint8_t id[32])

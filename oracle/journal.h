@@ -54,7 +54,14 @@ const char *req_state_name(int state);
 int req_state_is_final(int state);
 
 /* What the transaction does. */
-enum { TXK_NONE = 0, TXK_FULFILL = 1, TXK_REJECT = 2, TXK_ATTEST = 3, TXK_FILLER = 4 };
+enum {
+    TXK_NONE = 0,
+    TXK_FULFILL = 1,
+    TXK_REJECT = 2,
+    TXK_ATTEST = 3,
+    TXK_FILLER = 4,
+    TXK_BATCH = 5 /* answerMany: several answers in one transaction (a batch record's kind) */
+};
 
 #define JREQ_MAX_TX_HASHES 16
 
@@ -145,6 +152,14 @@ int journal_insert_seen_ex(journal *j, const jreq *r, uint64_t *moved_nonce, cha
  * || nonce as 8 big-endian bytes). Never a request id in practice (ids are counters). */
 void journal_nonce_record_key(const uint8_t id[32], uint64_t nonce, uint8_t out[32]);
 
+/* Batch records. A transaction that carries several answers (answerMany) is owned by a record
+ * of its own, nonce_only = 1 and tx_kind = TXK_BATCH, under journal_batch_key(first member's id,
+ * nonce): it holds the transaction part (nonce, fees, every signed version, the signed bytes) and,
+ * in its input field, the ids of the requests its newest version answers (32 bytes each). Those
+ * members are "submitted" with the batch's nonce and no transaction hashes of their own
+ * (n_tx_hashes = 0); they become final when the batch's receipt is deep enough. */
+void journal_batch_key(const uint8_t first_id[32], uint64_t nonce, uint8_t out[32]);
+
 /* Reads a record; 1 found, 0 not found, <0 error. Free with jreq_free. */
 int journal_get(journal *j, const uint8_t id[32], jreq *out, char *err, size_t errlen);
 
@@ -170,6 +185,16 @@ int journal_update_by_nonce(journal *j, uint64_t nonce, journal_update_fn fn, vo
  * Returns 0 when committed. */
 int journal_update_many(journal *j, const uint8_t (*ids)[32], size_t n, journal_update_fn fn,
                         void *const *users, int *results, char *err, size_t errlen);
+
+/* Runs fn inside ONE write transaction (one commit): fn reads and writes records with
+ * journal_txn_get / journal_txn_put and may use the journal_txn_* nonce functions. fn returns 0
+ * to commit, > 0 to abort quietly (journal_run returns it), < 0 to fail (-1). */
+typedef int (*journal_txn_fn)(journal_txn *t, void *user);
+int journal_run(journal *j, journal_txn_fn fn, void *user, char *err, size_t errlen);
+/* Inside journal_run or journal_update: 1 found (free with jreq_free), 0 none, -1 error. */
+int journal_txn_get(journal_txn *t, const uint8_t id[32], jreq *out);
+/* Inside journal_run or journal_update: writes (inserts or replaces) a record. 0 or -1. */
+int journal_txn_put(journal_txn *t, const jreq *r);
 
 /* Inside journal_update: the nonce counter (the next nonce to hand out) and which request
  * owns a nonce. */

@@ -216,8 +216,9 @@ static int cancel_fn(journal_txn *t, jreq *r, void *user)
     a->old_state = r->f.state;
     if (r->f.state == RS_CANCELLED || (req_state_is_final(r->f.state) && !a->include_final))
         return 1;
-    if (r->f.state == RS_SUBMITTED)
+    if (r->f.state == RS_SUBMITTED && r->f.n_tx_hashes)
         r->f.cancel_pending = 1; /* its nonce must still be consumed */
+    /* (an answer inside an answerMany owns no nonce: the batch goes out again without it) */
     r->f.state = RS_CANCELLED;
     r->f.t_done = now_ns();
     return 0;
@@ -1184,6 +1185,8 @@ static int resume_fn(const jreq *r, void *user)
 {
     resume_ctx *rc = user;
     node *n = rc->n;
+    if (r->f.nonce_only)
+        return 0; /* not a request: a nonce record or a batch record (the submitter's) */
     rc->counts[r->f.state < RS_COUNT ? r->f.state : 0]++;
     switch (r->f.state) {
     case RS_SEEN:

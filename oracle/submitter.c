@@ -18,6 +18,8 @@
 
 #define GWEI_MILLI_TO_WEI 1000000ULL /* 1 milli-gwei = 1e6 wei */
 #define FILLER_GAS 21000
+/* InferenceOracle.CALLBACK_GAS_RESERVE: gas the contract keeps beyond a callback's limit */
+#define CALLBACK_GAS_RESERVE 40000
 
 typedef struct {
     uint8_t id[32];
@@ -73,10 +75,16 @@ typedef struct {
 struct submitter {
     submitter_deps d;
     char addr_hex[43], oracle_hex[43];
-    abi_signature sig_fulfill, sig_reject, sig_attest;
+    abi_signature sig_fulfill, sig_reject, sig_attest, sig_answer_many;
     uint8_t sel_not_open[4], sel_already_voted[4], sel_expired[4], sel_not_supplied[4];
     uint8_t sel_not_node[4], sel_output_supplied[4];
     uint8_t topic_disagreement[32]; /* QuorumDisagreement */
+    uint8_t topic_skipped[32];      /* AnswerSkipped: an answer inside answerMany reverted */
+    uint8_t sel_answer_out_of_gas[4];
+    /* 1: one answer per transaction (answers_per_tx = 1, or the contract has no answerMany, or
+     * a batch reverted for another reason than gas). Set before the threads start, or by the
+     * tracker under mu. */
+    int no_batch;
 
     /* Two threads: the sender signs and sends computed requests; the tracker follows what is
      * in flight (receipts, resends, fillers, reorgs). Tracking a few hundred transactions per
@@ -219,9 +227,11 @@ int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t
                             &s->sig_reject, err, errlen) ||
         abi_signature_parse("attest(uint256,(uint256,bytes32,bytes32,bytes32,bytes32,uint256,"
                             "bytes32,uint16),bytes)",
-                            &s->sig_attest, err, errlen)) {
+                            &s->sig_attest, err, errlen) ||
+        abi_signature_parse("answerMany(bytes[])", &s->sig_answer_many, err, errlen)) {
         abi_signature_free(&s->sig_fulfill);
         abi_signature_free(&s->sig_reject);
+        abi_signature_free(&s->sig_attest);
         rpc_client_free(s->send_lane.rpc);
         rpc_client_free(s->track_lane.rpc);
         free(s);
@@ -235,6 +245,10 @@ int submitter_create(const submitter_deps *d, submitter **out, char *err, size_t
     selector_of("outputSupplied(uint256,bytes32)", s->sel_output_supplied);
     const char *qd = "QuorumDisagreement(uint256,address,bytes32,uint16,bytes32,uint16)";
     keccak256(qd, strlen(qd), s->topic_disagreement);
+    const char *sk = "AnswerSkipped(uint256,uint256,bytes)";
+    keccak256(sk, strlen(sk), s->topic_skipped);
+    selector_of("AnswerOutOfGas(uint256)", s->sel_answer_out_of_gas);
+    s->no_batch = d->cfg->answers_per_tx <= 1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->gas_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
@@ -455,6 +469,10 @@ typedef struct {
      * whether it is a cancelled one's filler); a request re-included meanwhile is not */
     uint64_t expect_nonce;
     int expect_cancelled;
+    /* sign_again_fn on a batch record: the members its new version answers (none: a filler) */
+    int batch;
+    const uint8_t *live;
+    size_t n_live;
     uint8_t hash[32];
     uint64_t nonce;
     int kind;
@@ -549,6 +567,18 @@ static int sign_again_fn(journal_txn *t, jreq *r, void *user)
     if (r->f.mined_block || !r->f.n_tx_hashes || r->f.nonce != a->expect_nonce ||
         cancelled != a->expect_cancelled)
         return 1;
+    if (a->batch && !cancelled) {
+        if (!a->n_live) {
+            /* every answer it carried left the chain: its nonce goes to a filler */
+            r->f.state = RS_CANCELLED;
+            r->f.cancel_pending = 1;
+            return sign_into(a, r, TXK_FILLER, r->f.nonce) ? -1 : 0;
+        }
+        if (jreq_set(&r->input, &r->input_len, a->live, a->n_live * 32)) {
+            snprintf(a->err, sizeof a->err, "out of memory");
+            return -1;
+        }
+    }
     /* the call data (the same call, for a request still open) is passed in */
     return sign_into(a, r, cancelled ? TXK_FILLER : r->f.tx_kind, r->f.nonce) ? -1 : 0;
 }
@@ -887,7 +917,12 @@ static int prepare_new(submitter *s, const uint8_t id[32], uint64_t head, prepar
     /* gas: eth_estimateGas, or the estimate of an earlier transaction of the same shape */
     uint64_t cached = 0;
     unsigned long long gas = 0;
-    if (s->d.cfg->gas_estimate_cache && gas_lookup(s, kind, cb_gas, out_words, &cached)) {
+    /* Only a quorum-1 answer always does the same work (it finalises: callback included). With
+     * quorum k the k-th vote also runs the callback while the earlier ones do not, so an
+     * estimate of one is no estimate of another; inside an answerMany a too-low one would
+     * revert the whole batch. */
+    int cacheable = s->d.cfg->gas_estimate_cache && quorum1;
+    if (cacheable && gas_lookup(s, kind, cb_gas, out_words, &cached)) {
         gas = cached;
     } else {
         cJSON *prm = cJSON_CreateArray();
@@ -933,7 +968,15 @@ static int prepare_new(submitter *s, const uint8_t id[32], uint64_t head, prepar
             return -1;
         }
         gas += gas * s->d.cfg->gas_margin_percent / 100;
-        gas_store(s, kind, cb_gas, out_words, gas);
+        if (cacheable)
+            gas_store(s, kind, cb_gas, out_words, gas);
+    }
+    if (!quorum1) {
+        /* With quorum k any vote may turn out to be the k-th by the time it is mined (others
+         * voted meanwhile) and then runs the requester's callback, which its estimate may not
+         * have included: room for it, as the contract asks (_callback: limit + limit / 63 +
+         * CALLBACK_GAS_RESERVE). Unused gas is not paid for. */
+        gas += cb_gas + cb_gas / 63 + CALLBACK_GAS_RESERVE;
     }
     p->t_gas = now_ns();
     p->a.s = s;
@@ -947,46 +990,238 @@ static int prepare_new(submitter *s, const uint8_t id[32], uint64_t head, prepar
     return 0;
 }
 
+/* answerMany(calls): each element is one answer's own call data (what encode_call gives). */
+static int encode_many(submitter *s, const buf *calls, size_t n, buf *out, char *err, size_t errlen)
+{
+    abi_value args;
+    int rc = abi_value_list(&args, ABI_TUPLE, 1);
+    if (!rc)
+        rc = abi_value_list(&args.items[0], ABI_ARRAY, n);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = abi_value_bytes(&args.items[0].items[i], calls[i].data, calls[i].len);
+    if (rc) {
+        abi_value_free(&args);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rc = abi_encode_call(&s->sig_answer_many, &args, out, err, errlen);
+    abi_value_free(&args);
+    return rc;
+}
+
+/* A member of batch record b that the batch still answers: submitted with the batch's nonce and
+ * no transaction of its own (one that was cancelled, finished or submitted again is not). */
+static int batch_member_live(const jreq *m, const jreq *b)
+{
+    return m->f.state == RS_SUBMITTED && m->f.nonce == b->f.nonce && !m->f.n_tx_hashes;
+}
+
+/* The members listed in batch record b (its input field): their count. */
+static size_t batch_listed(const jreq *b)
+{
+    return b->f.tx_kind == TXK_BATCH ? b->input_len / 32 : 0;
+}
+
+/* One transaction of a send: one answer (its own call) or several (answerMany). */
+typedef struct {
+    prepared *p; /* its answers, p[0..n) */
+    size_t n;
+    int *in;      /* out: in[i] = 1 when p[i] was still computed and is in the transaction */
+    size_t n_in;  /* out */
+    sign_args *a; /* out: the signature: the one answer's own, or &batch */
+    sign_args batch;
+    buf data;        /* answerMany's call data */
+    uint8_t key[32]; /* out: the record that owns the nonce (the request, or the batch record) */
+} tx_unit;
+
+/* Signs one unit inside the journal transaction: -1 error (everything is aborted), 0 otherwise
+ * (u->n_in = 0: nothing left to send). */
+static int sign_unit(journal_txn *t, tx_unit *u)
+{
+    jreq *recs = calloc(u->n, sizeof *recs);
+    int rc = -1;
+    if (!recs)
+        return -1;
+    u->n_in = 0;
+    size_t last = 0;
+    for (size_t i = 0; i < u->n; i++) {
+        int g = journal_txn_get(t, u->p[i].id, &recs[i]);
+        if (g < 0)
+            goto out;
+        u->in[i] = g == 1 && recs[i].f.state == RS_COMPUTED; /* else cancelled meanwhile */
+        if (u->in[i]) {
+            u->n_in++;
+            last = i;
+        }
+    }
+    if (u->n_in == 1) {
+        /* one answer: its own call, as if it came alone */
+        sign_args *a = &u->p[last].a;
+        if (sign_new_fn(t, &recs[last], a) || journal_txn_put(t, &recs[last]))
+            goto out;
+        u->a = a;
+        memcpy(u->key, u->p[last].id, 32);
+        rc = 0;
+        goto out;
+    }
+    if (u->n_in == 0) {
+        rc = 0;
+        goto out;
+    }
+    /* several: one answerMany owned by a batch record, the members point at its nonce */
+    buf *calls = calloc(u->n_in, sizeof *calls);
+    sign_args *b = &u->batch;
+    if (!calls)
+        goto out;
+    size_t k = 0, first = u->n;
+    b->s = u->p[0].a.s;
+    b->head = u->p[0].a.head;
+    for (size_t i = 0; i < u->n; i++) {
+        if (!u->in[i])
+            continue;
+        if (first == u->n)
+            first = i;
+        calls[k++] = u->p[i].data; /* borrowed */
+        b->gas += u->p[i].a.gas;
+        if (u->p[i].a.max_fee > b->max_fee)
+            b->max_fee = u->p[i].a.max_fee;
+        if (u->p[i].a.tip > b->tip)
+            b->tip = u->p[i].a.tip;
+    }
+    buf_init(&u->data);
+    int erc = encode_many(b->s, calls, u->n_in, &u->data, b->err, sizeof b->err);
+    free(calls);
+    if (erc)
+        goto out;
+    b->data = u->data.data;
+    b->data_len = u->data.len;
+    uint64_t nonce;
+    if (journal_txn_next_nonce(t, &nonce)) {
+        snprintf(b->err, sizeof b->err, "cannot read the nonce counter");
+        goto out;
+    }
+    jreq br;
+    jreq_init(&br);
+    journal_batch_key(u->p[first].id, nonce, br.f.id);
+    br.f.nonce_only = 1;
+    br.f.state = RS_SUBMITTED;
+    br.f.t_seen = recs[first].f.t_seen;
+    br.f.t_computed = recs[first].f.t_computed;
+    uint8_t *ids = malloc(u->n_in * 32);
+    k = 0;
+    for (size_t i = 0; ids && i < u->n; i++)
+        if (u->in[i])
+            memcpy(ids + 32 * k++, u->p[i].id, 32);
+    int src = !ids || jreq_set(&br.input, &br.input_len, ids, u->n_in * 32) ||
+              sign_into(b, &br, TXK_BATCH, nonce) || journal_txn_put(t, &br) ||
+              journal_txn_set_next_nonce(t, nonce + 1) ||
+              journal_txn_claim_nonce(t, nonce, br.f.id);
+    free(ids);
+    memcpy(u->key, br.f.id, 32);
+    jreq_free(&br);
+    if (src) {
+        if (!b->err[0])
+            snprintf(b->err, sizeof b->err, "cannot store the batch record");
+        goto out;
+    }
+    for (size_t i = 0; i < u->n; i++) {
+        if (!u->in[i])
+            continue;
+        jreq *m = &recs[i];
+        m->f.state = RS_SUBMITTED;
+        m->f.nonce = nonce;
+        m->f.tx_kind = (uint8_t)u->p[i].a.kind;
+        m->f.n_tx_hashes = 0;
+        m->f.gas_limit = u->p[i].a.gas;
+        m->f.max_fee_per_gas = b->max_fee;
+        m->f.max_priority_fee_per_gas = b->tip;
+        m->f.sent_block = b->head;
+        u->p[i].a.nonce = nonce;
+        memcpy(u->p[i].a.hash, b->hash, 32);
+        if (journal_txn_put(t, m))
+            goto out;
+    }
+    u->a = b;
+    rc = 0;
+out:
+    for (size_t i = 0; i < u->n; i++)
+        jreq_free(&recs[i]);
+    free(recs);
+    return rc;
+}
+
+typedef struct {
+    tx_unit *u;
+    size_t n;
+} sign_units_args;
+
+static int sign_units_fn(journal_txn *t, void *user)
+{
+    sign_units_args *a = user;
+    for (size_t i = 0; i < a->n; i++)
+        if (sign_unit(t, &a->u[i]))
+            return -1;
+    return 0;
+}
+
 /* Signs n prepared requests in ONE journal transaction (consecutive nonces, one commit), and
- * only after that commit sends them in ONE JSON-RPC batch. 0, or -1 when the journal write
- * failed (nothing was signed: retry later). */
+ * only after that commit sends them in ONE JSON-RPC batch. With answers_per_tx > 1 the
+ * answers are packed into as few answerMany transactions as that allows, sized evenly. 0, or
+ * -1 when the journal write failed (nothing was signed: retry later). */
 static int sign_and_send(submitter *s, prepared *p, size_t n, uint64_t head)
 {
     char err[512] = "";
-    uint8_t(*ids)[32] = malloc(n * 32);
-    void **users = calloc(n, sizeof *users);
-    int *res = malloc(n * sizeof *res);
-    const char **methods = malloc(n * sizeof *methods);
-    cJSON **params = calloc(n, sizeof *params), **results = calloc(n, sizeof *results);
-    int *st = malloc(n * sizeof *st);
-    rpc_error *errs = calloc(n, sizeof *errs);
-    size_t *which = malloc(n * sizeof *which);
+    size_t per_tx = 1;
+    pthread_mutex_lock(&s->mu);
+    if (!s->no_batch)
+        per_tx = s->d.cfg->answers_per_tx;
+    pthread_mutex_unlock(&s->mu);
+    size_t nu = (n + per_tx - 1) / per_tx;
+    tx_unit *units = calloc(nu, sizeof *units);
+    int *in = calloc(n, sizeof *in);
+    const char **methods = malloc(nu * sizeof *methods);
+    cJSON **params = calloc(nu, sizeof *params), **results = calloc(nu, sizeof *results);
+    int *st = malloc(nu * sizeof *st);
+    rpc_error *errs = calloc(nu, sizeof *errs);
+    size_t *which = malloc(nu * sizeof *which);
     int rc = -1;
-    if (!ids || !users || !res || !methods || !params || !results || !st || !errs || !which) {
+    if (!units || !in || !methods || !params || !results || !st || !errs || !which) {
         log_msg(LOG_ERROR, NULL, "out of memory signing %zu transactions", n);
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        memcpy(ids[i], p[i].id, 32);
-        users[i] = &p[i].a;
+    for (size_t i = 0, from = 0; i < nu; i++) {
+        size_t take = (n - from) / (nu - i); /* even sizes: 33 answers go as 17 + 16 */
+        take += (n - from) % (nu - i) != 0;
+        units[i].p = p + from;
+        units[i].n = take;
+        units[i].in = in + from;
+        from += take;
     }
-    if (journal_update_many(s->d.j, (const uint8_t(*)[32])ids, n, sign_new_fn, users, res, err,
-                            sizeof err)) {
+    sign_units_args sa = {units, nu};
+    if (journal_run(s->d.j, sign_units_fn, &sa, err, sizeof err)) {
         for (size_t i = 0; i < n; i++)
             if (p[i].a.err[0])
                 log_msg(LOG_ERROR, p[i].id, "signing the transaction failed: %s", p[i].a.err);
-        log_msg(LOG_ERROR, NULL, "signing %zu transaction(s) failed: %s", n, err);
+        for (size_t i = 0; i < nu; i++)
+            if (units[i].batch.err[0])
+                log_msg(LOG_ERROR, NULL, "signing a batch transaction failed: %s",
+                        units[i].batch.err);
+        log_msg(LOG_ERROR, NULL, "signing %zu transaction(s) failed: %s", nu, err);
         goto out;
     }
     rc = 0;
     int64_t t_signed = now_ns();
     size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (res[i] != 0)
+    for (size_t i = 0; i < nu; i++) {
+        tx_unit *u = &units[i];
+        if (!u->n_in)
             continue; /* cancelled meanwhile */
-        metrics_transition(s->d.m, RS_COMPUTED, RS_SUBMITTED);
-        testhook_crash_point("after_sign");
-        params[m] = raw_tx_params(p[i].a.raw, p[i].a.raw_len);
+        for (size_t k = 0; k < u->n; k++)
+            if (u->in[k]) {
+                metrics_transition(s->d.m, RS_COMPUTED, RS_SUBMITTED);
+                testhook_crash_point("after_sign");
+            }
+        params[m] = raw_tx_params(u->a->raw, u->a->raw_len);
         methods[m] = "eth_sendRawTransaction";
         which[m++] = i;
     }
@@ -1011,52 +1246,65 @@ static int sign_and_send(submitter *s, prepared *p, size_t n, uint64_t head)
                           errs, err0, sizeof err0);
 sent:;
     int64_t t_sent = now_ns();
+    uint64_t low_nonce = units[which[0]].a->nonce;
     for (size_t k = 0; k < m; k++) {
-        prepared *q = &p[which[k]];
+        tx_unit *u = &units[which[k]];
         testhook_crash_point("after_send");
         int call_rc = k ? brc : brc0;
-        int src = call_rc == RPC_OK ? send_outcome(s, st[k], &errs[k], errs[k].message, q->id)
-                                    : send_outcome(s, call_rc, &errs[k], k ? err : err0, q->id);
+        int src = call_rc == RPC_OK ? send_outcome(s, st[k], &errs[k], errs[k].message, u->key)
+                                    : send_outcome(s, call_rc, &errs[k], k ? err : err0, u->key);
         /* a transport failure (-1) is re-sent at the tracker's next pass; a refusal (-2) after
          * resend_after_blocks, with bumped fees */
-        hand_to_tracker(s, q->id, q->a.nonce, head, src == -1);
+        hand_to_tracker(s, u->key, u->a->nonce, head, src == -1);
         if (src != 0)
             continue;
         metrics_add(s->d.m, MC_TX_SENT, 1);
-        int64_t overhead_ns = (t_sent - q->t_seen) - q->engine_ns;
-        metrics_observe_stage(s->d.m, STAGE_SUBMIT, (double)(t_sent - q->t_computed) / 1e9);
-        metrics_observe_stage(s->d.m, STAGE_NODE_OVERHEAD, (double)overhead_ns / 1e9);
-        log_msg(LOG_DEBUG, q->id,
-                "timing: seen->sent %lld us, node overhead %lld us (confirm %lld, computing "
-                "commit %lld, sign+commit %lld, submit queue %lld, fees+estimateGas %lld, "
-                "sign+commit %lld, send %lld us; %zu in this batch)",
-                (long long)((t_sent - q->t_seen) / 1000), (long long)(overhead_ns / 1000),
-                (long long)(q->st_confirm / 1000), (long long)(q->st_start / 1000),
-                (long long)(q->st_finish / 1000), (long long)((q->t_picked - q->t_computed) / 1000),
-                (long long)((q->t_gas - q->t_picked) / 1000),
-                (long long)((t_signed - q->t_gas) / 1000), (long long)((t_sent - t_signed) / 1000),
-                m);
         char txh[67];
-        hex_encode(txh, q->a.hash, 32);
-        log_msg(LOG_INFO, q->id,
-                "sent %s nonce %llu tx %s (gas %llu, maxFee %llu wei; batch of %zu from nonce "
-                "%llu)",
-                q->a.kind == TXK_REJECT   ? "reject"
-                : q->a.kind == TXK_ATTEST ? "attest"
-                                          : "fulfill",
-                (unsigned long long)q->a.nonce, txh, (unsigned long long)q->a.gas,
-                (unsigned long long)q->a.max_fee, m, (unsigned long long)p[which[0]].a.nonce);
+        hex_encode(txh, u->a->hash, 32);
+        for (size_t i = 0; i < u->n; i++) {
+            prepared *q = &u->p[i];
+            if (!u->in[i])
+                continue;
+            int64_t overhead_ns = (t_sent - q->t_seen) - q->engine_ns;
+            metrics_observe_stage(s->d.m, STAGE_SUBMIT, (double)(t_sent - q->t_computed) / 1e9);
+            metrics_observe_stage(s->d.m, STAGE_NODE_OVERHEAD, (double)overhead_ns / 1e9);
+            log_msg(LOG_DEBUG, q->id,
+                    "timing: seen->sent %lld us, node overhead %lld us (confirm %lld, computing "
+                    "commit %lld, sign+commit %lld, submit queue %lld, fees+estimateGas %lld, "
+                    "sign+commit %lld, send %lld us; %zu in this batch)",
+                    (long long)((t_sent - q->t_seen) / 1000), (long long)(overhead_ns / 1000),
+                    (long long)(q->st_confirm / 1000), (long long)(q->st_start / 1000),
+                    (long long)(q->st_finish / 1000),
+                    (long long)((q->t_picked - q->t_computed) / 1000),
+                    (long long)((q->t_gas - q->t_picked) / 1000),
+                    (long long)((t_signed - q->t_gas) / 1000),
+                    (long long)((t_sent - t_signed) / 1000), m);
+            char many[64] = "";
+            if (u->n_in > 1)
+                snprintf(many, sizeof many, ", one of %zu in answerMany", u->n_in);
+            log_msg(LOG_INFO, q->id,
+                    "sent %s nonce %llu tx %s (gas %llu, maxFee %llu wei%s; batch of %zu from "
+                    "nonce %llu)",
+                    q->a.kind == TXK_REJECT   ? "reject"
+                    : q->a.kind == TXK_ATTEST ? "attest"
+                                              : "fulfill",
+                    (unsigned long long)u->a->nonce, txh, (unsigned long long)q->a.gas,
+                    (unsigned long long)u->a->max_fee, many, m, (unsigned long long)low_nonce);
+        }
     }
 out:
-    for (size_t k = 0; params && results && k < n; k++) {
+    for (size_t k = 0; params && results && k < nu; k++) {
         cJSON_Delete(params[k]);
         cJSON_Delete(results[k]);
         if (errs)
             rpc_error_clear(&errs[k]);
     }
-    free(ids);
-    free(users);
-    free(res);
+    for (size_t i = 0; units && i < nu; i++) {
+        buf_free(&units[i].data);
+        free(units[i].batch.raw);
+    }
+    free(units);
+    free(in);
     free(methods);
     free(params);
     free(results);
@@ -1081,8 +1329,11 @@ static size_t submit_batch(submitter *s, const uint8_t (*ids)[32], size_t n, uin
                            uint64_t block_gas_limit, int *trouble)
 {
     *trouble = 1;
-    if (n > SUBMIT_CHUNK)
-        n = SUBMIT_CHUNK;
+    pthread_mutex_lock(&s->mu);
+    size_t chunk = SUBMIT_CHUNK * (s->no_batch ? 1 : s->d.cfg->answers_per_tx);
+    pthread_mutex_unlock(&s->mu);
+    if (n > chunk)
+        n = chunk;
     uint64_t gas_budget = block_gas_limit ? block_gas_limit / 2 : BATCH_GAS_DEFAULT, gas_sum = 0;
     prepared *p = calloc(n, sizeof *p);
     if (!p)
@@ -1163,6 +1414,89 @@ static int entry_record(submitter *s, inflight *e, jreq *r)
     return 0;
 }
 
+/* Calls fn (may be NULL) for every member batch record b still answers (batch_member_live);
+ * returns how many there are. */
+typedef void (*member_fn)(submitter *s, const jreq *m, void *user);
+static size_t batch_each_live(submitter *s, const jreq *b, member_fn fn, void *user)
+{
+    size_t n = batch_listed(b), live = 0;
+    for (size_t i = 0; i < n; i++) {
+        char err[256];
+        jreq m;
+        if (journal_get(s->d.j, b->input + 32 * i, &m, err, sizeof err) != 1)
+            continue;
+        if (batch_member_live(&m, b)) {
+            live++;
+            if (fn)
+                fn(s, &m, user);
+        }
+        jreq_free(&m);
+    }
+    return live;
+}
+
+/* The calls (and ids) of the members a batch still answers, for its next version. */
+typedef struct {
+    buf *calls;
+    uint8_t *ids;
+    size_t n, cap;
+    int failed;
+} batch_calls;
+
+static void collect_call(submitter *s, const jreq *m, void *user)
+{
+    batch_calls *c = user;
+    char err[256];
+    if (c->failed)
+        return;
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? 2 * c->cap : 32;
+        buf *nc = realloc(c->calls, ncap * sizeof *nc);
+        if (nc)
+            c->calls = nc;
+        uint8_t *ni = realloc(c->ids, ncap * 32);
+        if (ni)
+            c->ids = ni;
+        if (!nc || !ni) {
+            c->failed = 1;
+            return;
+        }
+        c->cap = ncap;
+    }
+    buf_init(&c->calls[c->n]);
+    if (encode_call(s, m, m->f.tx_kind, &c->calls[c->n], err, sizeof err)) {
+        buf_free(&c->calls[c->n]);
+        log_msg(LOG_ERROR, m->f.id, "cannot encode the answer again: %s", err);
+        c->failed = 1;
+        return;
+    }
+    memcpy(c->ids + 32 * c->n++, m->f.id, 32);
+}
+
+static void batch_calls_free(batch_calls *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        buf_free(&c->calls[i]);
+    free(c->calls);
+    free(c->ids);
+    memset(c, 0, sizeof *c);
+}
+
+/* A member back to "computed" and into the sender's queue: its answer goes out again (new
+ * nonce; fulfill or attest as the chain says then). */
+static void submit_again(submitter *s, const uint8_t id[32], const char *why, const char *how)
+{
+    char err[256];
+    if (journal_update(s->d.j, id, resubmit_fn, NULL, err, sizeof err) != 0)
+        return;
+    log_msg(LOG_WARN, id, "%s: submitting again%s", why, how);
+    metrics_transition(s->d.m, RS_SUBMITTED, RS_COMPUTED);
+    pthread_mutex_lock(&s->mu);
+    idq_push(&s->q, id);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Re-signs the entry's nonce with bumped fees (or as a filler, for a cancelled request) and
  * sends it; at the fee cap the same bytes are sent again. */
 static void resend(submitter *s, inflight *e, uint64_t head)
@@ -1176,8 +1510,19 @@ static void resend(submitter *s, inflight *e, uint64_t head)
         return;
     }
     int cancelled = r.f.state == RS_CANCELLED && r.f.cancel_pending;
+    int batch = !cancelled && r.f.tx_kind == TXK_BATCH;
+    batch_calls bc = {0};
     buf data = BUF_INIT;
-    if (!cancelled && encode_call(s, &r, r.f.tx_kind, &data, err, sizeof err)) {
+    if (batch) {
+        /* the answers it still carries (a member cancelled by a reorg is left out) */
+        batch_each_live(s, &r, collect_call, &bc);
+        if (bc.failed || (bc.n && encode_many(s, bc.calls, bc.n, &data, err, sizeof err))) {
+            batch_calls_free(&bc);
+            jreq_free(&r);
+            buf_free(&data);
+            return;
+        }
+    } else if (!cancelled && encode_call(s, &r, r.f.tx_kind, &data, err, sizeof err)) {
         jreq_free(&r);
         buf_free(&data);
         return;
@@ -1213,7 +1558,11 @@ static void resend(submitter *s, inflight *e, uint64_t head)
     a.head = head;
     a.expect_nonce = r.f.nonce;
     a.expect_cancelled = cancelled;
-    int same = max_fee <= r.f.max_fee_per_gas && !cancelled;
+    a.batch = batch;
+    a.live = bc.ids;
+    a.n_live = bc.n;
+    size_t listed = batch_listed(&r);
+    int same = max_fee <= r.f.max_fee_per_gas && !cancelled && (!batch || bc.n == listed);
     uint8_t *raw = NULL;
     size_t raw_len = 0;
     if (same) {
@@ -1228,9 +1577,11 @@ static void resend(submitter *s, inflight *e, uint64_t head)
         raw_len = a.raw_len;
         a.raw = NULL;
     }
+    uint64_t old_fee = r.f.max_fee_per_gas;
     jreq_free(&r);
     free(a.raw);
     buf_free(&data);
+    batch_calls_free(&bc);
     if (!raw)
         return;
     int src = send_raw(s, s->track_lane.rpc, raw, raw_len, e->id);
@@ -1239,10 +1590,12 @@ static void resend(submitter *s, inflight *e, uint64_t head)
     if (src == 0)
         log_msg(LOG_INFO, e->id, "re-sent nonce %llu (%s, maxFee %llu wei)",
                 (unsigned long long)e->nonce,
-                cancelled ? "filler for a cancelled request"
-                : same    ? "same bytes"
-                          : "bumped",
-                (unsigned long long)(same ? r.f.max_fee_per_gas : max_fee));
+                cancelled            ? "filler for a cancelled request"
+                : batch && !a.n_live ? "filler: every answer of its answerMany was cancelled"
+                : batch && a.n_live < listed ? "answerMany without its cancelled answers"
+                : same                       ? "same bytes"
+                                             : "bumped",
+                (unsigned long long)(same ? old_fee : max_fee));
     e->sent_block = head;
     e->sent_ns = now_ns();
     e->unsent = src == -1;
@@ -1265,8 +1618,10 @@ static int parse_receipt(const cJSON *res, mined_args *m, int *success)
     return 1;
 }
 
-/* Receipt of one hash: 1 found (fields filled), 0 none, -1 error. */
-static int get_receipt(submitter *s, const uint8_t hash[32], mined_args *m, int *success)
+/* Receipt of one hash: 1 found (fields filled; *keep, when not NULL, gets the receipt), 0 none,
+ * -1 error. */
+static int get_receipt(submitter *s, const uint8_t hash[32], mined_args *m, int *success,
+                       cJSON **keep)
 {
     char hx[67], err[512];
     hex_encode(hx, hash, 32);
@@ -1281,6 +1636,11 @@ static int get_receipt(submitter *s, const uint8_t hash[32], mined_args *m, int 
         return -1;
     }
     rc = parse_receipt(res, m, success);
+    if (rc == 1 && keep) {
+        cJSON_Delete(*keep);
+        *keep = res;
+        res = NULL;
+    }
     cJSON_Delete(res);
     return rc;
 }
@@ -1343,21 +1703,98 @@ static int explain_revert(submitter *s, const uint8_t id[32], int *final_state, 
     return rc == RPC_OK;
 }
 
-/* Our mined vote differs from the request's first vote: the contract says so with a
- * QuorumDisagreement log naming this node. Worth a warning: with deterministic engines it means
- * another node (or this one) computes something else. */
-static void note_disagreement(submitter *s, const uint8_t id[32], const cJSON *receipt)
+/* A receipt's log emitted by the oracle contract (not, say, by a consumer's callback). */
+static int from_oracle(submitter *s, const cJSON *lg)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(lg, "address");
+    uint8_t addr[20];
+    return cJSON_IsString(a) && !hex_decode_exact(a->valuestring, addr, 20, NULL, 0) &&
+           !memcmp(addr, s->d.cfg->oracle_address, 20);
+}
+
+/* A mined answerMany's answers that the contract skipped (AnswerSkipped logs): each one is
+ * finished, submitted again or failed as its revert data says, as if it had been a transaction
+ * of its own. The others stay submitted until the batch is deep enough. */
+static void batch_skips(submitter *s, const jreq *b, const cJSON *receipt)
 {
     const cJSON *lg;
     cJSON_ArrayForEach(lg, cJSON_GetObjectItemCaseSensitive(receipt, "logs"))
     {
         const cJSON *topics = cJSON_GetObjectItemCaseSensitive(lg, "topics");
-        const cJSON *t0 = cJSON_GetArrayItem(topics, 0), *t2 = cJSON_GetArrayItem(topics, 2);
+        const cJSON *t0 = cJSON_GetArrayItem(topics, 0), *t1 = cJSON_GetArrayItem(topics, 1);
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(lg, "data");
-        uint8_t topic[32], who[32], d[4 * 32];
+        uint8_t topic[32], id[32];
+        if (!from_oracle(s, lg) || !cJSON_IsString(t0) || !cJSON_IsString(t1) ||
+            !cJSON_IsString(data) || hex_decode_exact(t0->valuestring, topic, 32, NULL, 0) ||
+            memcmp(topic, s->topic_skipped, 32) ||
+            hex_decode_exact(t1->valuestring, id, 32, NULL, 0))
+            continue;
+        int listed = 0;
+        for (size_t i = 0; i < batch_listed(b); i++)
+            listed |= !memcmp(b->input + 32 * i, id, 32);
+        if (!listed)
+            continue;
+        /* data: (uint256 index, bytes reason) -> the reason's bytes, as "0x..." revert data */
+        size_t dlen = strlen(data->valuestring);
+        uint8_t *d = malloc(dlen / 2 + 1);
+        char *reason = malloc(dlen + 3);
         size_t dn = 0;
-        if (!cJSON_IsString(t0) || !cJSON_IsString(t2) || !cJSON_IsString(data) ||
+        uint64_t rlen = 0;
+        if (d && reason && !hex_decode(data->valuestring, d, dlen / 2 + 1, &dn, NULL, 0) &&
+            dn >= 96) {
+            for (int k = 24; k < 32; k++)
+                rlen = rlen << 8 | d[64 + k];
+            if (rlen > dn - 96)
+                rlen = 0;
+            hex_encode(reason, d + 96, (size_t)rlen);
+        } else if (reason) {
+            snprintf(reason, dlen + 3, "0x");
+        }
+        int fs = RS_FAILED;
+        char name[128], why[400];
+        int rk = reason ? classify_revert(s, reason, &fs, name, sizeof name) : REVERT_OTHER;
+        if (!reason)
+            snprintf(name, sizeof name, "(out of memory)");
+        free(d);
+        free(reason);
+        if (rk == REVERT_DONE) {
+            snprintf(why, sizeof why,
+                     "our answer in answerMany was skipped with %s: answered by another node or "
+                     "ended; done",
+                     name);
+            finish(s, id, RS_SUBMITTED, fs, why);
+        } else if (rk == REVERT_REFULFILL) {
+            submit_again(s, id, "our attest in answerMany was skipped with OutputNotSupplied",
+                         " (as fulfill: the output it confirmed left the chain)");
+        } else if (rk == REVERT_NOT_NODE) {
+            pause_not_node(s, id, "our answer in answerMany was skipped with NotNode");
+            submit_again(s, id, "our answer in answerMany was skipped with NotNode",
+                         " once this key is registered again");
+        } else {
+            snprintf(why, sizeof why, "the contract skipped our answer in answerMany: %s", name);
+            finish(s, id, RS_SUBMITTED, RS_FAILED, why);
+        }
+    }
+}
+
+/* Our mined vote differs from the request's first vote: the contract says so with a
+ * QuorumDisagreement log naming this node. Worth a warning: with deterministic engines it means
+ * another node (or this one) computes something else. */
+static void note_disagreement(submitter *s, const cJSON *receipt)
+{
+    const cJSON *lg;
+    cJSON_ArrayForEach(lg, cJSON_GetObjectItemCaseSensitive(receipt, "logs"))
+    {
+        const cJSON *topics = cJSON_GetObjectItemCaseSensitive(lg, "topics");
+        const cJSON *t0 = cJSON_GetArrayItem(topics, 0), *t1 = cJSON_GetArrayItem(topics, 1),
+                    *t2 = cJSON_GetArrayItem(topics, 2);
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(lg, "data");
+        uint8_t topic[32], id[32], who[32], d[4 * 32];
+        size_t dn = 0;
+        if (!from_oracle(s, lg) || !cJSON_IsString(t0) || !cJSON_IsString(t1) ||
+            !cJSON_IsString(t2) || !cJSON_IsString(data) ||
             hex_decode_exact(t0->valuestring, topic, 32, NULL, 0) ||
+            hex_decode_exact(t1->valuestring, id, 32, NULL, 0) ||
             memcmp(topic, s->topic_disagreement, 32) ||
             hex_decode_exact(t2->valuestring, who, 32, NULL, 0) ||
             memcmp(who + 12, s->d.addr, 20) ||
@@ -1383,12 +1820,25 @@ typedef struct {
     int old_state; /* out */
     int finished;  /* out: the final state was written */
     uint64_t nonce;
+    int quiet;         /* a batch record: not a request (no metrics, no log line) */
+    const jreq *batch; /* a member of this batch record: final as its own kind says, if the
+                        * batch still answers it; it gets the batch's transaction hashes */
 } settle_args;
 
 static int settle_fn(journal_txn *t, jreq *r, void *user)
 {
     settle_args *a = user;
     a->old_state = r->f.state;
+    if (a->batch) {
+        if (!batch_member_live(r, a->batch))
+            return 1; /* skipped, cancelled or answered again meanwhile */
+        a->to = r->f.tx_kind == TXK_REJECT ? RS_REJECTED : RS_FULFILLED;
+        a->why = r->f.tx_kind == TXK_REJECT   ? "attested reject mined (answerMany)"
+                 : r->f.tx_kind == TXK_ATTEST ? "attestation mined (answerMany)"
+                                              : "fulfillment mined (answerMany)";
+        r->f.n_tx_hashes = a->batch->f.n_tx_hashes;
+        memcpy(r->f.tx_hashes, a->batch->f.tx_hashes, sizeof r->f.tx_hashes);
+    }
     int changed = 0;
     if (a->has_mined && mined_fn(t, r, &a->m) == 0)
         changed = 1;
@@ -1470,6 +1920,91 @@ out:
     return rc;
 }
 
+static void fail_member(submitter *s, const jreq *m, void *user)
+{
+    finish(s, m->f.id, RS_SUBMITTED, RS_FAILED, user);
+}
+
+static void resubmit_member(submitter *s, const jreq *m, void *user)
+{
+    gas_forget(s, m->f.tx_kind, m->f.callback_gas_limit,
+               m->f.tx_kind == TXK_FULFILL ? (uint32_t)((m->output_len + 63) / 64) : 0);
+    submit_again(s, m->f.id, user, " with a fresh gas estimate");
+}
+
+/* A batch record's own end (reverted, or its nonce used by someone else): no request state. */
+static void batch_record_done(submitter *s, const uint8_t key[32], const char *why)
+{
+    char err[256];
+    finish_args fa = {RS_FAILED, 1 << RS_SUBMITTED, why};
+    if (journal_update(s->d.j, key, finish_fn, &fa, err, sizeof err) < 0)
+        log_msg(LOG_ERROR, key, "journal: %s", err);
+}
+
+/* Why a mined answerMany reverted: its answers replayed with eth_call at the latest block and its
+ * gas limit. 1 when for gas (AnswerOutOfGas, or the call succeeds now), 0 for another reason
+ * (e.g. a contract without answerMany), -1 when the RPC node could not say. */
+static int batch_revert_was_gas(submitter *s, const jreq *b)
+{
+    batch_calls bc = {0};
+    buf data = BUF_INIT;
+    char err[512];
+    int rc = -1;
+    batch_each_live(s, b, collect_call, &bc);
+    if (bc.failed || encode_many(s, bc.calls, bc.n, &data, err, sizeof err))
+        goto out;
+    cJSON *p = cJSON_CreateArray();
+    cJSON *o = call_object(s, data.data, data.len);
+    char gas[32];
+    snprintf(gas, sizeof gas, "0x%llx", (unsigned long long)b->f.gas_limit);
+    cJSON_AddStringToObject(o, "gas", gas);
+    cJSON_AddItemToArray(p, o);
+    cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
+    cJSON *res = NULL;
+    rpc_error re;
+    memset(&re, 0, sizeof re);
+    int crc = rpc_call(s->track_lane.rpc, "eth_call", p, &res, &re, err, sizeof err);
+    cJSON_Delete(p);
+    cJSON_Delete(res);
+    uint8_t sel[4];
+    size_t n = 0;
+    if (crc == RPC_OK)
+        rc = 1;
+    else if (crc == RPC_EERROR)
+        rc = re.data && !hex_decode(re.data, sel, sizeof sel, &n, NULL, 0) && n == 4 &&
+             !memcmp(sel, s->sel_answer_out_of_gas, 4);
+    else
+        rpc_failed(s, "eth_call answerMany", err);
+    rpc_error_clear(&re);
+out:
+    buf_free(&data);
+    batch_calls_free(&bc);
+    return rc;
+}
+
+/* Our answerMany reverted as a whole. The contract does that when an answer ran out of gas
+ * (AnswerOutOfGas: the batch's gas limit was too low), or when it has no answerMany at all.
+ * Its answers are submitted again, with fresh estimates; a revert for another reason stops
+ * batching (one answer per transaction from now on), so the same answers cannot burn gas in a
+ * loop. */
+static void batch_reverted(submitter *s, const inflight *e, const jreq *b, const mined_args *m)
+{
+    int gas = batch_revert_was_gas(s, b);
+    if (gas == 0) {
+        pthread_mutex_lock(&s->mu);
+        s->no_batch = 1;
+        pthread_mutex_unlock(&s->mu);
+    }
+    log_msg(LOG_WARN, e->id, "our answerMany (nonce %llu) reverted, gas used %llu of %llu: %s",
+            (unsigned long long)e->nonce, (unsigned long long)m->gas_used,
+            (unsigned long long)b->f.gas_limit,
+            gas ? "out of gas; its answers go out again with fresh gas estimates"
+                : "not for gas; one answer per transaction from now on");
+    batch_each_live(s, b, resubmit_member,
+                    gas ? "our answerMany ran out of gas" : "our answerMany reverted");
+    batch_record_done(s, e->id, "answerMany reverted");
+}
+
 /* One pass over the transactions in flight: one batch of receipts, then every receipt and final
  * state found is written in one journal transaction. */
 static void track(submitter *s, uint64_t head)
@@ -1480,12 +2015,12 @@ static void track(submitter *s, uint64_t head)
     size_t n = s->n_fl;
     jreq *recs = calloc(n, sizeof *recs);
     cJSON **rcpt = calloc(n, sizeof *rcpt);
-    settle_args *sa = calloc(n, sizeof *sa);
-    uint8_t(*sids)[32] = malloc(n * 32);
-    void **susers = calloc(n, sizeof *susers);
-    int *sres = malloc(n * sizeof *sres);
+    settle_args *sa = NULL;
+    uint8_t(*sids)[32] = NULL;
+    void **susers = NULL;
+    int *sres = NULL;
     size_t ns = 0;
-    if (!recs || !rcpt || !sa || !sids || !susers || !sres) {
+    if (!recs || !rcpt) {
         log_msg(LOG_ERROR, NULL, "out of memory tracking %zu transactions", n);
         goto out;
     }
@@ -1500,6 +2035,18 @@ static void track(submitter *s, uint64_t head)
     }
     s->n_fl = w;
     n = w;
+    /* room to settle every record and every batch member in one commit */
+    size_t cap = n;
+    for (size_t i = 0; i < n; i++)
+        cap += batch_listed(&recs[i]);
+    sa = calloc(cap ? cap : 1, sizeof *sa);
+    sids = malloc((cap ? cap : 1) * 32);
+    susers = calloc(cap ? cap : 1, sizeof *susers);
+    sres = malloc((cap ? cap : 1) * sizeof *sres);
+    if (!sa || !sids || !susers || !sres) {
+        log_msg(LOG_ERROR, NULL, "out of memory tracking %zu transactions", n);
+        goto out;
+    }
     uint64_t latest;
     int64_t t0 = now_ns();
     if (!n || fetch_receipts(s, recs, rcpt, &latest))
@@ -1516,7 +2063,7 @@ static void track(submitter *s, uint64_t head)
             uint32_t nh =
                 r->f.n_tx_hashes < JREQ_MAX_TX_HASHES ? r->f.n_tx_hashes : JREQ_MAX_TX_HASHES;
             for (uint32_t k = nh ? nh - 1 : 0; k-- > 0 && !found;) {
-                int g = get_receipt(s, r->f.tx_hashes[k], &m, &success);
+                int g = get_receipt(s, r->f.tx_hashes[k], &m, &success, &rcpt[r_i]);
                 if (g < 0)
                     goto out;
                 found = g;
@@ -1526,7 +2073,13 @@ static void track(submitter *s, uint64_t head)
                 metrics_observe_stage(
                     s->d.m, STAGE_MINED,
                     (double)(now_ns() - (r->f.t_computed ? r->f.t_computed : r->f.t_seen)) / 1e9);
-                if (!success) {
+                int is_batch = r->f.tx_kind == TXK_BATCH && r->f.state == RS_SUBMITTED;
+                if (!success && is_batch) {
+                    m.clear = 0;
+                    journal_update(s->d.j, e->id, mined_fn, &m, err, sizeof err);
+                    batch_reverted(s, e, r, &m);
+                    done = 1;
+                } else if (!success) {
                     m.clear = 0;
                     journal_update(s->d.j, e->id, mined_fn, &m, err, sizeof err);
                     int fs;
@@ -1536,26 +2089,19 @@ static void track(submitter *s, uint64_t head)
                         if (retry == 2) {
                             /* removed from the registry: sign again once registered */
                             pause_not_node(s, e->id, why);
+                            submit_again(s, e->id, why,
+                                         " (fulfill or attest as the chain says now) once this "
+                                         "key is registered again");
                         } else {
-                            /* out of gas: forget the shape's cached estimate, sign it again */
+                            /* out of gas (or the attested output left the chain): forget the
+                             * shape's cached estimate, sign it again */
                             gas_forget(s, r->f.tx_kind, r->f.callback_gas_limit,
                                        r->f.tx_kind == TXK_FULFILL
                                            ? (uint32_t)((r->output_len + 63) / 64)
                                            : 0);
-                        }
-                        if (journal_update(s->d.j, e->id, resubmit_fn, NULL, err, sizeof err) ==
-                            0) {
-                            log_msg(LOG_WARN, e->id,
-                                    "%s: submitting again (fulfill or attest as the chain "
-                                    "says now)%s",
-                                    why,
-                                    retry == 2 ? " once this key is registered again"
-                                               : " with a fresh gas estimate");
-                            metrics_transition(s->d.m, RS_SUBMITTED, RS_COMPUTED);
-                            pthread_mutex_lock(&s->mu);
-                            idq_push(&s->q, e->id);
-                            pthread_cond_signal(&s->cv);
-                            pthread_mutex_unlock(&s->mu);
+                            submit_again(s, e->id, why,
+                                         " (fulfill or attest as the chain says now) with a "
+                                         "fresh gas estimate");
                         }
                     } else if (r->f.state == RS_CANCELLED) {
                         finish(s, e->id, RS_CANCELLED, RS_CANCELLED, "nonce consumed");
@@ -1564,7 +2110,9 @@ static void track(submitter *s, uint64_t head)
                     }
                     done = 1;
                 } else {
-                    note_disagreement(s, e->id, rcpt[r_i]);
+                    note_disagreement(s, rcpt[r_i]);
+                    if (is_batch)
+                        batch_skips(s, r, rcpt[r_i]);
                     settle_args *a = &sa[ns];
                     a->m = m;
                     a->has_mined = 1;
@@ -1575,10 +2123,14 @@ static void track(submitter *s, uint64_t head)
             } else if (++e->missing_checks >= 3) {
                 const char *why = "the nonce was used by a transaction this node did not sign "
                                   "(is the key used elsewhere?)";
-                if (r->f.state == RS_CANCELLED)
+                if (r->f.state == RS_CANCELLED) {
                     finish(s, e->id, RS_CANCELLED, RS_CANCELLED, "nonce consumed");
-                else
+                } else if (r->f.tx_kind == TXK_BATCH) {
+                    batch_each_live(s, r, fail_member, (void *)why);
+                    batch_record_done(s, e->id, why);
+                } else {
                     finish(s, e->id, RS_SUBMITTED, RS_FAILED, why);
+                }
                 done = 1;
             }
         }
@@ -1601,10 +2153,38 @@ static void track(submitter *s, uint64_t head)
                          : r->f.tx_kind == TXK_REJECT ? "attested reject mined"
                          : r->f.tx_kind == TXK_ATTEST ? "attestation mined"
                                                       : "fulfillment mined";
+                if (r->f.tx_kind == TXK_BATCH && r->f.state == RS_SUBMITTED) {
+                    /* the record and every answer it still carries, in the same commit */
+                    a->quiet = 1;
+                    mined_args bm;
+                    memset(&bm, 0, sizeof bm);
+                    if (a->has_mined) {
+                        bm = a->m;
+                    } else {
+                        bm.block = r->f.mined_block;
+                        memcpy(bm.block_hash, r->f.mined_block_hash, 32);
+                        bm.gas_used = r->f.gas_used;
+                        bm.price = r->f.effective_gas_price;
+                    }
+                    for (size_t k = 0; k < batch_listed(r); k++) {
+                        settle_args *ma = &sa[ns];
+                        ma->m = bm;
+                        ma->has_mined = 1;
+                        ma->nonce = e->nonce;
+                        ma->batch = r;
+                        memcpy(sids[ns], r->input + 32 * k, 32);
+                        susers[ns++] = ma;
+                    }
+                }
                 done = 1;
             }
         } else if (!done && r->f.state == RS_CANCELLED && r->f.tx_kind != TXK_FILLER) {
             resend(s, e, head); /* its nonce goes to a filler */
+        } else if (!done && r->f.tx_kind == TXK_BATCH && r->f.state == RS_SUBMITTED &&
+                   batch_each_live(s, r, NULL, NULL) < batch_listed(r)) {
+            /* a reorg cancelled some of its answers: the batch goes out again without them
+             * (same nonce, bumped fees), or as a filler when none is left */
+            resend(s, e, head);
         } else if (!done && e->unsent && e->nonce >= latest) {
             /* The current version never reached the node (the connection failed): send the same
              * journaled bytes again now. Waiting for resend_after_blocks would wait forever on a
@@ -1652,11 +2232,12 @@ out:
             log_msg(LOG_ERROR, NULL, "journal: recording %zu receipt(s): %s", ns, err);
             /* nothing written: follow them again from the next head */
             for (size_t k = 0; k < ns; k++)
-                add_inflight(s, sids[k], sa[k].nonce, head, 0);
+                if (!sa[k].batch)
+                    add_inflight(s, sids[k], sa[k].nonce, head, 0);
         } else {
             for (size_t k = 0; k < ns; k++) {
                 settle_args *a = &sa[k];
-                if (!a->finished)
+                if (!a->finished || a->quiet)
                     continue;
                 if (a->old_state == RS_CANCELLED) {
                     log_msg(LOG_INFO, sids[k], "cancelled request: %s (nonce %llu)", a->why,
@@ -1695,7 +2276,7 @@ static void recheck_mined(submitter *s)
         mined_args m;
         int success, found = 0;
         for (uint32_t k = r.f.n_tx_hashes; k-- > 0 && !found;)
-            found = get_receipt(s, r.f.tx_hashes[k], &m, &success) == 1 &&
+            found = get_receipt(s, r.f.tx_hashes[k], &m, &success, NULL) == 1 &&
                     !memcmp(m.block_hash, r.f.mined_block_hash, 32);
         if (!found) {
             log_msg(LOG_WARN, e->id, "our mined transaction left the chain (reorg): re-sending");
@@ -1847,7 +2428,7 @@ static void *sender_main(void *arg)
         pthread_mutex_unlock(&s->mu);
 
         for (size_t i = 0; i < work.n;) {
-            size_t want = work.n - i < SUBMIT_CHUNK ? work.n - i : SUBMIT_CHUNK;
+            size_t want = work.n - i; /* submit_batch takes what fits */
             int trouble;
             size_t done = submit_batch(s, (const uint8_t(*)[32])(work.ids + i), want, head,
                                        block_gas_limit, &trouble);
@@ -1962,6 +2543,35 @@ int submitter_start(submitter *s, char *err, size_t errlen)
         if (journal_set_next_nonce(s->d.j, jn, err, errlen))
             return -1;
     }
+    if (!s->no_batch) {
+        /* an empty answerMany: a contract without it (an older deployment) reverts */
+        buf data = BUF_INIT;
+        char e2[512];
+        int ok = encode_many(s, NULL, 0, &data, e2, sizeof e2) == 0;
+        cJSON *p = cJSON_CreateArray(), *res = NULL;
+        if (ok) {
+            cJSON_AddItemToArray(p, call_object(s, data.data, data.len));
+            cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
+        }
+        rpc_error re;
+        memset(&re, 0, sizeof re);
+        int rc = ok ? rpc_call(s->send_lane.rpc, "eth_call", p, &res, &re, e2, sizeof e2) : -1;
+        cJSON_Delete(p);
+        cJSON_Delete(res);
+        rpc_error_clear(&re);
+        buf_free(&data);
+        if (rc == RPC_EERROR) {
+            s->no_batch = 1;
+            log_msg(LOG_WARN, NULL,
+                    "the oracle contract has no answerMany: one answer per transaction "
+                    "(answers_per_tx = 1 says so without this check)");
+        } else if (rc) {
+            log_msg(LOG_WARN, NULL,
+                    "cannot check the oracle for answerMany (%s); assuming it "
+                    "has it (a batch that reverts stops batching)",
+                    e2);
+        }
+    }
     load_ctx lc = {s};
     if (journal_foreach(s->d.j, 1, load_fn, &lc, err, errlen) < 0)
         return -1;
@@ -2068,6 +2678,7 @@ void submitter_destroy(submitter *s)
     abi_signature_free(&s->sig_fulfill);
     abi_signature_free(&s->sig_reject);
     abi_signature_free(&s->sig_attest);
+    abi_signature_free(&s->sig_answer_many);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->gas_mu);
     pthread_cond_destroy(&s->cv);

@@ -14,7 +14,9 @@ SIBYL_BUILD=${SIBYL_BUILD:-$ROOT/build}
 source "$ROOT/tests/integration/lib/node-env.bash"
 
 N=60
-devnet_with_node "confirmations = 0" "receipt_depth = 0"
+# one answer per transaction: this test is about the order of many transactions (answerMany,
+# which packs many answers into few transactions, is node_answer_many.sh's)
+devnet_with_node "confirmations = 0" "receipt_depth = 0" "answers_per_tx = 1"
 
 owner_send "$ORACLE" "removeNode(address)" "$NODE_ADDR"
 prompts=()

@@ -17,7 +17,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SIBYL_BUILD=${SIBYL_BUILD:-$ROOT/build}
 source "$ROOT/tests/integration/lib/node-env.bash"
 
-devnet_with_node "confirmations = 0" "receipt_depth = 0"
+# one answer per transaction: the checks below follow the node's nonce per answer
+devnet_with_node "confirmations = 0" "receipt_depth = 0" "answers_per_tx = 1"
 FULFILLED_SIG='Fulfilled(uint256,bytes32,bytes)'
 row() { "$CAST" call --rpc-url "$RPC" "$CONSUMER" "answers(uint256)(uint8,uint16,address,bytes)" "$1"; }
 input_hash_of() { "$CAST" call --rpc-url "$RPC" "$ORACLE" "getRequest(uint256)((address,uint64,uint32,uint8,uint16,uint16,uint16,bool,uint128,bytes32,bytes32,bytes32,bytes32,uint256,bytes32,bytes32))" "$1" | tr -d '()' | cut -d, -f12 | tr -d ' '; }

@@ -87,15 +87,36 @@ sleep 1 # late votes (refused by the contract) would show here
 # every vote, with its transaction's selector
 rpc eth_getLogs "[{\"fromBlock\":\"0x0\",\"toBlock\":\"latest\",\"address\":\"$ORACLE\"}]" >"$WORK/logs.json"
 jq -r --arg t "$TOPIC_ATT" '.[] | select(.topics[0] == $t) | .transactionHash' "$WORK/logs.json" |
-  while read -r h; do rpc eth_getTransactionByHash "[\"$h\"]" | jq -r '[.hash, .input[0:10]] | join(" ")'; done >"$WORK/sel.txt"
+  while read -r h; do rpc eth_getTransactionByHash "[\"$h\"]" | jq -r '[.hash, .input] | join(" ")'; done >"$WORK/sel.txt"
 for i in 0 1 2; do
   bal[$i]=$("$CAST" call --rpc-url "$RPC" "$ORACLE" "balances(address)(uint256)" "${ADDRS[$i]}" | cut -d' ' -f1)
 done
 /usr/bin/python3 - "$WORK/logs.json" "$WORK/sel.txt" "$N" "$N1" "$FEE" "${ADDRS[@]}" "${bal[@]}" "$TOPIC_ATT" "$K" \
-  "$("$CAST" keccak "Fulfilled(uint256,bytes32,bytes)")" <<'PY' || die "on-chain checks failed"
+  "$("$CAST" keccak "Fulfilled(uint256,bytes32,bytes)")" "$("$CAST" sig "answerMany(bytes[])")" <<'PY' || die "on-chain checks failed"
 import json, sys
 logs = json.load(open(sys.argv[1]))
-sel = dict(l.split() for l in open(sys.argv[2]))
+ANSWER_MANY = sys.argv[15]
+def calls_of(inp):
+    """(selector, request id) of every answer a transaction carries: the call itself, or each
+    element of an answerMany(bytes[])"""
+    b = bytes.fromhex(inp[2:])
+    if b[:4].hex() != ANSWER_MANY[2:]:
+        return [("0x" + b[:4].hex(), int.from_bytes(b[4:36], "big"))]
+    body = b[4:]
+    word = lambda o: int.from_bytes(body[o:o + 32], "big")
+    arr = word(0)
+    out = []
+    for i in range(word(arr)):
+        el = arr + 32 + word(arr + 32 + 32 * i)
+        n = word(el)
+        e = body[el + 32:el + 32 + n]
+        out.append(("0x" + e[:4].hex(), int.from_bytes(e[4:36], "big")))
+    return out
+sel = {}
+for line in open(sys.argv[2]):
+    h, inp = line.split()
+    for s_, rid_ in calls_of(inp):
+        sel[(h, rid_)] = s_
 n, n1, fee = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 addrs = [a.lower() for a in sys.argv[6:9]]
 bals = [int(b) for b in sys.argv[9:12]]
@@ -106,7 +127,7 @@ for l in logs:
     rid = int(l["topics"][1], 16) if len(l["topics"]) > 1 else None
     if l["topics"][0] == t_att:
         node = "0x" + l["topics"][2][-40:]
-        votes.setdefault(rid, []).append((node, sel[l["transactionHash"]]))
+        votes.setdefault(rid, []).append((node, sel[(l["transactionHash"], rid)]))
     elif l["topics"][0] == t_ful:
         fulfilled[rid] = fulfilled.get(rid, 0) + 1
 bad = []
@@ -152,7 +173,7 @@ done
 grep -q "sent attest" "$WORK/node1.log" || die "node B never logged an attest"
 for p in "${PIDS[@]}"; do kill -0 "$p" || die "a node died"; done
 if [ "$K" = 2 ]; then # the third vote of each phase-1 request: refused, not an error
-  cat "$WORK"/node*.log | grep -c 'nothing to send: RequestNotOpen(status 2)\|reverted with RequestNotOpen(status 2)' >"$WORK/late" || true
+  cat "$WORK"/node*.log | grep -c 'nothing to send: RequestNotOpen(status 2)\|reverted with RequestNotOpen(status 2)\|skipped with RequestNotOpen(status 2)' >"$WORK/late" || true
   [ "$(cat "$WORK/late")" -ge $N ] || die "expected >= $N late votes ended as done, saw $(cat "$WORK/late")"
 fi
 # the auditor's view of a phase-1 request: A's fulfill and the others' attest calls all check out

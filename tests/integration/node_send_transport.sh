@@ -41,7 +41,8 @@ proxy_start() {
 }
 proxy_stop() { kill -TERM "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true; PROXY_PID=; }
 
-write_conf "$WORK/oracle.conf.in" "confirmations = 0" "receipt_depth = 0"
+# one answer per transaction: three nonces whose sends failed (node_answer_many.sh has batches)
+write_conf "$WORK/oracle.conf.in" "confirmations = 0" "receipt_depth = 0" "answers_per_tx = 1"
 sed "s|^rpc_http = .*|rpc_http = http://127.0.0.1:$PROXY_PORT|" "$WORK/oracle.conf.in" >"$WORK/oracle.conf"
 proxy_start
 node_start "$WORK/oracle.conf"

@@ -377,6 +377,105 @@ static void test_reinclusion_moves_nonce(void **state)
     journal_close(j);
 }
 
+/* journal_run: a batch record and its members written in one transaction, the nonce owned by
+ * the record; a refusal (or a quiet > 0) leaves nothing behind. */
+typedef struct {
+    uint8_t members[2][32];
+    int result; /* what the function returns after writing */
+    uint8_t key[32];
+} batch_txn;
+
+static int write_batch(journal_txn *t, void *user)
+{
+    batch_txn *b = user;
+    uint64_t nonce;
+    assert_int_equal(journal_txn_next_nonce(t, &nonce), 0);
+    jreq br;
+    jreq_init(&br);
+    journal_batch_key(b->members[0], nonce, br.f.id);
+    memcpy(b->key, br.f.id, 32);
+    br.f.nonce_only = 1;
+    br.f.tx_kind = TXK_BATCH;
+    br.f.state = RS_SUBMITTED;
+    br.f.nonce = nonce;
+    br.f.n_tx_hashes = 1;
+    assert_int_equal(jreq_set(&br.input, &br.input_len, b->members, sizeof b->members), 0);
+    assert_int_equal(journal_txn_put(t, &br), 0);
+    jreq_free(&br);
+    assert_int_equal(journal_txn_claim_nonce(t, nonce, b->key), 0);
+    assert_int_equal(journal_txn_set_next_nonce(t, nonce + 1), 0);
+    for (int i = 0; i < 2; i++) {
+        jreq m;
+        assert_int_equal(journal_txn_get(t, b->members[i], &m), 1);
+        m.f.state = RS_SUBMITTED;
+        m.f.nonce = nonce;
+        assert_int_equal(journal_txn_put(t, &m), 0);
+        jreq_free(&m);
+    }
+    return b->result;
+}
+
+static void test_run_batch_record(void **state)
+{
+    (void)state;
+    journal *j = open_j();
+    char err[256];
+    jreq a, b;
+    make_req(&a, 31, 1);
+    make_req(&b, 32, 1);
+    assert_int_equal(journal_insert_seen(j, &a, err, sizeof err), 1);
+    assert_int_equal(journal_insert_seen(j, &b, err, sizeof err), 1);
+    assert_int_equal(journal_set_next_nonce(j, 40, err, sizeof err), 0);
+    batch_txn bt;
+    memset(&bt, 0, sizeof bt);
+    memcpy(bt.members[0], a.f.id, 32);
+    memcpy(bt.members[1], b.f.id, 32);
+
+    /* refused, or aborted quietly: nothing written */
+    bt.result = -1;
+    assert_int_equal(journal_run(j, write_batch, &bt, err, sizeof err), -1);
+    bt.result = 3;
+    assert_int_equal(journal_run(j, write_batch, &bt, err, sizeof err), 3);
+    jreq got;
+    assert_int_equal(journal_get(j, bt.key, &got, err, sizeof err), 0);
+    assert_int_equal(journal_get(j, a.f.id, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.state, RS_SEEN);
+    jreq_free(&got);
+    uint64_t next;
+    int found;
+    assert_int_equal(journal_get_next_nonce(j, &next, &found), 0);
+    assert_int_equal(next, 40);
+
+    bt.result = 0;
+    assert_int_equal(journal_run(j, write_batch, &bt, err, sizeof err), 0);
+    /* the key depends on the first member and the nonce, and is no request id */
+    uint8_t k2[32];
+    journal_batch_key(a.f.id, 40, k2);
+    assert_memory_equal(k2, bt.key, 32);
+    journal_batch_key(a.f.id, 41, k2);
+    assert_memory_not_equal(k2, bt.key, 32);
+    journal_nonce_record_key(a.f.id, 40, k2);
+    assert_memory_not_equal(k2, bt.key, 32);
+    /* the nonce's owner is the batch record, which lists both members */
+    assert_int_equal(journal_nonce_record(j, 40, &got, err, sizeof err), 1);
+    assert_memory_equal(got.f.id, bt.key, 32);
+    assert_int_equal(got.f.tx_kind, TXK_BATCH);
+    assert_int_equal(got.f.nonce_only, 1);
+    assert_int_equal(got.input_len, 64);
+    assert_memory_equal(got.input + 32, b.f.id, 32);
+    jreq_free(&got);
+    assert_int_equal(journal_get(j, b.f.id, &got, err, sizeof err), 1);
+    assert_int_equal(got.f.state, RS_SUBMITTED);
+    assert_int_equal(got.f.nonce, 40);
+    assert_int_equal(got.f.n_tx_hashes, 0);
+    jreq_free(&got);
+    assert_int_equal(journal_get_next_nonce(j, &next, &found), 0);
+    assert_int_equal(next, 41);
+    jreq_free(&a);
+    jreq_free(&b);
+    journal_close(j);
+}
+
 static void test_bad_dir(void **state)
 {
     (void)state;
@@ -398,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_nonces_cursor_meta_persist),
         cmocka_unit_test(test_update_many),
         cmocka_unit_test(test_reinclusion_moves_nonce),
+        cmocka_unit_test(test_run_batch_record),
         cmocka_unit_test(test_bad_dir),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
