@@ -28,6 +28,7 @@ void config_defaults(config *c)
     c->gas_margin_percent = 25;
     c->gas_estimate_cache = 1;
     c->answers_per_tx = 32;
+    c->batch_wait_ms = 100;
     c->registry_refresh_s = 30;
     c->log_level = 1;
 }
@@ -144,6 +145,7 @@ enum {
     K_GAS_MARGIN,
     K_GAS_CACHE,
     K_ANSWERS_PER_TX,
+    K_BATCH_WAIT_MS,
     K_REGISTRY_REFRESH,
     K_LOG_LEVEL,
     K_COUNT
@@ -174,6 +176,7 @@ static const char *const key_names[K_COUNT] = {"rpc_http",
                                                "gas_margin_percent",
                                                "gas_estimate_cache",
                                                "answers_per_tx",
+                                               "batch_wait_ms",
                                                "registry_refresh_seconds",
                                                "log_level"};
 
@@ -360,6 +363,12 @@ static int set_key(config *c, int k, const char *v, const char *dir, const char 
         if (parse_u64(v, 256, &x) || x == 0)
             return -1;
         c->answers_per_tx = (uint32_t)x;
+        return 0;
+    case K_BATCH_WAIT_MS:
+        *why = "milliseconds 0..10000 (0: never hold an answer back)";
+        if (parse_u64(v, 10000, &x))
+            return -1;
+        c->batch_wait_ms = (uint32_t)x;
         return 0;
     case K_LOG_LEVEL:
         *why = "debug, info, warn or error";

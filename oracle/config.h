@@ -52,6 +52,7 @@ typedef struct {
     uint32_t gas_margin_percent; /* added to eth_estimateGas */
     int gas_estimate_cache;      /* reuse estimates for transactions of the same shape */
     uint32_t answers_per_tx; /* answers one transaction may carry (answerMany), 1 = no batching */
+    uint32_t batch_wait_ms;  /* hold answers this long at most while our last send is unmined */
     uint32_t registry_refresh_s; /* re-read the model/node registry this often */
     int log_level;               /* 0 debug, 1 info, 2 warn, 3 error */
 } config;

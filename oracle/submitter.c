@@ -106,6 +106,8 @@ struct submitter {
     uint64_t head_fee_block;  /* the head it belongs to (under mu) */
     uint64_t block_gas_limit; /* the newest header's gasLimit, 0 = not known (under mu) */
     int registered;           /* this key is a registered node: 0 pauses the sender (under mu) */
+    uint64_t sent_head;       /* the head when the sender last sent (under mu) */
+    int64_t sent_ns;          /* and when (0 = never) (under mu) */
     int paused_logged;        /* the pause was logged (sender) */
 
     lane send_lane, track_lane;
@@ -2379,6 +2381,31 @@ static struct timespec deadline_in(long ms)
     return ts;
 }
 
+/* An absolute CLOCK_REALTIME time from ns since the epoch, for pthread_cond_timedwait */
+static struct timespec abs_time(int64_t ns)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    return ts;
+}
+
+/* (mu held) Whether the sender holds the answers queued so far, to send them together with
+ * those still coming: only while answers are batched (answerMany), fewer than two transactions'
+ * worth are waiting, its last send is not in a block yet (no new head since) and that send was
+ * less than batch_wait_ms ago. A chain that mines every transaction at once (anvil automine)
+ * makes a block per send, and each block costs such a chain a state root over its whole state:
+ * during a burst the answers computed while the chain mines our last send then share the next
+ * block. On a chain with block times the wait is a small part of one block; a lone answer (no
+ * send in flight) never waits. */
+static int coalescing(const submitter *s)
+{
+    if (s->no_batch || !s->d.cfg->batch_wait_ms || !s->sent_ns || s->head != s->sent_head ||
+        s->q.n >= 2 * (size_t)s->d.cfg->answers_per_tx)
+        return 0;
+    return now_ns() < s->sent_ns + (int64_t)s->d.cfg->batch_wait_ms * 1000000;
+}
+
 /* The sender: computed requests -> signed (one journal commit per batch) -> sent (one JSON-RPC
  * batch) -> handed to the tracker. Nothing else runs on this thread, so a request never waits
  * behind receipt tracking. */
@@ -2389,7 +2416,8 @@ static void *sender_main(void *arg)
     int backoff = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->stop && !s->nonce_check && (backoff || !s->q.n || !s->registered)) {
+        while (!s->stop && !s->nonce_check &&
+               (backoff || !s->q.n || !s->registered || coalescing(s))) {
             if (!s->registered && s->q.n && !s->paused_logged) {
                 log_msg(LOG_WARN, NULL,
                         "sending paused: this node's key is not registered with the oracle; %zu "
@@ -2398,6 +2426,8 @@ static void *sender_main(void *arg)
                 s->paused_logged = 1;
             }
             struct timespec ts = deadline_in(500);
+            if (s->q.n && s->registered && !backoff && coalescing(s))
+                ts = abs_time(s->sent_ns + (int64_t)s->d.cfg->batch_wait_ms * 1000000);
             if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT && backoff)
                 backoff = 0; /* retry now */
         }
@@ -2446,6 +2476,8 @@ static void *sender_main(void *arg)
         }
         work.n = 0;
         pthread_mutex_lock(&s->mu);
+        s->sent_head = head;
+        s->sent_ns = now_ns();
         pthread_cond_signal(&s->tcv); /* the tracker takes over what was just sent */
         pthread_mutex_unlock(&s->mu);
     }
@@ -2615,6 +2647,7 @@ void submitter_on_head(submitter *s, uint64_t head, const uint64_t *next_base_fe
     if (head != s->head) {
         s->head = head;
         pthread_cond_signal(&s->tcv);
+        pthread_cond_signal(&s->cv); /* answers held for coalescing go now (sender_main) */
     }
     pthread_mutex_unlock(&s->mu);
 }
