@@ -47,7 +47,8 @@ static void test_good_file(void **state)
                                 "metrics_listen = 127.0.0.1:9464\n"
                                 "journal_sync = false\n"
                                 "log_level = debug\n"
-                                "registry_refresh_seconds = 5\n");
+                                "registry_refresh_seconds = 5\n"
+                                "answers_per_tx = 1\n");
     assert_int_equal(config_load(p, &c, err, sizeof err), 0);
     assert_string_equal(c.rpc_http, "http://127.0.0.1:8545");
     assert_int_equal(c.chain_id, 31337);
@@ -68,6 +69,8 @@ static void test_good_file(void **state)
     assert_int_equal(c.log_level, 0);
     assert_int_equal(c.receipt_depth, 1); /* default */
     assert_int_equal(c.registry_refresh_s, 5);
+    assert_int_equal(c.answers_per_tx, 1);
+    assert_int_equal(c.batch_wait_ms, 100); /* default */
 }
 
 static void expect_error(const char *text, const char *needle)
@@ -98,6 +101,9 @@ static void test_errors(void **state)
     expect_error(BASE "fee_bump_percent = 5\n", "10..1000");
     expect_error(BASE "backend = tpu\n", "cpu or cuda");
     expect_error(BASE "registry_refresh_seconds = 0\n", "seconds 1..86400");
+    expect_error(BASE "answers_per_tx = 0\n", "a count 1..256");
+    expect_error(BASE "answers_per_tx = 257\n", "a count 1..256");
+    expect_error(BASE "batch_wait_ms = 10001\n", "milliseconds 0..10000");
     expect_error("rpc_http = http://x\n", "required key 'rpc_ws' is missing");
 }
 
