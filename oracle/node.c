@@ -16,6 +16,7 @@
 #include "oracle/abi.h"
 #include "oracle/eip712.h"
 #include "oracle/event.h"
+#include "oracle/forkwalk.h"
 #include "oracle/hex.h"
 #include "oracle/journal.h"
 #include "oracle/keccak.h"
@@ -419,10 +420,27 @@ static void save_cursor(node *n, uint64_t block)
 
 /* ---- heads and reorgs ---- */
 
-/* Canonical hashes of heights lo..hi (hi - lo < WALK_BATCH) in ONE JSON-RPC batch into
- * out[b - lo]; found[b - lo] = 1 where the block exists. 0 or -1 (RPC trouble). */
-static int fetch_block_hashes(node *n, uint64_t lo, uint64_t hi, uint8_t (*out)[32], int *found)
+/* The fork walk's lookups (forkwalk.h): the ring's records, and canonical hashes of heights
+ * lo..hi (hi - lo < WALK_BATCH) in ONE JSON-RPC batch. */
+static int walk_recorded(void *user, uint64_t b, uint8_t hash[32])
 {
+    return ring_get(user, b, hash);
+}
+
+static void walk_learn(void *user, uint64_t b, const uint8_t hash[32])
+{
+    ring_set(user, b, hash);
+}
+
+static int walk_canonical(void *user, uint64_t lo, uint64_t hi, uint8_t (*out)[32], int *found,
+                          char *err, size_t errlen)
+{
+    node *n = user;
+    if (hi < lo || hi - lo >= WALK_BATCH) {
+        snprintf(err, errlen, "%llu..%llu is not a batch of 1..%d heights", (unsigned long long)lo,
+                 (unsigned long long)hi, WALK_BATCH);
+        return -1;
+    }
     size_t k = (size_t)(hi - lo + 1);
     const char *methods[WALK_BATCH];
     cJSON *params[WALK_BATCH], *res[WALK_BATCH];
@@ -436,9 +454,8 @@ static int fetch_block_hashes(node *n, uint64_t lo, uint64_t hi, uint8_t (*out)[
         cJSON_AddItemToArray(params[i], cJSON_CreateFalse());
         res[i] = NULL;
     }
-    char err[512];
     int rc = rpc_call_batch(n->rpc, k, methods, (const cJSON *const *)params, res, st, NULL, err,
-                            sizeof err);
+                            errlen);
     for (size_t i = 0; i < k; i++) {
         const cJSON *h = rc == RPC_OK && st[i] == RPC_OK
                              ? cJSON_GetObjectItemCaseSensitive(res[i], "hash")
@@ -449,54 +466,26 @@ static int fetch_block_hashes(node *n, uint64_t lo, uint64_t hi, uint8_t (*out)[
     }
     if (rc != RPC_OK) {
         metrics_add(n->m, MC_RPC_ERRORS, 1);
-        log_msg(LOG_WARN, NULL, "eth_getBlockByNumber %llu..%llu: %s", (unsigned long long)lo,
-                (unsigned long long)hi, err);
         return -1;
     }
     return 0;
 }
 
 /* The highest height at or below `top` whose hash we recorded is still canonical (the branches
- * meet there), walking down through the ring with batched lookups; every canonical hash read on
- * the way is recorded and *walked counts the heights compared. *known = 0 when the ring ran out
- * (a reorg deeper than RING blocks, or heights this run never saw) before a match: the returned
- * height is then only where our knowledge ends. */
+ * meet there), walking down through the ring with batched lookups (forkwalk.h); every canonical
+ * hash read on the way is recorded and *walked counts the heights compared. *known = 0 when the
+ * ring ran out (a reorg deeper than RING blocks, or heights this run never saw) before a match,
+ * or a lookup failed: the returned height is then only a height the fork is at or below. */
 static uint64_t find_fork(node *n, uint64_t top, int *known, uint64_t *walked)
 {
-    uint8_t(*canon)[32] = malloc(WALK_BATCH * 32);
-    int found[WALK_BATCH];
-    uint64_t h = top;
-    *known = 0;
-    *walked = 0;
-    if (!canon)
-        return h;
-    while (h > 0) {
-        uint64_t hi = h, lo = hi >= WALK_BATCH ? hi - WALK_BATCH + 1 : 1;
-        if (fetch_block_hashes(n, lo, hi, canon, found))
-            break;
-        int done = 0;
-        for (uint64_t b = hi; b >= lo && !done; b--) {
-            uint8_t mine[32];
-            (*walked)++;
-            if (!ring_get(n, b, mine)) {
-                h = b; /* nothing recorded here: our knowledge ends */
-                done = 1;
-            } else if (found[b - lo] && !memcmp(mine, canon[b - lo], 32)) {
-                h = b;
-                *known = 1;
-                done = 1;
-            } else if (found[b - lo]) {
-                ring_set(n, b, canon[b - lo]);
-            }
-            if (b == lo)
-                break;
-        }
-        if (done)
-            break;
-        h = lo - 1;
-    }
-    free(canon);
-    return h;
+    forkwalk_chain c = {walk_recorded, walk_canonical, walk_learn, n, WALK_BATCH, RING};
+    uint64_t fork;
+    char err[512];
+    int rc = forkwalk_find(&c, top, &fork, walked, err, sizeof err);
+    if (rc == FORKWALK_ERROR)
+        log_msg(LOG_WARN, NULL, "reorg: %s (taking the fork as unknown)", err);
+    *known = rc == FORKWALK_MET;
+    return fork;
 }
 
 /* Journaled records a reorg above `above` may touch: requests whose own block is above it
