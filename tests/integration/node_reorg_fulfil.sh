@@ -9,7 +9,8 @@
 #  2. the reorg comes after receipt_depth, when the journal already says "fulfilled": the node
 #     must see that the block of its answer left the chain, follow the transaction again and
 #     re-send it (same nonce), and not hand that nonce out to another request;
-#  3. the node keeps serving: a later request is fulfilled too.
+#  3. as 2, with the reorg made while the node is stopped: found at its restart;
+#  4. the node keeps serving: a later request is fulfilled too.
 # Each time checked on the final chain: the request's status is Fulfilled, one Fulfilled event
 # and one consumer callback (Answered) for its id, the journal says fulfilled, one node nonce per
 # answer, and the request was never cancelled (its block stayed).
@@ -128,21 +129,48 @@ answered_once 2 2
 [ "$(node_nonce)" = $((NODE_NONCE0 + 2)) ] || die "node nonce $(node_nonce), expected $((NODE_NONCE0 + 2))"
 log "ok: a reorg of the fulfilment after receipt_depth: followed again, fulfilled once"
 
-# 3. the node keeps serving
+# 3. as 2, but the reorg is made while the node is stopped: found at its restart
 ID=3
 ask_and_mine "A 3+3" 3
 mine 3
 wait_log '"request fulfilled' 4 20
+[ "$(id_lines 3 '"request fulfilled')" = 1 ] || die "request 3 not final after receipt_depth"
+sleep 0.5 # the cursor follows the head one tick (200 ms) behind
+node_stop
+reorg_from "$B"
+line=$(($(wc -l <"$WORK/node.log") + 1))
+node_start "$WORK/oracle.conf"
+node_wait_healthy
+end=$((SECONDS + 30))
+while [ "$(consumer_u answeredCount)" -lt 3 ]; do
+  [ $SECONDS -lt $end ] || {
+    tail -n +"$line" "$WORK/node.log" >&2
+    die "request 3, whose fulfilment a reorg removed while the node was down, was never fulfilled again"
+  }
+  mine 1
+  sleep 0.3
+done
+rpc evm_setAutomine '[true]' >/dev/null
+mine 3
+wait_log '"request fulfilled' 5 20
+tail -n +"$line" "$WORK/node.log" | grep -q 'left the chain with block' || die "the restarted node did not say why it sent again"
 answered_once 3 3
-answered_once 1 3
-answered_once 2 3
 [ "$(node_nonce)" = $((NODE_NONCE0 + 3)) ] || die "node nonce $(node_nonce), expected $((NODE_NONCE0 + 3))"
-[ "$(metric 'sibyl_requests{state="fulfilled"}')" = 3 ] || die "metrics: $(metric 'sibyl_requests{state="fulfilled"}') fulfilled, expected 3"
+log "ok: a reorg of a final fulfilment made while the node was down: found at restart, fulfilled once"
+
+# 4. the node keeps serving
+ID=4
+ask_and_mine "A 4+4" 4
+mine 3
+wait_log '"request fulfilled' 6 20
+for id in 1 2 3 4; do answered_once $id 4; done
+[ "$(node_nonce)" = $((NODE_NONCE0 + 4)) ] || die "node nonce $(node_nonce), expected $((NODE_NONCE0 + 4))"
+[ "$(metric 'sibyl_requests{state="fulfilled"}')" = 4 ] || die "metrics: $(metric 'sibyl_requests{state="fulfilled"}') fulfilled, expected 4"
 grep -q '"level":"error"' "$WORK/node.log" && die "errors in the node log"
 node_stop
 # the journal, read with the node stopped: every request fulfilled
 "$SIBYL" attest export --journal "$WORK/journal" -o "$WORK/export.jsonl" >/dev/null
-for id in 1 2 3; do
+for id in 1 2 3 4; do
   st=$(jq -r --arg id "$id" 'select(.requestId == $id) | .state' "$WORK/export.jsonl")
   [ "$st" = fulfilled ] || die "journal: request $id is '$st', expected fulfilled"
 done
