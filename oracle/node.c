@@ -16,6 +16,7 @@
 #include "oracle/abi.h"
 #include "oracle/eip712.h"
 #include "oracle/event.h"
+#include "oracle/forkwalk.h"
 #include "oracle/hex.h"
 #include "oracle/journal.h"
 #include "oracle/keccak.h"
@@ -420,10 +421,27 @@ static void save_cursor(node *n, uint64_t block)
 
 /* ---- heads and reorgs ---- */
 
-/* Canonical hashes of heights lo..hi (hi - lo < WALK_BATCH) in ONE JSON-RPC batch into
- * out[b - lo]; found[b - lo] = 1 where the block exists. 0 or -1 (RPC trouble). */
-static int fetch_block_hashes(node *n, uint64_t lo, uint64_t hi, uint8_t (*out)[32], int *found)
+/* The fork walk's lookups (forkwalk.h): the ring's records, and canonical hashes of heights
+ * lo..hi (hi - lo < WALK_BATCH) in ONE JSON-RPC batch. */
+static int walk_recorded(void *user, uint64_t b, uint8_t hash[32])
 {
+    return ring_get(user, b, hash);
+}
+
+static void walk_learn(void *user, uint64_t b, const uint8_t hash[32])
+{
+    ring_set(user, b, hash);
+}
+
+static int walk_canonical(void *user, uint64_t lo, uint64_t hi, uint8_t (*out)[32], int *found,
+                          char *err, size_t errlen)
+{
+    node *n = user;
+    if (hi < lo || hi - lo >= WALK_BATCH) {
+        snprintf(err, errlen, "%llu..%llu is not a batch of 1..%d heights", (unsigned long long)lo,
+                 (unsigned long long)hi, WALK_BATCH);
+        return -1;
+    }
     size_t k = (size_t)(hi - lo + 1);
     const char *methods[WALK_BATCH];
     cJSON *params[WALK_BATCH], *res[WALK_BATCH];
@@ -437,9 +455,8 @@ static int fetch_block_hashes(node *n, uint64_t lo, uint64_t hi, uint8_t (*out)[
         cJSON_AddItemToArray(params[i], cJSON_CreateFalse());
         res[i] = NULL;
     }
-    char err[512];
     int rc = rpc_call_batch(n->rpc, k, methods, (const cJSON *const *)params, res, st, NULL, err,
-                            sizeof err);
+                            errlen);
     for (size_t i = 0; i < k; i++) {
         const cJSON *h = rc == RPC_OK && st[i] == RPC_OK
                              ? cJSON_GetObjectItemCaseSensitive(res[i], "hash")
@@ -450,67 +467,61 @@ static int fetch_block_hashes(node *n, uint64_t lo, uint64_t hi, uint8_t (*out)[
     }
     if (rc != RPC_OK) {
         metrics_add(n->m, MC_RPC_ERRORS, 1);
-        log_msg(LOG_WARN, NULL, "eth_getBlockByNumber %llu..%llu: %s", (unsigned long long)lo,
-                (unsigned long long)hi, err);
         return -1;
     }
     return 0;
 }
 
 /* The highest height at or below `top` whose hash we recorded is still canonical (the branches
- * meet there), walking down through the ring with batched lookups; every canonical hash read on
- * the way is recorded and *walked counts the heights compared. *known = 0 when the ring ran out
- * (a reorg deeper than RING blocks, or heights this run never saw) before a match: the returned
- * height is then only where our knowledge ends. */
+ * meet there), walking down through the ring with batched lookups (forkwalk.h); every canonical
+ * hash read on the way is recorded and *walked counts the heights compared. *known = 0 when the
+ * ring ran out (a reorg deeper than RING blocks, or heights this run never saw) before a match,
+ * or a lookup failed: the returned height is then only a height the fork is at or below. */
 static uint64_t find_fork(node *n, uint64_t top, int *known, uint64_t *walked)
 {
-    uint8_t(*canon)[32] = malloc(WALK_BATCH * 32);
-    int found[WALK_BATCH];
-    uint64_t h = top;
-    *known = 0;
-    *walked = 0;
-    if (!canon)
-        return h;
-    while (h > 0) {
-        uint64_t hi = h, lo = hi >= WALK_BATCH ? hi - WALK_BATCH + 1 : 1;
-        if (fetch_block_hashes(n, lo, hi, canon, found))
-            break;
-        int done = 0;
-        for (uint64_t b = hi; b >= lo && !done; b--) {
-            uint8_t mine[32];
-            (*walked)++;
-            if (!ring_get(n, b, mine)) {
-                h = b; /* nothing recorded here: our knowledge ends */
-                done = 1;
-            } else if (found[b - lo] && !memcmp(mine, canon[b - lo], 32)) {
-                h = b;
-                *known = 1;
-                done = 1;
-            } else if (found[b - lo]) {
-                ring_set(n, b, canon[b - lo]);
-            }
-            if (b == lo)
-                break;
-        }
-        if (done)
-            break;
-        h = lo - 1;
-    }
-    free(canon);
-    return h;
+    forkwalk_chain c = {walk_recorded, walk_canonical, walk_learn, n, WALK_BATCH, RING};
+    uint64_t fork;
+    char err[512];
+    int rc = forkwalk_find(&c, top, &fork, walked, err, sizeof err);
+    if (rc == FORKWALK_ERROR)
+        log_msg(LOG_WARN, NULL, "reorg: %s (taking the fork as unknown)", err);
+    *known = rc == FORKWALK_MET;
+    return fork;
 }
 
+/* Journaled records a reorg above `above` may touch: requests whose own block is above it
+ * (their block may be gone), and, separately, final answers whose transaction was mined above
+ * it (the request's block may stay while the block of our answer is gone). */
 typedef struct {
     uint64_t above;
     uint8_t (*ids)[32];
     uint64_t *blocks;
     uint8_t (*hashes)[32];
     size_t n, cap;
+    uint8_t (*answer_ids)[32];
+    size_t n_answers, cap_answers;
 } reorg_scan;
+
+static int answer_mined_above(const jreq *r, uint64_t above)
+{
+    return !r->f.nonce_only && r->f.n_tx_hashes && r->f.mined_block > above &&
+           (r->f.state == RS_FULFILLED || r->f.state == RS_REJECTED);
+}
 
 static int reorg_scan_fn(const jreq *r, void *user)
 {
     reorg_scan *sc = user;
+    if (answer_mined_above(r, sc->above)) {
+        if (sc->n_answers == sc->cap_answers) {
+            size_t ncap = sc->cap_answers ? sc->cap_answers * 2 : 16;
+            void *p = realloc(sc->answer_ids, ncap * 32);
+            if (!p)
+                return -1;
+            sc->answer_ids = p;
+            sc->cap_answers = ncap;
+        }
+        memcpy(sc->answer_ids[sc->n_answers++], r->f.id, 32);
+    }
     if (r->f.block_number <= sc->above || r->f.state == RS_CANCELLED)
         return 0;
     if (sc->n == sc->cap) {
@@ -532,6 +543,70 @@ static int reorg_scan_fn(const jreq *r, void *user)
     memcpy(sc->hashes[sc->n], r->f.block_hash, 32);
     sc->n++;
     return 0;
+}
+
+typedef struct {
+    uint64_t above;
+    int old_state;  /* out */
+    uint64_t nonce; /* out */
+    uint64_t mined; /* out: the block our transaction was mined in */
+} reopen_args;
+
+static int reopen_fn(journal_txn *t, jreq *r, void *user)
+{
+    (void)t;
+    reopen_args *a = user;
+    if (!answer_mined_above(r, a->above))
+        return 1;
+    a->old_state = r->f.state;
+    a->nonce = r->f.nonce;
+    a->mined = r->f.mined_block;
+    r->f.state = RS_SUBMITTED;
+    r->f.mined_block = 0;
+    memset(r->f.mined_block_hash, 0, 32);
+    r->f.t_done = 0;
+    return 0;
+}
+
+/* A final request (fulfilled or rejected) whose request block stayed on the chain while the
+ * block that mined our answer left it: the request is open again on the chain, and only our
+ * signed transaction answers it. It goes back to "submitted" and the tracker follows that
+ * transaction again (same nonce, same bytes: re-sent if the new branch does not include it).
+ * This must happen before submitter_on_reorg: the nonce check there would otherwise take the
+ * nonce for free again (its request looks finished) and give it to another answer. */
+static void reopen_answer(node *n, const uint8_t id[32], uint64_t fork, uint64_t number)
+{
+    uint8_t mined_hash[32], c[32];
+    char err[256];
+    jreq r;
+    if (journal_get(n->j, id, &r, err, sizeof err) != 1)
+        return;
+    int still = answer_mined_above(&r, fork);
+    uint64_t mined = r.f.mined_block;
+    memcpy(mined_hash, r.f.mined_block_hash, 32);
+    jreq_free(&r);
+    if (!still)
+        return; /* cancelled above: its own block left the chain */
+    int rc = mined <= number ? canonical_hash(n, mined, c) : 0;
+    if (rc < 0) {
+        log_msg(LOG_WARN, id,
+                "reorg: cannot tell whether block %llu (our answer's) is still canonical; the "
+                "request stays final",
+                (unsigned long long)mined);
+        return;
+    }
+    if (rc == 1 && !memcmp(c, mined_hash, 32))
+        return;
+    reopen_args a = {fork, 0, 0, 0};
+    if (journal_update(n->j, id, reopen_fn, &a, err, sizeof err) != 0)
+        return;
+    metrics_transition(n->m, a.old_state, RS_SUBMITTED);
+    log_msg(LOG_WARN, id,
+            "reorg: our transaction (nonce %llu) left the chain with block %llu after the request "
+            "was %s; its block stayed, so the request is open again: following our transaction "
+            "again",
+            (unsigned long long)a.nonce, (unsigned long long)a.mined, req_state_name(a.old_state));
+    submitter_follow_again(n->sub, id, a.nonce, number);
 }
 
 /* A head `number` (child of `parent`) that does not extend the chain we followed (n->head is
@@ -581,7 +656,7 @@ static void handle_reorg(node *n, uint64_t number, const uint8_t parent[32])
     /* Every journaled request above the fork whose block is gone is void, whatever its state,
      * however deep: queued or running work stops, a signed transaction's nonce goes to a filler,
      * and a finished one may be seen (and served) again if the new branch includes it. */
-    reorg_scan sc = {fork, NULL, NULL, NULL, 0, 0};
+    reorg_scan sc = {fork, NULL, NULL, NULL, 0, 0, NULL, 0, 0};
     char err[256];
     if (journal_foreach(n->j, 0, reorg_scan_fn, &sc, err, sizeof err) != 0)
         log_msg(LOG_ERROR, NULL, "reorg: reading the journal: %s", err);
@@ -591,9 +666,12 @@ static void handle_reorg(node *n, uint64_t number, const uint8_t parent[32])
         if (rc == 0 || (rc == 1 && memcmp(c, sc.hashes[i], 32)))
             cancel_request_ex(n, sc.ids[i], "its block left the canonical chain", 1);
     }
+    for (size_t i = 0; i < sc.n_answers; i++)
+        reopen_answer(n, sc.answer_ids[i], fork, number);
     free(sc.ids);
     free(sc.blocks);
     free(sc.hashes);
+    free(sc.answer_ids);
     submitter_on_reorg(n->sub);
     /* read the new branch */
     backfill(n, fork + 1, number);

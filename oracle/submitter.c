@@ -2662,6 +2662,14 @@ void submitter_on_reorg(submitter *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+void submitter_follow_again(submitter *s, const uint8_t id[32], uint64_t nonce, uint64_t head)
+{
+    hand_to_tracker(s, id, nonce, head, 1); /* "unsent": the tracker sends the journaled bytes */
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_signal(&s->tcv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 void submitter_on_reconnect(submitter *s)
 {
     pthread_mutex_lock(&s->mu);

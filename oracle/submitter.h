@@ -66,6 +66,11 @@ void submitter_enqueue(submitter *s, const uint8_t id[32]);
 void submitter_on_head(submitter *s, uint64_t head, const uint64_t *next_base_fee,
                        uint64_t block_gas_limit);
 void submitter_on_reorg(submitter *s);
+/* A final request whose mined transaction a reorg took off the chain while its request block
+ * stayed; the caller has put it back to "submitted" in the journal (before submitter_on_reorg).
+ * The tracker follows its journaled transaction again and re-sends the same bytes if the chain
+ * does not have them. */
+void submitter_follow_again(submitter *s, const uint8_t id[32], uint64_t nonce, uint64_t head);
 void submitter_on_reconnect(submitter *s);
 /* Whether this key is a registered node (isNode), as the node last read it. 0 pauses sending:
  * computed answers wait in the journal (no transaction that would revert NotNode and burn gas)
