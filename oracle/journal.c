@@ -12,9 +12,9 @@
 
 #define JREQ_VERSION 1
 
-/* nonce_only took a padding byte: the layout of version-1 records must not move. */
-_Static_assert(offsetof(jreq_fixed, nonce_only) == 467 && offsetof(jreq_fixed, nonce) == 472 &&
-                   sizeof(jreq_fixed) == 1160,
+/* nonce_only and in_batch took padding bytes: the layout of version-1 records must not move. */
+_Static_assert(offsetof(jreq_fixed, nonce_only) == 467 && offsetof(jreq_fixed, in_batch) == 468 &&
+                   offsetof(jreq_fixed, nonce) == 472 && sizeof(jreq_fixed) == 1160,
                "jreq_fixed layout changed: bump JREQ_VERSION and convert old records");
 
 struct journal {

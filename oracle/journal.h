@@ -93,6 +93,10 @@ typedef struct {
      * was re-included and started again under its own id. Takes a byte that was padding before,
      * so records written before it read 0. */
     uint8_t nonce_only;
+    /* 1: this request's answer went out inside an answerMany whose batch record (see
+     * journal_batch_key) owns the nonce; the request's own nonce field names that nonce and it
+     * has no signed bytes of its own. Another byte that was padding. */
+    uint8_t in_batch;
     /* the transaction */
     uint64_t nonce;
     uint64_t gas_limit;

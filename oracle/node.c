@@ -502,9 +502,15 @@ typedef struct {
     size_t n_answers, cap_answers;
 } reorg_scan;
 
+/* A record whose answer transaction was mined above `above` and counted final: a request's own
+ * transaction, or an answerMany's (its batch record, which answers for its members: a member's
+ * copy of the batch's hashes is not its own transaction). */
 static int answer_mined_above(const jreq *r, uint64_t above)
 {
-    return !r->f.nonce_only && r->f.n_tx_hashes && r->f.mined_block > above &&
+    int batch = r->f.nonce_only && r->f.tx_kind == TXK_BATCH;
+    if (r->f.in_batch || (r->f.nonce_only && !batch))
+        return 0;
+    return r->f.n_tx_hashes && r->f.mined_block > above &&
            (r->f.state == RS_FULFILLED || r->f.state == RS_REJECTED);
 }
 
@@ -547,9 +553,10 @@ static int reorg_scan_fn(const jreq *r, void *user)
 
 typedef struct {
     uint64_t above;
-    int old_state;  /* out */
-    uint64_t nonce; /* out */
-    uint64_t mined; /* out: the block our transaction was mined in */
+    const uint8_t *id; /* reopen_batch_fn: the batch record */
+    int old_state;     /* out */
+    uint64_t nonce;    /* out */
+    uint64_t mined;    /* out: the block our transaction was mined in */
 } reopen_args;
 
 static int reopen_fn(journal_txn *t, jreq *r, void *user)
@@ -568,6 +575,48 @@ static int reopen_fn(journal_txn *t, jreq *r, void *user)
     return 0;
 }
 
+/* The same for an answerMany: its batch record and every member it finalised go back to
+ * "submitted" in one journal transaction (a crash in between would leave a batch in flight whose
+ * members look final: the tracker would drop them from its next version). */
+typedef struct {
+    reopen_args rec;
+    size_t members;  /* out */
+    size_t rejected; /* out: of them, rejected before (the others fulfilled) */
+} reopen_batch_args;
+
+static int reopen_batch_fn(journal_txn *t, void *user)
+{
+    reopen_batch_args *a = user;
+    jreq b;
+    if (journal_txn_get(t, a->rec.id, &b) != 1)
+        return 1;
+    int rc = reopen_fn(t, &b, &a->rec);
+    if (rc == 0)
+        rc = journal_txn_put(t, &b);
+    for (size_t i = 0; rc == 0 && i < b.input_len / 32; i++) {
+        jreq m;
+        int g = journal_txn_get(t, b.input + 32 * i, &m);
+        if (g < 0)
+            rc = -1;
+        if (g != 1)
+            continue;
+        if (m.f.in_batch && m.f.nonce == b.f.nonce &&
+            (m.f.state == RS_FULFILLED || m.f.state == RS_REJECTED)) {
+            a->rejected += m.f.state == RS_REJECTED;
+            m.f.state = RS_SUBMITTED;
+            m.f.n_tx_hashes = 0;
+            m.f.mined_block = 0;
+            memset(m.f.mined_block_hash, 0, 32);
+            m.f.t_done = 0;
+            rc = journal_txn_put(t, &m);
+            a->members++;
+        }
+        jreq_free(&m);
+    }
+    jreq_free(&b);
+    return rc;
+}
+
 /* A final request (fulfilled or rejected) whose request block stayed on the chain while the
  * block that mined our answer left it: the request is open again on the chain, and only our
  * signed transaction answers it. It goes back to "submitted" and the tracker follows that
@@ -582,6 +631,7 @@ static void reopen_answer(node *n, const uint8_t id[32], uint64_t fork, uint64_t
     if (journal_get(n->j, id, &r, err, sizeof err) != 1)
         return;
     int still = answer_mined_above(&r, fork);
+    int is_batch = r.f.nonce_only;
     uint64_t mined = r.f.mined_block;
     memcpy(mined_hash, r.f.mined_block_hash, 32);
     jreq_free(&r);
@@ -597,7 +647,21 @@ static void reopen_answer(node *n, const uint8_t id[32], uint64_t fork, uint64_t
     }
     if (rc == 1 && !memcmp(c, mined_hash, 32))
         return;
-    reopen_args a = {fork, 0, 0, 0};
+    if (is_batch) {
+        reopen_batch_args ba = {{fork, id, 0, 0, 0}, 0, 0};
+        if (journal_run(n->j, reopen_batch_fn, &ba, err, sizeof err) != 0)
+            return;
+        for (size_t i = 0; i < ba.members; i++)
+            metrics_transition(n->m, i < ba.rejected ? RS_REJECTED : RS_FULFILLED, RS_SUBMITTED);
+        log_msg(LOG_WARN, id,
+                "reorg: our answerMany (nonce %llu, %zu answers) left the chain with block %llu "
+                "after its requests were final; their blocks stayed, so they are open again: "
+                "following it again",
+                (unsigned long long)ba.rec.nonce, ba.members, (unsigned long long)ba.rec.mined);
+        submitter_follow_again(n->sub, id, ba.rec.nonce, number);
+        return;
+    }
+    reopen_args a = {fork, id, 0, 0, 0};
     if (journal_update(n->j, id, reopen_fn, &a, err, sizeof err) != 0)
         return;
     metrics_transition(n->m, a.old_state, RS_SUBMITTED);

@@ -555,6 +555,7 @@ static int sign_new_fn(journal_txn *t, jreq *r, void *user)
         return -1;
     }
     r->f.state = RS_SUBMITTED;
+    r->f.in_batch = 0;
     return 0;
 }
 
@@ -1015,7 +1016,8 @@ static int encode_many(submitter *s, const buf *calls, size_t n, buf *out, char 
  * no transaction of its own (one that was cancelled, finished or submitted again is not). */
 static int batch_member_live(const jreq *m, const jreq *b)
 {
-    return m->f.state == RS_SUBMITTED && m->f.nonce == b->f.nonce && !m->f.n_tx_hashes;
+    return m->f.state == RS_SUBMITTED && m->f.in_batch && m->f.nonce == b->f.nonce &&
+           !m->f.n_tx_hashes;
 }
 
 /* The members listed in batch record b (its input field): their count. */
@@ -1134,6 +1136,7 @@ static int sign_unit(journal_txn *t, tx_unit *u)
         m->f.nonce = nonce;
         m->f.tx_kind = (uint8_t)u->p[i].a.kind;
         m->f.n_tx_hashes = 0;
+        m->f.in_batch = 1;
         m->f.gas_limit = u->p[i].a.gas;
         m->f.max_fee_per_gas = b->max_fee;
         m->f.max_priority_fee_per_gas = b->tip;

@@ -10,7 +10,9 @@
 #     must see that the block of its answer left the chain, follow the transaction again and
 #     re-send it (same nonce), and not hand that nonce out to another request;
 #  3. as 2, with the reorg made while the node is stopped: found at its restart;
-#  4. the node keeps serving: a later request is fulfilled too.
+#  4. the node keeps serving: a later request is fulfilled too;
+#  5. as 2 for an answerMany: two answers held back (key unregistered) go out in one transaction;
+#     the reorg of its block after both were final re-opens the batch and both its answers.
 # Each time checked on the final chain: the request's status is Fulfilled, one Fulfilled event
 # and one consumer callback (Answered) for its id, the journal says fulfilled, one node nonce per
 # answer, and the request was never cancelled (its block stayed).
@@ -165,12 +167,53 @@ mine 3
 wait_log '"request fulfilled' 6 20
 for id in 1 2 3 4; do answered_once $id 4; done
 [ "$(node_nonce)" = $((NODE_NONCE0 + 4)) ] || die "node nonce $(node_nonce), expected $((NODE_NONCE0 + 4))"
-[ "$(metric 'sibyl_requests{state="fulfilled"}')" = 4 ] || die "metrics: $(metric 'sibyl_requests{state="fulfilled"}') fulfilled, expected 4"
+
+# 5. an answerMany reorged out after its answers were final
+owner_send "$ORACLE" "removeNode(address)" "$NODE_ADDR"
+wait_log "key is NOT registered" 1 15
+ask "A 5+5" "A 6+6"
+wait_log '"request seen' 6 20
+R=$(height)
+R_HASH=$(block_hash "$R")
+mine 2
+wait_log '"msg":"computed' 6 30
+wait_log "sending paused" 1 15
+owner_send "$ORACLE" "addNode(address)" "$NODE_ADDR"
+wait_done 6 30
+B=$(fulfil_block 5)
+[ "$(fulfil_block 6)" = "$B" ] || die "requests 5 and 6 were not answered in one block"
+grep -F '"request":"6"' "$WORK/node.log" | grep -q 'one of 2 in answerMany' || die "5 and 6 did not share an answerMany"
+mine 3
+wait_log '"request fulfilled' 8 20
+ID=5
+line=$(($(wc -l <"$WORK/node.log") + 1))
+reorg_from "$B"
+[ "$(status_of 6)" = 1 ] || die "request 6: status $(status_of 6) after the reorg, expected 1 (Open)"
+end=$((SECONDS + 30))
+while [ "$(consumer_u answeredCount)" -lt 6 ]; do
+  [ $SECONDS -lt $end ] || {
+    tail -n +"$line" "$WORK/node.log" >&2
+    die "requests 5 and 6, whose answerMany a reorg removed after they were final, were not fulfilled again"
+  }
+  mine 1
+  sleep 0.3
+done
+rpc evm_setAutomine '[true]' >/dev/null
+mine 3
+wait_log '"request fulfilled' 10 20
+tail -n +"$line" "$WORK/node.log" | grep -q 'our answerMany (nonce [0-9]*, 2 answers) left the chain' ||
+  die "the node did not say that its answerMany left the chain"
+for id in 5 6; do answered_once $id 6; done
+[ "$(node_nonce)" = $((NODE_NONCE0 + 5)) ] || die "node nonce $(node_nonce), expected $((NODE_NONCE0 + 5)) (one answerMany for 5 and 6)"
+log "ok: an answerMany reorged out after receipt_depth: followed again, both answers fulfilled once"
+
+for id in 1 2 3 4; do answered_once $id 6; done
+[ "$(metric 'sibyl_requests{state="fulfilled"}')" = 6 ] || die "metrics: $(metric 'sibyl_requests{state="fulfilled"}') fulfilled, expected 6"
 grep -q '"level":"error"' "$WORK/node.log" && die "errors in the node log"
 node_stop
 # the journal, read with the node stopped: every request fulfilled
 "$SIBYL" attest export --journal "$WORK/journal" -o "$WORK/export.jsonl" >/dev/null
-for id in 1 2 3 4; do
+for id in 1 2 3 4 5 6; do
   st=$(jq -r --arg id "$id" 'select(.requestId == $id) | .state' "$WORK/export.jsonl")
   [ "$st" = fulfilled ] || die "journal: request $id is '$st', expected fulfilled"
 done
