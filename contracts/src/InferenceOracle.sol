@@ -95,6 +95,9 @@ contract InferenceOracle is Ownable2Step, EIP712 {
     /// out of gas. An element's ecrecover is a call of its own (3,000 gas): when that call runs
     /// dry, the element keeps under 3000/63 < 48 gas of its 1/64, reverts, and hands that back, so
     /// answerMany can see a little more than 1/64 left after an element that was out of gas.
+    /// (Today the copying of return data between the call and gasleft() costs more than that, so
+    /// no gas limit lets such an element pass as a skip even without the slack: checked gas unit
+    /// by gas unit; the slack keeps it so when the code generated around the call changes.)
     uint256 private constant ANSWER_GAS_SLACK = 100;
 
     // ------------------------------------------------------------------ state
