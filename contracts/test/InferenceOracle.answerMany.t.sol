@@ -294,6 +294,26 @@ contract InferenceOracleAnswerManyTest is OracleBase {
         assertFalse(_isOpen(b));
     }
 
+    /// An expensive element (quorum 2: the fulfill stores 2 kB of output, ~1.4M gas) that runs
+    /// dry with 1M: the 1/64 answerMany keeps (~15k) would pay for an AnswerSkipped and a
+    /// successful transaction; the batch must revert instead. (With cheap elements the 1/64 is
+    /// too little to emit anything, so only an expensive one shows the rule at work.)
+    function test_answerMany_expensiveElementOutOfGasIsNotASkip() public {
+        uint256 k2 = _request(MODEL2, FEE2);
+        bytes memory big = new bytes(2048);
+        for (uint256 i; i < big.length; ++i) {
+            big[i] = bytes1(uint8(i % 251) + 1);
+        }
+        bytes memory data = abi.encodeCall(oracle.answerMany, (_list(_fulfillCall(0, k2, big))));
+        (bool ok, bytes memory ret) = address(oracle).call{gas: 1_000_000}(data);
+        assertFalse(ok);
+        assertEq(ret, _outOfGas(0));
+        assertFalse(oracle.outputSupplied(k2, keccak256(big)));
+        (ok,) = address(oracle).call{gas: 3_000_000}(data);
+        assertTrue(ok);
+        assertEq(oracle.suppliedOutput(k2, keccak256(big)), big);
+    }
+
     /// An element that reaches the callback without the gas for the consumer's whole
     /// callbackGasLimit reverts InsufficientGasForCallback with plenty of gas still unspent; the
     /// batch must treat it as out of gas all the same.
