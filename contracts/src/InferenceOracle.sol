@@ -91,6 +91,14 @@ contract InferenceOracle is Ownable2Step, EIP712 {
     /// @notice Gas that must be left, beyond callbackGasLimit and its 1/64, when the callback is
     /// made: pays for the call itself and for the event and return after it.
     uint256 public constant CALLBACK_GAS_RESERVE = 40_000;
+    /// @dev answerMany's allowance above the plain 1/64 when it asks whether a failed element ran
+    /// out of gas. An element's ecrecover is a call of its own (3,000 gas): when that call runs
+    /// dry, the element keeps under 3000/63 < 48 gas of its 1/64, reverts, and hands that back, so
+    /// answerMany can see a little more than 1/64 left after an element that was out of gas.
+    /// (Today the copying of return data between the call and gasleft() costs more than that, so
+    /// no gas limit lets such an element pass as a skip even without the slack: checked gas unit
+    /// by gas unit; the slack keeps it so when the code generated around the call changes.)
+    uint256 private constant ANSWER_GAS_SLACK = 100;
 
     // ------------------------------------------------------------------ state
 
@@ -151,6 +159,10 @@ contract InferenceOracle is Ownable2Step, EIP712 {
     /// @notice The consumer callback ran (success) or reverted / ran out of gas / was skipped
     /// because the requester has no code (false).
     event CallbackResult(uint256 indexed id, bool success);
+    /// @notice Element `index` of an `answerMany` batch reverted and was skipped (its effects
+    /// undone, the other elements stand). id = the element's first argument; reason = its revert
+    /// data (RequestNotOpen, AlreadyVoted, NotNode, ... ABI-encoded as a custom error).
+    event AnswerSkipped(uint256 indexed id, uint256 index, bytes reason);
     /// @notice `amount` wei became withdrawable by `account` because of request `id`.
     event Credited(address indexed account, uint256 indexed id, uint256 amount);
     event Withdrawn(address indexed account, address indexed to, uint256 amount);
@@ -185,6 +197,12 @@ contract InferenceOracle is Ownable2Step, EIP712 {
     error RejectOutputNotEmpty(bytes32 outputHash);
     error OutputNotSupplied(uint256 id, bytes32 outputHash);
     error InsufficientGasForCallback(uint256 needed, uint256 left);
+    /// @notice Element `index` of an `answerMany` batch is not a fulfill / attest / reject call
+    /// (or is shorter than a selector and an id).
+    error NotAnAnswer(uint256 index, bytes4 selector);
+    /// @notice Element `index` of an `answerMany` batch failed for want of gas (its own, or its
+    /// callback's): the whole batch reverts so that the sender retries with more.
+    error AnswerOutOfGas(uint256 index);
     error NothingToWithdraw(address account);
     error WithdrawFailed(address to, uint256 amount);
     error InvalidModel();
@@ -327,6 +345,51 @@ contract InferenceOracle is Ownable2Step, EIP712 {
         address node = _checkAttestation(r, id, att, signature);
         if (_vote(r, id, node, EMPTY_OUTPUT_HASH, att.rejectCode)) {
             _finaliseRejected(r, id, att.rejectCode);
+        }
+    }
+
+    /// @notice Several answers (fulfill, attest, reject) in one transaction. Each element of
+    /// `calls` is the ABI-encoded call of one of those three functions, selector included, and
+    /// runs exactly as if msg.sender had sent it alone. An element that reverts is skipped: its
+    /// effects are undone, it is reported by AnswerSkipped with its revert data, and the others
+    /// stand. Fewer transactions for the same answers: one intrinsic 21,000 gas instead of one
+    /// per answer, and on a devnet fewer blocks, each of which costs a state root.
+    /// @dev Each element is a delegatecall to this contract: the answer runs on this storage with
+    /// this msg.sender (none of the answer functions reads msg.sender today, but "as if sent
+    /// alone" then holds for any that will) and msg.value 0 (answerMany is not payable, and
+    /// neither are the answer functions). A plain self-call would make msg.sender the oracle.
+    ///
+    /// Running out of gas is never a skip. eth_estimateGas looks for the smallest gas limit at
+    /// which the transaction does not revert; if an element starved of gas were skipped, that
+    /// limit would be one at which the last answers are silently dropped, and the node would
+    /// send it. So a failed element reverts the whole batch with AnswerOutOfGas when
+    ///  - gasleft() after it is at most 1/64 of gasleft() before it (plus ANSWER_GAS_SLACK):
+    ///    under the 63/64 rule the element was handed all the gas there was and used it up; or
+    ///  - it reverted with InsufficientGasForCallback: `_callback` checks before it calls that
+    ///    the consumer can get its whole callbackGasLimit, and reverts (leaving that gas unspent,
+    ///    so the 1/64 test does not see it) precisely so that the sender retries with more gas.
+    /// Both are the shortage of gas that a larger limit cures; every other revert is about the
+    /// answer itself (already final, already voted, bad signature, ...) and more gas would not
+    /// change it. The revert data can only be the oracle's own: the callback's return or revert
+    /// data is never copied (`_callback`), and an element cannot be a nested answerMany.
+    function answerMany(bytes[] calldata calls) external {
+        for (uint256 i; i < calls.length; ++i) {
+            bytes calldata answer = calls[i];
+            bytes4 selector = bytes4(answer); // zero-padded when shorter than 4 bytes
+            if (
+                answer.length < 36
+                    || (selector != this.fulfill.selector
+                        && selector != this.attest.selector
+                        && selector != this.reject.selector)
+            ) revert NotAnAnswer(i, selector);
+            uint256 gasBefore = gasleft();
+            (bool ok, bytes memory reason) = address(this).delegatecall(answer);
+            if (ok) continue;
+            if (gasleft() <= gasBefore / 64 + ANSWER_GAS_SLACK || bytes4(reason) == InsufficientGasForCallback.selector)
+            {
+                revert AnswerOutOfGas(i);
+            }
+            emit AnswerSkipped(uint256(bytes32(answer[4:36])), i, reason);
         }
     }
 

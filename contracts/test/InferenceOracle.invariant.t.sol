@@ -34,15 +34,18 @@ contract OracleHandler is Test {
     bool public forgedSignatureAccepted;
     bool public validAnswerReverted;
     bool public finalStatusChanged;
+    bool public batchElementMisjudged; // an answerMany element skipped or accepted unlike alone
 
     uint256 public forgeriesTried;
     uint256 public answersAccepted;
     uint256 public hostileCallbacks;
+    uint256 public batchesSent;
 
     bytes32 internal constant FULFILLED_SIG = keccak256("Fulfilled(uint256,bytes32,bytes)");
     bytes32 internal constant REJECTED_SIG = keccak256("Rejected(uint256,uint16)");
     bytes32 internal constant CANCELLED_SIG = keccak256("Cancelled(uint256)");
     bytes32 internal constant CREDITED_SIG = keccak256("Credited(address,uint256,uint256)");
+    bytes32 internal constant SKIPPED_SIG = keccak256("AnswerSkipped(uint256,uint256,bytes)");
 
     constructor(InferenceOracle oracle_, address owner_) {
         oracle = oracle_;
@@ -171,6 +174,58 @@ contract OracleHandler is Test {
         }
     }
 
+    /// One answer on each of the three newest requests (fulfill, attest or reject, by a random
+    /// signer) in one answerMany: each element must be accepted exactly when the same call alone
+    /// would be (the requests differ, so the elements do not affect one another).
+    function answerBatch(uint256 seed) external {
+        uint256 n = ids.length;
+        if (n < 3) return;
+        bytes[] memory calls = new bytes[](3);
+        uint256[] memory batchIds = new uint256[](3);
+        bool[3] memory expectOk;
+        for (uint256 i; i < 3; ++i) {
+            uint256 s = uint256(keccak256(abi.encode(seed, i)));
+            uint256 id = ids[n - 1 - i];
+            uint256 node = s % 5;
+            batchIds[i] = id;
+            expectOk[i] = _answerable(id, node);
+            uint256 kind = (s >> 8) % 3;
+            if (kind == 2) {
+                InferenceOracle.Attestation memory r = _att(id, keccak256(""), uint16(1 + (s >> 16) % 3));
+                calls[i] = abi.encodeCall(oracle.reject, (id, r, _sign(keys[node], r, block.chainid, address(oracle))));
+                continue;
+            }
+            bytes memory output = _output(uint8(s >> 16));
+            InferenceOracle.Attestation memory a = _att(id, keccak256(output), 0);
+            bytes memory sig = _sign(keys[node], a, block.chainid, address(oracle));
+            if (kind == 0) {
+                calls[i] = abi.encodeCall(oracle.fulfill, (id, output, a, sig));
+            } else {
+                calls[i] = abi.encodeCall(oracle.attest, (id, a, sig));
+                expectOk[i] = expectOk[i] && oracle.outputSupplied(id, a.outputHash);
+            }
+        }
+        ++batchesSent;
+        vm.recordLogs();
+        try oracle.answerMany(calls) {}
+        catch {
+            batchElementMisjudged = true; // enough gas and only answers: it never reverts
+        }
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        bool[3] memory skipped;
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter == address(oracle) && logs[i].topics[0] == SKIPPED_SIG) {
+                (uint256 index,) = abi.decode(logs[i].data, (uint256, bytes));
+                skipped[index] = true;
+            }
+        }
+        for (uint256 i; i < 3; ++i) {
+            if (skipped[i] == expectOk[i]) batchElementMisjudged = true;
+            if (!skipped[i]) ++answersAccepted;
+        }
+        _account(batchIds, logs);
+    }
+
     function cancel(uint256 idSeed, uint32 dt) external {
         (bool found, uint256 id) = _pick(idSeed);
         if (!found) return;
@@ -293,29 +348,44 @@ contract OracleHandler is Test {
 
     /// Reads the logs of the last call: counts finalisations and checks who got paid.
     function _afterCall(uint256 id) internal {
-        Vm.Log[] memory logs = vm.getRecordedLogs();
-        uint256 nodesPaid;
-        bool fulfilled;
+        uint256[] memory one = new uint256[](1);
+        one[0] = id;
+        _account(one, vm.getRecordedLogs());
+    }
+
+    /// Counts every finalisation in `logs` (whichever request), then checks who got paid for
+    /// each of `callIds`, the requests the call was about.
+    function _account(uint256[] memory callIds, Vm.Log[] memory logs) internal {
         for (uint256 i; i < logs.length; ++i) {
             if (logs[i].emitter != address(oracle)) continue;
             bytes32 t0 = logs[i].topics[0];
             if (t0 == FULFILLED_SIG || t0 == REJECTED_SIG || t0 == CANCELLED_SIG) {
-                uint256 fid = uint256(logs[i].topics[1]);
-                ++finalisations[fid];
-                if (t0 == FULFILLED_SIG) fulfilled = true;
-            } else if (t0 == CREDITED_SIG) {
-                address account = address(uint160(uint256(logs[i].topics[1])));
-                if (_isSigner(account)) {
-                    ++nodesPaid;
-                    if (!oracle.isNode(account)) unregisteredNodePaid = true;
-                }
+                ++finalisations[uint256(logs[i].topics[1])];
             }
         }
-        if (fulfilled && nodesPaid != oracle.getRequest(id).quorum) wrongQuorumPaid = true;
-        if (!fulfilled && nodesPaid != 0) wrongQuorumPaid = true;
-        InferenceOracle.Status s = oracle.getRequest(id).status;
-        if (finalStatus[id] != InferenceOracle.Status.None && finalStatus[id] != s) finalStatusChanged = true;
-        if (s != InferenceOracle.Status.Open) finalStatus[id] = s;
+        for (uint256 c; c < callIds.length; ++c) {
+            uint256 id = callIds[c];
+            uint256 nodesPaid;
+            bool fulfilled;
+            for (uint256 i; i < logs.length; ++i) {
+                if (logs[i].emitter != address(oracle)) continue;
+                bytes32 t0 = logs[i].topics[0];
+                if (t0 == FULFILLED_SIG && uint256(logs[i].topics[1]) == id) {
+                    fulfilled = true;
+                } else if (t0 == CREDITED_SIG && uint256(logs[i].topics[2]) == id) {
+                    address account = address(uint160(uint256(logs[i].topics[1])));
+                    if (_isSigner(account)) {
+                        ++nodesPaid;
+                        if (!oracle.isNode(account)) unregisteredNodePaid = true;
+                    }
+                }
+            }
+            if (fulfilled && nodesPaid != oracle.getRequest(id).quorum) wrongQuorumPaid = true;
+            if (!fulfilled && nodesPaid != 0) wrongQuorumPaid = true;
+            InferenceOracle.Status s = oracle.getRequest(id).status;
+            if (finalStatus[id] != InferenceOracle.Status.None && finalStatus[id] != s) finalStatusChanged = true;
+            if (s != InferenceOracle.Status.Open) finalStatus[id] = s;
+        }
     }
 
     function _isSigner(address a) internal view returns (bool) {
@@ -338,7 +408,7 @@ contract InferenceOracleInvariantTest is Test {
         oracle = new InferenceOracle(owner, 1 hours, 2_000_000);
         handler = new OracleHandler(oracle, owner);
         targetContract(address(handler));
-        bytes4[] memory actions = new bytes4[](10);
+        bytes4[] memory actions = new bytes4[](11);
         actions[0] = OracleHandler.request.selector;
         actions[1] = OracleHandler.fulfill.selector;
         actions[2] = OracleHandler.attest.selector;
@@ -349,6 +419,7 @@ contract InferenceOracleInvariantTest is Test {
         actions[7] = OracleHandler.withdraw.selector;
         actions[8] = OracleHandler.toggleNode.selector;
         actions[9] = OracleHandler.removeVoter.selector;
+        actions[10] = OracleHandler.answerBatch.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: actions}));
     }
 
@@ -405,8 +476,11 @@ contract InferenceOracleInvariantTest is Test {
 
     /// A correct answer for an open request from a registered node that has not voted is
     /// always accepted, whatever the consumer's callback does (revert, burn gas, return bombs).
+    /// The same holds for answers in an answerMany batch, and a batch element is skipped exactly
+    /// when the same call alone would revert.
     function check_callbacksNeverBlockAnswers() internal view {
         assertFalse(handler.validAnswerReverted());
+        assertFalse(handler.batchElementMisjudged());
     }
 
     /// A Fulfilled request's output hash is one that nodes actually signed.
@@ -418,6 +492,8 @@ contract InferenceOracleInvariantTest is Test {
             assertTrue(r.outputHash == keccak256("A") || r.outputHash == keccak256("B"));
         }
     }
+
+    uint256 internal constant SEED = 6; // a batch with accepted and skipped answers
 
     /// The handler's actions do reach the paths the invariants are about (a fixed sequence).
     function test_handlerActionsReachEveryPath() public {
@@ -457,6 +533,19 @@ contract InferenceOracleInvariantTest is Test {
         assertEq(uint8(oracle.getRequest(5).status), uint8(InferenceOracle.Status.Cancelled));
         assertFalse(handler.validAnswerReverted());
         assertFalse(handler.forgedSignatureAccepted());
+        check_feesConservedToTheWei();
+        check_noRequestFinalisedTwice();
+
+        handler.request(0, 0, 0, 100_000); // ids 6, 7, 8: quorum 1, recording consumer
+        handler.request(2, 0, 0, 100_000); // gas-burning consumer
+        handler.request(4, 1, 0, 0); // quorum 2, EOA
+        handler.answerBatch(SEED);
+        uint256 accepted = handler.answersAccepted() - 8;
+        assertTrue(accepted > 0 && accepted < 3); // with this seed: some accepted, some skipped
+        handler.answerBatch(SEED); // the same signed answers again: every one is skipped now
+        assertEq(handler.answersAccepted() - 8, accepted);
+        assertEq(handler.batchesSent(), 2);
+        assertFalse(handler.batchElementMisjudged());
         check_feesConservedToTheWei();
         check_noRequestFinalisedTwice();
     }
