@@ -1946,9 +1946,9 @@ static void batch_record_done(submitter *s, const uint8_t key[32], const char *w
         log_msg(LOG_ERROR, key, "journal: %s", err);
 }
 
-/* Why a mined answerMany reverted: its answers replayed with eth_call at the latest block and its
- * gas limit. 1 when for gas (AnswerOutOfGas, or the call succeeds now), 0 for another reason
- * (e.g. a contract without answerMany), -1 when the RPC node could not say. */
+/* Why a mined answerMany reverted: its answers replayed with eth_call at the latest block with
+ * twice its gas limit. 1 when for gas (AnswerOutOfGas, or the call succeeds now), 0 for another
+ * reason (e.g. a contract without answerMany), -1 when the RPC node could not say. */
 static int batch_revert_was_gas(submitter *s, const jreq *b)
 {
     batch_calls bc = {0};
@@ -1961,7 +1961,9 @@ static int batch_revert_was_gas(submitter *s, const jreq *b)
     cJSON *p = cJSON_CreateArray();
     cJSON *o = call_object(s, data.data, data.len);
     char gas[32];
-    snprintf(gas, sizeof gas, "0x%llx", (unsigned long long)b->f.gas_limit);
+    /* twice its limit: a batch that goes through then was short of gas (the contract's
+     * AnswerOutOfGas can come back without data when the starved answer had almost nothing) */
+    snprintf(gas, sizeof gas, "0x%llx", (unsigned long long)(2 * b->f.gas_limit));
     cJSON_AddStringToObject(o, "gas", gas);
     cJSON_AddItemToArray(p, o);
     cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
