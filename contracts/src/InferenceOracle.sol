@@ -308,19 +308,6 @@ contract InferenceOracle is Ownable2Step, EIP712 {
         }
     }
 
-    event AnswerSkipped(uint256 indexed id, uint256 index, bytes reason);
-    error AnswerOutOfGas(uint256 index);
-    function answerMany(bytes[] calldata calls) external {
-        for (uint256 i = 0; i < calls.length; i++) {
-            uint256 g = gasleft();
-            (bool ok, bytes memory ret) = address(this).delegatecall(calls[i]);
-            if (!ok) {
-                if (gasleft() <= g / 64) revert AnswerOutOfGas(i);
-                emit AnswerSkipped(uint256(bytes32(calls[i][4:36])), i, ret);
-            }
-        }
-    }
-
     /// @notice Confirms an answer whose output bytes an earlier `fulfill` supplied: the
     /// attestation and signature only (cheap for the 2nd..k-th node).
     function attest(uint256 id, Attestation calldata att, bytes calldata signature) external {
