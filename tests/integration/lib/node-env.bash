@@ -226,7 +226,20 @@ print(json.dumps(batch))
 PY
   curl -s -X POST -H 'Content-Type: application/json' --data @- "$RPC" >"$WORK/ask.out"
   grep -q '"error"' "$WORK/ask.out" && die "ask: $(head -c 300 "$WORK/ask.out")"
-  return 0
+  # With automine on, every ask is in a block before ask returns. anvil fits a block to its gas
+  # limit (30 asks of 1,000,000 gas) and leaves the rest in its pool until some other
+  # transaction arrives; a node that answers many requests per transaction may send none, so
+  # after a second without progress an empty block is mined to pick them up.
+  [ "$(rpc anvil_getAutomine '[]')" = true ] || return 0
+  local want=$((nonce + $#)) end=$((SECONDS + 30)) waited=0 got
+  while :; do
+    got=$(printf '%d' "$(rpc eth_getTransactionCount "[\"$USER_ADDR\",\"latest\"]" | tr -d '"')")
+    [ "$got" -ge "$want" ] && return 0
+    [ $SECONDS -ge $end ] && die "ask: only $((got - nonce)) of $# asks mined"
+    sleep 0.1
+    waited=$((waited + 1))
+    [ $((waited % 10)) = 0 ] && mine 1
+  done
 }
 
 ask_with() { # ask_with MODELID_HEX ADAPTER_HEX INPUT_HEX PARAMS_HEX
