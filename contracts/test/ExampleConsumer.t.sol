@@ -40,6 +40,31 @@ contract ExampleConsumerTest is OracleBase {
         assertEq(example.answeredCount(), 1);
     }
 
+    function test_example_askMany() public {
+        string[] memory prompts = new string[](3);
+        prompts[0] = "one";
+        prompts[1] = "two";
+        prompts[2] = "three";
+        vm.prank(user);
+        uint256 first = example.askMany{value: 3 * FEE}(prompts);
+        assertEq(example.lastRequestId(), first + 2);
+        for (uint256 i; i < 3; ++i) {
+            (ExampleConsumer.State state,, address asker,) = example.answers(first + i);
+            assertEq(uint8(state), uint8(ExampleConsumer.State.Pending));
+            assertEq(asker, user);
+            InferenceOracle.Request memory r = oracle.getRequest(first + i);
+            assertEq(r.requester, address(example));
+            assertEq(r.inputHash, keccak256(bytes(prompts[i])));
+            assertEq(r.escrow, FEE);
+        }
+        vm.prank(user);
+        vm.expectRevert(abi.encodeWithSelector(ExampleConsumer.ValueNotSplittable.selector, 3 * FEE + 1, 3));
+        example.askMany{value: 3 * FEE + 1}(prompts);
+        vm.prank(user);
+        vm.expectRevert(abi.encodeWithSelector(ExampleConsumer.ValueNotSplittable.selector, 0, 0));
+        example.askMany(new string[](0));
+    }
+
     function test_example_askWith() public {
         vm.prank(user);
         uint256 id = example.askWith{value: FEE2}(MODEL2, "number", hex"01", hex"02", 90_000);

@@ -44,6 +44,7 @@ contract ExampleConsumer is IInferenceConsumer {
     error NotOracle(address caller);
     error NotOwner(address caller);
     error UnknownRequest(uint256 id);
+    error ValueNotSplittable(uint256 value, uint256 prompts);
 
     constructor(
         InferenceOracle oracle_,
@@ -75,6 +76,19 @@ contract ExampleConsumer is IInferenceConsumer {
         return _ask(modelId, adapter, bytes(prompt), params, callbackGasLimit);
     }
 
+    /// @notice Several prompts in one transaction, each its own request (a load generator's way
+    /// to make many requests without a transaction each: scripts/bench-node ASK_MANY).
+    /// msg.value is split evenly, one share per request.
+    function askMany(string[] calldata prompts) external payable returns (uint256 firstId) {
+        uint256 n = prompts.length;
+        if (n == 0 || msg.value % n != 0) revert ValueNotSplittable(msg.value, n);
+        uint256 each = msg.value / n;
+        for (uint256 i; i < n; ++i) {
+            uint256 id = _askValue(modelId, adapter, bytes(prompts[i]), params, callbackGasLimit, each);
+            if (i == 0) firstId = id;
+        }
+    }
+
     function askWith(
         bytes32 modelId_,
         bytes32 adapter_,
@@ -89,7 +103,14 @@ contract ExampleConsumer is IInferenceConsumer {
         private
         returns (uint256 id)
     {
-        id = oracle.request{value: msg.value}(m, a, input, p, gasLimit);
+        return _askValue(m, a, input, p, gasLimit, msg.value);
+    }
+
+    function _askValue(bytes32 m, bytes32 a, bytes memory input, bytes memory p, uint32 gasLimit, uint256 value)
+        private
+        returns (uint256 id)
+    {
+        id = oracle.request{value: value}(m, a, input, p, gasLimit);
         answers[id].state = State.Pending;
         answers[id].asker = msg.sender;
         lastRequestId = id;
