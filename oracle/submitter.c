@@ -30,6 +30,7 @@ typedef struct {
     int64_t sent_ns;      /* when the current version was sent (0 = before a restart) */
     int unsent;           /* the current version never reached the RPC node (transport failure): the
                            * tracker sends it again on its next pass, without waiting for blocks */
+    uint64_t idle_kick;   /* head + 1 when it was last replaced for an idle chain (0 = never) */
 } inflight;
 
 /* A transaction is "not mined in time" after resend_after_blocks blocks AND this long: on a
@@ -41,6 +42,13 @@ typedef struct {
  * leave a transaction that arrived while its predecessor was being mined waiting), and every
  * later nonce waits behind it. */
 #define RESEND_LOWEST_MIN_NS 250000000LL
+/* The lowest unmined nonce with no block at all since it was sent, this long: a chain that makes
+ * blocks only for new transactions (anvil automine) can leave a transaction in its pool (it fits
+ * a block to the gas limit and keeps the rest until another transaction arrives), and with no
+ * other transaction coming no block ever comes. A replacement (bumped fees) is a new
+ * transaction: the chain mines. Once per head at most, so a chain with long block times pays
+ * at most one bump per block for it. */
+#define RESEND_IDLE_NS 3000000000LL
 
 typedef struct {
     uint8_t (*ids)[32];
@@ -2211,6 +2219,13 @@ static void track(submitter *s, uint64_t head)
                         "re-sent nonce %llu (the earlier send did not reach the node)",
                         (unsigned long long)e->nonce);
             }
+        } else if (!done && e->nonce == latest && head == e->sent_block &&
+                   e->idle_kick != head + 1 && now_ns() - e->sent_ns >= RESEND_IDLE_NS) {
+            log_msg(LOG_INFO, e->id,
+                    "nonce %llu waited %.1f s with no new block: replacing it so the chain mines",
+                    (unsigned long long)e->nonce, (double)(now_ns() - e->sent_ns) / 1e9);
+            e->idle_kick = head + 1;
+            resend(s, e, head);
         } else if (!done && head >= e->sent_block + s->d.cfg->resend_after_blocks) {
             /* Not mined in time. Only the lowest unmined nonce can hold the others back, so a
              * later one is bumped only when its fee cap is below the base fee (it could not be
