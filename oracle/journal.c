@@ -257,15 +257,21 @@ static int commit(MDB_txn *txn, char *err, size_t errlen)
 
 /* ---- requests ---- */
 
+/* keccak256(tag || id || nonce as 8 big-endian bytes): the keys of records that are no request. */
+static void tagged_key(const char *tag, const uint8_t id[32], uint64_t nonce, uint8_t out[32])
+{
+    size_t t = strlen(tag);
+    uint8_t b[64 + 32 + 8];
+    memcpy(b, tag, t);
+    memcpy(b + t, id, 32);
+    for (int i = 0; i < 8; i++)
+        b[t + 32 + i] = (uint8_t)(nonce >> (56 - 8 * i));
+    keccak256(b, t + 32 + 8, out);
+}
+
 void journal_nonce_record_key(const uint8_t id[32], uint64_t nonce, uint8_t out[32])
 {
-    static const char tag[] = "sibyl nonce record";
-    uint8_t b[sizeof tag - 1 + 32 + 8];
-    memcpy(b, tag, sizeof tag - 1);
-    memcpy(b + sizeof tag - 1, id, 32);
-    for (int i = 0; i < 8; i++)
-        b[sizeof tag - 1 + 32 + i] = (uint8_t)(nonce >> (56 - 8 * i));
-    keccak256(b, sizeof b, out);
+    tagged_key("sibyl nonce record", id, nonce, out);
 }
 
 /* The nonce of a cancelled record being replaced, if it still owns one: a nonce record takes it
@@ -312,13 +318,7 @@ static int move_nonce(journal *j, MDB_txn *txn, const jreq *old, int *moved, uin
 
 void journal_batch_key(const uint8_t first_id[32], uint64_t nonce, uint8_t out[32])
 {
-    static const char tag[] = "sibyl batch record";
-    uint8_t b[sizeof tag - 1 + 32 + 8];
-    memcpy(b, tag, sizeof tag - 1);
-    memcpy(b + sizeof tag - 1, first_id, 32);
-    for (int i = 0; i < 8; i++)
-        b[sizeof tag - 1 + 32 + i] = (uint8_t)(nonce >> (56 - 8 * i));
-    keccak256(b, sizeof b, out);
+    tagged_key("sibyl batch record", first_id, nonce, out);
 }
 
 int journal_insert_seen(journal *j, const jreq *r, char *err, size_t errlen)

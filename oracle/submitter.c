@@ -383,6 +383,28 @@ static cJSON *call_object(submitter *s, const uint8_t *data, size_t len)
     return o;
 }
 
+/* eth_call of our call data to the oracle at the latest block, the result dropped (gas 0: the
+ * RPC node's default). RPC_OK, RPC_EERROR (the revert in *re: clear it), or another failure. */
+static int call_latest(submitter *s, rpc_client *rpc, const uint8_t *data, size_t len, uint64_t gas,
+                       rpc_error *re, char *err, size_t errlen)
+{
+    cJSON *p = cJSON_CreateArray();
+    cJSON *o = call_object(s, data, len);
+    if (gas) {
+        char g[32];
+        snprintf(g, sizeof g, "0x%llx", (unsigned long long)gas);
+        cJSON_AddStringToObject(o, "gas", g);
+    }
+    cJSON_AddItemToArray(p, o);
+    cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
+    cJSON *res = NULL;
+    memset(re, 0, sizeof *re);
+    int rc = rpc_call(rpc, "eth_call", p, &res, re, err, errlen);
+    cJSON_Delete(p);
+    cJSON_Delete(res);
+    return rc;
+}
+
 /* What a revert means for us. REVERT_REFULFILL: an attest whose output bytes are no longer
  * stored on chain (a reorg dropped the fulfill that supplied them): send fulfill instead.
  * REVERT_NOT_NODE: this key is not a registered node (removed): pause until it is again. */
@@ -1680,16 +1702,9 @@ static int explain_revert(submitter *s, const uint8_t id[32], int *final_state, 
         return 0;
     }
     jreq_free(&r);
-    cJSON *p = cJSON_CreateArray();
-    cJSON_AddItemToArray(p, call_object(s, data.data, data.len));
-    cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
-    buf_free(&data);
-    cJSON *res = NULL;
     rpc_error re;
-    memset(&re, 0, sizeof re);
-    int rc = rpc_call(s->track_lane.rpc, "eth_call", p, &res, &re, err, sizeof err);
-    cJSON_Delete(p);
-    cJSON_Delete(res);
+    int rc = call_latest(s, s->track_lane.rpc, data.data, data.len, 0, &re, err, sizeof err);
+    buf_free(&data);
     if (rc == RPC_EERROR) {
         char name[128];
         int rk = classify_revert(s, re.data, final_state, name, sizeof name);
@@ -1968,28 +1983,18 @@ static int batch_revert_was_gas(submitter *s, const jreq *b)
     batch_each_live(s, b, collect_call, &bc);
     if (bc.failed || encode_many(s, bc.calls, bc.n, &data, err, sizeof err))
         goto out;
-    cJSON *p = cJSON_CreateArray();
-    cJSON *o = call_object(s, data.data, data.len);
-    char gas[32];
     /* twice its limit: a batch that goes through then was short of gas (the contract's
      * AnswerOutOfGas can come back without data when the starved answer had almost nothing) */
-    snprintf(gas, sizeof gas, "0x%llx", (unsigned long long)(2 * b->f.gas_limit));
-    cJSON_AddStringToObject(o, "gas", gas);
-    cJSON_AddItemToArray(p, o);
-    cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
-    cJSON *res = NULL;
     rpc_error re;
-    memset(&re, 0, sizeof re);
-    int crc = rpc_call(s->track_lane.rpc, "eth_call", p, &res, &re, err, sizeof err);
-    cJSON_Delete(p);
-    cJSON_Delete(res);
-    uint8_t sel[4];
+    int crc = call_latest(s, s->track_lane.rpc, data.data, data.len, 2 * b->f.gas_limit, &re, err,
+                          sizeof err);
+    uint8_t rd[4 + 32]; /* AnswerOutOfGas(uint256) */
     size_t n = 0;
     if (crc == RPC_OK)
         rc = 1;
     else if (crc == RPC_EERROR)
-        rc = re.data && !hex_decode(re.data, sel, sizeof sel, &n, NULL, 0) && n == 4 &&
-             !memcmp(sel, s->sel_answer_out_of_gas, 4);
+        rc = re.data && !hex_decode(re.data, rd, sizeof rd, &n, NULL, 0) && n == sizeof rd &&
+             !memcmp(rd, s->sel_answer_out_of_gas, 4);
     else
         rpc_failed(s, "eth_call answerMany", err);
     rpc_error_clear(&re);
@@ -2601,17 +2606,11 @@ int submitter_start(submitter *s, char *err, size_t errlen)
         /* an empty answerMany: a contract without it (an older deployment) reverts */
         buf data = BUF_INIT;
         char e2[512];
-        int ok = encode_many(s, NULL, 0, &data, e2, sizeof e2) == 0;
-        cJSON *p = cJSON_CreateArray(), *res = NULL;
-        if (ok) {
-            cJSON_AddItemToArray(p, call_object(s, data.data, data.len));
-            cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
-        }
         rpc_error re;
         memset(&re, 0, sizeof re);
-        int rc = ok ? rpc_call(s->send_lane.rpc, "eth_call", p, &res, &re, e2, sizeof e2) : -1;
-        cJSON_Delete(p);
-        cJSON_Delete(res);
+        int rc = encode_many(s, NULL, 0, &data, e2, sizeof e2)
+                     ? -1
+                     : call_latest(s, s->send_lane.rpc, data.data, data.len, 0, &re, e2, sizeof e2);
         rpc_error_clear(&re);
         buf_free(&data);
         if (rc == RPC_EERROR) {

@@ -50,6 +50,35 @@ for b in $(seq 1 "$head"); do
 done
 [ "$reverted" = 1 ] || die "$reverted reverted transactions of the node, expected 1"
 [ "$ok" = 2 ] || die "$ok successful transactions of the node, expected 2 (request 1's answer, request 2's)"
+log "ok: the out-of-gas transaction was re-signed with a fresh estimate; request answered exactly once"
+
+# The same inside an answerMany: a restart empties the estimate cache, request 3 from the plain
+# account fills it with the cheap estimate again; requests 4 and 5 (consumer: callbacks) wait
+# while the key is unregistered and then go out together with that estimate each. The contract
+# reverts the whole batch (AnswerOutOfGas: an answer's callback had too little gas); the node
+# replays it with more gas, finds it was gas, and sends both again with fresh estimates, still
+# batching. Each answered exactly once.
+node_stop
+node_start "$WORK/oracle.conf"
+node_wait_healthy
+"$CAST" send --rpc-url "$RPC" --unlocked --from "$USER_ADDR" --value 1000000000 "$ORACLE" \
+  "request(bytes32,bytes32,bytes,bytes,uint32)" "$MODEL_ID_HEX" "$("$CAST" format-bytes32-string text)" \
+  "$("$CAST" from-utf8 "3+3")" "$("$CAST" abi-encode 'f(uint32,uint32)' 1 1)" 200000 >/dev/null
+wait_log '"request fulfilled' 3 40
+owner_send "$ORACLE" "removeNode(address)" "$NODE_ADDR"
+wait_log "key is NOT registered" 1 15
+ask "4+4" "5+5"
+wait_log '"msg":"computed' 5 30
+wait_log "sending paused" 1 15
+owner_send "$ORACLE" "addNode(address)" "$NODE_ADDR"
+wait_done 3 60
+sleep 1
+grep -q 'our answerMany (nonce [0-9]*) reverted, gas used [0-9]* of [0-9]*: out of gas; its answers go out again with fresh gas estimates' "$WORK/node.log" ||
+  die "no out-of-gas answerMany revert in the log"
+grep -q 'one answer per transaction from now on' "$WORK/node.log" && die "the out-of-gas batch stopped batching"
+[ "$(consumer_u answeredCount)" = 3 ] || die "answeredCount $(consumer_u answeredCount), expected 3"
+[ "$(count_events "Fulfilled(uint256,bytes32,bytes)")" = 5 ] || die "Fulfilled events != 5"
+[ "$(count_events "AnswerSkipped(uint256,uint256,bytes)")" = 0 ] || die "an answer was skipped"
 grep -q '"level":"error"' "$WORK/node.log" && die "errors in the node log"
 node_stop
-log "ok: the out-of-gas transaction was re-signed with a fresh estimate; request answered exactly once"
+log "ok: an answerMany out of gas reverted as a whole and both answers went out again, once each"

@@ -89,6 +89,20 @@ reorg_from() {
   log "anvil_reorg replaced blocks $1..$top (fulfilment of request $ID in $B; its request in $R stays)"
 }
 
+# answered_again N FROM WHAT: mine a block every 0.3 s (automine is off) until N requests are
+# answered; on timeout show the node log from line FROM and fail with WHAT
+answered_again() {
+  local end=$((SECONDS + 30))
+  while [ "$(consumer_u answeredCount)" -lt "$1" ]; do
+    [ $SECONDS -lt $end ] || {
+      tail -n +"$2" "$WORK/node.log" >&2
+      die "$3"
+    }
+    mine 1
+    sleep 0.3
+  done
+}
+
 # 1. reorg before receipt_depth
 ID=1
 ask_and_mine "A 1+1" 1
@@ -115,15 +129,7 @@ wait_log '"request fulfilled' 2 20
 line=$(($(wc -l <"$WORK/node.log") + 1))
 reorg_from "$B"
 wait_log 'reorg: new head' 2 20
-end=$((SECONDS + 30))
-while [ "$(consumer_u answeredCount)" -lt 2 ]; do
-  [ $SECONDS -lt $end ] || {
-    tail -n +"$line" "$WORK/node.log" >&2
-    die "request 2, whose fulfilment a reorg removed after it was final, was never fulfilled again"
-  }
-  mine 1
-  sleep 0.3
-done
+answered_again 2 "$line" "request 2, whose fulfilment a reorg removed after it was final, was never fulfilled again"
 rpc evm_setAutomine '[true]' >/dev/null
 mine 3
 wait_log '"request fulfilled' 3 20
@@ -143,15 +149,7 @@ reorg_from "$B"
 line=$(($(wc -l <"$WORK/node.log") + 1))
 node_start "$WORK/oracle.conf"
 node_wait_healthy
-end=$((SECONDS + 30))
-while [ "$(consumer_u answeredCount)" -lt 3 ]; do
-  [ $SECONDS -lt $end ] || {
-    tail -n +"$line" "$WORK/node.log" >&2
-    die "request 3, whose fulfilment a reorg removed while the node was down, was never fulfilled again"
-  }
-  mine 1
-  sleep 0.3
-done
+answered_again 3 "$line" "request 3, whose fulfilment a reorg removed while the node was down, was never fulfilled again"
 rpc evm_setAutomine '[true]' >/dev/null
 mine 3
 wait_log '"request fulfilled' 5 20
@@ -189,15 +187,7 @@ ID=5
 line=$(($(wc -l <"$WORK/node.log") + 1))
 reorg_from "$B"
 [ "$(status_of 6)" = 1 ] || die "request 6: status $(status_of 6) after the reorg, expected 1 (Open)"
-end=$((SECONDS + 30))
-while [ "$(consumer_u answeredCount)" -lt 6 ]; do
-  [ $SECONDS -lt $end ] || {
-    tail -n +"$line" "$WORK/node.log" >&2
-    die "requests 5 and 6, whose answerMany a reorg removed after they were final, were not fulfilled again"
-  }
-  mine 1
-  sleep 0.3
-done
+answered_again 6 "$line" "requests 5 and 6, whose answerMany a reorg removed after they were final, were not fulfilled again"
 rpc evm_setAutomine '[true]' >/dev/null
 mine 3
 wait_log '"request fulfilled' 10 20
