@@ -39,7 +39,8 @@ WS_PORT=$(free_port)
 PROXY_PID=$!
 for _ in $(seq 100); do [ -f "$WORK/proxy.ready" ] && break; sleep 0.05; done
 [ -f "$WORK/proxy.ready" ] || die "the websocket proxy did not start"
-write_conf "$WORK/oracle.conf" "confirmations = 2" "receipt_depth = 0"
+# one answer per transaction: the checks below count the node's nonces per answer
+write_conf "$WORK/oracle.conf" "confirmations = 2" "receipt_depth = 0" "answers_per_tx = 1"
 sed -i "s|^rpc_ws = .*|rpc_ws = ws://127.0.0.1:$WS_PORT|" "$WORK/oracle.conf"
 node_start "$WORK/oracle.conf"
 node_wait_healthy
