@@ -23,11 +23,14 @@ write_conf "$WORK/oracle.conf" "confirmations = 0" "receipt_depth = 0" "log_leve
 node_start "$WORK/oracle.conf"
 node_wait_healthy
 
-# id 1: from the user's plain account, straight to the oracle, same callbackGasLimit as the
-# consumer's requests (200000) and the same adapter, input length and params
-"$CAST" send --rpc-url "$RPC" --unlocked --from "$USER_ADDR" --value 1000000000 "$ORACLE" \
-  "request(bytes32,bytes32,bytes,bytes,uint32)" "$MODEL_ID_HEX" "$("$CAST" format-bytes32-string text)" \
-  "$("$CAST" from-utf8 "1+1")" "$("$CAST" abi-encode 'f(uint32,uint32)' 1 1)" 200000 >/dev/null
+# plain_request PROMPT: from the user's plain account, straight to the oracle, with the
+# consumer's callbackGasLimit (200000), adapter and params: the same shape as its requests
+plain_request() {
+  "$CAST" send --rpc-url "$RPC" --unlocked --from "$USER_ADDR" --value 1000000000 "$ORACLE" \
+    "request(bytes32,bytes32,bytes,bytes,uint32)" "$MODEL_ID_HEX" "$("$CAST" format-bytes32-string text)" \
+    "$("$CAST" from-utf8 "$1")" "$("$CAST" abi-encode 'f(uint32,uint32)' 1 1)" 200000 >/dev/null
+}
+plain_request "1+1" # id 1
 wait_log '"request fulfilled' 1 40
 grep 'sent fulfill' "$WORK/node.log" | grep -q '"request":"1"' || die "request 1 not sent as fulfill"
 # (its CallbackResult says false: nothing to call)
@@ -61,9 +64,7 @@ log "ok: the out-of-gas transaction was re-signed with a fresh estimate; request
 node_stop
 node_start "$WORK/oracle.conf"
 node_wait_healthy
-"$CAST" send --rpc-url "$RPC" --unlocked --from "$USER_ADDR" --value 1000000000 "$ORACLE" \
-  "request(bytes32,bytes32,bytes,bytes,uint32)" "$MODEL_ID_HEX" "$("$CAST" format-bytes32-string text)" \
-  "$("$CAST" from-utf8 "3+3")" "$("$CAST" abi-encode 'f(uint32,uint32)' 1 1)" 200000 >/dev/null
+plain_request "3+3" # id 3
 wait_log '"request fulfilled' 3 40
 owner_send "$ORACLE" "removeNode(address)" "$NODE_ADDR"
 wait_log "key is NOT registered" 1 15
